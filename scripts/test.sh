@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian bookworm machine (as root) and runs every test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-host.sh
+npm run --silent typecheck
+node scripts/gen-spec.mjs --check
+node scripts/gen-validators.mjs --check
+node scripts/run-tests.mjs all

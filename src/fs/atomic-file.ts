@@ -1,0 +1,58 @@
+// Crash-safe file replacement, shared by the shim (config.json) and the manager (state files).
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+
+export interface WriteFileAtomicOptions {
+  /** File mode of the result (default 0o600); applied with fchmod, so umask does not interfere. */
+  mode?: number;
+  /** Owner of the result; left as the writing process' uid/gid when absent. */
+  owner?: { uid: number; gid: number };
+  /**
+   * false: skip the fsyncs, keep only the rename's atomicity. For files on tmpfs or whose loss in a
+   * power cut does not matter (an OCI bundle under /run); default true.
+   */
+  durable?: boolean;
+}
+
+/**
+ * Replaces `path` with `data` so that a crash at any moment leaves either the
+ * old or the new content: temp file in the same directory, fsync, rename over,
+ * fsync the directory (makes the rename itself durable).
+ */
+export function writeFileAtomic(path: string, data: string, options: WriteFileAtomicOptions = {}): void {
+  const dir = dirname(path);
+  // Unique per writer so two processes never write into the same temp file.
+  const tmpPath = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(tmpPath, 'wx', options.mode ?? 0o600);
+  try {
+    try {
+      fchmodSync(fd, options.mode ?? 0o600);
+      if (options.owner) fchownSync(fd, options.owner.uid, options.owner.gid);
+      const buf = Buffer.from(data, 'utf8');
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      if (options.durable !== false) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmpPath, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmpPath);
+    } catch {
+      // already renamed or never created; nothing to clean up
+    }
+    throw err;
+  }
+  if (options.durable !== false) fsyncDir(dir);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,100 @@
+// User-namespace fds carrying a given id mapping, for idmapped mounts.
+//
+// A child is created with clone(CLONE_NEWUSER) whose body is glibc's pause():
+// the child never returns into Node/V8 code, so the usual "no fork() in a
+// multithreaded runtime" hazard does not apply, and there is no helper binary
+// to exec and no readiness polling (clone returns once the namespace exists).
+import { closeSync, openSync, writeSync } from 'node:fs';
+import {
+  CLONE_FILES, CLONE_NEWUSER, O_CLOEXEC, O_RDONLY, SIGCHLD, SIGKILL, SyscallError, fromNodeError, libc, sysFail,
+} from './libc.ts';
+
+export interface IdMap {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+const EINVAL = 22;
+const EINTR = 4;
+const MAX_EXTENTS = 340;
+const MAX_ID = 0xffffffff;
+const STACK_SIZE = 64 * 1024;
+
+let stackTop: bigint | undefined;
+
+function childStackTop(): bigint {
+  // Without CLONE_VM the child runs on its own copy of this memory, so one
+  // buffer serves every clone.
+  stackTop ??= (libc().allocNative(STACK_SIZE) + BigInt(STACK_SIZE)) & ~15n;
+  return stackTop;
+}
+
+/** "containerID hostID size\n" lines, as /proc/<pid>/uid_map expects them. */
+export function formatIdMap(maps: readonly IdMap[], file: string): string {
+  if (maps.length === 0 || maps.length > MAX_EXTENTS) {
+    throw new SyscallError('write', file, EINVAL, `need 1..${MAX_EXTENTS} mappings, got ${maps.length}`);
+  }
+  return maps
+    .map((m) => {
+      for (const v of [m.containerID, m.hostID, m.size]) {
+        if (!Number.isInteger(v) || v < 0 || v > MAX_ID) {
+          throw new SyscallError('write', file, EINVAL, `invalid mapping ${m.containerID} ${m.hostID} ${m.size}`);
+        }
+      }
+      return `${m.containerID} ${m.hostID} ${m.size}\n`;
+    })
+    .join('');
+}
+
+function writeProcFile(file: string, content: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'w');
+  } catch (err) {
+    throw fromNodeError(err, 'open', file);
+  }
+  try {
+    // The kernel takes the whole map in one write() of less than a page.
+    const buf = Buffer.from(content);
+    if (writeSync(fd, buf) !== buf.length) throw new SyscallError('write', file, EINVAL, 'short write');
+  } catch (err) {
+    throw fromNodeError(err, 'write', file);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Returns an O_RDONLY|O_CLOEXEC fd of a new user namespace with exactly these
+ * mappings (setgroups stays "allow"). Synchronous, well under a millisecond.
+ */
+export function createUserNamespaceFd(uidMap: readonly IdMap[], gidMap: readonly IdMap[]): number {
+  const uidText = formatIdMap(uidMap, 'uid_map');
+  const gidText = formatIdMap(gidMap, 'gid_map');
+  const c = libc();
+  // CLONE_FILES: share the fd table rather than hold copies of every fd
+  // (sockets, pipe ends) for the child's lifetime.
+  const pid = c.clone(c.pauseAddress, childStackTop(), CLONE_NEWUSER | CLONE_FILES | SIGCHLD, null);
+  if (pid === -1) throw sysFail('clone', 'CLONE_NEWUSER');
+  try {
+    writeProcFile(`/proc/${pid}/uid_map`, uidText);
+    // A writer with CAP_SETGID in the parent namespace may map gids without
+    // first writing "deny" to setgroups.
+    writeProcFile(`/proc/${pid}/gid_map`, gidText);
+    const nsPath = `/proc/${pid}/ns/user`;
+    const fd = c.open(nsPath, O_RDONLY | O_CLOEXEC, 0);
+    if (fd === -1) throw sysFail('open', nsPath);
+    return fd;
+  } finally {
+    reap(pid);
+  }
+}
+
+function reap(pid: number): void {
+  const c = libc();
+  c.kill(pid, SIGKILL);
+  while (c.waitpid(pid, null, 0) === -1) {
+    if (c.errno() !== EINTR) break;
+  }
+}

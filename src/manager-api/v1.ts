@@ -1,0 +1,159 @@
+// sysrunc-mgr service definition, version 1: newline-delimited JSON over a unix socket.
+// One request per line: {"v":1,"seq":N,"method":"...","params":{...}}; one response line per
+// request: {"seq":N,"result":{...}} or {"seq":N,"error":{"code":"...","message":"..."}}.
+// Both sides validate every message against these schemas; adding a method or an optional field
+// keeps version 1, anything else is version 2.
+// zod/mini: the shim loads this on every create, and full zod costs ~30 ms of startup.
+import * as z from 'zod/mini';
+
+export const API_VERSION = 1;
+
+const ContainerId = z.string().check(z.regex(/^[\w+\-.]+$/), z.maxLength(1024));
+const AbsPath = z.string().check(z.startsWith('/'), z.maxLength(4096));
+
+export const IdMapping = z.object({
+  containerID: z.int().check(z.nonnegative()),
+  hostID: z.int().check(z.nonnegative()),
+  size: z.int().check(z.positive()),
+});
+export type IdMapping = z.infer<typeof IdMapping>;
+
+/** What the shim asks the manager to do on the host; each is recorded, then done, then undoable. */
+export const HostAction = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('idmapped-mount'),
+    /** Host path, already resolved by the shim; opened without following symlinks. */
+    source: AbsPath,
+    /** Created by the manager (empty dir or file), inside the container's run dir only. */
+    target: AbsPath,
+    recursive: z.boolean(),
+    /**
+     * Overlay writes its work files with the mounter's (host root's) credentials, which an idmapped
+     * mount can only store if host root has an id in the mapping: it gets one spare id above the
+     * container's range. Used for an overlay's upper/work layer only.
+     */
+    mounterWritable: z.optional(z.boolean()),
+  }),
+  z.object({
+    kind: z.literal('overlay-mount'),
+    /** Created by the manager, inside the container's run dir only. */
+    target: AbsPath,
+    /** Topmost first; each already an idmapped layer inside the run dir. */
+    lowerdirs: z.array(AbsPath).check(z.minLength(1)),
+    upperdir: z.optional(AbsPath),
+    workdir: z.optional(AbsPath),
+    /** Extra overlay options as key/value (e.g. redirect_dir=on). */
+    options: z.record(z.string(), z.string()),
+  }),
+]);
+export type HostAction = z.infer<typeof HostAction>;
+
+export const VolumeMount = z.object({
+  destination: AbsPath,
+  source: AbsPath,
+  type: z.literal('bind'),
+  options: z.array(z.string()),
+});
+export type VolumeMount = z.infer<typeof VolumeMount>;
+
+export const ErrorCode = z.enum([
+  'exhausted',
+  'invalid-size',
+  'not-found',
+  'invalid-request',
+  'conflict',
+  'host-action-failed',
+  'unsupported',
+  'internal',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const Allocation = z.object({ uid: z.int(), gid: z.int(), size: z.int() });
+export type Allocation = z.infer<typeof Allocation>;
+
+export const METHODS = {
+  ping: {
+    params: z.object({}),
+    result: z.object({ version: z.string(), apiVersion: z.literal(API_VERSION), pid: z.int() }),
+  },
+  /**
+   * Registers a container about to be created and returns its subid allocation (unless the config
+   * already carries a user namespace, `userns: 'caller'`). Idempotent for the same id and runtime root.
+   */
+  register: {
+    params: z.object({
+      id: ContainerId,
+      runtimeRoot: AbsPath,
+      bundle: AbsPath,
+      /** pid and start time of the create call; a dead shim with no runc state means a failed create. */
+      shimPid: z.int().check(z.positive()),
+      shimStartTime: z.string(),
+      /** Store volumes (e.g. /var/lib/docker) to create, or keep from the container's last run. */
+      storeVolumes: z.optional(
+        z.object({
+          /** The container's rootfs on the host, image ownership (content is synced in from it). */
+          rootfs: AbsPath,
+          mountpoints: z.array(AbsPath),
+          /** Docker's --rm: no sync-out at stop, volumes go with the container. */
+          autoRemove: z.boolean(),
+          /** The rootfs overlay's upper dir: where sync-out writes once the overlay is unmounted. */
+          upperdir: z.optional(AbsPath),
+        }),
+      ),
+      userns: z.discriminatedUnion('from', [
+        z.object({ from: z.literal('allocate'), size: z.optional(z.number()) }),
+        z.object({ from: z.literal('caller'), uidMappings: z.array(IdMapping).check(z.minLength(1)), gidMappings: z.array(IdMapping).check(z.minLength(1)) }),
+      ]),
+    }),
+    result: z.object({
+      uidMappings: z.array(IdMapping),
+      gidMappings: z.array(IdMapping),
+      /** Per-container directory, traversable by the container's root only (and host root). */
+      runDir: AbsPath,
+      /** Bind mounts of the store volumes, parents first; owned by the container's root. */
+      volumeMounts: z.array(VolumeMount),
+    }),
+  },
+  /** Carries out host actions for a registered container, in order; all or nothing. */
+  apply: {
+    params: z.object({ id: ContainerId, actions: z.array(HostAction) }),
+    result: z.object({ applied: z.int() }),
+  },
+  /** Undoes everything done for the container, frees its allocation, forgets it. */
+  release: {
+    /** runtimeRoot guards against releasing a namesake created under another runc root. */
+    params: z.object({ id: ContainerId, runtimeRoot: AbsPath }),
+    result: z.object({ found: z.boolean(), bundle: z.optional(AbsPath) }),
+  },
+  list: {
+    params: z.object({}),
+    result: z.object({
+      containers: z.array(
+        z.object({
+          id: ContainerId,
+          runtimeRoot: AbsPath,
+          bundle: AbsPath,
+          uidMappings: z.array(IdMapping),
+          gidMappings: z.array(IdMapping),
+          actions: z.array(HostAction),
+        }),
+      ),
+    }),
+  },
+} as const;
+
+export type MethodName = keyof typeof METHODS;
+export type Params<M extends MethodName> = z.infer<(typeof METHODS)[M]['params']>;
+export type Result<M extends MethodName> = z.infer<(typeof METHODS)[M]['result']>;
+
+export const Request = z.object({
+  v: z.literal(API_VERSION),
+  seq: z.int(),
+  method: z.string(),
+  params: z.unknown(),
+});
+
+export const Response = z.union([
+  z.object({ seq: z.int(), result: z.unknown() }),
+  z.object({ seq: z.int(), error: z.object({ code: ErrorCode, message: z.string() }) }),
+]);

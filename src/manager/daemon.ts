@@ -1,0 +1,128 @@
+// Wires the manager together: state, subid ranges, allocator, registry, reconciliation, socket.
+import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { connect, type Server } from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { writeFileAtomic } from '../fs/atomic-file.ts';
+import { ensureSysruncRange } from './subid-ranges.ts';
+import { openSubidAllocator, SubidStore, type SubidMode } from './subid-alloc.ts';
+import { Registry } from './registry.ts';
+import { HostExecutor } from './host-executor.ts';
+import { ManagerService } from './service.ts';
+import { createManagerServer, SerialQueue } from './server.ts';
+import { VolumeManager } from './volumes/volume-manager.ts';
+import { processIsAlive, processStartTime } from './liveness.ts';
+
+export interface ManagerOptions {
+  readonly socket: string;
+  readonly stateDir: string;
+  readonly runDir: string;
+  readonly subidMode: SubidMode;
+  readonly subidSize: number;
+  readonly subuidFile: string;
+  readonly subgidFile: string;
+  readonly passwdFile: string;
+  readonly groupFile: string;
+  /** How often stopped containers are checked for removal (their volumes then go), in ms. */
+  readonly sweepIntervalMs: number;
+}
+
+export interface RunningManager {
+  readonly server: Server;
+  readonly service: ManagerService;
+  close(): Promise<void>;
+}
+
+export class ManagerStartError extends Error {
+  override readonly name = 'ManagerStartError';
+}
+
+export async function startManager(o: ManagerOptions, log: Logger): Promise<RunningManager> {
+  // Traversable (not listable): container roots reach their store volumes below it by name.
+  mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
+  chmodSync(o.stateDir, 0o711);
+  await refuseSecondInstance(o);
+  writeFileAtomic(path.join(o.stateDir, 'mgr.pid'), `${process.pid} ${processStartTime(process.pid) ?? ''}\n`);
+
+  const ranges = ensureSysruncRange({
+    subuidPath: o.subuidFile,
+    subgidPath: o.subgidFile,
+    passwdPath: o.passwdFile,
+    groupPath: o.groupFile,
+  });
+  if (ranges.added) {
+    log.info({ uidRanges: ranges.uidRanges, gidRanges: ranges.gidRanges }, `added subordinate id ranges for user sysrunc to ${o.subuidFile} and ${o.subgidFile}`);
+  }
+  const allocator = openSubidAllocator({
+    uidRanges: ranges.uidRanges,
+    gidRanges: ranges.gidRanges,
+    mode: o.subidMode,
+    store: new SubidStore(path.join(o.stateDir, 'subid.json')),
+  });
+  for (const warning of allocator.warnings) log.warn(warning);
+
+  // Traversable but not listable: container roots reach their own dir by name only.
+  mkdirSync(o.runDir, { recursive: true, mode: 0o711 });
+  chmodSync(o.runDir, 0o711);
+  const queue = new SerialQueue();
+  const service = new ManagerService({
+    runBase: o.runDir,
+    allocator,
+    registry: new Registry(o.stateDir),
+    executor: new HostExecutor(),
+    volumes: new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') }),
+    log,
+    defaultSize: o.subidSize,
+    exclusive: (task) => queue.run(task),
+  });
+  const { released } = await service.reconcile();
+  log.info({ released: released.length, containers: service.list().containers.length }, 'reconciled container records');
+
+  const server = createManagerServer(service, log, queue);
+  const sweep = setInterval(() => {
+    void queue.run(() => service.sweepOrphans()).catch((err: unknown) => log.error({ err: String(err) }, 'sweep failed'));
+  }, o.sweepIntervalMs);
+  sweep.unref();
+  mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o711 });
+  if (existsSync(o.socket)) unlinkSync(o.socket);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.socket, () => resolve());
+  });
+  chmodSync(o.socket, 0o600);
+  log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode }, 'sysrunc-mgr listening');
+
+  return {
+    server,
+    service,
+    close: async () => {
+      clearInterval(sweep);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        try {
+          unlinkSync(o.socket);
+        } catch {
+          // already gone
+        }
+      });
+      await queue.run(() => service.shutdown());
+    },
+  };
+}
+
+/** One manager per state dir and per socket: a live pid file or an answering socket means no. */
+async function refuseSecondInstance(o: ManagerOptions): Promise<void> {
+  const pidFile = path.join(o.stateDir, 'mgr.pid');
+  if (existsSync(pidFile)) {
+    const [pid, start] = readFileSync(pidFile, 'utf8').trim().split(' ');
+    if (pid !== undefined && Number(pid) !== process.pid && start !== undefined && processIsAlive(Number(pid), start)) {
+      throw new ManagerStartError(`another sysrunc-mgr (pid ${pid}) is using ${o.stateDir}`);
+    }
+  }
+  const answering = await new Promise<boolean>((resolve) => {
+    const socket = connect(o.socket);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+  if (answering) throw new ManagerStartError(`another sysrunc-mgr is listening on ${o.socket}`);
+}

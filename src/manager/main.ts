@@ -1,0 +1,49 @@
+// sysrunc-mgr: the daemon that owns sysrunc's shared state (subid allocations, records of host
+// actions per container) and carries out host actions for the shim.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import { SYSRUNC_VERSION } from '../version.ts';
+import { startManager, ManagerStartError } from './daemon.ts';
+import { DEFAULT_SUBID_SIZE, MAX_SUBID_SIZE } from './subid-alloc.ts';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0 || n > MAX_SUBID_SIZE) throw new InvalidArgumentError(`not an integer in 1..${MAX_SUBID_SIZE}`);
+  return n;
+}
+
+const program = new Command('sysrunc-mgr')
+  .description('sysrunc manager: subid allocation and host actions for system containers')
+  .version(SYSRUNC_VERSION)
+  .option('--socket <path>', 'unix socket to listen on', process.env.SYSRUNC_MGR_SOCKET ?? '/run/sysrunc/mgr.sock')
+  .option('--state-dir <dir>', 'persistent state', '/var/lib/sysrunc')
+  .option('--run-dir <dir>', 'per-container mount directories', '/run/sysrunc')
+  .addOption(new Option('--subid-mode <mode>', 'exclusive: a range per container; common: one shared range').choices(['exclusive', 'common']).default('exclusive'))
+  .option('--subid-size <n>', 'ids per container unless an annotation says otherwise', positiveInt, DEFAULT_SUBID_SIZE)
+  .option('--subuid-file <path>', 'subordinate uid file', '/etc/subuid')
+  .option('--subgid-file <path>', 'subordinate gid file', '/etc/subgid')
+  .option('--sweep-interval <ms>', 'how often removed containers are looked for (their store volumes then go)', positiveInt, 30_000)
+  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .action(async (opts: { socket: string; stateDir: string; runDir: string; subidMode: 'exclusive' | 'common'; subidSize: number; subuidFile: string; subgidFile: string; logLevel: string; sweepInterval: number }) => {
+    const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, pino.destination(2));
+    let manager;
+    try {
+      manager = await startManager(
+        { ...opts, passwdFile: '/etc/passwd', groupFile: '/etc/group', sweepIntervalMs: opts.sweepInterval },
+        log,
+      );
+    } catch (err) {
+      const msg = err instanceof ManagerStartError ? err.message : err instanceof Error ? err.message : String(err);
+      log.error(msg);
+      process.stderr.write(`sysrunc-mgr: ${msg}\n`);
+      process.exit(1);
+    }
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down; containers keep running, their records and volumes are kept');
+      void manager.close().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,77 @@
+// The manager's record of every container it prepared: what was allocated and which host actions
+// were started for it, so that delete, a crashed shim or a restarted manager can undo them. One file
+// per container under <state>/containers/, replaced atomically on every change.
+import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { readJson, writeJsonAtomic } from './state-file.ts';
+import { HostAction, IdMapping } from '../manager-api/v1.ts';
+
+export const ContainerRecord = z.object({
+  version: z.literal(1),
+  id: z.string(),
+  runtimeRoot: z.string(),
+  bundle: z.string(),
+  shimPid: z.number().int(),
+  shimStartTime: z.string(),
+  createdAt: z.string(),
+  /** Whether the subid allocator holds a range for this container. */
+  allocated: z.boolean(),
+  uidMappings: z.array(IdMapping),
+  gidMappings: z.array(IdMapping),
+  runDir: z.string(),
+  /**
+   * Written before the actions are carried out (write-ahead): an action listed here may or may not
+   * have happened, so every undo is idempotent.
+   */
+  actions: z.array(HostAction),
+  /** Store volumes: where to sync them out to, and whether Docker removes the container on exit. */
+  volumes: z.optional(z.object({ rootfs: z.string(), autoRemove: z.boolean(), upperdir: z.optional(z.string()) })),
+  /**
+   * Deleted by runc but kept by the manager: its store volumes (and so its id range, which owns
+   * their content) live on until the container itself is removed, i.e. its rootfs is gone.
+   */
+  stopped: z.optional(z.boolean()),
+});
+export type ContainerRecord = z.infer<typeof ContainerRecord>;
+
+export class Registry {
+  private readonly dir: string;
+  private readonly records = new Map<string, ContainerRecord>();
+
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, 'containers');
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      const record = readJson(path.join(this.dir, name), ContainerRecord);
+      if (record !== undefined) this.records.set(record.id, record);
+    }
+  }
+
+  get(id: string): ContainerRecord | undefined {
+    return this.records.get(id);
+  }
+
+  all(): ContainerRecord[] {
+    return [...this.records.values()];
+  }
+
+  save(record: ContainerRecord): void {
+    writeJsonAtomic(this.file(record.id), record);
+    this.records.set(record.id, record);
+  }
+
+  remove(id: string): void {
+    try {
+      unlinkSync(this.file(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    this.records.delete(id);
+  }
+
+  private file(id: string): string {
+    return path.join(this.dir, `${id}.json`);
+  }
+}

@@ -1,0 +1,96 @@
+// The unix-socket front of the manager: newline-delimited JSON requests (manager-api/v1.ts),
+// validated, dispatched to the service, answered in order.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { METHODS, Request, type MethodName } from '../manager-api/v1.ts';
+import { ServiceError, type ManagerService } from './service.ts';
+
+const MAX_LINE = 1 << 20;
+
+export function createManagerServer(service: ManagerService, log: Logger, queue = new SerialQueue()): Server {
+  return createServer((socket) => serveConnection(socket, service, log, queue));
+}
+
+/**
+ * Requests run one at a time, in arrival order, across all connections: an allocation or a mount
+ * never interleaves with another request's, even when a handler awaits (volume syncs).
+ */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T> | T): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+function serveConnection(socket: Socket, service: ManagerService, log: Logger, queue: SerialQueue): void {
+  socket.setEncoding('utf8');
+  let buffer = '';
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    if (buffer.length > MAX_LINE && !buffer.includes('\n')) {
+      socket.destroy();
+      return;
+    }
+    let newline;
+    while ((newline = buffer.indexOf('\n')) !== -1) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      // Answers go out in request order on each connection: each waits for the queue anyway.
+      void queue.run(() => handleLine(line, service, log)).then((reply) => {
+        if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
+      });
+    }
+  });
+  socket.on('error', () => socket.destroy());
+}
+
+export async function handleLine(line: string, service: ManagerService, log: Logger): Promise<unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return { seq: -1, error: { code: 'invalid-request', message: 'request is not valid JSON' } };
+  }
+  const request = Request.safeParse(json);
+  if (!request.success) {
+    return { seq: -1, error: { code: 'invalid-request', message: 'request does not match the v1 envelope' } };
+  }
+  const { seq, method, params } = request.data;
+  if (!Object.hasOwn(METHODS, method)) {
+    return { seq, error: { code: 'invalid-request', message: `unknown method "${method}"` } };
+  }
+  const name = method as MethodName;
+  const parsed = METHODS[name].params.safeParse(params);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { seq, error: { code: 'invalid-request', message: `${method}: /${issue?.path.join('/') ?? ''}: ${issue?.message ?? 'invalid'}` } };
+  }
+  try {
+    return { seq, result: await dispatch(service, name, parsed.data) };
+  } catch (err) {
+    if (err instanceof ServiceError) {
+      log.warn({ method, code: err.code, err: err.message }, 'request failed');
+      return { seq, error: { code: err.code, message: err.message } };
+    }
+    log.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'request failed unexpectedly');
+    return { seq, error: { code: 'internal', message: `${method}: ${err instanceof Error ? err.message : String(err)}` } };
+  }
+}
+
+function dispatch(service: ManagerService, method: MethodName, params: unknown): unknown | Promise<unknown> {
+  switch (method) {
+    case 'ping':
+      return service.ping();
+    case 'register':
+      return service.register(params as Parameters<ManagerService['register']>[0]);
+    case 'apply':
+      return service.apply(params as Parameters<ManagerService['apply']>[0]);
+    case 'release':
+      return service.release(params as Parameters<ManagerService['release']>[0]);
+    case 'list':
+      return service.list();
+  }
+}

@@ -1,0 +1,354 @@
+// The manager's request handlers. Every handler is synchronous, so the daemon's event loop runs
+// one request at a time: no two creates can interleave an allocation or a mount.
+import { chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { ErrorCode, HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
+import { SubidError, type SubidAllocator } from './subid-alloc.ts';
+import type { ContainerRecord, Registry } from './registry.ts';
+import { containerRoot, type HostExecutor } from './host-executor.ts';
+import { processIsAlive, runcKnowsContainer } from './liveness.ts';
+import { isMountPoint, mountsUnder, unmount } from '../host/mount.ts';
+import { SYSRUNC_VERSION } from '../version.ts';
+import type { VolumeManager } from './volumes/volume-manager.ts';
+import { existsSync } from 'node:fs';
+
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ServiceOptions {
+  readonly runBase: string;
+  readonly allocator: SubidAllocator;
+  readonly registry: Registry;
+  readonly executor: HostExecutor;
+  readonly volumes: VolumeManager;
+  readonly log: Logger;
+  readonly defaultSize: number;
+  /** Runs a task in the manager's request queue (one at a time with every request). */
+  readonly exclusive: <T>(task: () => Promise<T> | T) => Promise<T>;
+}
+
+// How long a deferred sync-out waits for dockerd to unmount the stopped container's rootfs.
+const UNMOUNT_WAIT_MS = 60_000;
+
+export class ManagerService {
+  constructor(private readonly o: ServiceOptions) {}
+
+  ping(): Result<'ping'> {
+    return { version: SYSRUNC_VERSION, apiVersion: 1, pid: process.pid };
+  }
+
+  async register(p: Params<'register'>): Promise<Result<'register'>> {
+    const existing = this.o.registry.get(p.id);
+    // A stopped container starting again keeps its allocation and volumes; anything else is
+    // either a live namesake (refused) or a leftover (released first).
+    if (existing !== undefined && existing.stopped !== true) await this.resolveExisting(existing, p);
+    await this.sweepOrphans();
+
+    let uidMappings: IdMapping[];
+    let gidMappings: IdMapping[];
+    const allocated = p.userns.from === 'allocate';
+    if (p.userns.from === 'allocate') {
+      const a = this.allocate(p.id, p.userns.size ?? this.o.defaultSize);
+      uidMappings = [{ containerID: 0, hostID: a.uid, size: a.size }];
+      gidMappings = [{ containerID: 0, hostID: a.gid, size: a.size }];
+    } else {
+      uidMappings = p.userns.uidMappings;
+      gidMappings = p.userns.gidMappings;
+      refuseHostRoot(p.id, uidMappings, 'uid');
+      refuseHostRoot(p.id, gidMappings, 'gid');
+    }
+    const record: ContainerRecord = {
+      version: 1,
+      id: p.id,
+      runtimeRoot: p.runtimeRoot,
+      bundle: p.bundle,
+      shimPid: p.shimPid,
+      shimStartTime: p.shimStartTime,
+      createdAt: new Date().toISOString(),
+      allocated,
+      uidMappings,
+      gidMappings,
+      runDir: path.join(this.o.runBase, p.id),
+      actions: [],
+      ...(p.storeVolumes === undefined
+        ? {}
+        : { volumes: { rootfs: p.storeVolumes.rootfs, autoRemove: p.storeVolumes.autoRemove, ...(p.storeVolumes.upperdir === undefined ? {} : { upperdir: p.storeVolumes.upperdir }) } }),
+    };
+    let volumeMounts: Result<'register'>['volumeMounts'] = [];
+    try {
+      this.o.registry.save(record);
+      makeRunDir(record);
+      if (p.storeVolumes !== undefined && p.storeVolumes.mountpoints.length > 0) {
+        const root = containerRoot(record);
+        const created = await this.o.volumes.createVolumes(p.id, {
+          rootfs: p.storeVolumes.rootfs,
+          mountpoints: p.storeVolumes.mountpoints,
+          uid: root.uid,
+          gid: root.gid,
+          size: uidMappings[0]?.size ?? this.o.defaultSize,
+        });
+        volumeMounts = created.mounts;
+      }
+    } catch (err) {
+      await this.releaseRecord(record, { keepVolumes: false }).catch(() => undefined);
+      throw new ServiceError('host-action-failed', `register ${p.id}: ${(err as Error).message}`);
+    }
+    this.o.log.info({ id: p.id, uid: uidMappings[0]?.hostID, size: uidMappings[0]?.size, allocated, volumes: volumeMounts.length }, 'registered container');
+    return { uidMappings, gidMappings, runDir: record.runDir, volumeMounts };
+  }
+
+  apply(p: Params<'apply'>): Result<'apply'> {
+    const record = this.o.registry.get(p.id);
+    if (record === undefined) throw new ServiceError('not-found', `container ${p.id} is not registered`);
+    const before = record.actions;
+    // Write-ahead: recorded first, so a crash in the middle still knows what to undo.
+    this.o.registry.save({ ...record, actions: [...before, ...p.actions] });
+    const done: HostAction[] = [];
+    for (const action of p.actions) {
+      try {
+        this.o.executor.perform(record, action);
+        done.push(action);
+      } catch (err) {
+        for (const undone of [action, ...done.reverse()]) {
+          try {
+            this.o.executor.undo(record, undone);
+          } catch (undoErr) {
+            this.o.log.error({ id: p.id, err: (undoErr as Error).message }, 'undo after a failed action failed');
+          }
+        }
+        this.o.registry.save({ ...record, actions: before });
+        throw new ServiceError('host-action-failed', (err as Error).message);
+      }
+    }
+    return { applied: done.length };
+  }
+
+  async release(p: Params<'release'>): Promise<Result<'release'>> {
+    const record = this.o.registry.get(p.id);
+    if (record === undefined || record.stopped === true || record.runtimeRoot !== p.runtimeRoot) return { found: false };
+    await this.releaseRecord(record, { keepVolumes: true });
+    this.o.log.info({ id: p.id }, 'released container');
+    return { found: true, bundle: record.bundle };
+  }
+
+  list(): Result<'list'> {
+    return {
+      containers: this.o.registry.all().map((r) => ({
+        id: r.id,
+        runtimeRoot: r.runtimeRoot,
+        bundle: r.bundle,
+        uidMappings: r.uidMappings,
+        gidMappings: r.gidMappings,
+        actions: r.actions,
+      })),
+    };
+  }
+
+  /**
+   * Brings records in line with reality: containers that no runc root knows and no create is
+   * working on are released; allocations and mounts nobody records are dropped.
+   */
+  async reconcile(): Promise<{ released: string[] }> {
+    await this.o.volumes.recover();
+    const released = await this.sweepOrphans();
+    const known = new Set(this.o.registry.all().map((r) => r.id));
+    for (const { id } of this.o.volumes.list()) {
+      if (known.has(id)) continue;
+      await this.o.volumes.destroyVolumes(id);
+      this.o.log.warn({ id }, 'destroyed store volumes with no container record');
+    }
+    for (const allocation of this.o.allocator.list()) {
+      if (known.has(allocation.id)) continue;
+      this.o.allocator.free(allocation.id);
+      this.o.log.warn({ id: allocation.id }, 'freed an allocation with no container record');
+    }
+    for (const mount of mountsUnder(this.o.runBase).reverse()) {
+      const id = path.relative(this.o.runBase, mount).split(path.sep)[0];
+      if (id === undefined || known.has(id)) continue;
+      unmount(mount, { detach: true });
+      this.o.log.warn({ mount }, 'unmounted a mount with no container record');
+    }
+    for (const name of safeReaddir(this.o.runBase)) {
+      if (known.has(name) || name.endsWith('.sock') || name.startsWith('.')) continue;
+      try {
+        removeUnmountedTree(path.join(this.o.runBase, name));
+      } catch (err) {
+        this.o.log.error({ dir: name, err: (err as Error).message }, 'could not remove a run dir with no container record');
+      }
+    }
+    return { released };
+  }
+
+  /**
+   * Releases what belongs to containers that are gone: records no runc root knows and no create is
+   * working on, and stopped containers whose rootfs was removed (docker rm), with their volumes.
+   */
+  async sweepOrphans(): Promise<string[]> {
+    const released: string[] = [];
+    for (const record of this.o.registry.all()) {
+      if (record.stopped === true) {
+        // dockerd removes the merged dir at every stop; the layer's upper dir goes only with `docker rm`.
+        if (record.volumes !== undefined && existsSync(record.volumes.upperdir ?? record.volumes.rootfs)) continue;
+      } else {
+        if (runcKnowsContainer(record.runtimeRoot, record.id)) continue;
+        if (processIsAlive(record.shimPid, record.shimStartTime)) continue;
+      }
+      try {
+        await this.releaseRecord(record, { keepVolumes: false });
+        released.push(record.id);
+        this.o.log.warn({ id: record.id, stopped: record.stopped === true }, 'released a container that no longer exists');
+      } catch (err) {
+        this.o.log.error({ id: record.id, err: (err as Error).message }, 'could not release an orphaned container');
+      }
+    }
+    return released;
+  }
+
+  /**
+   * Syncs a stopped container's store volumes out into its rootfs, so `docker commit` and `docker cp`
+   * see them. dockerd unmounts the rootfs concurrently with the runtime's delete, so the copy waits
+   * for that and then writes into the overlay's upper dir, which no mount uses any more. Skipped when
+   * the container started again meanwhile (the volumes are in use and still hold everything).
+   */
+  private syncOutWhenUnmounted(id: string, volumes: StoredVolumes): void {
+    void (async () => {
+      const deadline = Date.now() + UNMOUNT_WAIT_MS;
+      while (volumes.upperdir !== undefined && isMountPoint(volumes.rootfs) && Date.now() < deadline) await sleep(50);
+      await this.o.exclusive(async () => {
+        if (this.o.registry.get(id)?.stopped !== true) return;
+        const mounted = isMountPoint(volumes.rootfs);
+        const target = mounted ? volumes.rootfs : volumes.upperdir;
+        if (target === undefined) throw new Error(`rootfs ${volumes.rootfs} is not mounted and has no upper dir`);
+        const synced = await this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: !mounted });
+        this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, entries: v.entries, ms: v.ms })) }, 'synced store volumes out');
+      });
+    })().catch((err: unknown) => {
+      // The volumes themselves are intact and kept: the next start still has the data.
+      this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed');
+    });
+  }
+
+  /** Manager shutdown: volumes of removed containers go; nothing a running or stopped one owns. */
+  async shutdown(): Promise<void> {
+    await this.sweepOrphans();
+  }
+
+  private async resolveExisting(existing: ContainerRecord, p: Params<'register'>): Promise<void> {
+    if (runcKnowsContainer(existing.runtimeRoot, existing.id)) {
+      // runc 1.1's wording (libcontainer ErrExist).
+      throw new ServiceError('conflict', `container with given ID already exists: ${p.id}`);
+    }
+    if (existing.shimPid !== p.shimPid && processIsAlive(existing.shimPid, existing.shimStartTime)) {
+      throw new ServiceError('conflict', `container ${p.id} is being created by pid ${existing.shimPid}`);
+    }
+    // Left over from a create that failed or a shim that died: start afresh.
+    await this.releaseRecord(existing, { keepVolumes: true });
+  }
+
+  private allocate(id: string, size: number): { uid: number; gid: number; size: number } {
+    try {
+      return this.o.allocator.alloc(id, size);
+    } catch (err) {
+      if (err instanceof SubidError) throw new ServiceError(err.code, err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Undoes every recorded action (last first). Then, with `keepVolumes` and store volumes that
+   * outlive the run (no --rm), syncs them out into the rootfs and keeps them, the allocation that
+   * owns their content and a stopped record; otherwise destroys them, frees the allocation and
+   * forgets the container.
+   */
+  private async releaseRecord(record: ContainerRecord, o: { keepVolumes: boolean }): Promise<void> {
+    const failures: string[] = [];
+    const remaining: HostAction[] = [];
+    for (const action of [...record.actions].reverse()) {
+      try {
+        this.o.executor.undo(record, action);
+      } catch (err) {
+        failures.push((err as Error).message);
+        remaining.unshift(action);
+      }
+    }
+    if (failures.length > 0) {
+      this.o.registry.save({ ...record, actions: remaining });
+      throw new ServiceError('host-action-failed', `release ${record.id}: ${failures.join('; ')}`);
+    }
+    this.o.executor.forget(record.id);
+    removeRunDir(record.runDir);
+    const hasVolumes = this.o.volumes.list().some((c) => c.id === record.id);
+    if (hasVolumes && o.keepVolumes && record.volumes !== undefined && !record.volumes.autoRemove) {
+      this.o.registry.save({ ...record, actions: [], stopped: true });
+      this.syncOutWhenUnmounted(record.id, record.volumes);
+      return;
+    }
+    if (hasVolumes) await this.o.volumes.destroyVolumes(record.id);
+    if (record.allocated && this.o.allocator.lookup(record.id) !== undefined) this.o.allocator.free(record.id);
+    this.o.registry.remove(record.id);
+  }
+}
+
+export type StoredVolumes = NonNullable<ContainerRecord['volumes']>;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function refuseHostRoot(id: string, mappings: readonly IdMapping[], kind: 'uid' | 'gid'): void {
+  if (mappings.some((m) => m.hostID === 0)) {
+    throw new ServiceError('invalid-request', `container ${id}: its ${kind} mappings map host ${kind} 0 into the container; sysrunc never does`);
+  }
+}
+
+function makeRunDir(record: ContainerRecord): void {
+  removeRunDir(record.runDir); // an empty one left by a crash
+  mkdirSync(record.runDir, { mode: 0o700 });
+  // Container root must traverse it (runc sets up mounts from inside the user namespace);
+  // nobody else on the host can.
+  const root = containerRoot(record);
+  chownSync(record.runDir, root.uid, root.gid);
+}
+
+/** Removes a run dir whose mount targets were already removed; never recursive through mounts. */
+function removeRunDir(dir: string): void {
+  for (const sub of ['mounts', 'layers', '']) {
+    try {
+      rmdirSync(path.join(dir, sub));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw new ServiceError('host-action-failed', `remove ${path.join(dir, sub)}: ${code ?? String(err)}`);
+    }
+  }
+}
+
+/**
+ * Removes a run dir left without a record (its mounts already detached): only empty placeholder
+ * files and directories can be in it, and it refuses to descend into anything still mounted.
+ */
+function removeUnmountedTree(dir: string): void {
+  if (isMountPoint(dir)) throw new ServiceError('host-action-failed', `remove ${dir}: still a mount point`);
+  const stat = lstatSync(dir);
+  if (stat.isDirectory()) {
+    for (const name of readdirSync(dir)) removeUnmountedTree(path.join(dir, name));
+    rmdirSync(dir);
+  } else {
+    unlinkSync(dir);
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,78 @@
+// The subcommands sysrunc acts on, parsed with runc's own flag sets so that a flag runc would
+// reject is rejected before sysrunc changes anything on the host.
+import { boolFlag, FlagError, parseFlags, stringFlag, type FlagSpec } from './flags.ts';
+import { UsageError } from './invocation.ts';
+
+const CREATE_FLAGS: readonly FlagSpec[] = [
+  { names: ['bundle', 'b'], takesValue: true },
+  { names: ['console-socket'], takesValue: true },
+  { names: ['pid-file'], takesValue: true },
+  { names: ['no-pivot'], takesValue: false },
+  { names: ['no-new-keyring'], takesValue: false },
+  { names: ['preserve-fds'], takesValue: true },
+];
+
+const RUN_FLAGS: readonly FlagSpec[] = [
+  ...CREATE_FLAGS,
+  { names: ['detach', 'd'], takesValue: false },
+  { names: ['keep'], takesValue: false },
+  { names: ['no-subreaper'], takesValue: false },
+];
+
+const DELETE_FLAGS: readonly FlagSpec[] = [{ names: ['force', 'f'], takesValue: false }];
+
+// runc's own rule for container ids (libcontainer/factory_linux.go); ids become path components.
+const CONTAINER_ID = /^[\w+\-.]+$/;
+
+export interface CreateArgs {
+  readonly id: string;
+  /** As given (relative to the working directory), default the working directory. */
+  readonly bundle: string;
+  readonly preserveFds: number;
+  /** run only: whether runc returns before the container exits. */
+  readonly detach: boolean;
+  /** run only: whether runc keeps the container after it exits. */
+  readonly keep: boolean;
+}
+
+export interface DeleteArgs {
+  readonly id: string;
+  readonly force: boolean;
+}
+
+function parse(command: string, args: readonly string[], specs: readonly FlagSpec[]) {
+  try {
+    const parsed = parseFlags(args, specs);
+    if (parsed.positionals.length !== 1) {
+      throw new UsageError(`"${command}" requires exactly 1 argument(s)`);
+    }
+    const id = parsed.positionals[0] as string;
+    if (!CONTAINER_ID.test(id) || id === '.' || id === '..') {
+      throw new UsageError(`invalid container id format: ${id}`);
+    }
+    return { parsed, id };
+  } catch (err) {
+    if (err instanceof FlagError) throw new UsageError(`${command}: ${err.message}`);
+    throw err;
+  }
+}
+
+export function parseCreateArgs(command: 'create' | 'run', args: readonly string[]): CreateArgs {
+  const { parsed, id } = parse(command, args, command === 'run' ? RUN_FLAGS : CREATE_FLAGS);
+  const fds = stringFlag(parsed, 'preserve-fds') ?? '0';
+  if (!/^\d+$/.test(fds)) {
+    throw new UsageError(`${command}: invalid value "${fds}" for flag -preserve-fds: parse error`);
+  }
+  return {
+    id,
+    bundle: stringFlag(parsed, 'bundle') ?? '.',
+    preserveFds: Number(fds),
+    detach: boolFlag(parsed, 'detach'),
+    keep: boolFlag(parsed, 'keep'),
+  };
+}
+
+export function parseDeleteArgs(args: readonly string[]): DeleteArgs {
+  const { parsed, id } = parse('delete', args, DELETE_FLAGS);
+  return { id, force: boolFlag(parsed, 'force') };
+}

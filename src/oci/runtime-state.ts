@@ -1,0 +1,26 @@
+import { spawnSync } from 'node:child_process';
+import type { State } from './spec.ts';
+
+export type StateQuery =
+  | { readonly kind: 'present'; readonly state: State }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'unknown'; readonly reason: string };
+
+/**
+ * Asks the real runc for a container's state. Only --root is passed: --log would append runc's
+ * "does not exist" to the caller's log, where containerd would take it for the error of the command.
+ */
+export function queryContainerState(runtime: string, root: string | undefined, id: string): StateQuery {
+  const argv = root === undefined ? ['state', id] : ['--root', root, 'state', id];
+  const result = spawnSync(runtime, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (result.status === 0) {
+    try {
+      return { kind: 'present', state: JSON.parse(result.stdout) as State };
+    } catch (err) {
+      return { kind: 'unknown', reason: `runc state ${id}: invalid JSON: ${(err as Error).message}` };
+    }
+  }
+  const text = `${result.stderr}${result.stdout}`;
+  if (text.includes('does not exist')) return { kind: 'missing' };
+  return { kind: 'unknown', reason: text.trim().split('\n').pop() ?? `exit ${String(result.status)}` };
+}

@@ -1,0 +1,192 @@
+// The one impure step before the pipeline: resolve the host paths the transforms will name, so
+// that the transforms themselves stay pure. Paths are resolved once here; the manager then opens
+// exactly the resolved path without following any symlink, so a swap in between is refused.
+import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { storePathsFor } from '../manager/volumes/store-paths.ts';
+import { capabilitiesInMask } from '../oci/capabilities.ts';
+import path from 'node:path';
+import { SysruncError } from '../errors.ts';
+import { describeFsError } from '../oci/bundle.ts';
+import type { Spec } from '../oci/spec.ts';
+import type { OverlayFact, PathFact, RootfsFact } from './types.ts';
+import { isMountPoint } from '../host/mount.ts';
+import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
+import { wantsIdmappedView } from './idmapped-bind-mounts.ts';
+
+export interface HostFacts {
+  readonly rootfs: RootfsFact;
+  readonly bindSources: ReadonlyMap<number, PathFact>;
+  readonly hostCapabilities: readonly string[];
+  readonly systemdInit: boolean;
+  readonly hostNamespaces: ReadonlySet<string>;
+  readonly storeVolumes: StoreVolumesFact;
+}
+
+export interface StoreVolumesFact {
+  /** In-container store paths this image uses and no caller mount covers, parents first. */
+  readonly mountpoints: readonly string[];
+  /** Docker removes the container when it exits (--rm): nothing to sync out. */
+  readonly autoRemove: boolean;
+}
+
+export function gatherHostFacts(spec: Spec, bundleDir: string): HostFacts {
+  const rootRequested = path.resolve(bundleDir, spec.root?.path ?? 'rootfs');
+  const rootPath = resolvePath(rootRequested, 'root.path');
+  if (rootPath.kind !== 'dir') throw new SysruncError(`root.path ${rootRequested}: not a directory`);
+  const rootfs: RootfsFact = { ...rootPath, overlay: overlayAt(rootPath.resolved) };
+  // A relative root.path names something inside the bundle; it may not lead out of it.
+  if (!path.isAbsolute(spec.root?.path ?? 'rootfs')) {
+    const realBundle = realpathSync(bundleDir);
+    if (rootfs.resolved !== realBundle && !rootfs.resolved.startsWith(`${realBundle}/`)) {
+      throw new SysruncError(`root.path ${rootRequested}: resolves to ${rootfs.resolved}, outside the bundle ${realBundle}`);
+    }
+  }
+
+  const bindSources = new Map<number, PathFact>();
+  (spec.mounts ?? []).forEach((mount, index) => {
+    if (mount.source === undefined || !path.isAbsolute(mount.source)) return;
+    if (!wantsIdmappedView(mount, path.normalize(mount.source))) return;
+    const fact = resolvePath(mount.source, `mount ${mount.destination}: source`);
+    if (wantsIdmappedView(mount, fact.resolved)) bindSources.set(index, fact);
+  });
+  return {
+    rootfs,
+    bindSources,
+    hostCapabilities: ownBoundingSet(),
+    systemdInit: runsSystemd(spec, rootfs.resolved),
+    hostNamespaces: hostNamespacesOf(spec),
+    storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
+  };
+}
+
+const DOCKERD_BINARIES = ['/usr/bin/dockerd', '/usr/local/bin/dockerd', '/usr/sbin/dockerd'];
+
+/**
+ * Store paths get a volume when the image uses them: they exist in it, or (the Docker data root)
+ * the image ships dockerd, which creates it at first start. An image without them gets no volumes.
+ */
+function usedStorePaths(spec: Spec, rootfs: string): string[] {
+  const { paths, dockerDataRoot } = storePathsFor({ rootfs, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) });
+  const existsInside = (p: string) => {
+    const resolved = resolveInsideRootfs(rootfs, p);
+    return resolved !== undefined && existsSync(path.join(rootfs, resolved));
+  };
+  const shipsDockerd = DOCKERD_BINARIES.some(existsInside);
+  return paths.filter((p) => existsInside(p) || (p === dockerDataRoot && shipsDockerd));
+}
+
+/** Docker's --rm, read from the container's hostconfig.json beside the /etc/hostname it bind-mounts. */
+function dockerAutoRemove(spec: Spec): boolean {
+  const hostname = (spec.mounts ?? []).find((m) => m.destination === '/etc/hostname' && m.source?.startsWith('/'));
+  if (hostname?.source === undefined) return false;
+  try {
+    const hostConfig = JSON.parse(readFileSync(path.join(path.dirname(hostname.source), 'hostconfig.json'), 'utf8')) as { AutoRemove?: unknown };
+    return hostConfig.AutoRemove === true;
+  } catch {
+    return false;
+  }
+}
+
+const NS_FILES: Readonly<Record<string, string>> = { network: 'net', mount: 'mnt', pid: 'pid', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup', time: 'time' };
+
+function hostNamespacesOf(spec: Spec): Set<string> {
+  const shared = new Set(Object.keys(NS_FILES));
+  for (const ns of spec.linux?.namespaces ?? []) {
+    if (ns.path === undefined || ns.path === '') {
+      shared.delete(ns.type);
+      continue;
+    }
+    const file = NS_FILES[ns.type];
+    if (file === undefined) continue;
+    let joined;
+    let own;
+    try {
+      joined = statSync(ns.path);
+      own = statSync(`/proc/self/ns/${file}`);
+    } catch (err) {
+      throw new SysruncError(`linux.namespaces ${ns.type} path ${ns.path}: ${describeFsError(err)}`);
+    }
+    if (joined.dev !== own.dev || joined.ino !== own.ino) shared.delete(ns.type);
+  }
+  return shared;
+}
+
+export function ownBoundingSet(): string[] {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const mask = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (mask === undefined) throw new SysruncError('/proc/self/status: no CapBnd line');
+  return capabilitiesInMask(mask);
+}
+
+const INIT_PATHS = new Set(['/sbin/init', '/usr/sbin/init', '/lib/systemd/systemd', '/usr/lib/systemd/systemd']);
+
+/** Whether the container's first process is systemd: its args name init, and init is systemd in the image. */
+function runsSystemd(spec: Spec, rootfs: string): boolean {
+  const arg0 = spec.process?.args?.[0];
+  if (arg0 === undefined || !INIT_PATHS.has(arg0)) return false;
+  return path.basename(resolveInsideRootfs(rootfs, arg0) ?? '') === 'systemd';
+}
+
+/** Follows symlinks the way the container would see them (absolute targets relative to its root). */
+export function resolveInsideRootfs(rootfs: string, file: string, hops = 0): string | undefined {
+  if (hops > 40) return undefined;
+  const parts = file.split('/').filter(Boolean);
+  let current = '/';
+  for (let i = 0; i < parts.length; i++) {
+    const next = path.posix.join(current, parts[i] as string);
+    let target: string;
+    try {
+      target = readlinkSync(path.join(rootfs, next));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') {
+        current = next;
+        continue;
+      }
+      return undefined;
+    }
+    const rest = parts.slice(i + 1).join('/');
+    const base = target.startsWith('/') ? target : path.posix.join(current, target);
+    return resolveInsideRootfs(rootfs, path.posix.join('/', base, rest), hops + 1);
+  }
+  return current;
+}
+
+function resolvePath(requested: string, what: string): PathFact {
+  try {
+    const resolved = realpathSync(requested);
+    const stat = statSync(resolved);
+    return { requested, resolved, kind: stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : 'other' };
+  } catch (err) {
+    throw new SysruncError(`${what} ${requested}: ${describeFsError(err)}`);
+  }
+}
+
+// Overlay options that change how existing layer content is read; the rest are left at defaults.
+const CARRIED_OVERLAY_OPTIONS = ['redirect_dir', 'metacopy', 'xino', 'volatile'];
+
+function overlayAt(mountpoint: string): OverlayFact | undefined {
+  if (!isMountPoint(mountpoint)) return undefined;
+  let overlay;
+  try {
+    // dockerd passes long layer lists relative to its overlay2 dir, which holds <id>/merged.
+    overlay = parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)) });
+  } catch (err) {
+    if (/not an overlay mount/.test((err as Error).message)) return undefined;
+    throw new SysruncError(`root.path ${mountpoint}: ${(err as Error).message}`);
+  }
+  if (overlay.datadirs.length > 0 || overlay.options.userxattr !== undefined) {
+    throw new SysruncError(`root.path ${mountpoint}: overlay with data-only layers or userxattr is not supported`);
+  }
+  const real = (p: string) => resolvePath(p, 'root.path overlay layer').resolved;
+  const options: Record<string, string> = { index: 'off' };
+  for (const key of CARRIED_OVERLAY_OPTIONS) {
+    const value = overlay.options[key];
+    if (typeof value === 'string') options[key] = value;
+  }
+  return {
+    lowerdirs: overlay.lowerdirs.map(real),
+    upperdir: overlay.upperdir === undefined ? undefined : real(overlay.upperdir),
+    workdir: overlay.workdir === undefined ? undefined : real(overlay.workdir),
+    options,
+  };
+}

@@ -1,0 +1,43 @@
+import type { Spec } from '../oci/spec.ts';
+import type { HostAction } from '../manager-api/v1.ts';
+import type { Plan, Transform, TransformOutput } from './types.ts';
+import { userNamespace } from './user-namespace.ts';
+import { idmappedRootfs } from './idmapped-rootfs.ts';
+import { idmappedBindMounts } from './idmapped-bind-mounts.ts';
+import { systemNamespaces } from './system-namespaces.ts';
+import { systemCapabilities } from './system-capabilities.ts';
+import { systemMounts } from './system-mounts.ts';
+import { systemSecurity } from './system-security.ts';
+import { systemdInit } from './systemd.ts';
+import { cgroupDelegation } from './cgroup-delegation.ts';
+import { storeVolumes } from './store-volumes.ts';
+
+/**
+ * The ordered list of transforms create and run apply; later ones see the earlier ones' output.
+ * The idmapped-bind-mounts transform runs before any transform that adds mounts: its facts are
+ * indexed by position in the caller's mounts.
+ */
+export const TRANSFORMS: readonly Transform[] = [
+  userNamespace,
+  idmappedRootfs,
+  idmappedBindMounts,
+  systemNamespaces,
+  systemCapabilities,
+  systemMounts,
+  systemSecurity,
+  systemdInit,
+  cgroupDelegation,
+  // Already owned by the container's root on disk: must come after idmapped-bind-mounts.
+  storeVolumes,
+];
+
+export function runPipeline(spec: Spec, plan: Plan, transforms: readonly Transform[] = TRANSFORMS): TransformOutput {
+  let current = structuredClone(spec);
+  const actions: HostAction[] = [];
+  for (const transform of transforms) {
+    const out = transform.apply(current, plan);
+    current = out.spec;
+    actions.push(...out.actions);
+  }
+  return { spec: current, actions };
+}

@@ -1,0 +1,96 @@
+// sysrunc's per-container settings: OCI annotations `io.sysrunc.<name>`, or environment variables
+// `SYSRUNC_<NAME>` in the container's process env (Docker 20.10 cannot set annotations; `docker run
+// -e` can). An annotation wins over the variable. An unknown or malformed setting is an error: a
+// typo must not silently give a container different isolation.
+import { SysruncError } from '../errors.ts';
+import type { Spec } from '../oci/spec.ts';
+
+export const ANNOTATION_PREFIX = 'io.sysrunc.';
+export const ENV_PREFIX = 'SYSRUNC_';
+
+export type OwnershipMode = 'auto' | 'idmap' | 'shiftfs' | 'clone' | 'chown';
+
+export interface ContainerSettings {
+  /** Ids in the container's user namespace; undefined: the manager's default. */
+  readonly usernsSize: number | undefined;
+  /** System-container rewrites (private namespaces, full caps in the userns, cgroup delegation...). */
+  readonly systemContainer: boolean;
+  /** 'all': container root gets every capability the host allows; 'caller': keep the config's. */
+  readonly capabilities: 'all' | 'caller';
+  /** systemd as init: 'auto' detects it from the process args and the image. */
+  readonly systemd: 'auto' | 'true' | 'false';
+  /** Host volumes for /var/lib/docker and the other store paths. */
+  readonly storeVolumes: boolean;
+  /** How the rootfs is made root-owned inside; 'auto' picks idmap > shiftfs > clone/chown. */
+  readonly ownership: OwnershipMode;
+  /** Where each non-default setting came from, e.g. "annotation io.sysrunc.userns.size", for errors. */
+  readonly origins: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_SETTINGS: ContainerSettings = {
+  usernsSize: undefined,
+  systemContainer: true,
+  capabilities: 'all',
+  systemd: 'auto',
+  storeVolumes: true,
+  ownership: 'auto',
+  origins: {},
+};
+
+type Parser = (value: string, where: string) => Partial<ContainerSettings>;
+
+const SETTINGS: Record<string, Parser> = {
+  'userns.size': (v, w) => ({ usernsSize: wholeNumber(v, w) }),
+  syscont: (v, w) => ({ systemContainer: boolean(v, w) }),
+  capabilities: (v, w) => ({ capabilities: oneOf(v, w, ['all', 'caller'] as const) }),
+  systemd: (v, w) => ({ systemd: oneOf(v, w, ['auto', 'true', 'false'] as const) }),
+  'store-volumes': (v, w) => ({ storeVolumes: boolean(v, w) }),
+  ownership: (v, w) => ({ ownership: oneOf(v, w, ['auto', 'idmap', 'shiftfs', 'clone', 'chown'] as const) }),
+};
+
+/** `userns.size` <-> `SYSRUNC_USERNS_SIZE`. */
+export function envName(setting: string): string {
+  return ENV_PREFIX + setting.toUpperCase().replace(/[.-]/g, '_');
+}
+
+export function readSettings(spec: Spec): ContainerSettings {
+  let settings = DEFAULT_SETTINGS;
+  const byEnv = new Map(Object.keys(SETTINGS).map((name) => [envName(name), name]));
+  for (const entry of spec.process?.env ?? []) {
+    if (!entry.startsWith(ENV_PREFIX)) continue;
+    const eq = entry.indexOf('=');
+    const key = eq === -1 ? entry : entry.slice(0, eq);
+    const name = byEnv.get(key);
+    if (name === undefined) throw unknown(`environment variable ${key}`, [...byEnv.keys()]);
+    const where = `environment variable ${key}`;
+    settings = { ...settings, ...(SETTINGS[name] as Parser)(eq === -1 ? '' : entry.slice(eq + 1), where), origins: { ...settings.origins, [name]: where } };
+  }
+  for (const [key, value] of Object.entries(spec.annotations ?? {})) {
+    if (!key.startsWith(ANNOTATION_PREFIX)) continue;
+    const parse = SETTINGS[key.slice(ANNOTATION_PREFIX.length)];
+    if (parse === undefined) throw unknown(`annotation ${key}`, Object.keys(SETTINGS).map((n) => ANNOTATION_PREFIX + n));
+    const where = `annotation ${key}`;
+    settings = { ...settings, ...parse(value, where), origins: { ...settings.origins, [key.slice(ANNOTATION_PREFIX.length)]: where } };
+  }
+  return settings;
+}
+
+function unknown(what: string, known: readonly string[]): SysruncError {
+  return new SysruncError(`${what}: unknown sysrunc setting (known: ${known.join(', ')})`);
+}
+
+function wholeNumber(value: string, where: string): number {
+  if (!/^\d{1,10}$/.test(value)) throw new SysruncError(`${where}: "${value}" is not a whole number`);
+  return Number(value);
+}
+
+function boolean(value: string, where: string): boolean {
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new SysruncError(`${where}: "${value}" is not true or false`);
+}
+
+function oneOf<T extends string>(value: string, where: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new SysruncError(`${where}: "${value}" is not one of ${allowed.join(', ')}`);
+}

@@ -1,0 +1,71 @@
+// A transform is a pure function: (spec, plan) -> (spec, host actions). It never touches the host;
+// facts it needs about the host are gathered beforehand into the plan (gather-facts.ts), and the
+// actions it asks for are carried out, and recorded for undo, by the manager.
+import type { Spec } from '../oci/spec.ts';
+import type { HostAction, IdMapping, VolumeMount } from '../manager-api/v1.ts';
+import type { ContainerSettings } from './settings.ts';
+
+/** A host path as named in the config, and what it resolved to. */
+export interface PathFact {
+  readonly requested: string;
+  readonly resolved: string;
+  readonly kind: 'dir' | 'file' | 'other';
+}
+
+/** An overlay mounted at the rootfs (Docker's overlay2, containerd's overlayfs snapshotter). */
+export interface OverlayFact {
+  /** Topmost first, symlinks resolved. */
+  readonly lowerdirs: readonly string[];
+  readonly upperdir: string | undefined;
+  readonly workdir: string | undefined;
+  /** Overlay options worth carrying to a new mount of the same layers. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export interface RootfsFact extends PathFact {
+  readonly overlay: OverlayFact | undefined;
+}
+
+export interface UsernsPlan {
+  readonly uidMappings: readonly IdMapping[];
+  readonly gidMappings: readonly IdMapping[];
+  /** The caller's config already had a user namespace: keep it, only fix ownership. */
+  readonly fromCaller: boolean;
+}
+
+export interface Plan {
+  readonly containerId: string;
+  /** Absolute bundle directory. */
+  readonly bundleDir: string;
+  /** Per-container directory the manager made; mount targets go below it. */
+  readonly runDir: string;
+  readonly userns: UsernsPlan;
+  readonly rootfs: RootfsFact;
+  /** Resolved sources of the bind mounts that get an idmapped view, by index in spec.mounts. */
+  readonly bindSources: ReadonlyMap<number, PathFact>;
+  readonly settings: ContainerSettings;
+  /** What runc can grant: the shim's own capability bounding set. */
+  readonly hostCapabilities: readonly string[];
+  /** The image's init is systemd (decided from the process args and the rootfs). */
+  readonly systemdInit: boolean;
+  /** Absolute path of bin/sysrunc-delegate-cgroups, the hook sysrunc adds. */
+  readonly hookBinary: string;
+  /**
+   * Namespace types the container would share with the host: absent from the config, or joined
+   * by a path that is the host's own namespace (Docker's --network host joins
+   * /var/run/docker/netns/default).
+   */
+  readonly hostNamespaces: ReadonlySet<string>;
+  /** Store volumes the manager made (or kept) for this container, parents first. */
+  readonly volumeMounts: readonly VolumeMount[];
+}
+
+export interface TransformOutput {
+  readonly spec: Spec;
+  readonly actions: readonly HostAction[];
+}
+
+export interface Transform {
+  readonly name: string;
+  apply(spec: Spec, plan: Plan): TransformOutput;
+}

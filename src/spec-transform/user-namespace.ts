@@ -1,0 +1,50 @@
+import type { Mount, Spec } from '../oci/spec.ts';
+import type { Transform, UsernsPlan } from './types.ts';
+
+/** Adds a user namespace mapping container root to the allocated host range. */
+export const userNamespace: Transform = {
+  name: 'user-namespace',
+  apply(spec, plan) {
+    if (plan.userns.fromCaller) return { spec, actions: [] };
+    const linux = { ...spec.linux };
+    const namespaces = (linux.namespaces ?? []).filter((ns) => ns.type !== 'user');
+    linux.namespaces = [...namespaces, { type: 'user' }];
+    linux.uidMappings = plan.userns.uidMappings.map((m) => ({ ...m }));
+    linux.gidMappings = plan.userns.gidMappings.map((m) => ({ ...m }));
+    const pingRange = linux.sysctl?.[PING_GROUP_RANGE];
+    if (pingRange !== undefined) {
+      linux.sysctl = { ...linux.sysctl, [PING_GROUP_RANGE]: clampGroupRange(pingRange, plan.userns.gidMappings) };
+    }
+    // sysfs may only be mounted by the user namespace owning the network namespace; with the
+    // host's network (or another container's) a read-only bind of /sys is the most there can be.
+    const ownsNetwork = !plan.hostNamespaces.has('network') && !linux.namespaces.some((ns) => ns.type === 'network' && ns.path);
+    const mounts = ownsNetwork || spec.mounts === undefined ? spec.mounts : spec.mounts.map(sysfsAsBind);
+    const out: Spec = { ...spec, linux, ...(mounts === undefined ? {} : { mounts }) };
+    return { spec: out, actions: [] };
+  },
+};
+
+function sysfsAsBind(mount: Mount): Mount {
+  if (mount.type !== 'sysfs') return mount;
+  return { destination: mount.destination, type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
+}
+
+// Docker sets "0 2147483647" for every container with its own network namespace; inside a user
+// namespace the kernel refuses gids that are not mapped (EINVAL), so the range is cut to the mapped one.
+const PING_GROUP_RANGE = 'net.ipv4.ping_group_range';
+
+function clampGroupRange(value: string, gidMappings: UsernsPlan['gidMappings']): string {
+  const [low, high] = value.trim().split(/\s+/).map(Number);
+  const top = Math.max(...gidMappings.map((m) => m.containerID + m.size - 1));
+  if (low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high)) return value;
+  return `${Math.min(low, top)} ${Math.min(high, top)}`;
+}
+
+/** The user namespace a config asks for itself, if it carries its own mappings. */
+export function callerUserns(spec: Spec): { uidMappings: NonNullable<NonNullable<Spec['linux']>['uidMappings']>; gidMappings: NonNullable<NonNullable<Spec['linux']>['gidMappings']> } | undefined {
+  const ns = spec.linux?.namespaces?.find((n) => n.type === 'user');
+  if (ns === undefined) return undefined;
+  const uidMappings = spec.linux?.uidMappings ?? [];
+  const gidMappings = spec.linux?.gidMappings ?? [];
+  return { uidMappings, gidMappings };
+}

@@ -1,0 +1,1 @@
+export const SYSRUNC_VERSION = '0.1.0';

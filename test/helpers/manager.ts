@@ -1,0 +1,113 @@
+// A private sysrunc-mgr for a test: its own socket, state dir, run dir and subuid/subgid files,
+// so tests never touch /etc/subuid or another test's containers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import path from 'node:path';
+import { REPO_ROOT } from '../rig/paths.ts';
+
+export const SYSRUNC = path.join(REPO_ROOT, 'bin', 'sysrunc');
+export const SYSRUNC_MGR = path.join(REPO_ROOT, 'bin', 'sysrunc-mgr');
+
+export interface TestManagerOptions {
+  readonly name: string;
+  readonly mode?: 'exclusive' | 'common';
+  /** Contents of the private subuid/subgid files (default: none, so the manager adds a range). */
+  readonly subid?: string;
+  readonly extraArgs?: readonly string[];
+}
+
+export interface TestManager {
+  readonly socket: string;
+  readonly stateDir: string;
+  readonly runDir: string;
+  readonly logPath: string;
+  /** Environment that points sysrunc at this manager. */
+  readonly env: Record<string, string>;
+  pid(): number;
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+  restart(): Promise<void>;
+  log(): string;
+  /** Stops it and removes its dirs (run dir only if empty of mounts: the manager cleaned it). */
+  dispose(): Promise<void>;
+}
+
+export async function startTestManager(o: TestManagerOptions): Promise<TestManager> {
+  const base = mkdtempSync(path.join('/var/tmp', `sysrunc-mgr-${o.name}-`));
+  const stateDir = path.join(base, 'state');
+  const runDir = path.join('/run/sysrunc-test', `mgr-${o.name}`);
+  const socket = path.join(runDir, 'mgr.sock');
+  const logPath = path.join(base, 'mgr.log');
+  mkdirSync(runDir, { recursive: true });
+  for (const f of ['subuid', 'subgid']) writeFileSync(path.join(base, f), o.subid ?? '');
+  const args = [
+    '--socket', socket, '--state-dir', stateDir, '--run-dir', runDir,
+    '--subuid-file', path.join(base, 'subuid'), '--subgid-file', path.join(base, 'subgid'),
+    '--subid-mode', o.mode ?? 'exclusive', '--log-level', 'debug', '--sweep-interval', '1000', ...(o.extraArgs ?? []),
+  ];
+  let child: ChildProcess | undefined;
+
+  const launch = async () => {
+    const { openSync, closeSync } = await import('node:fs');
+    const fd = openSync(logPath, 'a');
+    child = spawn(SYSRUNC_MGR, args, { stdio: ['ignore', fd, fd], detached: false });
+    closeSync(fd);
+    const started = Date.now();
+    while (!(await answers(socket))) {
+      if (child.exitCode !== null) throw new Error(`sysrunc-mgr exited ${child.exitCode}: ${readFileSync(logPath, 'utf8').slice(-2000)}`);
+      if (Date.now() - started > 20_000) throw new Error(`sysrunc-mgr did not answer on ${socket}: ${readFileSync(logPath, 'utf8').slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const waitExit = () =>
+    new Promise<void>((resolve) => {
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+    });
+
+  await launch();
+  const manager: TestManager = {
+    socket,
+    stateDir,
+    runDir,
+    logPath,
+    env: { SYSRUNC_MGR_SOCKET: socket },
+    pid: () => child?.pid ?? -1,
+    async stop() {
+      child?.kill('SIGTERM');
+      await waitExit();
+    },
+    async kill9() {
+      child?.kill('SIGKILL');
+      await waitExit();
+    },
+    async restart() {
+      await manager.stop();
+      await launch();
+    },
+    log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
+    async dispose() {
+      await manager.stop();
+      rmSync(base, { recursive: true, force: true });
+      rmSync(socket, { force: true });
+      try {
+        rmdirSync(runDir);
+      } catch {
+        // not empty: left for the test's own assertion to report
+      }
+    },
+  };
+  return manager;
+}
+
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(socket);
+    s.once('connect', () => {
+      s.end(`${JSON.stringify({ v: 1, seq: 1, method: 'ping', params: {} })}\n`);
+      s.once('data', () => (s.destroy(), resolve(true)));
+    });
+    s.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,71 @@
+// What a sysrunc call can leave behind on the host, read independently of sysrunc's own code
+// paths: the bundle's files, the manager's records, mounts and per-container run dirs.
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { ManagerClient } from '../../../src/manager-client/client.ts';
+import type { TestManager } from '../../helpers/manager.ts';
+
+/**
+ * Every entry under `root` (root included) as "<relative path>" -> "<type> <mode> <uid>:<gid>
+ * <sha256 of the content | link target>", so content, ownership, permission, added and removed
+ * files all show. A missing root gives an empty map.
+ */
+export function snapshotTree(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (p: string): void => {
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const rel = path.relative(root, p) || '.';
+    const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+    if (st.isSymbolicLink()) {
+      out.set(rel, `link ${meta} ${readlinkSync(p)}`);
+    } else if (st.isDirectory()) {
+      out.set(rel, `dir ${meta}`);
+      for (const name of readdirSync(p).sort()) visit(path.join(p, name));
+    } else if (st.isFile()) {
+      out.set(rel, `file ${meta} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+    } else {
+      out.set(rel, `other ${meta} ${st.rdev}`);
+    }
+  };
+  visit(root);
+  return out;
+}
+
+/** Mount points at or below `dir` in this mount namespace. */
+export function mountsUnder(dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8))))
+    .filter((point) => point === dir || point.startsWith(prefix));
+}
+
+export interface ManagerRecord {
+  readonly id: string;
+  readonly runtimeRoot: string;
+  readonly bundle: string;
+  readonly actions: readonly unknown[];
+}
+
+/** The manager's container records, asked over its socket. */
+export async function managerRecords(manager: TestManager): Promise<ManagerRecord[]> {
+  const client = await ManagerClient.connect(manager.socket);
+  try {
+    return (await client.call('list', {})).containers;
+  } finally {
+    client.close();
+  }
+}
+
+/** Entries of the manager's run dir other than its socket: per-container run dirs. */
+export function runDirEntries(manager: TestManager): string[] {
+  return readdirSync(manager.runDir).filter((name) => !name.endsWith('.sock'));
+}

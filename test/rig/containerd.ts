@@ -1,0 +1,196 @@
+// A private containerd: own root/state/sockets under the rig dirs, never /run/containerd's socket.
+// Used on its own (ctr + runc v2 shim tests) and underneath every private dockerd.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execTool, type ExecOptions, type ExecResult } from './exec.ts';
+import { pidAlive, readPidFile, terminate, waitUntil } from './proc.ts';
+import { bins, daemonEnv, rigDirs, type RigDirs } from './paths.ts';
+import { guardRig, releaseRig, rigClean } from './safety.ts';
+
+export interface ContainerdProcess {
+  pid: number;
+  /** gRPC socket path (what `ctr --address` and `dockerd --containerd` take). */
+  address: string;
+  root: string;
+  state: string;
+  configPath: string;
+  logPath: string;
+}
+
+export interface LaunchOptions {
+  /** Put into the CRI runc runtime options (BinaryName). ctr ignores it: see ContainerdDaemon.run. */
+  runtimeBinary?: string;
+  /** Extra environment; containerd passes its environment on to shims and so to the runtime. */
+  env?: Record<string, string>;
+  startTimeoutMs?: number;
+}
+
+export function logTail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function containerdToml(d: RigDirs, p: Omit<ContainerdProcess, 'pid' | 'logPath' | 'configPath'>, runtimeBinary?: string): string {
+  const q = (s: string): string => JSON.stringify(s); // JSON strings are valid TOML basic strings
+  const runcOptions = [
+    ...(runtimeBinary !== undefined ? [`  BinaryName = ${q(runtimeBinary)}`] : []),
+    `  Root = ${q(path.join(d.run, 'runc'))}`,
+  ];
+  return [
+    'version = 2',
+    `root = ${q(p.root)}`,
+    `state = ${q(p.state)}`,
+    // CRI would want CNI, a streaming port and more; nothing here needs it.
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    '[grpc]',
+    `  address = ${q(p.address)}`,
+    '[ttrpc]',
+    `  address = ${q(`${p.address}.ttrpc`)}`,
+    '[debug]',
+    '  address = ""',
+    '[metrics]',
+    '  address = ""',
+    '[plugins."io.containerd.internal.v1.opt"]',
+    `  path = ${q(path.join(p.root, 'opt'))}`,
+    '[plugins."io.containerd.grpc.v1.cri".containerd]',
+    '  default_runtime_name = "runc"',
+    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
+    '  runtime_type = "io.containerd.runc.v2"',
+    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
+    ...runcOptions,
+    '',
+  ].join('\n');
+}
+
+/** Throws if a daemon of this rig name is alive; the name is taken. */
+export function assertNameFree(d: RigDirs): void {
+  for (const f of ['containerd.pid', 'docker.pid']) {
+    const pid = readPidFile(path.join(d.run, f));
+    if (pid !== undefined && pidAlive(pid)) {
+      throw new Error(`rig name ${d.name} is in use (${f}: pid ${pid}); pick a unique name or run scripts/rig-clean.sh ${d.name}`);
+    }
+  }
+}
+
+/** Starts containerd for rig dirs `d`; the caller owns the safety net and stopping. */
+export async function launchContainerd(d: RigDirs, opts: LaunchOptions = {}): Promise<ContainerdProcess> {
+  const p = {
+    address: path.join(d.run, 'containerd.sock'),
+    root: path.join(d.lib, 'containerd'),
+    state: path.join(d.run, 'containerd'),
+    configPath: path.join(d.run, 'containerd.toml'),
+    logPath: path.join(d.lib, 'containerd.log'),
+  };
+  mkdirSync(p.root, { recursive: true, mode: 0o711 });
+  writeFileSync(p.configPath, containerdToml(d, p, opts.runtimeBinary));
+  const log = openSync(p.logPath, 'w');
+  const child = spawn(bins.containerd, ['--config', p.configPath], {
+    detached: true, // keep terminal SIGINT away; the safety net decides when it dies
+    stdio: ['ignore', log, log],
+    env: daemonEnv(opts.env),
+  });
+  closeSync(log);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not spawn ${bins.containerd}`);
+  writeFileSync(path.join(d.run, 'containerd.pid'), String(pid));
+  const ping = async (): Promise<boolean> => {
+    if (!pidAlive(pid)) {
+      throw new Error(`containerd (${d.name}) exited during startup; log tail:\n${logTail(p.logPath)}`);
+    }
+    const r = await execTool(bins.ctr, ['--address', p.address, 'version'], process.env, { reject: false, timeoutMs: 5000 });
+    return r.exitCode === 0;
+  };
+  try {
+    await waitUntil(`containerd (${d.name}) to answer on ${p.address}`, ping, opts.startTimeoutMs ?? 30_000, 50);
+  } catch (err) {
+    await terminate(pid, 2000);
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(msg.includes('log tail') ? msg : `${msg}; containerd log tail:\n${logTail(p.logPath)}`);
+  }
+  return { pid, ...p };
+}
+
+export interface ContainerdOptions extends LaunchOptions {
+  /** Unique among live rigs; part of socket paths ([a-z0-9][a-z0-9_.-]{0,39}). */
+  name: string;
+  /** containerd namespace for ctr calls (default "sysrunc-test"). */
+  namespace?: string;
+}
+
+export interface CtrRunOptions extends ExecOptions {
+  /** Extra `ctr run` flags, placed before the image. */
+  flags?: string[];
+  /** Runtime binary for this run (default: the daemon's runtimeBinary, else the shim's default "runc"). */
+  runtimeBinary?: string;
+}
+
+export interface ContainerdDaemon extends ContainerdProcess {
+  name: string;
+  namespace: string;
+  /** runc --root the shim passes the runtime in ctr runs: `<runcRoot>/<namespace>`. */
+  runcRoot: string;
+  runtimeBinary?: string;
+  /** `ctr --address <addr> --namespace <ns> ...args`. */
+  ctr(args: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * `ctr run --rm --runtime io.containerd.runc.v2` with the rig's runc binary/root, fifo dir and
+   * cgroup, so nothing lands in /run/containerd's defaults.
+   */
+  run(image: string, id: string, args: string[], opts?: CtrRunOptions): Promise<ExecResult>;
+  stop(opts?: { purge?: boolean }): Promise<void>;
+}
+
+export async function startContainerd(opts: ContainerdOptions): Promise<ContainerdDaemon> {
+  const d = rigDirs(opts.name);
+  assertNameFree(d);
+  await rigClean([d.name]); // leftovers of a crashed run under this name
+  mkdirSync(d.run, { recursive: true, mode: 0o711 });
+  guardRig(d.name);
+  let proc: ContainerdProcess;
+  try {
+    proc = await launchContainerd(d, opts);
+  } catch (err) {
+    await rigClean([d.name]).catch(() => undefined);
+    releaseRig(d.name);
+    throw err;
+  }
+  const namespace = opts.namespace ?? 'sysrunc-test';
+  const runcRoot = path.join(d.run, 'runc');
+  const env = daemonEnv(opts.env);
+  const ctr = (args: string[], o?: ExecOptions): Promise<ExecResult> =>
+    execTool(bins.ctr, ['--address', proc.address, '--namespace', namespace, ...args], env, o);
+  let stopped = false;
+  return {
+    ...proc,
+    name: d.name,
+    namespace,
+    runcRoot,
+    ...(opts.runtimeBinary !== undefined ? { runtimeBinary: opts.runtimeBinary } : {}),
+    ctr,
+    run(image, id, args, o = {}) {
+      const binary = o.runtimeBinary ?? opts.runtimeBinary;
+      const flags = [
+        'run', '--rm', '--runtime', 'io.containerd.runc.v2',
+        ...(binary !== undefined ? ['--runc-binary', binary] : []),
+        '--runc-root', runcRoot,
+        '--fifo-dir', path.join(d.run, 'fifo'),
+        '--cgroup', `/sysrunc-test-${d.name}/${id}`,
+        ...(o.flags ?? []),
+        image, id, ...args,
+      ];
+      return ctr(flags, o);
+    },
+    async stop(o = {}) {
+      if (stopped) return;
+      stopped = true;
+      await terminate(proc.pid, 10_000);
+      await rigClean([d.name], o);
+      releaseRig(d.name);
+    },
+  };
+}

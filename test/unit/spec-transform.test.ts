@@ -1,0 +1,259 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Spec } from '../../src/oci/spec.ts';
+import type { Plan } from '../../src/spec-transform/types.ts';
+import { runPipeline } from '../../src/spec-transform/pipeline.ts';
+import { userNamespace } from '../../src/spec-transform/user-namespace.ts';
+import { idmappedRootfs } from '../../src/spec-transform/idmapped-rootfs.ts';
+import { idmappedBindMounts, wantsIdmappedView } from '../../src/spec-transform/idmapped-bind-mounts.ts';
+import { assertValidConfig } from '../helpers/schema.ts';
+import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
+import { systemNamespaces } from '../../src/spec-transform/system-namespaces.ts';
+import { systemCapabilities } from '../../src/spec-transform/system-capabilities.ts';
+import { systemMounts } from '../../src/spec-transform/system-mounts.ts';
+import { systemSecurity } from '../../src/spec-transform/system-security.ts';
+import { systemdInit } from '../../src/spec-transform/systemd.ts';
+import { cgroupDelegation } from '../../src/spec-transform/cgroup-delegation.ts';
+import { storeVolumes } from '../../src/spec-transform/store-volumes.ts';
+
+function dockerLikeSpec(): Spec {
+  return {
+    ociVersion: '1.0.2-dev',
+    process: { user: { uid: 0, gid: 0 }, args: ['sh'], cwd: '/', env: ['PATH=/bin'] },
+    root: { path: '/var/lib/docker/overlay2/abc/merged' },
+    hostname: 'c1',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c1/hosts', options: ['rbind', 'rprivate'] },
+      { destination: '/data', type: 'bind', source: '/srv/data', options: ['bind'] },
+    ],
+    linux: { namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
+  };
+}
+
+function plan(overrides: Partial<Plan> = {}): Plan {
+  return {
+    containerId: 'c1',
+    bundleDir: '/run/bundle/c1',
+    runDir: '/run/sysrunc/c1',
+    userns: {
+      uidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }],
+      gidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }],
+      fromCaller: false,
+    },
+    rootfs: { requested: '/var/lib/docker/overlay2/abc/merged', resolved: '/var/lib/docker/overlay2/abc/merged', kind: 'dir', overlay: undefined },
+    bindSources: new Map([
+      [2, { requested: '/var/lib/docker/containers/c1/hosts', resolved: '/var/lib/docker/containers/c1/hosts', kind: 'file' as const }],
+      [3, { requested: '/srv/data', resolved: '/srv/data', kind: 'dir' as const }],
+    ]),
+    settings: DEFAULT_SETTINGS,
+    hostCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN'],
+    systemdInit: false,
+    hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
+    hostNamespaces: new Set(['user', 'cgroup', 'time']),
+    volumeMounts: [],
+    ...overrides,
+  };
+}
+
+test('user-namespace adds a user namespace mapping container root to the allocated range', () => {
+  const { spec, actions } = userNamespace.apply(dockerLikeSpec(), plan());
+  assert.deepEqual(spec.linux?.namespaces?.filter((n) => n.type === 'user'), [{ type: 'user' }]);
+  assert.deepEqual(spec.linux?.uidMappings, [{ containerID: 0, hostID: 268435456, size: 65536 }]);
+  assert.deepEqual(spec.linux?.gidMappings, [{ containerID: 0, hostID: 268435456, size: 65536 }]);
+  assert.deepEqual(actions, []);
+});
+
+test('user-namespace cuts Docker\'s ping_group_range to the mapped gids', () => {
+  const input = dockerLikeSpec();
+  input.linux = { ...input.linux, sysctl: { 'net.ipv4.ping_group_range': '0 2147483647' } };
+  const { spec } = userNamespace.apply(input, plan());
+  assert.equal(spec.linux?.sysctl?.['net.ipv4.ping_group_range'], '0 65535');
+});
+
+test('user-namespace keeps a user namespace the caller configured', () => {
+  const callerSpec = dockerLikeSpec();
+  callerSpec.linux = { ...callerSpec.linux, namespaces: [{ type: 'user' }], uidMappings: [{ containerID: 0, hostID: 5000, size: 10 }] };
+  const { spec } = userNamespace.apply(callerSpec, plan({ userns: { uidMappings: [], gidMappings: [], fromCaller: true } }));
+  assert.deepEqual(spec.linux?.uidMappings, [{ containerID: 0, hostID: 5000, size: 10 }]);
+});
+
+test('idmapped-rootfs points root.path into the run dir and asks for an idmapped mount of the original', () => {
+  const { spec, actions } = idmappedRootfs.apply(dockerLikeSpec(), plan());
+  assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
+  assert.deepEqual(actions, [{ kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/abc/merged', target: '/run/sysrunc/c1/rootfs', recursive: true }]);
+});
+
+test('an overlay rootfs becomes a new overlay over idmapped views of its layers', () => {
+  const overlay = {
+    lowerdirs: ['/var/lib/docker/overlay2/abc-init/diff', '/var/lib/docker/overlay2/img/diff'],
+    upperdir: '/var/lib/docker/overlay2/abc/diff',
+    workdir: '/var/lib/docker/overlay2/abc/work',
+    options: { index: 'off' },
+  };
+  const base = plan();
+  const { spec, actions } = idmappedRootfs.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay } });
+  assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
+  assert.deepEqual(actions, [
+    { kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/abc-init/diff', target: '/run/sysrunc/c1/layers/0', recursive: false },
+    { kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/img/diff', target: '/run/sysrunc/c1/layers/1', recursive: false },
+    { kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/abc', target: '/run/sysrunc/c1/upper', recursive: false, mounterWritable: true },
+    {
+      kind: 'overlay-mount',
+      target: '/run/sysrunc/c1/rootfs',
+      lowerdirs: ['/run/sysrunc/c1/layers/0', '/run/sysrunc/c1/layers/1'],
+      upperdir: '/run/sysrunc/c1/upper/diff',
+      workdir: '/run/sysrunc/c1/upper/work',
+      options: { index: 'off' },
+    },
+  ]);
+});
+
+test('idmapped-bind-mounts replaces host bind sources and leaves kernel mounts alone', () => {
+  const { spec, actions } = idmappedBindMounts.apply(dockerLikeSpec(), plan());
+  assert.equal(spec.mounts?.[0]?.source, 'proc');
+  assert.equal(spec.mounts?.[1]?.source, 'tmpfs');
+  assert.equal(spec.mounts?.[2]?.source, '/run/sysrunc/c1/mounts/2');
+  assert.equal(spec.mounts?.[3]?.source, '/run/sysrunc/c1/mounts/3');
+  assert.deepEqual(actions.map((a) => a.kind === 'idmapped-mount' && [a.source, a.recursive]), [['/var/lib/docker/containers/c1/hosts', true], ['/srv/data', false]]);
+});
+
+test('bind sources under /proc, /sys and /dev never get an idmapped view', () => {
+  const bind = { destination: '/x', type: 'bind', source: '/dev/fuse', options: ['bind'] };
+  assert.equal(wantsIdmappedView(bind, '/dev/fuse'), false);
+  assert.equal(wantsIdmappedView(bind, '/sys/fs/cgroup'), false);
+  assert.equal(wantsIdmappedView(bind, '/proc'), false);
+  assert.equal(wantsIdmappedView(bind, '/devices'), true);
+});
+
+test('a mount that already asks for idmap is left to runc', () => {
+  assert.equal(wantsIdmappedView({ destination: '/x', type: 'bind', source: '/s', options: ['bind', 'idmap'] }, '/s'), false);
+});
+
+test('the pipeline does not modify its input spec', () => {
+  const input = dockerLikeSpec();
+  const before = structuredClone(input);
+  runPipeline(input, plan());
+  assert.deepEqual(input, before);
+});
+
+test('the pipeline output is a valid OCI config', () => {
+  assertValidConfig(runPipeline(dockerLikeSpec(), plan()).spec);
+});
+
+test('the pipeline asks for the rootfs mount before the bind mounts', () => {
+  const { actions } = runPipeline(dockerLikeSpec(), plan());
+  assert.equal(actions[0]?.target, '/run/sysrunc/c1/rootfs');
+  assert.equal(actions.filter((a) => a.kind === 'idmapped-mount').length, 3);
+});
+
+test('system-namespaces refuses the host network namespace, naming the opt-out', () => {
+  assert.throws(
+    () => systemNamespaces.apply(dockerLikeSpec(), plan({ hostNamespaces: new Set(['network']) })),
+    /the network namespace is the host's \(--network host\).*SYSRUNC_SYSCONT=false/,
+  );
+});
+
+test('system-namespaces adds a cgroup namespace', () => {
+  const { spec } = systemNamespaces.apply(dockerLikeSpec(), plan());
+  assert.ok(spec.linux?.namespaces?.some((n) => n.type === 'cgroup'));
+});
+
+test('a plain user-namespace container keeps the host network and binds /sys instead of mounting sysfs', () => {
+  const input = dockerLikeSpec();
+  input.mounts = [...(input.mounts ?? []), { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['ro'] }];
+  const { spec } = userNamespace.apply(input, plan({ hostNamespaces: new Set(['network']) }));
+  assert.deepEqual(spec.mounts?.find((m) => m.destination === '/sys'), { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+});
+
+test('system-capabilities gives root every capability the host allows', () => {
+  const { spec } = systemCapabilities.apply(dockerLikeSpec(), plan());
+  assert.deepEqual(spec.process?.capabilities?.effective, ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN']);
+  assert.deepEqual(spec.process?.capabilities?.bounding, ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN']);
+});
+
+test('system-capabilities gives a non-root process the capabilities in its bounding set only', () => {
+  const input = dockerLikeSpec();
+  input.process = { ...input.process, cwd: '/', user: { uid: 1000, gid: 1000 }, capabilities: { effective: [] } };
+  const { spec } = systemCapabilities.apply(input, plan());
+  assert.deepEqual(spec.process?.capabilities, { effective: [], bounding: ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN'] });
+});
+
+test('system-capabilities keeps the caller\'s capabilities when asked to', () => {
+  const input = dockerLikeSpec();
+  input.process = { ...input.process, cwd: '/', capabilities: { effective: ['CAP_KILL'] } };
+  const { spec } = systemCapabilities.apply(input, plan({ settings: { ...DEFAULT_SETTINGS, capabilities: 'caller' } }));
+  assert.deepEqual(spec.process?.capabilities, { effective: ['CAP_KILL'] });
+});
+
+test('system-mounts makes the cgroup mount writable and binds /dev/kmsg to /dev/null', () => {
+  const input = dockerLikeSpec();
+  input.mounts = [...(input.mounts ?? []), { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid'] }];
+  const { spec } = systemMounts.apply(input, plan());
+  assert.deepEqual(spec.mounts?.find((m) => m.destination === '/sys/fs/cgroup')?.options, ['nosuid', 'rw']);
+  assert.deepEqual(spec.mounts?.find((m) => m.destination === '/dev/kmsg'), { destination: '/dev/kmsg', type: 'bind', source: '/dev/null', options: ['rbind', 'rw'] });
+});
+
+test('system-mounts keeps host-global sysctls read-only but lets /proc/sys/net be written', () => {
+  const input = dockerLikeSpec();
+  input.linux = { ...input.linux, readonlyPaths: ['/proc/bus', '/proc/sys', '/proc/sysrq-trigger'] };
+  const { spec } = systemMounts.apply(input, plan());
+  assert.ok(spec.linux?.readonlyPaths?.includes('/proc/sys/kernel'));
+  assert.ok(!spec.linux?.readonlyPaths?.includes('/proc/sys'));
+  assert.ok(!spec.linux?.readonlyPaths?.some((p) => p.startsWith('/proc/sys/net')));
+  assert.ok(spec.linux?.readonlyPaths?.includes('/proc/sysrq-trigger'));
+});
+
+test('system-mounts gives a read-only container writable /run and /tmp', () => {
+  const input = { ...dockerLikeSpec(), root: { path: '/r', readonly: true } };
+  const { spec } = systemMounts.apply(input, plan());
+  assert.equal(spec.mounts?.find((m) => m.destination === '/run')?.type, 'tmpfs');
+  assert.equal(spec.mounts?.find((m) => m.destination === '/tmp')?.type, 'tmpfs');
+});
+
+test('system-security allows mount and namespace syscalls on top of the caller\'s seccomp profile', () => {
+  const input = dockerLikeSpec();
+  input.linux = { ...input.linux, seccomp: { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] } };
+  const { spec } = systemSecurity.apply(input, plan());
+  const allowed = spec.linux?.seccomp?.syscalls?.flatMap((s) => (s.action === 'SCMP_ACT_ALLOW' ? s.names : []));
+  for (const name of ['read', 'mount', 'umount2', 'pivot_root', 'unshare', 'setns', 'keyctl', 'sethostname']) assert.ok(allowed?.includes(name), name);
+});
+
+test('system-security drops docker-default AppArmor, which forbids mount', () => {
+  const input = dockerLikeSpec();
+  input.process = { ...input.process, cwd: '/', apparmorProfile: 'docker-default' };
+  assert.equal(systemSecurity.apply(input, plan()).spec.process?.apparmorProfile, undefined);
+});
+
+test('systemd gets tmpfs /run and /run/lock and container= in its environment', () => {
+  const { spec } = systemdInit.apply(dockerLikeSpec(), plan({ systemdInit: true }));
+  assert.equal(spec.mounts?.find((m) => m.destination === '/run')?.type, 'tmpfs');
+  assert.equal(spec.mounts?.find((m) => m.destination === '/run/lock')?.type, 'tmpfs');
+  assert.ok(spec.process?.env?.includes('container=sysrunc'));
+});
+
+test('cgroup delegation adds a createRuntime hook naming the container root', () => {
+  const { spec } = cgroupDelegation.apply(dockerLikeSpec(), plan());
+  assert.deepEqual(spec.hooks?.createRuntime, [{ path: '/opt/sysrunc/bin/sysrunc-delegate-cgroups', args: ['sysrunc-delegate-cgroups', '268435456', '268435456'] }]);
+});
+
+test('none of the system-container transforms act when the container opts out', () => {
+  const optOut = plan({ settings: { ...DEFAULT_SETTINGS, systemContainer: false }, hostNamespaces: new Set(['network']) });
+  for (const t of [systemNamespaces, systemCapabilities, systemMounts, systemSecurity, cgroupDelegation]) {
+    assert.deepEqual(t.apply(dockerLikeSpec(), optOut).spec, dockerLikeSpec(), t.name);
+  }
+});
+
+test('store-volumes appends the manager\'s volume mounts after the caller\'s', () => {
+  const volume = { destination: '/var/lib/docker', source: '/var/lib/sysrunc/volumes/c1/docker', type: 'bind' as const, options: ['rbind', 'rprivate'] };
+  const { spec, actions } = storeVolumes.apply(dockerLikeSpec(), plan({ volumeMounts: [volume] }));
+  assert.deepEqual(spec.mounts?.at(-1), volume);
+  assert.deepEqual(actions, []);
+});
+
+test('store volumes are not given an idmapped view by the pipeline', () => {
+  const volume = { destination: '/var/lib/docker', source: '/var/lib/sysrunc/volumes/c1/docker', type: 'bind' as const, options: ['rbind'] };
+  const { spec } = runPipeline(dockerLikeSpec(), plan({ volumeMounts: [volume] }));
+  assert.equal(spec.mounts?.find((m) => m.destination === '/var/lib/docker')?.source, volume.source);
+});

@@ -1,0 +1,61 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { STORE_PATHS, storePathsFor } from '../../src/manager/volumes/store-paths.ts';
+import { scratch } from '../fixtures/volumes/env.ts';
+
+const s = scratch('volumes-store-paths');
+after(() => s.cleanup());
+
+function rootfsWithDaemonJson(content: string): string {
+  const rootfs = s.sub('rootfs');
+  mkdirSync(path.join(rootfs, 'etc/docker'), { recursive: true });
+  writeFileSync(path.join(rootfs, 'etc/docker/daemon.json'), content);
+  return rootfs;
+}
+
+test('storePathsFor lists the default store paths for an image without daemon.json', () => {
+  const r = storePathsFor({ rootfs: s.sub('rootfs'), mountDestinations: ['/proc', '/dev', '/etc/hosts'] });
+  assert.deepEqual(r.paths, [...STORE_PATHS].sort());
+  assert.deepEqual([r.skipped, r.warnings, r.dockerDataRoot], [[], [], '/var/lib/docker']);
+});
+
+test("storePathsFor uses the data-root of the image's /etc/docker/daemon.json instead of /var/lib/docker", () => {
+  const r = storePathsFor({ rootfs: rootfsWithDaemonJson('{"data-root": "/srv/docker/"}'), mountDestinations: [] });
+  assert.equal(r.dockerDataRoot, '/srv/docker');
+  assert.ok(r.paths.includes('/srv/docker'));
+  assert.ok(!r.paths.includes('/var/lib/docker'));
+});
+
+test('storePathsFor reads daemon.json inside the rootfs even through an absolute symlink', () => {
+  const rootfs = s.sub('rootfs');
+  mkdirSync(path.join(rootfs, 'etc'));
+  mkdirSync(path.join(rootfs, 'cfg-in-image'));
+  writeFileSync(path.join(rootfs, 'cfg-in-image/daemon.json'), '{"data-root": "/data/docker"}');
+  symlinkSync('/cfg-in-image', path.join(rootfs, 'etc/docker'));
+  const r = storePathsFor({ rootfs, mountDestinations: [] });
+  assert.equal(r.dockerDataRoot, '/data/docker');
+});
+
+test('a mount at a store path or at a parent of it wins over the store volume', () => {
+  const r = storePathsFor({ rootfs: s.sub('rootfs'), mountDestinations: ['/var/lib/docker/', '/var/lib/rancher'] });
+  assert.deepEqual(r.skipped, [
+    { path: '/var/lib/docker', coveredBy: '/var/lib/docker' },
+    { path: '/var/lib/rancher/k3s', coveredBy: '/var/lib/rancher' },
+  ]);
+  assert.ok(!r.paths.includes('/var/lib/docker') && !r.paths.includes('/var/lib/rancher/k3s'));
+});
+
+test('a mount below a store path does not take the store volume away', () => {
+  const r = storePathsFor({ rootfs: s.sub('rootfs'), mountDestinations: ['/var/lib/docker/volumes/data'] });
+  assert.ok(r.paths.includes('/var/lib/docker'));
+});
+
+test('an unusable data-root falls back to /var/lib/docker with a warning', () => {
+  for (const content of ['{"data-root": "relative/dir"}', '{"data-root": "/"}', '{not json']) {
+    const r = storePathsFor({ rootfs: rootfsWithDaemonJson(content), mountDestinations: [] });
+    assert.equal(r.dockerDataRoot, '/var/lib/docker', content);
+    assert.equal(r.warnings.length, 1, content);
+  }
+});
