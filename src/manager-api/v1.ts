@@ -35,6 +35,34 @@ export const HostAction = z.discriminatedUnion('kind', [
     mounterWritable: z.optional(z.boolean()),
   }),
   z.object({
+    /**
+     * Ownership without idmapped mounts, for an overlay rootfs: the manager mounts a clone of the
+     * lower layers (metacopy=on, under its own data root) and chowns it by the container's offset,
+     * which copies up metadata only; it chowns the container's own upper dir in place; then mounts
+     * a new overlay at target with the clone as its lower and the original upper and work dirs.
+     * Undone at every stop: the upper dir's chown is reverted (docker commit and docker cp see
+     * image ownership); the clone is kept until the container is removed.
+     */
+    kind: z.literal('rootfs-clone'),
+    /** Created by the manager, inside the container's run dir only. */
+    target: AbsPath,
+    /** The original overlay's layers, topmost first, symlinks resolved. */
+    lowerdirs: z.array(AbsPath).check(z.minLength(1)),
+    upperdir: AbsPath,
+    workdir: AbsPath,
+    options: z.record(z.string(), z.string()),
+  }),
+  z.object({
+    /**
+     * Ownership without idmapped mounts, in place: every entry of the tree at path (or the file)
+     * owned by an id in the container's range [0, size) is shifted to its host id; undone by the
+     * reverse shift. Never follows a symlink, never crosses into another mount. A path already
+     * shifted for another live container is left alone (with a warning), never shifted twice.
+     */
+    kind: z.literal('chown-tree'),
+    path: AbsPath,
+  }),
+  z.object({
     kind: z.literal('overlay-mount'),
     /** Created by the manager, inside the container's run dir only. */
     target: AbsPath,
@@ -55,6 +83,10 @@ export const VolumeMount = z.object({
   options: z.array(z.string()),
 });
 export type VolumeMount = z.infer<typeof VolumeMount>;
+
+/** How a container's files get their ownership, best first: see manager/ownership/mode-select.ts. */
+export const OwnershipMode = z.enum(['idmap', 'shiftfs', 'clone', 'chown']);
+export type OwnershipMode = z.infer<typeof OwnershipMode>;
 
 export const ErrorCode = z.enum([
   'exhausted',
@@ -100,6 +132,27 @@ export const METHODS = {
           upperdir: z.optional(AbsPath),
         }),
       ),
+      /**
+       * What the manager needs to choose the ownership mode: the setting (auto, or a forced mode),
+       * the rootfs layers to probe for idmapped-mount support, and the bind sources that would get
+       * an idmapped view (each probed too; the ones that cannot be idmapped are chowned instead).
+       */
+      ownership: z.optional(
+        z.object({
+          requested: z.enum(['auto', 'idmap', 'shiftfs', 'clone', 'chown']),
+          /** Where the setting came from, for error messages (e.g. "env SYSRUNC_OWNERSHIP"). */
+          origin: z.optional(z.string()),
+          /** The rootfs directory, or an overlay's layers and upper dir. */
+          rootfsPaths: z.array(AbsPath).check(z.minLength(1)),
+          overlay: z.boolean(),
+          /** The overlay's upper dir: a kept clone goes when it does (docker rm). */
+          upperdir: z.optional(AbsPath),
+          /** Docker's --rm: nothing is kept after the container stops. */
+          autoRemove: z.boolean(),
+          /** Host bind sources (resolved) that need container-root ownership inside. */
+          bindSources: z.array(z.object({ path: AbsPath, readOnly: z.boolean() })),
+        }),
+      ),
       userns: z.discriminatedUnion('from', [
         z.object({ from: z.literal('allocate'), size: z.optional(z.number()) }),
         z.object({ from: z.literal('caller'), uidMappings: z.array(IdMapping).check(z.minLength(1)), gidMappings: z.array(IdMapping).check(z.minLength(1)) }),
@@ -112,12 +165,25 @@ export const METHODS = {
       runDir: AbsPath,
       /** Bind mounts of the store volumes, parents first; owned by the container's root. */
       volumeMounts: z.array(VolumeMount),
+      /** The manager's choice (absent when the request had no ownership). */
+      ownership: z.optional(
+        z.object({
+          mode: OwnershipMode,
+          reason: z.string(),
+          /**
+           * Per bind source: an idmapped view, a chown in place (chown-tree), or left as it is (a
+           * read-only source that cannot be idmapped: its files show as nobody inside).
+           */
+          bindSources: z.array(z.object({ path: AbsPath, how: z.enum(['idmap', 'chown', 'none']) })),
+        }),
+      ),
     }),
   },
   /** Carries out host actions for a registered container, in order; all or nothing. */
   apply: {
     params: z.object({ id: ContainerId, actions: z.array(HostAction) }),
-    result: z.object({ applied: z.int() }),
+    /** warnings: actions skipped on purpose (a bind source another container already shifted). */
+    result: z.object({ applied: z.int(), warnings: z.optional(z.array(z.string())) }),
   },
   /** Undoes everything done for the container, frees its allocation, forgets it. */
   release: {

@@ -8,6 +8,9 @@ import { ensureSysruncRange } from './subid-ranges.ts';
 import { openSubidAllocator, SubidStore, type SubidMode } from './subid-alloc.ts';
 import { Registry } from './registry.ts';
 import { HostExecutor } from './host-executor.ts';
+import { RootfsCloner } from './ownership/rootfs-cloner.ts';
+import { detectShiftfs } from './ownership/shiftfs.ts';
+import type { OwnershipSetting } from './ownership/decide.ts';
 import { ManagerService } from './service.ts';
 import { createManagerServer, SerialQueue } from './server.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
@@ -25,6 +28,8 @@ export interface ManagerOptions {
   readonly groupFile: string;
   /** How often stopped containers are checked for removal (their volumes then go), in ms. */
   readonly sweepIntervalMs: number;
+  /** What a container asking for `auto` ownership gets (a forced mode, or auto). */
+  readonly ownershipDefault?: OwnershipSetting;
 }
 
 export interface RunningManager {
@@ -69,11 +74,11 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     runBase: o.runDir,
     allocator,
     registry: new Registry(o.stateDir),
-    executor: new HostExecutor(),
+    executor: new HostExecutor({ cloner: new RootfsCloner(path.join(o.stateDir, 'clones')), journalDir: path.join(o.stateDir, 'journals') }),
     volumes: new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') }),
     log,
     defaultSize: o.subidSize,
-    exclusive: (task) => queue.run(task),
+    ownership: { defaultMode: o.ownershipDefault ?? 'auto', shiftfs: detectShiftfs() },
   });
   const { released } = await service.reconcile();
   log.info({ released: released.length, containers: service.list().containers.length }, 'reconciled container records');
@@ -90,7 +95,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     server.listen(o.socket, () => resolve());
   });
   chmodSync(o.socket, 0o600);
-  log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode }, 'sysrunc-mgr listening');
+  log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode, ownership: o.ownershipDefault ?? 'auto' }, 'sysrunc-mgr listening');
 
   return {
     server,

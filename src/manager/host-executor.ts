@@ -1,11 +1,14 @@
 // Carries out and undoes host actions for the manager, through the syscall layer in src/host.
 // Every undo is idempotent: it may run for an action that was recorded but never completed.
-import { closeSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, chownSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, rmdirSync, unlinkSync, chownSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { mountFs, type FsParam } from '../host/fsmount.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
+import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
+import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
 
 export interface ContainerContext {
   readonly id: string;
@@ -18,9 +21,24 @@ export class HostActionError extends Error {
   override readonly name = 'HostActionError';
 }
 
+export interface HostExecutorOptions {
+  readonly cloner: RootfsCloner;
+  /** Crash journals of in-place chowns (chown-tree actions), one per container and path. */
+  readonly journalDir: string;
+}
+
+// Host trees a bind mount may name but sysrunc never re-owns: the container would own the host's
+// system files while it runs. Docker's own per-container files live under /var/lib/docker.
+const NEVER_CHOWNED = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/boot', '/proc', '/sys', '/dev'];
+
+// <id>.<16 hex digits of the path's sha256>.json
+const JOURNAL_SUFFIX_LENGTH = '.0123456789abcdef.json'.length;
+
 export class HostExecutor {
   /** One user-namespace fd per container, carrying its mapping for idmapped mounts. */
   private readonly usernsFds = new Map<string, number>();
+
+  constructor(private readonly o: HostExecutorOptions) {}
 
   perform(ctx: ContainerContext, action: HostAction): void {
     switch (action.kind) {
@@ -28,6 +46,10 @@ export class HostExecutor {
         return this.idmappedMount(ctx, action);
       case 'overlay-mount':
         return overlayMount(ctx, action);
+      case 'rootfs-clone':
+        return this.rootfsClone(ctx, action);
+      case 'chown-tree':
+        return this.chownTree(ctx, action.path, 'shift');
     }
   }
 
@@ -36,7 +58,69 @@ export class HostExecutor {
       case 'idmapped-mount':
       case 'overlay-mount':
         return undoMountTarget(ctx, action.target);
+      case 'rootfs-clone':
+        undoMountTarget(ctx, action.target);
+        // docker commit, docker cp and docker diff read the upper dir of a stopped container.
+        this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert');
+        return this.o.cloner.unmountClone(ctx.id);
+      case 'chown-tree':
+        return this.chownTree(ctx, action.path, 'revert');
     }
+  }
+
+  /**
+   * After a manager restart: rolls back in-place chowns that a container no record knows was in
+   * the middle of, and removes clones nobody owns. Returns what it did, one line each.
+   */
+  reconcile(known: ReadonlySet<string>): string[] {
+    const done: string[] = [];
+    for (const name of safeReaddir(this.o.journalDir)) {
+      const id = name.slice(0, -JOURNAL_SUFFIX_LENGTH);
+      if (!name.endsWith('.json') || known.has(id)) continue;
+      resumeInterruptedChown(path.join(this.o.journalDir, name), { action: 'rollback' });
+      done.push(`rolled back an interrupted chown of container ${id} that has no record`);
+    }
+    for (const id of this.o.cloner.list()) {
+      if (known.has(id)) continue;
+      this.o.cloner.removeClone(id);
+      done.push(`removed the rootfs clone of container ${id} that has no record`);
+    }
+    return done;
+  }
+
+  /** Removes what outlives a stop (the rootfs clone), once the container itself is removed. */
+  discard(id: string): void {
+    this.o.cloner.removeClone(id);
+  }
+
+  private rootfsClone(ctx: ContainerContext, action: Extract<HostAction, { kind: 'rootfs-clone' }>): void {
+    assertInside(ctx.runDir, action.target);
+    for (const dir of [...action.lowerdirs, action.upperdir, action.workdir]) refuseSymlink(dir, 'rootfs clone');
+    const offset = idOffset(ctx);
+    const size = rangeSize(ctx);
+    const clone = this.o.cloner.mountClone({ id: ctx.id, lowerdirs: action.lowerdirs, offset, size });
+    this.o.cloner.chownUpper(ctx.id, action.upperdir, offset, size, 'shift');
+    undoMountTarget(ctx, action.target);
+    makeParents(ctx, path.dirname(action.target));
+    mkdirSync(action.target, { mode: 0o700 });
+    const params: FsParam[] = [
+      { key: 'lowerdir+', value: clone.merged },
+      { key: 'upperdir', value: action.upperdir },
+      { key: 'workdir', value: action.workdir },
+      ...Object.entries(action.options).map(([key, value]) => ({ key, value })),
+    ];
+    mountFs('overlay', params, action.target);
+    makePrivate(action.target);
+  }
+
+  private chownTree(ctx: ContainerContext, target: string, direction: ChownDirection): void {
+    if (target === '/' || NEVER_CHOWNED.some((dir) => target === dir || target.startsWith(`${dir}/`))) {
+      throw new HostActionError(`refusing to chown ${target} for container ${ctx.id}: it is a host system path; mount it read-only, or use idmapped mounts`);
+    }
+    refuseSymlink(target, 'chown');
+    const journal = path.join(this.o.journalDir, `${ctx.id}.${createHash('sha256').update(target).digest('hex').slice(0, 16)}.json`);
+    mkdirSync(this.o.journalDir, { recursive: true, mode: 0o700 });
+    chownTreeByOffset(target, idOffset(ctx), { journalPath: journal, direction, range: { size: rangeSize(ctx) } });
   }
 
   /** Drops what the executor holds for a container (its user-namespace fds). */
@@ -129,6 +213,37 @@ function makeParents(ctx: ContainerContext, dir: string): void {
   }
   const root = containerRoot(ctx);
   chownSync(dir, root.uid, root.gid);
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+function refuseSymlink(p: string, what: string): void {
+  let st;
+  try {
+    st = lstatSync(p);
+  } catch (err) {
+    throw new HostActionError(`${what} of ${p}: lstat: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (st.isSymbolicLink()) throw new HostActionError(`${what} of ${p}: it is a symlink; refusing to follow it`);
+}
+
+/** In-place ownership needs one contiguous mapping from container id 0: a plain offset. */
+function idOffset(ctx: ContainerContext): IdOffset {
+  if (ctx.uidMappings.length !== 1 || ctx.gidMappings.length !== 1) {
+    throw new HostActionError(`container ${ctx.id}: changing ownership on disk needs exactly one uid and one gid mapping`);
+  }
+  return containerRoot(ctx);
+}
+
+function rangeSize(ctx: ContainerContext): number {
+  return Math.min(ctx.uidMappings[0]?.size ?? 0, ctx.gidMappings[0]?.size ?? 0);
 }
 
 export function containerRoot(ctx: Pick<ContainerContext, 'uidMappings' | 'gidMappings'>): { uid: number; gid: number } {

@@ -1,6 +1,7 @@
 // sysrunc-mgr: the daemon that owns sysrunc's shared state (subid allocations, records of host
 // actions per container) and carries out host actions for the shim.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { OwnershipSetting } from './ownership/decide.ts';
 import { pino } from 'pino';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { startManager, ManagerStartError } from './daemon.ts';
@@ -23,13 +24,18 @@ const program = new Command('sysrunc-mgr')
   .option('--subuid-file <path>', 'subordinate uid file', '/etc/subuid')
   .option('--subgid-file <path>', 'subordinate gid file', '/etc/subgid')
   .option('--sweep-interval <ms>', 'how often removed containers are looked for (their store volumes then go)', positiveInt, 30_000)
+  .addOption(
+    new Option('--ownership <mode>', 'how container files get their ownership: auto picks idmap > shiftfs > clone (overlay) / chown (directory); a container\'s own setting wins')
+      .choices(['auto', 'idmap', 'shiftfs', 'clone', 'chown'])
+      .default('auto'),
+  )
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (opts: { socket: string; stateDir: string; runDir: string; subidMode: 'exclusive' | 'common'; subidSize: number; subuidFile: string; subgidFile: string; logLevel: string; sweepInterval: number }) => {
+  .action(async (opts: { socket: string; stateDir: string; runDir: string; subidMode: 'exclusive' | 'common'; subidSize: number; subuidFile: string; subgidFile: string; logLevel: string; sweepInterval: number; ownership: OwnershipSetting }) => {
     const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, pino.destination(2));
     let manager;
     try {
       manager = await startManager(
-        { ...opts, passwdFile: '/etc/passwd', groupFile: '/etc/group', sweepIntervalMs: opts.sweepInterval },
+        { ...opts, ownershipDefault: opts.ownership, passwdFile: '/etc/passwd', groupFile: '/etc/group', sweepIntervalMs: opts.sweepInterval },
         log,
       );
     } catch (err) {

@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { readJson, writeJsonAtomic } from './state-file.ts';
-import { HostAction, IdMapping } from '../manager-api/v1.ts';
+import { HostAction, IdMapping, OwnershipMode } from '../manager-api/v1.ts';
 
 export const ContainerRecord = z.object({
   version: z.literal(1),
@@ -32,6 +32,10 @@ export const ContainerRecord = z.object({
    * their content) live on until the container itself is removed, i.e. its rootfs is gone.
    */
   stopped: z.optional(z.boolean()),
+  /** The ownership mode the manager chose, and why. */
+  ownership: z.optional(z.object({ mode: OwnershipMode, reason: z.string() })),
+  /** A rootfs clone (ownership mode clone) kept across stops until the upper dir goes (docker rm). */
+  clone: z.optional(z.object({ upperdir: z.string(), autoRemove: z.boolean() })),
 });
 export type ContainerRecord = z.infer<typeof ContainerRecord>;
 

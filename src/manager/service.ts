@@ -12,6 +12,8 @@ import { isMountPoint, mountsUnder, unmount } from '../host/mount.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
 import { existsSync } from 'node:fs';
+import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
+import { resumeInterruptedChown } from './ownership/chown-tree.ts';
 
 export class ServiceError extends Error {
   override readonly name = 'ServiceError';
@@ -31,12 +33,8 @@ export interface ServiceOptions {
   readonly volumes: VolumeManager;
   readonly log: Logger;
   readonly defaultSize: number;
-  /** Runs a task in the manager's request queue (one at a time with every request). */
-  readonly exclusive: <T>(task: () => Promise<T> | T) => Promise<T>;
+  readonly ownership: OwnershipHost;
 }
-
-// How long a deferred sync-out waits for dockerd to unmount the stopped container's rootfs.
-const UNMOUNT_WAIT_MS = 60_000;
 
 export class ManagerService {
   constructor(private readonly o: ServiceOptions) {}
@@ -51,6 +49,17 @@ export class ManagerService {
     // either a live namesake (refused) or a leftover (released first).
     if (existing !== undefined && existing.stopped !== true) await this.resolveExisting(existing, p);
     await this.sweepOrphans();
+    let ownership: OwnershipDecision | undefined;
+    if (p.ownership !== undefined) {
+      try {
+        ownership = decideOwnership(p.ownership, this.o.ownership);
+      } catch (err) {
+        if (err instanceof OwnershipUnavailableError) throw new ServiceError('unsupported', err.message);
+        throw err;
+      }
+    }
+    // A stopped container's kept clone is of no use to a start that chose another mode.
+    if (existing?.clone !== undefined && ownership?.mode !== 'clone') this.o.executor.discard(p.id);
 
     let uidMappings: IdMapping[];
     let gidMappings: IdMapping[];
@@ -81,6 +90,10 @@ export class ManagerService {
       ...(p.storeVolumes === undefined
         ? {}
         : { volumes: { rootfs: p.storeVolumes.rootfs, autoRemove: p.storeVolumes.autoRemove, ...(p.storeVolumes.upperdir === undefined ? {} : { upperdir: p.storeVolumes.upperdir }) } }),
+      ...(ownership === undefined ? {} : { ownership: { mode: ownership.mode, reason: ownership.reason } }),
+      ...(ownership?.mode === 'clone' && p.ownership?.upperdir !== undefined
+        ? { clone: { upperdir: p.ownership.upperdir, autoRemove: p.ownership.autoRemove } }
+        : {}),
     };
     let volumeMounts: Result<'register'>['volumeMounts'] = [];
     try {
@@ -98,21 +111,22 @@ export class ManagerService {
         volumeMounts = created.mounts;
       }
     } catch (err) {
-      await this.releaseRecord(record, { keepVolumes: false }).catch(() => undefined);
+      await this.releaseRecord(record, { keep: false }).catch(() => undefined);
       throw new ServiceError('host-action-failed', `register ${p.id}: ${(err as Error).message}`);
     }
-    this.o.log.info({ id: p.id, uid: uidMappings[0]?.hostID, size: uidMappings[0]?.size, allocated, volumes: volumeMounts.length }, 'registered container');
-    return { uidMappings, gidMappings, runDir: record.runDir, volumeMounts };
+    this.o.log.info({ id: p.id, uid: uidMappings[0]?.hostID, size: uidMappings[0]?.size, allocated, volumes: volumeMounts.length, ownership }, 'registered container');
+    return { uidMappings, gidMappings, runDir: record.runDir, volumeMounts, ...(ownership === undefined ? {} : { ownership }) };
   }
 
   apply(p: Params<'apply'>): Result<'apply'> {
     const record = this.o.registry.get(p.id);
     if (record === undefined) throw new ServiceError('not-found', `container ${p.id} is not registered`);
     const before = record.actions;
+    const { actions, warnings } = this.skipSharedChowns(p.id, p.actions);
     // Write-ahead: recorded first, so a crash in the middle still knows what to undo.
-    this.o.registry.save({ ...record, actions: [...before, ...p.actions] });
+    this.o.registry.save({ ...record, actions: [...before, ...actions] });
     const done: HostAction[] = [];
-    for (const action of p.actions) {
+    for (const action of actions) {
       try {
         this.o.executor.perform(record, action);
         done.push(action);
@@ -128,13 +142,34 @@ export class ManagerService {
         throw new ServiceError('host-action-failed', (err as Error).message);
       }
     }
-    return { applied: done.length };
+    for (const warning of warnings) this.o.log.warn({ id: p.id }, warning);
+    return { applied: done.length, ...(warnings.length === 0 ? {} : { warnings }) };
+  }
+
+  /**
+   * A path another live container has shifted is exclusive to it: shifting it again by this
+   * container's offset would take it away from the first one. Left alone, with a warning.
+   */
+  private skipSharedChowns(id: string, actions: readonly HostAction[]): { actions: HostAction[]; warnings: string[] } {
+    const owners = new Map<string, string>();
+    for (const other of this.o.registry.all()) {
+      if (other.id === id || other.stopped === true) continue;
+      for (const a of other.actions) if (a.kind === 'chown-tree') owners.set(a.path, other.id);
+    }
+    const kept: HostAction[] = [];
+    const warnings: string[] = [];
+    for (const action of actions) {
+      const owner = action.kind === 'chown-tree' ? owners.get(action.path) : undefined;
+      if (owner === undefined) kept.push(action);
+      else warnings.push(`bind source ${action.kind === 'chown-tree' ? action.path : ''} is already re-owned for container ${owner}; not changing its ownership again for ${id} (its files show as nobody inside until ${owner} stops)`);
+    }
+    return { actions: kept, warnings };
   }
 
   async release(p: Params<'release'>): Promise<Result<'release'>> {
     const record = this.o.registry.get(p.id);
     if (record === undefined || record.stopped === true || record.runtimeRoot !== p.runtimeRoot) return { found: false };
-    await this.releaseRecord(record, { keepVolumes: true });
+    await this.releaseRecord(record, { keep: true });
     this.o.log.info({ id: p.id }, 'released container');
     return { found: true, bundle: record.bundle };
   }
@@ -160,6 +195,7 @@ export class ManagerService {
     await this.o.volumes.recover();
     const released = await this.sweepOrphans();
     const known = new Set(this.o.registry.all().map((r) => r.id));
+    for (const leftover of this.o.executor.reconcile(known)) this.o.log.warn(leftover);
     for (const { id } of this.o.volumes.list()) {
       if (known.has(id)) continue;
       await this.o.volumes.destroyVolumes(id);
@@ -196,13 +232,14 @@ export class ManagerService {
     for (const record of this.o.registry.all()) {
       if (record.stopped === true) {
         // dockerd removes the merged dir at every stop; the layer's upper dir goes only with `docker rm`.
-        if (record.volumes !== undefined && existsSync(record.volumes.upperdir ?? record.volumes.rootfs)) continue;
+        const layer = record.volumes?.upperdir ?? record.clone?.upperdir ?? record.volumes?.rootfs;
+        if (layer !== undefined && existsSync(layer)) continue;
       } else {
         if (runcKnowsContainer(record.runtimeRoot, record.id)) continue;
         if (processIsAlive(record.shimPid, record.shimStartTime)) continue;
       }
       try {
-        await this.releaseRecord(record, { keepVolumes: false });
+        await this.releaseRecord(record, { keep: false });
         released.push(record.id);
         this.o.log.warn({ id: record.id, stopped: record.stopped === true }, 'released a container that no longer exists');
       } catch (err) {
@@ -214,26 +251,22 @@ export class ManagerService {
 
   /**
    * Syncs a stopped container's store volumes out into its rootfs, so `docker commit` and `docker cp`
-   * see them. dockerd unmounts the rootfs concurrently with the runtime's delete, so the copy waits
-   * for that and then writes into the overlay's upper dir, which no mount uses any more. Skipped when
-   * the container started again meanwhile (the volumes are in use and still hold everything).
+   * see them. This runs inside the runtime's delete, so it is over before dockerd (or containerd's
+   * shim) unmounts the rootfs and before a `docker rm` can start deleting the layer: copying later,
+   * concurrently with that removal, made dockerd's rmdir of the layer fail with ENOTEMPTY.
+   * For an overlay the copy goes straight into the upper dir: dockerd's merged mount has the image's
+   * store path cached as a lower-only dentry, and a copy-up through it would collide with the upper
+   * entries the container made through sysrunc's own overlay. Failures are logged, never thrown:
+   * the volumes are intact and kept, so the next start still has the data.
    */
-  private syncOutWhenUnmounted(id: string, volumes: StoredVolumes): void {
-    void (async () => {
-      const deadline = Date.now() + UNMOUNT_WAIT_MS;
-      while (volumes.upperdir !== undefined && isMountPoint(volumes.rootfs) && Date.now() < deadline) await sleep(50);
-      await this.o.exclusive(async () => {
-        if (this.o.registry.get(id)?.stopped !== true) return;
-        const mounted = isMountPoint(volumes.rootfs);
-        const target = mounted ? volumes.rootfs : volumes.upperdir;
-        if (target === undefined) throw new Error(`rootfs ${volumes.rootfs} is not mounted and has no upper dir`);
-        const synced = await this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: !mounted });
-        this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, entries: v.entries, ms: v.ms })) }, 'synced store volumes out');
-      });
-    })().catch((err: unknown) => {
-      // The volumes themselves are intact and kept: the next start still has the data.
-      this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed');
-    });
+  private async syncOut(id: string, volumes: StoredVolumes): Promise<void> {
+    const target = volumes.upperdir ?? volumes.rootfs;
+    try {
+      const synced = await this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: volumes.upperdir !== undefined });
+      this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, entries: v.entries, ms: v.ms })) }, 'synced store volumes out');
+    } catch (err) {
+      this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed; the volumes keep the data');
+    }
   }
 
   /** Manager shutdown: volumes of removed containers go; nothing a running or stopped one owns. */
@@ -250,7 +283,7 @@ export class ManagerService {
       throw new ServiceError('conflict', `container ${p.id} is being created by pid ${existing.shimPid}`);
     }
     // Left over from a create that failed or a shim that died: start afresh.
-    await this.releaseRecord(existing, { keepVolumes: true });
+    await this.releaseRecord(existing, { keep: true });
   }
 
   private allocate(id: string, size: number): { uid: number; gid: number; size: number } {
@@ -263,12 +296,12 @@ export class ManagerService {
   }
 
   /**
-   * Undoes every recorded action (last first). Then, with `keepVolumes` and store volumes that
+   * Undoes every recorded action (last first). Then, with `keep` and store volumes or a rootfs clone that
    * outlive the run (no --rm), syncs them out into the rootfs and keeps them, the allocation that
    * owns their content and a stopped record; otherwise destroys them, frees the allocation and
    * forgets the container.
    */
-  private async releaseRecord(record: ContainerRecord, o: { keepVolumes: boolean }): Promise<void> {
+  private async releaseRecord(record: ContainerRecord, o: { keep: boolean }): Promise<void> {
     const failures: string[] = [];
     const remaining: HostAction[] = [];
     for (const action of [...record.actions].reverse()) {
@@ -286,11 +319,14 @@ export class ManagerService {
     this.o.executor.forget(record.id);
     removeRunDir(record.runDir);
     const hasVolumes = this.o.volumes.list().some((c) => c.id === record.id);
-    if (hasVolumes && o.keepVolumes && record.volumes !== undefined && !record.volumes.autoRemove) {
+    const keepVolumes = hasVolumes && o.keep && record.volumes !== undefined && !record.volumes.autoRemove;
+    const keepClone = record.clone !== undefined && o.keep && !record.clone.autoRemove;
+    if (keepVolumes || keepClone) {
       this.o.registry.save({ ...record, actions: [], stopped: true });
-      this.syncOutWhenUnmounted(record.id, record.volumes);
+      if (keepVolumes && record.volumes !== undefined) await this.syncOut(record.id, record.volumes);
       return;
     }
+    if (record.clone !== undefined) this.o.executor.discard(record.id);
     if (hasVolumes) await this.o.volumes.destroyVolumes(record.id);
     if (record.allocated && this.o.allocator.lookup(record.id) !== undefined) this.o.allocator.free(record.id);
     this.o.registry.remove(record.id);
@@ -298,10 +334,6 @@ export class ManagerService {
 }
 
 export type StoredVolumes = NonNullable<ContainerRecord['volumes']>;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function refuseHostRoot(id: string, mappings: readonly IdMapping[], kind: 'uid' | 'gid'): void {
   if (mappings.some((m) => m.hostID === 0)) {

@@ -11,7 +11,7 @@ import type { Spec } from '../oci/spec.ts';
 import type { OverlayFact, PathFact, RootfsFact } from './types.ts';
 import { isMountPoint } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
-import { wantsIdmappedView } from './idmapped-bind-mounts.ts';
+import { wantsOwnership } from './bind-mount-ownership.ts';
 
 export interface HostFacts {
   readonly rootfs: RootfsFact;
@@ -45,9 +45,9 @@ export function gatherHostFacts(spec: Spec, bundleDir: string): HostFacts {
   const bindSources = new Map<number, PathFact>();
   (spec.mounts ?? []).forEach((mount, index) => {
     if (mount.source === undefined || !path.isAbsolute(mount.source)) return;
-    if (!wantsIdmappedView(mount, path.normalize(mount.source))) return;
+    if (!wantsOwnership(mount, path.normalize(mount.source))) return;
     const fact = resolvePath(mount.source, `mount ${mount.destination}: source`);
-    if (wantsIdmappedView(mount, fact.resolved)) bindSources.set(index, fact);
+    if (wantsOwnership(mount, fact.resolved)) bindSources.set(index, fact);
   });
   return {
     rootfs,

@@ -2,8 +2,8 @@ import type { Spec } from '../oci/spec.ts';
 import type { HostAction } from '../manager-api/v1.ts';
 import type { Plan, Transform, TransformOutput } from './types.ts';
 import { userNamespace } from './user-namespace.ts';
-import { idmappedRootfs } from './idmapped-rootfs.ts';
-import { idmappedBindMounts } from './idmapped-bind-mounts.ts';
+import { rootfsOwnership } from './rootfs-ownership.ts';
+import { bindMountOwnership } from './bind-mount-ownership.ts';
 import { systemNamespaces } from './system-namespaces.ts';
 import { systemCapabilities } from './system-capabilities.ts';
 import { systemMounts } from './system-mounts.ts';
@@ -14,20 +14,20 @@ import { storeVolumes } from './store-volumes.ts';
 
 /**
  * The ordered list of transforms create and run apply; later ones see the earlier ones' output.
- * The idmapped-bind-mounts transform runs before any transform that adds mounts: its facts are
+ * The bind-mount-ownership transform runs before any transform that adds mounts: its facts are
  * indexed by position in the caller's mounts.
  */
 export const TRANSFORMS: readonly Transform[] = [
   userNamespace,
-  idmappedRootfs,
-  idmappedBindMounts,
+  rootfsOwnership,
+  bindMountOwnership,
   systemNamespaces,
   systemCapabilities,
   systemMounts,
   systemSecurity,
   systemdInit,
   cgroupDelegation,
-  // Already owned by the container's root on disk: must come after idmapped-bind-mounts.
+  // Already owned by the container's root on disk: must come after bind-mount-ownership.
   storeVolumes,
 ];
 

@@ -8,7 +8,7 @@ import type { Spec } from '../oci/spec.ts';
 export const ANNOTATION_PREFIX = 'io.sysrunc.';
 export const ENV_PREFIX = 'SYSRUNC_';
 
-export type OwnershipMode = 'auto' | 'idmap' | 'shiftfs' | 'clone' | 'chown';
+export type OwnershipSetting = 'auto' | 'idmap' | 'shiftfs' | 'clone' | 'chown';
 
 export interface ContainerSettings {
   /** Ids in the container's user namespace; undefined: the manager's default. */
@@ -22,7 +22,7 @@ export interface ContainerSettings {
   /** Host volumes for /var/lib/docker and the other store paths. */
   readonly storeVolumes: boolean;
   /** How the rootfs is made root-owned inside; 'auto' picks idmap > shiftfs > clone/chown. */
-  readonly ownership: OwnershipMode;
+  readonly ownership: OwnershipSetting;
   /** Where each non-default setting came from, e.g. "annotation io.sysrunc.userns.size", for errors. */
   readonly origins: Readonly<Record<string, string>>;
 }

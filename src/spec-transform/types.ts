@@ -2,7 +2,7 @@
 // facts it needs about the host are gathered beforehand into the plan (gather-facts.ts), and the
 // actions it asks for are carried out, and recorded for undo, by the manager.
 import type { Spec } from '../oci/spec.ts';
-import type { HostAction, IdMapping, VolumeMount } from '../manager-api/v1.ts';
+import type { HostAction, IdMapping, OwnershipMode, VolumeMount } from '../manager-api/v1.ts';
 import type { ContainerSettings } from './settings.ts';
 
 /** A host path as named in the config, and what it resolved to. */
@@ -33,6 +33,13 @@ export interface UsernsPlan {
   readonly fromCaller: boolean;
 }
 
+/** How the manager chose to give the container's root ownership of its files. */
+export interface OwnershipPlan {
+  readonly mode: OwnershipMode;
+  /** Per resolved bind source (those in bindSources). */
+  readonly bindSources: ReadonlyMap<string, 'idmap' | 'chown' | 'none'>;
+}
+
 export interface Plan {
   readonly containerId: string;
   /** Absolute bundle directory. */
@@ -41,7 +48,8 @@ export interface Plan {
   readonly runDir: string;
   readonly userns: UsernsPlan;
   readonly rootfs: RootfsFact;
-  /** Resolved sources of the bind mounts that get an idmapped view, by index in spec.mounts. */
+  readonly ownership: OwnershipPlan;
+  /** Resolved sources of the bind mounts that need container-root ownership, by index in spec.mounts. */
   readonly bindSources: ReadonlyMap<number, PathFact>;
   readonly settings: ContainerSettings;
   /** What runc can grant: the shim's own capability bounding set. */

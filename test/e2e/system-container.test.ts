@@ -141,6 +141,19 @@ test('store volume: /var/lib/docker is a host directory, not on overlayfs, kept 
   assert.deepEqual(readdirSync(volumesDir()), []);
 });
 
+test('docker rm -f of a running container with inner images succeeds and removes its store volume', async () => {
+  const id = (await rig.run(['-d', DEBIAN_IMAGE_TAGS.dind])).stdout.trim();
+  await waitForInnerDocker(id);
+  const imported = await exec(id, ['sh', '-c', 'mkdir -p /tmp/bb/bin && cp /bin/busybox /tmp/bb/bin/ && tar -C /tmp/bb -c . | docker import - inner:gone']);
+  assert.equal(imported.exitCode, 0, imported.stderr);
+  // Docker deletes the container's layer right after the runtime's delete: a sync-out still
+  // writing into it then would make that removal fail with "directory not empty".
+  await rig.docker(['rm', '-f', id]);
+  assert.equal((await rig.docker(['ps', '-aq', '--no-trunc'])).stdout.split('\n').includes(id), false);
+  for (let i = 0; i < 100 && readdirSync(volumesDir()).includes(id); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(readdirSync(volumesDir()).includes(id), false);
+});
+
 test('a -v mount over /var/lib/docker is respected and gets no store volume', async () => {
   const hostDir = mkdtempSync('/var/tmp/sysrunc-e2e-userdocker-');
   try {

@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Spec } from '../../src/oci/spec.ts';
 import type { Plan } from '../../src/spec-transform/types.ts';
+import type { HostAction } from '../../src/manager-api/v1.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { userNamespace } from '../../src/spec-transform/user-namespace.ts';
-import { idmappedRootfs } from '../../src/spec-transform/idmapped-rootfs.ts';
-import { idmappedBindMounts, wantsIdmappedView } from '../../src/spec-transform/idmapped-bind-mounts.ts';
+import { rootfsOwnership } from '../../src/spec-transform/rootfs-ownership.ts';
+import { bindMountOwnership, wantsOwnership } from '../../src/spec-transform/bind-mount-ownership.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
 import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { systemNamespaces } from '../../src/spec-transform/system-namespaces.ts';
@@ -53,9 +54,23 @@ function plan(overrides: Partial<Plan> = {}): Plan {
     hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
     hostNamespaces: new Set(['user', 'cgroup', 'time']),
     volumeMounts: [],
+    ownership: {
+      mode: 'idmap',
+      bindSources: new Map([
+        ['/var/lib/docker/containers/c1/hosts', 'idmap'],
+        ['/srv/data', 'idmap'],
+      ]),
+    },
     ...overrides,
   };
 }
+
+const DOCKER_OVERLAY = {
+  lowerdirs: ['/var/lib/docker/overlay2/abc-init/diff', '/var/lib/docker/overlay2/img/diff'],
+  upperdir: '/var/lib/docker/overlay2/abc/diff',
+  workdir: '/var/lib/docker/overlay2/abc/work',
+  options: { index: 'off' },
+};
 
 test('user-namespace adds a user namespace mapping container root to the allocated range', () => {
   const { spec, actions } = userNamespace.apply(dockerLikeSpec(), plan());
@@ -79,8 +94,8 @@ test('user-namespace keeps a user namespace the caller configured', () => {
   assert.deepEqual(spec.linux?.uidMappings, [{ containerID: 0, hostID: 5000, size: 10 }]);
 });
 
-test('idmapped-rootfs points root.path into the run dir and asks for an idmapped mount of the original', () => {
-  const { spec, actions } = idmappedRootfs.apply(dockerLikeSpec(), plan());
+test('in idmap mode, rootfs-ownership points root.path into the run dir and asks for an idmapped mount of the original', () => {
+  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), plan());
   assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
   assert.deepEqual(actions, [{ kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/abc/merged', target: '/run/sysrunc/c1/rootfs', recursive: true }]);
 });
@@ -93,7 +108,7 @@ test('an overlay rootfs becomes a new overlay over idmapped views of its layers'
     options: { index: 'off' },
   };
   const base = plan();
-  const { spec, actions } = idmappedRootfs.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay } });
+  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay } });
   assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
   assert.deepEqual(actions, [
     { kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/abc-init/diff', target: '/run/sysrunc/c1/layers/0', recursive: false },
@@ -110,25 +125,62 @@ test('an overlay rootfs becomes a new overlay over idmapped views of its layers'
   ]);
 });
 
-test('idmapped-bind-mounts replaces host bind sources and leaves kernel mounts alone', () => {
-  const { spec, actions } = idmappedBindMounts.apply(dockerLikeSpec(), plan());
+test('in idmap mode, bind-mount-ownership replaces host bind sources and leaves kernel mounts alone', () => {
+  const { spec, actions } = bindMountOwnership.apply(dockerLikeSpec(), plan());
   assert.equal(spec.mounts?.[0]?.source, 'proc');
   assert.equal(spec.mounts?.[1]?.source, 'tmpfs');
   assert.equal(spec.mounts?.[2]?.source, '/run/sysrunc/c1/mounts/2');
   assert.equal(spec.mounts?.[3]?.source, '/run/sysrunc/c1/mounts/3');
-  assert.deepEqual(actions.map((a) => a.kind === 'idmapped-mount' && [a.source, a.recursive]), [['/var/lib/docker/containers/c1/hosts', true], ['/srv/data', false]]);
+  assert.deepEqual(actions.map((a: HostAction) => a.kind === 'idmapped-mount' && [a.source, a.recursive]), [['/var/lib/docker/containers/c1/hosts', true], ['/srv/data', false]]);
 });
 
-test('bind sources under /proc, /sys and /dev never get an idmapped view', () => {
+test('bind sources under /proc, /sys and /dev never get their ownership changed', () => {
   const bind = { destination: '/x', type: 'bind', source: '/dev/fuse', options: ['bind'] };
-  assert.equal(wantsIdmappedView(bind, '/dev/fuse'), false);
-  assert.equal(wantsIdmappedView(bind, '/sys/fs/cgroup'), false);
-  assert.equal(wantsIdmappedView(bind, '/proc'), false);
-  assert.equal(wantsIdmappedView(bind, '/devices'), true);
+  assert.equal(wantsOwnership(bind, '/dev/fuse'), false);
+  assert.equal(wantsOwnership(bind, '/sys/fs/cgroup'), false);
+  assert.equal(wantsOwnership(bind, '/proc'), false);
+  assert.equal(wantsOwnership(bind, '/devices'), true);
+});
+
+test('in clone mode, root.path becomes a new overlay over a clone of the layers, upper dir kept', () => {
+  const base = plan({ ownership: { mode: 'clone', bindSources: new Map() } });
+  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay: DOCKER_OVERLAY } });
+  assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
+  assert.deepEqual(actions, [{
+    kind: 'rootfs-clone',
+    target: '/run/sysrunc/c1/rootfs',
+    lowerdirs: DOCKER_OVERLAY.lowerdirs,
+    upperdir: DOCKER_OVERLAY.upperdir,
+    workdir: DOCKER_OVERLAY.workdir,
+    options: { index: 'off' },
+  }]);
+});
+
+test('clone mode on a rootfs that is not an overlay is an error naming root.path', () => {
+  assert.throws(() => rootfsOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'clone', bindSources: new Map() } })), /root.path \/var\/lib\/docker\/overlay2\/abc\/merged: ownership mode clone needs an overlay rootfs/);
+});
+
+test('in chown mode, the rootfs is shifted in place and root.path stays', () => {
+  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'chown', bindSources: new Map() } }));
+  assert.equal(spec.root?.path, '/var/lib/docker/overlay2/abc/merged');
+  assert.deepEqual(actions, [{ kind: 'chown-tree', path: '/var/lib/docker/overlay2/abc/merged' }]);
+});
+
+test('a bind source the manager chose to chown keeps its source and gets one chown-tree action', () => {
+  const input = dockerLikeSpec();
+  input.mounts = [...(input.mounts ?? []), { destination: '/data2', type: 'bind', source: '/srv/data', options: ['bind'] }];
+  const base = plan({ ownership: { mode: 'clone', bindSources: new Map([['/var/lib/docker/containers/c1/hosts', 'none'], ['/srv/data', 'chown']]) } });
+  const bindSources = new Map(base.bindSources);
+  bindSources.set(4, { requested: '/srv/data', resolved: '/srv/data', kind: 'dir' });
+  const { spec, actions } = bindMountOwnership.apply(input, { ...base, bindSources });
+  assert.equal(spec.mounts?.[2]?.source, '/var/lib/docker/containers/c1/hosts');
+  assert.equal(spec.mounts?.[3]?.source, '/srv/data');
+  assert.equal(spec.mounts?.[4]?.source, '/srv/data');
+  assert.deepEqual(actions, [{ kind: 'chown-tree', path: '/srv/data' }]);
 });
 
 test('a mount that already asks for idmap is left to runc', () => {
-  assert.equal(wantsIdmappedView({ destination: '/x', type: 'bind', source: '/s', options: ['bind', 'idmap'] }, '/s'), false);
+  assert.equal(wantsOwnership({ destination: '/x', type: 'bind', source: '/s', options: ['bind', 'idmap'] }, '/s'), false);
 });
 
 test('the pipeline does not modify its input spec', () => {
@@ -144,7 +196,7 @@ test('the pipeline output is a valid OCI config', () => {
 
 test('the pipeline asks for the rootfs mount before the bind mounts', () => {
   const { actions } = runPipeline(dockerLikeSpec(), plan());
-  assert.equal(actions[0]?.target, '/run/sysrunc/c1/rootfs');
+  assert.equal(actions[0]?.kind === 'idmapped-mount' ? actions[0].target : undefined, '/run/sysrunc/c1/rootfs');
   assert.equal(actions.filter((a) => a.kind === 'idmapped-mount').length, 3);
 });
 

@@ -8,8 +8,10 @@ import { validateSpecDocument } from '../../oci/validate.ts';
 import { loadSysruncConfig } from '../../config/sysrunc-config.ts';
 import { resolveRuntimeBinary } from '../../oci/runtime-binary.ts';
 import { runPipeline } from '../../spec-transform/pipeline.ts';
-import { gatherHostFacts } from '../../spec-transform/gather-facts.ts';
-import { readSettings } from '../../spec-transform/settings.ts';
+import { gatherHostFacts, type HostFacts } from '../../spec-transform/gather-facts.ts';
+import { readSettings, type ContainerSettings } from '../../spec-transform/settings.ts';
+import { isReadOnlyMount } from '../../spec-transform/bind-mount-ownership.ts';
+import type { Params } from '../../manager-api/v1.ts';
 import { callerUserns } from '../../spec-transform/user-namespace.ts';
 import { ManagerClient, ManagerError } from '../../manager-client/client.ts';
 import { SysruncError } from '../../errors.ts';
@@ -17,6 +19,7 @@ import { execReplace } from '../../host/exec.ts';
 import { processStartTime } from '../../manager/liveness.ts';
 import { runForeground } from '../run-foreground.ts';
 import { runcInheritedFdCount } from '../inherited-fds.ts';
+import { reportWarning, type LogTarget } from '../report-error.ts';
 import { DEFAULT_RUNC_ROOT, releaseContainer } from '../release.ts';
 
 export async function createCommand(inv: Invocation, command: 'create' | 'run'): Promise<number> {
@@ -28,7 +31,7 @@ export async function createCommand(inv: Invocation, command: 'create' | 'run'):
 
   const client = await ManagerClient.connect(config.managerSocket);
   try {
-    await prepare(client, bundle, args, runtimeRoot, command);
+    await prepare(client, bundle, args, runtimeRoot, command, { log: inv.globals.log, logFormat: inv.globals.logFormat });
   } finally {
     client.close();
   }
@@ -44,12 +47,8 @@ export async function createCommand(inv: Invocation, command: 'create' | 'run'):
   return execReplace(runtime, argv, process.env, { keepFds: runcInheritedFdCount(args.preserveFds) });
 }
 
-async function prepare(client: ManagerClient, bundle: LoadedBundle, args: CreateArgs, runtimeRoot: string, command: string): Promise<void> {
+async function prepare(client: ManagerClient, bundle: LoadedBundle, args: CreateArgs, runtimeRoot: string, command: string, logTarget: LogTarget): Promise<void> {
   const settings = readSettings(bundle.spec);
-  if (settings.ownership !== 'auto' && settings.ownership !== 'idmap') {
-    // Refused rather than ignored: the caller asked for an ownership mode sysrunc cannot give yet.
-    throw new SysruncError(`${settings.origins.ownership ?? 'ownership setting'}: mode "${settings.ownership}" is not available yet (only idmap)`);
-  }
   const facts = gatherHostFacts(bundle.spec, bundle.dir);
   const caller = callerUserns(bundle.spec);
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
@@ -64,6 +63,7 @@ async function prepare(client: ManagerClient, bundle: LoadedBundle, args: Create
       shimPid: process.pid,
       shimStartTime: processStartTime(process.pid) ?? '',
       userns: caller === undefined ? { from: 'allocate', size: settings.usernsSize } : { from: 'caller', ...caller },
+      ownership: ownershipRequest(bundle, facts, settings),
       ...(settings.systemContainer && settings.storeVolumes && facts.storeVolumes.mountpoints.length > 0
         ? {
             storeVolumes: {
@@ -85,6 +85,8 @@ async function prepare(client: ManagerClient, bundle: LoadedBundle, args: Create
     });
   // From here on, any failure undoes everything: the manager's record, mounts, allocation, config.
   try {
+    const ownership = registered.ownership;
+    if (ownership === undefined) throw new SysruncError(`manager at ${client.socketPath} chose no ownership mode; is it older than this sysrunc?`);
     const { spec, actions } = runPipeline(bundle.spec, {
       containerId: args.id,
       bundleDir: bundle.dir,
@@ -93,19 +95,41 @@ async function prepare(client: ManagerClient, bundle: LoadedBundle, args: Create
       settings,
       hookBinary: hookBinary(),
       ...facts,
+      ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
       volumeMounts: registered.volumeMounts,
     });
     const check = validateSpecDocument(spec);
     if (!check.ok) {
       throw new SysruncError(`${command} ${args.id}: transformed config.json is not a valid OCI config (a sysrunc bug): ${check.errors[0]}`);
     }
-    await client.call('apply', { id: args.id, actions: [...actions] });
+    const applied = await client.call('apply', { id: args.id, actions: [...actions] });
+    for (const warning of applied.warnings ?? []) reportWarning(warning, logTarget);
     writeBundleConfig(bundle, spec);
   } catch (err) {
     await client.call('release', { id: args.id, runtimeRoot }).catch(() => undefined);
     restoreBundleConfig(bundle.dir);
     throw err;
   }
+}
+
+/** What the manager needs to choose how the container's root gets ownership of its files. */
+function ownershipRequest(bundle: LoadedBundle, facts: HostFacts, settings: ContainerSettings): Params<'register'>['ownership'] {
+  const overlay = facts.rootfs.overlay;
+  const readOnly = new Map<string, boolean>();
+  for (const [index, fact] of facts.bindSources) {
+    const mount = bundle.spec.mounts?.[index];
+    // One source mounted twice is read-only only if every mount of it is.
+    readOnly.set(fact.resolved, (readOnly.get(fact.resolved) ?? true) && mount !== undefined && isReadOnlyMount(mount));
+  }
+  return {
+    requested: settings.ownership,
+    ...(settings.origins.ownership === undefined ? {} : { origin: settings.origins.ownership }),
+    rootfsPaths: overlay === undefined ? [facts.rootfs.resolved] : [...overlay.lowerdirs, ...(overlay.upperdir === undefined ? [] : [overlay.upperdir])],
+    overlay: overlay !== undefined,
+    ...(overlay?.upperdir === undefined ? {} : { upperdir: overlay.upperdir }),
+    autoRemove: facts.storeVolumes.autoRemove,
+    bindSources: [...readOnly].map(([p, ro]) => ({ path: p, readOnly: ro })),
+  };
 }
 
 /** bin/sysrunc-delegate-cgroups beside this bundle (dist/sysrunc.mjs): hooks get no PATH guarantees. */

@@ -423,6 +423,10 @@ class TreeWalk {
   }
 
   run(): void {
+    if (!lstatAt(Buffer.from(this.plan.root), this.plan.root)?.isDirectory()) {
+      this.runOnFile();
+      return;
+    }
     const root = openDirAt(this.plan.root, this.plan.root);
     try {
       this.rootDev = root.st.dev;
@@ -433,6 +437,20 @@ class TreeWalk {
       this.walkDir(root.fd, Buffer.alloc(0));
     } finally {
       closeSync(root.fd);
+    }
+  }
+
+  /** A root that is a file (a file bind mount's source): the file alone, reached through its parent. */
+  private runOnFile(): void {
+    const parent = openDirAt(path.dirname(this.plan.root), path.dirname(this.plan.root));
+    try {
+      const op = procPath(parent.fd, Buffer.from(path.basename(this.plan.root)));
+      const st = lstatAt(op, this.plan.root);
+      if (!st) throw new SyscallError('lstat', this.plan.root, 2);
+      this.rootDev = st.dev;
+      this.fix(op, st, Buffer.alloc(0), this.plan.root);
+    } finally {
+      closeSync(parent.fd);
     }
   }
 
@@ -567,10 +585,13 @@ function repairSpecials(journal: Journal): void {
   for (const rec of journal.specials) {
     const rel = rec.raw !== undefined ? Buffer.from(rec.raw, 'base64') : Buffer.from(rec.path, 'utf8');
     const shown = shownPath(begin.root, rel);
-    const parts = splitRel(rel);
+    let parts = splitRel(rel);
+    let root = begin.root;
+    // The root itself (a file root): reached through its parent.
+    if (parts.length === 0) [parts, root] = [[Buffer.from(path.basename(root))], path.dirname(root)];
     const base = parts.pop();
     if (!base) continue;
-    const parentFd = openDirChain(begin.root, parts, shown);
+    const parentFd = openDirChain(root, parts, shown);
     if (parentFd === undefined) continue;
     try {
       const op = procPath(parentFd, base);

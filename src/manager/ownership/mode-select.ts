@@ -10,6 +10,10 @@ export interface OwnershipFacts {
   /** The rootfs is an overlay mount (dockerd's overlay2 / overlayfs snapshotter). */
   isOverlay: boolean;
   forced?: OwnershipMode;
+  /** Why idmapped mounts cannot be used (e.g. the probe's errno), when they cannot. */
+  idmapReason?: string;
+  /** Why shiftfs cannot be used, when it cannot. */
+  shiftfsReason?: string;
 }
 
 export type OwnershipChoice =
@@ -19,9 +23,9 @@ export type OwnershipChoice =
 function unavailable(mode: OwnershipMode, facts: OwnershipFacts): string | undefined {
   switch (mode) {
     case 'idmap':
-      return facts.idmapSupported ? undefined : 'the rootfs filesystem or kernel does not support idmapped mounts';
+      return facts.idmapSupported ? undefined : (facts.idmapReason ?? 'the rootfs filesystem or kernel does not support idmapped mounts');
     case 'shiftfs':
-      return facts.shiftfs ? undefined : 'shiftfs is not available on this host';
+      return facts.shiftfs ? undefined : `shiftfs is not available on this host${facts.shiftfsReason === undefined ? '' : ` (${facts.shiftfsReason})`}`;
     case 'clone':
       return facts.isOverlay ? undefined : 'the rootfs is not an overlay mount, so there are no layers to clone';
     case 'chown':

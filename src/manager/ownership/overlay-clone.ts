@@ -143,27 +143,51 @@ function mountOverlay(layers: { lower: string[]; data: string[] }, upper: string
  * under cloneRoot/<id>/. Fails with EEXIST if the clone directory exists.
  */
 export function createOverlayClone(opts: CreateOverlayCloneOptions): OverlayClone {
-  const dir = cloneDir(opts.id, opts.cloneRoot);
   const src = parseOverlayMount(opts.source, { baseDir: opts.baseDir });
   if (src.options.userxattr === true) {
     throw new SyscallError('mount', opts.source, EINVAL, 'source overlay uses userxattr, which excludes metacopy');
   }
   const lower = src.upperdir ? [src.upperdir, ...src.lowerdirs] : [...src.lowerdirs];
-  const rootSt = lstat(src.mountPoint);
+  return mountOverlayClone({ id: opts.id, cloneRoot: opts.cloneRoot, lowerdirs: lower, datadirs: src.datadirs, rootOwner: lstat(src.mountPoint), reuse: false });
+}
+
+export interface MountOverlayCloneOptions {
+  id: string;
+  cloneRoot: string;
+  /** Topmost first. */
+  lowerdirs: readonly string[];
+  datadirs?: readonly string[];
+  /** Owner and mode the merged root gets (a new upper dir's root shows through). */
+  rootOwner: Stats;
+  /** Mount an existing clone directory again (its upper kept from an earlier mount) instead of failing. */
+  reuse: boolean;
+}
+
+/**
+ * Mounts cloneRoot/<id>/merged over the given layers with the clone's own upper and work dirs,
+ * creating them unless an earlier clone of the same container is reused.
+ */
+export function mountOverlayClone(opts: MountOverlayCloneOptions): OverlayClone {
+  const dir = cloneDir(opts.id, opts.cloneRoot);
   try {
     mkdirSync(path.resolve(opts.cloneRoot), { recursive: true, mode: 0o700 });
   } catch (err) {
     throw fromNodeError(err, 'mkdir', opts.cloneRoot);
   }
-  mkdir(dir, 0o700);
   const clone: OverlayClone = { merged: path.join(dir, 'merged'), upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
+  const existed = opts.reuse && isDirectory(dir);
+  if (!existed) mkdir(dir, 0o700);
   try {
-    mkdir(clone.upper, 0o755);
-    mkdir(clone.work, 0o700);
-    mkdir(clone.merged, 0o755);
-    // The merged root takes its owner and mode from the upper dir's root.
-    copyOwnerAndMode(clone.upper, rootSt);
-    mountOverlay({ lower, data: src.datadirs }, clone.upper, clone.work, opts.id, clone.merged);
+    if (!existed) {
+      mkdir(clone.upper, 0o755);
+      mkdir(clone.work, 0o700);
+      mkdir(clone.merged, 0o755);
+      // The merged root takes its owner and mode from the upper dir's root.
+      copyOwnerAndMode(clone.upper, opts.rootOwner);
+    } else if (isMountPoint(clone.merged)) {
+      return clone;
+    }
+    mountOverlay({ lower: [...opts.lowerdirs], data: [...(opts.datadirs ?? [])] }, clone.upper, clone.work, opts.id, clone.merged);
     // Attached below a shared mount it would be shared too, and copied into
     // every mount namespace created later (keeping it busy after unmount).
     if (libc().mount(null, clone.merged, null, MS_PRIVATE, null) === -1) {
@@ -173,13 +197,29 @@ export function createOverlayClone(opts: CreateOverlayCloneOptions): OverlayClon
     }
   } catch (err) {
     try {
-      removeOverlayClone(opts.id, opts.cloneRoot);
+      if (existed) unmountOverlayClone(opts.id, opts.cloneRoot);
+      else removeOverlayClone(opts.id, opts.cloneRoot);
     } catch {
       // keep the original error; the leftover is reported by the next removal
     }
     throw err;
   }
   return clone;
+}
+
+/** Unmounts cloneRoot/<id>/merged, keeping the clone's upper dir for a later mount. */
+export function unmountOverlayClone(id: string, cloneRoot: string): void {
+  const merged = path.join(cloneDir(id, cloneRoot), 'merged');
+  for (let i = 0; i < 64 && isMountPoint(merged); i++) unmount(merged, { detach: true });
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return lstatSync(p).isDirectory();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw fromNodeError(err, 'lstat', p);
+  }
 }
 
 /**

@@ -1,0 +1,70 @@
+import path from 'node:path';
+import type { HostAction } from '../manager-api/v1.ts';
+import type { OverlayFact, Transform } from './types.ts';
+import { SysruncError } from '../errors.ts';
+
+/**
+ * Gives the container's root ownership of the rootfs, the way the manager chose (plan.ownership):
+ * - idmap: root.path becomes an idmapped view of the rootfs, so files owned by host root appear
+ *   owned by the container's root, without a recursive chown. An overlay rootfs cannot be idmapped
+ *   itself (no kernel allows it), so a new overlay is mounted over idmapped views of its layers.
+ * - clone: root.path becomes a new overlay over a shifted clone of the layers (rootfs-clone).
+ * - chown: the rootfs directory is shifted in place while the container exists; root.path stays.
+ */
+export const rootfsOwnership: Transform = {
+  name: 'rootfs-ownership',
+  apply(spec, plan) {
+    const target = path.join(plan.runDir, 'rootfs');
+    const overlay = plan.rootfs.overlay;
+    switch (plan.ownership.mode) {
+      case 'idmap': {
+        const actions: HostAction[] =
+          overlay === undefined
+            ? [{ kind: 'idmapped-mount', source: plan.rootfs.resolved, target, recursive: true }]
+            : overlayActions(overlay, plan.runDir, target);
+        return { spec: { ...spec, root: { ...spec.root, path: target } }, actions };
+      }
+      case 'clone': {
+        if (overlay?.upperdir === undefined || overlay.workdir === undefined) {
+          throw new SysruncError(`root.path ${plan.rootfs.requested}: ownership mode clone needs an overlay rootfs with an upper dir`);
+        }
+        const action: HostAction = { kind: 'rootfs-clone', target, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options } };
+        return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [action] };
+      }
+      case 'chown':
+        return { spec, actions: [{ kind: 'chown-tree', path: plan.rootfs.resolved }] };
+      case 'shiftfs':
+        throw new SysruncError(`root.path ${plan.rootfs.requested}: ownership mode shiftfs is not implemented by this sysrunc`);
+    }
+  },
+};
+
+function overlayActions(overlay: OverlayFact, runDir: string, target: string): HostAction[] {
+  const actions: HostAction[] = [];
+  const lowerdirs = overlay.lowerdirs.map((source, i) => {
+    // Short names: a long list of layers must still fit the kernel's limits.
+    const layer = path.join(runDir, 'layers', String(i));
+    actions.push({ kind: 'idmapped-mount', source, target: layer, recursive: false });
+    return layer;
+  });
+  let upperdir: string | undefined;
+  let workdir: string | undefined;
+  if (overlay.upperdir !== undefined && overlay.workdir !== undefined) {
+    // Overlay wants upper and work on one mount: idmap their common parent.
+    const parent = commonParent(overlay.upperdir, overlay.workdir);
+    const upperMount = path.join(runDir, 'upper');
+    actions.push({ kind: 'idmapped-mount', source: parent, target: upperMount, recursive: false, mounterWritable: true });
+    upperdir = path.join(upperMount, path.relative(parent, overlay.upperdir));
+    workdir = path.join(upperMount, path.relative(parent, overlay.workdir));
+  }
+  actions.push({ kind: 'overlay-mount', target, lowerdirs, upperdir, workdir, options: { ...overlay.options } });
+  return actions;
+}
+
+function commonParent(a: string, b: string): string {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  let i = 0;
+  while (i < pa.length - 1 && i < pb.length - 1 && pa[i] === pb[i]) i++;
+  return pa.slice(0, i).join('/') || '/';
+}

@@ -1,0 +1,169 @@
+// Issue 5: ownership without idmapped mounts. This machine has idmapped mounts, so the clone and
+// chown paths are forced (SYSRUNC_OWNERSHIP / io.sysrunc.ownership); each runs under a real dockerd.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { inspect, leftovers, NOTHING_LEFT, parseIdMap, startE2ERig, type E2ERig } from './helpers.ts';
+
+let rig: E2ERig;
+let scratch: string;
+const CLONE = ['-e', 'SYSRUNC_OWNERSHIP=clone'];
+
+before(async () => {
+  rig = await startE2ERig('e2e-ownership');
+  scratch = mkdtempSync('/var/tmp/sysrunc-e2e-ownership-');
+});
+
+after(async () => {
+  await rig.dispose();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const clonesDir = () => path.join(rig.mgr.stateDir, 'clones');
+const owner = (p: string) => `${lstatSync(p).uid}:${lstatSync(p).gid}`;
+
+async function hostRoot(id: string): Promise<number> {
+  const pid = await inspect(rig.d, id, '{{.State.Pid}}');
+  const map = parseIdMap((await rig.docker(['exec', id, 'cat', '/proc/self/uid_map'])).stdout);
+  assert.ok(Number(pid) > 0);
+  const root = map.find((m) => m.containerID === 0)?.hostID;
+  assert.ok(root !== undefined && root > 0, JSON.stringify(map));
+  return root;
+}
+
+async function waitFor(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(check(), what);
+}
+
+test('clone mode: image files are root-owned inside, in the container\'s own id range', async () => {
+  const r = await rig.run(['--rm', ...CLONE, 'bb:local', 'sh', '-c', 'stat -c %u:%g /bin/busybox /etc; cat /proc/self/uid_map; touch /new && stat -c %u:%g /new']);
+  const lines = r.stdout.trim().split('\n');
+  assert.deepEqual([lines[0], lines[1], lines.at(-1)], ['0:0', '0:0', '0:0'], r.stdout);
+  const map = parseIdMap(lines.slice(2, -1).join('\n'));
+  assert.ok((map[0]?.hostID ?? 0) > 0, r.stdout);
+});
+
+test('clone mode: the container layer is host-root-owned again after stop, the clone is kept until docker rm', async () => {
+  const id = (await rig.run(['-d', ...CLONE, 'bb:local', 'sh', '-c', 'echo made > /made-inside; exec sleep 1000'])).stdout.trim();
+  const upper = await inspect(rig.d, id, '{{.GraphDriver.Data.UpperDir}}');
+  const lower = (await inspect(rig.d, id, '{{.GraphDriver.Data.LowerDir}}')).split(':').at(-1) ?? '';
+  try {
+    await waitFor('the container wrote its file', () => existsSync(path.join(upper, 'made-inside')));
+    const root = await hostRoot(id);
+    assert.equal(owner(path.join(upper, 'made-inside')), `${root}:${root}`, 'shifted while it runs');
+    assert.equal(owner(path.join(lower, 'bin/busybox')), '0:0', 'image layers are never chowned');
+    assert.ok(existsSync(path.join(clonesDir(), id, 'upper')), 'the clone lives under the manager');
+
+    await rig.docker(['stop', '-t', '1', id]);
+    assert.equal(owner(path.join(upper, 'made-inside')), '0:0', 'reverted at stop');
+    const copied = await rig.docker(['cp', `${id}:/made-inside`, '-']);
+    assert.match(copied.stdout, /made/);
+    assert.ok(existsSync(path.join(clonesDir(), id)), 'kept across stop');
+
+    await rig.docker(['start', id]);
+    const inside = await rig.docker(['exec', id, 'stat', '-c', '%u:%g', '/made-inside', '/bin/busybox']);
+    assert.equal(inside.stdout.trim(), '0:0\n0:0');
+  } finally {
+    await rig.docker(['rm', '-f', id], { reject: false });
+  }
+  await waitFor('the clone goes with docker rm', () => !existsSync(path.join(clonesDir(), id)));
+  assert.deepEqual(await leftovers(rig.mgr, [id]), NOTHING_LEFT);
+});
+
+test('clone mode with --rm removes the clone when the container exits', async () => {
+  const name = 'clone-autoremove';
+  await rig.run(['--rm', '--name', name, ...CLONE, 'bb:local', 'true']);
+  await waitFor('no clone left', () => readdirSync(clonesDir()).length === 0);
+});
+
+test('clone mode: a writable bind source is re-owned while the container runs and restored at stop', async () => {
+  const dir = path.join(scratch, 'bind');
+  mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  writeFileSync(path.join(dir, 'sub', 'file'), 'x');
+  const id = (await rig.run(['-d', ...CLONE, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  try {
+    const root = await hostRoot(id);
+    const inside = await rig.docker(['exec', id, 'sh', '-c', 'stat -c %u:%g /data /data/sub/file && touch /data/by-root && stat -c %u /data/by-root']);
+    assert.equal(inside.stdout.trim(), '0:0\n0:0\n0');
+    assert.equal(owner(path.join(dir, 'sub', 'file')), `${root}:${root}`);
+    await rig.docker(['stop', '-t', '1', id]);
+    for (const p of ['.', 'sub', 'sub/file', 'by-root']) assert.equal(owner(path.join(dir, p)), '0:0', p);
+  } finally {
+    await rig.docker(['rm', '-f', id], { reject: false });
+  }
+});
+
+test('a bind source already re-owned for another running container is left alone for the second', async () => {
+  const dir = path.join(scratch, 'shared');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'file'), 'x');
+  const first = (await rig.run(['-d', ...CLONE, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  const second = (await rig.run(['-d', ...CLONE, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  try {
+    const root = await hostRoot(first);
+    assert.equal(owner(path.join(dir, 'file')), `${root}:${root}`, 'still owned by the first container');
+    assert.match(rig.mgr.log(), new RegExp(`bind source ${dir} is already re-owned for container ${first}`));
+    await rig.docker(['rm', '-f', second]);
+    assert.equal(owner(path.join(dir, 'file')), `${root}:${root}`, 'the second one does not revert what it did not do');
+    await rig.docker(['stop', '-t', '1', first]);
+    assert.equal(owner(path.join(dir, 'file')), '0:0');
+  } finally {
+    await rig.docker(['rm', '-f', first, second], { reject: false });
+  }
+});
+
+test('symlinks to host files in the image or a bind source are never followed by the chown', async () => {
+  const victimDir = path.join(scratch, 'victim');
+  mkdirSync(victimDir, { recursive: true });
+  writeFileSync(path.join(victimDir, 'file'), 'host file');
+  const bind = path.join(scratch, 'bind-with-links');
+  mkdirSync(bind, { recursive: true });
+  const mk = await rig.docker(['run', '--runtime=runc', '--name', 'mk-links', 'bb:local', 'sh', '-c', `ln -s ${victimDir}/file /link-file && ln -s ${victimDir} /link-dir && ln -s /etc /link-etc`]);
+  assert.equal(mk.exitCode, 0);
+  await rig.docker(['commit', 'mk-links', 'links:local']);
+  await rig.docker(['rm', 'mk-links']);
+  await rig.docker(['run', '--rm', '--runtime=runc', '-v', `${bind}:/b`, 'bb:local', 'sh', '-c', `ln -s ${victimDir}/file /b/link-file && ln -s ${victimDir} /b/link-dir && ln -s /etc/passwd /b/link-passwd`]);
+  const etcBefore = owner('/etc/passwd');
+  try {
+    const r = await rig.run(['--rm', ...CLONE, '-v', `${bind}:/b`, 'links:local', 'sh', '-c', 'stat -c %u /link-file /b && readlink /b/link-file']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(owner(path.join(victimDir, 'file')), '0:0');
+    assert.equal(owner(victimDir), '0:0');
+    assert.equal(owner('/etc/passwd'), etcBefore);
+    assert.equal(owner('/etc'), '0:0');
+    assert.equal(statSync(path.join(bind, 'link-file')).uid, 0, 'the link target is untouched');
+  } finally {
+    await rig.docker(['rmi', 'links:local'], { reject: false });
+  }
+});
+
+test('a writable bind mount of a host system directory is refused in clone mode, nothing left behind', async () => {
+  const r = await rig.run(['--rm', '--name', 'sysdir', ...CLONE, '-v', '/usr/share:/x', 'bb:local', 'true'], { reject: false });
+  assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /refusing to chown \/usr\/share for container [0-9a-f]+: it is a host system path/);
+  assert.equal(owner('/usr/share'), '0:0');
+  await rig.docker(['rm', '-f', 'sysdir'], { reject: false });
+  assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
+});
+
+test('a read-only bind mount is never re-owned in clone mode', async () => {
+  const dir = path.join(scratch, 'ro');
+  mkdirSync(dir, { recursive: true });
+  const r = await rig.run(['--rm', ...CLONE, '-v', `${dir}:/ro:ro`, 'bb:local', 'stat', '-c', '%u', '/ro']);
+  assert.equal(r.stdout.trim(), '65534');
+  assert.equal(owner(dir), '0:0');
+});
+
+test('forcing shiftfs where the module is absent is a one-line error naming the setting, nothing left behind', async () => {
+  const r = await rig.run(['--rm', '-e', 'SYSRUNC_OWNERSHIP=shiftfs', 'bb:local', 'true'], { reject: false });
+  assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /environment variable SYSRUNC_OWNERSHIP: ownership mode shiftfs was forced but cannot work here: shiftfs is not available on this host \(shiftfs is not registered in \/proc\/filesystems/);
+  assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
+});
+
+test('nothing is left behind once the containers are removed', async () => {
+  assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
+  assert.deepEqual(readdirSync(clonesDir()), []);
+});
