@@ -194,15 +194,26 @@ export function mountsUnder(prefix: string): string[] {
  * a symlink as its last component is rejected with ELOOP, never followed.
  */
 export function idmappedBindMount(source: string, target: string, usernsFd: number, opts: RecursiveOption = {}): void {
+  attachTree(source, target, usernsFd, opts);
+}
+
+/** A private bind mount of source at target (an existing file or dir); never follows a symlink source. */
+export function bindMount(source: string, target: string, opts: RecursiveOption = {}): void {
+  attachTree(source, target, undefined, opts);
+}
+
+function attachTree(source: string, target: string, usernsFd: number | undefined, opts: RecursiveOption): void {
   const fd = openTreeClone(source, opts);
   try {
     const src = statxAt(fd, '', AT_EMPTY_PATH, source);
     if ((src.mode & S_IFMT) === S_IFLNK) throw new SyscallError('open_tree', source, ELOOP, 'source is a symlink, refusing to follow it');
     checkTarget(target, (src.mode & S_IFMT) === S_IFDIR);
-    try {
-      setIdmap(fd, usernsFd, { recursive: opts.recursive, label: source });
-    } catch (err) {
-      throw explainIdmapFailure(err, source, opts.recursive ?? false);
+    if (usernsFd !== undefined) {
+      try {
+        setIdmap(fd, usernsFd, { recursive: opts.recursive, label: source });
+      } catch (err) {
+        throw explainIdmapFailure(err, source, opts.recursive ?? false);
+      }
     }
     moveMountTo(fd, target);
   } finally {

@@ -63,6 +63,14 @@ export const HostAction = z.discriminatedUnion('kind', [
     path: AbsPath,
   }),
   z.object({
+    /** A plain bind mount into the run dir (a chowned directory rootfs: runc must reach it as container root). */
+    kind: z.literal('bind-mount'),
+    source: AbsPath,
+    /** Created by the manager (empty dir), inside the container's run dir only. */
+    target: AbsPath,
+    recursive: z.boolean(),
+  }),
+  z.object({
     kind: z.literal('overlay-mount'),
     /** Created by the manager, inside the container's run dir only. */
     target: AbsPath,

@@ -4,7 +4,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, rmdirSync, unli
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
-import { idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
+import { bindMount, idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { mountFs, type FsParam } from '../host/fsmount.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
@@ -44,6 +44,8 @@ export class HostExecutor {
     switch (action.kind) {
       case 'idmapped-mount':
         return this.idmappedMount(ctx, action);
+      case 'bind-mount':
+        return bindMountAction(ctx, action);
       case 'overlay-mount':
         return overlayMount(ctx, action);
       case 'rootfs-clone':
@@ -56,6 +58,7 @@ export class HostExecutor {
   undo(ctx: ContainerContext, action: HostAction): void {
     switch (action.kind) {
       case 'idmapped-mount':
+      case 'bind-mount':
       case 'overlay-mount':
         return undoMountTarget(ctx, action.target);
       case 'rootfs-clone':
@@ -133,20 +136,7 @@ export class HostExecutor {
   }
 
   private idmappedMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'idmapped-mount' }>): void {
-    assertInside(ctx.runDir, action.target);
-    let sourceStat;
-    try {
-      sourceStat = lstatSync(action.source);
-    } catch (err) {
-      throw new HostActionError(`idmapped mount of ${action.source}: lstat: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-    if (sourceStat.isSymbolicLink()) {
-      throw new HostActionError(`idmapped mount of ${action.source}: source is a symlink; refusing to follow it`);
-    }
-    undoMountTarget(ctx, action.target);
-    makeParents(ctx, path.dirname(action.target));
-    if (sourceStat.isDirectory()) mkdirSync(action.target, { mode: 0o700 });
-    else closeSync(openSync(action.target, 'wx', 0o600));
+    prepareMountTarget(ctx, action, 'idmapped mount');
     idmappedBindMount(action.source, action.target, this.usernsFd(ctx, action.mounterWritable === true), { recursive: action.recursive });
   }
 
@@ -167,6 +157,29 @@ export class HostExecutor {
 export function withHostRootSpare(mappings: readonly IdMapping[]): IdMapping[] {
   const spare = Math.max(...mappings.map((m) => m.containerID + m.size));
   return [...mappings, { containerID: spare, hostID: 0, size: 1 }];
+}
+
+function bindMountAction(ctx: ContainerContext, action: Extract<HostAction, { kind: 'bind-mount' }>): void {
+  prepareMountTarget(ctx, action, 'bind mount');
+  bindMount(action.source, action.target, { recursive: action.recursive });
+}
+
+/** An empty file or dir at target, matching the source (never followed if it is a symlink). */
+function prepareMountTarget(ctx: ContainerContext, action: { source: string; target: string }, what: string): void {
+  assertInside(ctx.runDir, action.target);
+  let sourceStat;
+  try {
+    sourceStat = lstatSync(action.source);
+  } catch (err) {
+    throw new HostActionError(`${what} of ${action.source}: lstat: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (sourceStat.isSymbolicLink()) {
+    throw new HostActionError(`${what} of ${action.source}: source is a symlink; refusing to follow it`);
+  }
+  undoMountTarget(ctx, action.target);
+  makeParents(ctx, path.dirname(action.target));
+  if (sourceStat.isDirectory()) mkdirSync(action.target, { mode: 0o700 });
+  else closeSync(openSync(action.target, 'wx', 0o600));
 }
 
 function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>): void {

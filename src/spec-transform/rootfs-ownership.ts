@@ -9,7 +9,8 @@ import { SysruncError } from '../errors.ts';
  *   owned by the container's root, without a recursive chown. An overlay rootfs cannot be idmapped
  *   itself (no kernel allows it), so a new overlay is mounted over idmapped views of its layers.
  * - clone: root.path becomes a new overlay over a shifted clone of the layers (rootfs-clone).
- * - chown: the rootfs directory is shifted in place while the container exists; root.path stays.
+ * - chown: the rootfs directory is shifted in place while the container exists, and bound into
+ *   the run dir.
  */
 export const rootfsOwnership: Transform = {
   name: 'rootfs-ownership',
@@ -31,8 +32,15 @@ export const rootfsOwnership: Transform = {
         const action: HostAction = { kind: 'rootfs-clone', target, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options } };
         return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [action] };
       }
-      case 'chown':
-        return { spec, actions: [{ kind: 'chown-tree', path: plan.rootfs.resolved }] };
+      case 'chown': {
+        // Shifted in place, then bound into the run dir: runc sets up the rootfs as the container's
+        // root, which may not be able to search the directories above the original path.
+        const actions: HostAction[] = [
+          { kind: 'chown-tree', path: plan.rootfs.resolved },
+          { kind: 'bind-mount', source: plan.rootfs.resolved, target, recursive: true },
+        ];
+        return { spec: { ...spec, root: { ...spec.root, path: target } }, actions };
+      }
       case 'shiftfs':
         throw new SysruncError(`root.path ${plan.rootfs.requested}: ownership mode shiftfs is not implemented by this sysrunc`);
     }

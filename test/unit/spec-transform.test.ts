@@ -160,10 +160,13 @@ test('clone mode on a rootfs that is not an overlay is an error naming root.path
   assert.throws(() => rootfsOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'clone', bindSources: new Map() } })), /root.path \/var\/lib\/docker\/overlay2\/abc\/merged: ownership mode clone needs an overlay rootfs/);
 });
 
-test('in chown mode, the rootfs is shifted in place and root.path stays', () => {
+test('in chown mode, the rootfs is shifted in place and bound into the run dir', () => {
   const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'chown', bindSources: new Map() } }));
-  assert.equal(spec.root?.path, '/var/lib/docker/overlay2/abc/merged');
-  assert.deepEqual(actions, [{ kind: 'chown-tree', path: '/var/lib/docker/overlay2/abc/merged' }]);
+  assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
+  assert.deepEqual(actions, [
+    { kind: 'chown-tree', path: '/var/lib/docker/overlay2/abc/merged' },
+    { kind: 'bind-mount', source: '/var/lib/docker/overlay2/abc/merged', target: '/run/sysrunc/c1/rootfs', recursive: true },
+  ]);
 });
 
 test('a bind source the manager chose to chown keeps its source and gets one chown-tree action', () => {
