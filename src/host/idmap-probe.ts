@@ -8,7 +8,9 @@ import { createUserNamespaceFd } from './userns.ts';
 
 export type IdmapSupport = { supported: true } | { supported: false; reason: string };
 
-const cache = new Map<number, IdmapSupport>();
+// Per st_dev: the reason is written for the path asked about, not the first one probed there.
+const cache = new Map<number, (target: string) => IdmapSupport>();
+const SUPPORTED: IdmapSupport = Object.freeze({ supported: true });
 
 /** Cached per st_dev for the life of the process. */
 export function probeIdmapSupport(target: string): IdmapSupport {
@@ -23,27 +25,33 @@ export function probeIdmapSupport(target: string): IdmapSupport {
     result = probe(target);
     cache.set(dev, result);
   }
-  return result;
+  return result(target);
 }
 
-function probe(target: string): IdmapSupport {
+function probe(probed: string): (target: string) => IdmapSupport {
   let treeFd: number;
   try {
-    treeFd = openTreeClone(target);
+    treeFd = openTreeClone(probed);
   } catch (err) {
-    return { supported: false, reason: `cannot probe idmapped mount support at ${target}: ${describe(err)}` };
+    const why = describe(err);
+    return (target) => ({ supported: false, reason: `cannot probe idmapped mount support at ${target}: ${why}` });
   }
   const c = libc();
   let usernsFd = -1;
   try {
     usernsFd = createUserNamespaceFd([{ containerID: 0, hostID: 100000, size: 65536 }], [{ containerID: 0, hostID: 100000, size: 65536 }]);
-    setIdmap(treeFd, usernsFd, { label: target });
-    return { supported: true };
+    setIdmap(treeFd, usernsFd, { label: probed });
+    return () => SUPPORTED;
   } catch (err) {
-    if (!(err instanceof SyscallError) || err.syscall !== 'mount_setattr') {
-      return { supported: false, reason: `cannot probe idmapped mount support at ${target}: ${describe(err)}` };
-    }
-    return { supported: false, reason: `idmapped mounts not supported by filesystem ${fsTypeAt(target)} at ${target}: ${err.code}` };
+    const why = err instanceof SyscallError && err.syscall === 'mount_setattr'
+      ? { fs: fsTypeAt(probed), code: err.code }
+      : { error: describe(err).replaceAll(probed, '<path>') };
+    return (target) => ({
+      supported: false,
+      reason: 'fs' in why
+        ? `idmapped mounts not supported by filesystem ${why.fs} at ${target}: ${why.code}`
+        : `cannot probe idmapped mount support at ${target}: ${why.error.replaceAll('<path>', target)}`,
+    });
   } finally {
     if (usernsFd >= 0) c.close(usernsFd);
     c.close(treeFd);

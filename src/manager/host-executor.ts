@@ -1,8 +1,9 @@
 // Carries out and undoes host actions for the manager, through the syscall layer in src/host.
 // Every undo is idempotent: it may run for an action that was recorded but never completed.
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, rmdirSync, unlinkSync, chownSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, chownSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { readdirIfExists } from '../fs/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMount, idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { mountFs, type FsParam } from '../host/fsmount.ts';
@@ -77,7 +78,7 @@ export class HostExecutor {
    */
   reconcile(known: ReadonlySet<string>): string[] {
     const done: string[] = [];
-    for (const name of safeReaddir(this.o.journalDir)) {
+    for (const name of readdirIfExists(this.o.journalDir)) {
       const id = name.slice(0, -JOURNAL_SUFFIX_LENGTH);
       if (!name.endsWith('.json') || known.has(id)) continue;
       resumeInterruptedChown(path.join(this.o.journalDir, name), { action: 'rollback' });
@@ -226,15 +227,6 @@ function makeParents(ctx: ContainerContext, dir: string): void {
   }
   const root = containerRoot(ctx);
   chownSync(dir, root.uid, root.gid);
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
 }
 
 function refuseSymlink(p: string, what: string): void {

@@ -2,6 +2,7 @@
 // one request at a time: no two creates can interleave an allocation or a mount.
 import { chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { readdirIfExists } from '../fs/read-dir.ts';
 import type { Logger } from 'pino';
 import type { ErrorCode, HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
 import { SubidError, type SubidAllocator } from './subid-alloc.ts';
@@ -13,7 +14,6 @@ import { SYSRUNC_VERSION } from '../version.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
 import { existsSync } from 'node:fs';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
-import { resumeInterruptedChown } from './ownership/chown-tree.ts';
 
 export class ServiceError extends Error {
   override readonly name = 'ServiceError';
@@ -212,7 +212,7 @@ export class ManagerService {
       unmount(mount, { detach: true });
       this.o.log.warn({ mount }, 'unmounted a mount with no container record');
     }
-    for (const name of safeReaddir(this.o.runBase)) {
+    for (const name of readdirIfExists(this.o.runBase)) {
       if (known.has(name) || name.endsWith('.sock') || name.startsWith('.')) continue;
       try {
         removeUnmountedTree(path.join(this.o.runBase, name));
@@ -377,10 +377,3 @@ function removeUnmountedTree(dir: string): void {
   }
 }
 
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}

@@ -3,7 +3,7 @@
 // The manager of this file has room for exactly two containers (131072 subordinate ids).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execTool, type ExecResult } from '../rig/exec.ts';
 import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
@@ -154,27 +154,43 @@ test('docker run -e SYSRUNC_BOGUS=1 fails with an error naming the unknown varia
 });
 
 // Filesystems that cannot be idmapped: a directory inside an overlay mount (overlayfs lets its
-// layers be idmapped, not its own mounts).
+// layers be idmapped, not its own mounts). With ownership mode auto sysrunc falls back to chown
+// (test/e2e/ownership-*.test.ts); with idmap forced, it must refuse.
+const IDMAP_ONLY = ['-e', 'SYSRUNC_OWNERSHIP=idmap'];
 
-test('docker run -v <dir on overlayfs>:/x fails with an error naming the filesystem', async () => {
+test('with idmap forced, docker run -v <dir on overlayfs>:/x fails with an error naming the filesystem', async () => {
   const source = path.join(merged, 'sub');
-  const r = await rig.run(['--rm', '-v', `${source}:/x`, 'bb:local', 'true'], { reject: false });
+  const r = await rig.run(['--rm', ...IDMAP_ONLY, '-v', `${source}:/x`, 'bb:local', 'true'], { reject: false });
   assert.notEqual(r.exitCode, 0);
   assert.ok(r.stderr.includes(source), r.stderr);
   assert.match(r.stderr, /idmapped mounts not supported by filesystem overlay/);
 });
 
 test('a docker run refused for a -v source on overlayfs leaves no mount, record, run dir or allocation', async () => {
-  const r = await rig.run(['--name', 'ovl-volume', '-v', `${path.join(merged, 'sub')}:/x`, 'bb:local', 'true'], { reject: false });
+  const r = await rig.run(['--name', 'ovl-volume', ...IDMAP_ONLY, '-v', `${path.join(merged, 'sub')}:/x`, 'bb:local', 'true'], { reject: false });
   assert.notEqual(r.exitCode, 0);
   const id = await containerId(rig.d, 'ovl-volume');
   assert.deepEqual(await leftovers(rig.mgr, [id]), NOTHING_LEFT);
   await rig.docker(['rm', 'ovl-volume']);
 });
 
-const overlayRootfs = once(() => runBundle('ovl-rootfs', (spec) => (spec['root'] = { path: path.join(merged, 'rootfs'), readonly: false })));
+test('in ownership mode auto, a -v source on overlayfs is chowned instead: root-owned inside, host root again after exit', async () => {
+  const source = path.join(merged, 'sub');
+  const r = await rig.run(['--rm', '-v', `${source}:/x`, 'bb:local', 'sh', '-c', 'touch /x/by-root && stat -c %u:%g /x /x/by-root'], { reject: false });
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '0:0\n0:0');
+  assert.equal(statSync(path.join(source, 'by-root')).uid, 0);
+  assert.equal(statSync(source).uid, 0);
+});
 
-test('a bundle whose rootfs is a directory on overlayfs: sysrunc run exits 1 with a one-line error naming the filesystem', async () => {
+const overlayRootfs = once(() =>
+  runBundle('ovl-rootfs', (spec) => {
+    spec['root'] = { path: path.join(merged, 'rootfs'), readonly: false };
+    spec['annotations'] = { 'io.sysrunc.ownership': 'idmap' };
+  }),
+);
+
+test('with idmap forced, a bundle whose rootfs is a directory on overlayfs: sysrunc run exits 1 with a one-line error naming the filesystem', async () => {
   const r = await overlayRootfs();
   assert.equal(r.exitCode, 1);
   assert.equal(r.stderr.split('\n').length, 1, r.stderr);
@@ -182,7 +198,7 @@ test('a bundle whose rootfs is a directory on overlayfs: sysrunc run exits 1 wit
   assert.match(r.stderr, /idmapped mounts not supported by filesystem overlay/);
 });
 
-test('a bundle whose rootfs is a directory on overlayfs: nothing is left and config.json is unchanged', async () => {
+test('with idmap forced, a bundle whose rootfs is a directory on overlayfs: nothing is left and config.json is unchanged', async () => {
   const r = await overlayRootfs();
   assert.deepEqual(r.left, NOTHING_LEFT);
   assert.equal(r.runcContainers, '');

@@ -68,3 +68,8 @@ test('a loaded shiftfs module is not chosen while sysrunc cannot make shiftfs mo
   assert.equal(decideOwnership(request(), host).mode, 'clone');
   assert.throws(() => decideOwnership(request({ requested: 'shiftfs' }), host), /does not make shiftfs mounts yet/);
 });
+
+test('with idmap forced, a bind source that cannot be idmapped is not chowned (its mount fails instead)', () => {
+  const host: OwnershipHost = { ...idmapEverywhere, probe: (p) => (p === '/srv/data' ? { supported: false, reason: 'nfs' } : { supported: true }) };
+  assert.deepEqual(decideOwnership(request({ requested: 'idmap' }), host).bindSources, [{ path: '/srv/data', how: 'idmap' }, { path: '/etc/localtime', how: 'idmap' }]);
+});

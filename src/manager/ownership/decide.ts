@@ -45,7 +45,10 @@ export function decideOwnership(req: OwnershipRequest, host: OwnershipHost): Own
     const origin = forcedByRequest ? (req.origin ?? 'ownership setting') : 'sysrunc-mgr --ownership';
     throw new OwnershipUnavailableError(`${origin}: ${choice.error}`);
   }
-  return { mode: choice.mode, reason: choice.reason, bindSources: bindSourceOwnership(req.bindSources, choice.mode, probe) };
+  // idmap forced means nothing on disk may change: a bind source that cannot be idmapped then fails
+  // at its idmapped mount, with the filesystem named, instead of falling back to a chown.
+  const bindProbe = setting === 'idmap' ? () => ({ supported: true as const }) : probe;
+  return { mode: choice.mode, reason: choice.reason, bindSources: bindSourceOwnership(req.bindSources, choice.mode, bindProbe) };
 }
 
 /**

@@ -18,9 +18,9 @@ import { lstatSync, mkdirSync, chmodSync, chownSync, readdirSync, rmdirSync, unl
 import { release } from 'node:os';
 import path from 'node:path';
 import { SyscallError, fromNodeError, libc, sysFail } from '../../host/libc.ts';
-import { isMountPoint, mountsUnder, readMountInfo, unmount } from '../../host/mount.ts';
+import { isMountPoint, mountsUnder, unmount } from '../../host/mount.ts';
 import { FSCONFIG_MAX_STRING, mountFs, type FsParam } from '../../host/fsmount.ts';
-import { parseOverlayMount, type OverlayMount } from '../../host/overlay-mountinfo.ts';
+import { parseOverlayMount } from '../../host/overlay-mountinfo.ts';
 
 export { parseOverlayMount, parseOverlayOptions, type OverlayMount } from '../../host/overlay-mountinfo.ts';
 
