@@ -78,6 +78,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     volumes: new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') }),
     log,
     defaultSize: o.subidSize,
+    unlocked: (fn) => queue.unlocked(fn),
     ownership: { defaultMode: o.ownershipDefault ?? 'auto', shiftfs: detectShiftfs() },
   });
   const { released } = await service.reconcile();

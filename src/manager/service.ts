@@ -34,6 +34,8 @@ export interface ServiceOptions {
   readonly log: Logger;
   readonly defaultSize: number;
   readonly ownership: OwnershipHost;
+  /** Runs fn outside the manager's request queue (see SerialQueue.unlocked); the caller holds it. */
+  readonly unlocked: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export class ManagerService {
@@ -262,7 +264,9 @@ export class ManagerService {
   private async syncOut(id: string, volumes: StoredVolumes): Promise<void> {
     const target = volumes.upperdir ?? volumes.rootfs;
     try {
-      const synced = await this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: volumes.upperdir !== undefined });
+      // Only this container's volumes are involved (the volume manager serializes per container),
+      // so other containers' creates and deletes need not wait for a copy of gigabytes.
+      const synced = await this.o.unlocked(() => this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: volumes.upperdir !== undefined }));
       this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, entries: v.entries, ms: v.ms })) }, 'synced store volumes out');
     } catch (err) {
       this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed; the volumes keep the data');
