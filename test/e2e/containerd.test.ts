@@ -2,7 +2,8 @@
 // <bundle>/log.json --log-format json create ...`, then start, kill, delete.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { startContainerd, type ContainerdDaemon } from '../rig/dockerd.ts';
 import { ensureContainerdImage } from '../rig/images.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
@@ -40,6 +41,15 @@ test('a sysrunc error reaches containerd from the json log, as "OCI runtime crea
   const r = await ctrd.run(image, 'ctrd-bad', ['true'], { reject: false, flags: ['--env', 'SYSRUNC_BOGUS=1'] });
   assert.notEqual(r.exitCode, 0);
   assert.match(r.stderr, /SYSRUNC_BOGUS: unknown sysrunc setting/);
+});
+
+test('clone mode works with the overlayfs snapshotter; the clone goes once ctr removes the snapshot', async () => {
+  const r = await ctrd.run(image, 'ctrd-clone', ['sh', '-c', 'touch /new && stat -c %u:%g /new /bin/busybox'], { flags: ['--env', 'SYSRUNC_OWNERSHIP=clone'] });
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '0:0\n0:0');
+  const clones = path.join(mgr.stateDir, 'clones');
+  for (let i = 0; i < 100 && readdirSync(clones).length > 0; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.deepEqual(readdirSync(clones), []);
 });
 
 test('nothing is left behind once the shim deleted the containers', async () => {
