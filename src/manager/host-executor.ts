@@ -1,6 +1,6 @@
 // Carries out and undoes host actions for the manager, through the syscall layer in src/host.
 // Every undo is idempotent: it may run for an action that was recorded but never completed.
-import { closeSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, chownSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, chownSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readdirIfExists } from '../fs/read-dir.ts';
@@ -99,7 +99,7 @@ export class HostExecutor {
 
   private rootfsClone(ctx: ContainerContext, action: Extract<HostAction, { kind: 'rootfs-clone' }>): void {
     assertInside(ctx.runDir, action.target);
-    for (const dir of [...action.lowerdirs, action.upperdir, action.workdir]) refuseSymlink(dir, 'rootfs clone');
+    for (const dir of [...action.lowerdirs, action.upperdir, action.workdir]) lstatNoSymlink(dir, 'rootfs clone');
     const offset = idOffset(ctx);
     const size = rangeSize(ctx);
     const clone = this.o.cloner.mountClone({ id: ctx.id, lowerdirs: action.lowerdirs, offset, size });
@@ -121,7 +121,7 @@ export class HostExecutor {
     if (target === '/' || NEVER_CHOWNED.some((dir) => target === dir || target.startsWith(`${dir}/`))) {
       throw new HostActionError(`refusing to chown ${target} for container ${ctx.id}: it is a host system path; mount it read-only, or use idmapped mounts`);
     }
-    refuseSymlink(target, 'chown');
+    lstatNoSymlink(target, 'chown');
     const journal = path.join(this.o.journalDir, `${ctx.id}.${createHash('sha256').update(target).digest('hex').slice(0, 16)}.json`);
     mkdirSync(this.o.journalDir, { recursive: true, mode: 0o700 });
     chownTreeByOffset(target, idOffset(ctx), { journalPath: journal, direction, range: { size: rangeSize(ctx) } });
@@ -168,15 +168,7 @@ function bindMountAction(ctx: ContainerContext, action: Extract<HostAction, { ki
 /** An empty file or dir at target, matching the source (never followed if it is a symlink). */
 function prepareMountTarget(ctx: ContainerContext, action: { source: string; target: string }, what: string): void {
   assertInside(ctx.runDir, action.target);
-  let sourceStat;
-  try {
-    sourceStat = lstatSync(action.source);
-  } catch (err) {
-    throw new HostActionError(`${what} of ${action.source}: lstat: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  if (sourceStat.isSymbolicLink()) {
-    throw new HostActionError(`${what} of ${action.source}: source is a symlink; refusing to follow it`);
-  }
+  const sourceStat = lstatNoSymlink(action.source, what);
   undoMountTarget(ctx, action.target);
   makeParents(ctx, path.dirname(action.target));
   if (sourceStat.isDirectory()) mkdirSync(action.target, { mode: 0o700 });
@@ -229,7 +221,8 @@ function makeParents(ctx: ContainerContext, dir: string): void {
   chownSync(dir, root.uid, root.gid);
 }
 
-function refuseSymlink(p: string, what: string): void {
+/** lstat of a path sysrunc is about to act on, which must not be a symlink. */
+function lstatNoSymlink(p: string, what: string): Stats {
   let st;
   try {
     st = lstatSync(p);
@@ -237,6 +230,7 @@ function refuseSymlink(p: string, what: string): void {
     throw new HostActionError(`${what} of ${p}: lstat: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   if (st.isSymbolicLink()) throw new HostActionError(`${what} of ${p}: it is a symlink; refusing to follow it`);
+  return st;
 }
 
 /** In-place ownership needs one contiguous mapping from container id 0: a plain offset. */

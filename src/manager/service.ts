@@ -1,6 +1,6 @@
-// The manager's request handlers. Every handler is synchronous, so the daemon's event loop runs
-// one request at a time: no two creates can interleave an allocation or a mount.
-import { chownSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+// The manager's request handlers. The server runs them one at a time (SerialQueue), so no two
+// creates can interleave an allocation or a mount; only a store volume's sync-out steps aside.
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { Logger } from 'pino';
@@ -12,7 +12,6 @@ import { processIsAlive, runcKnowsContainer } from './liveness.ts';
 import { isMountPoint, mountsUnder, unmount } from '../host/mount.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
-import { existsSync } from 'node:fs';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
 
 export class ServiceError extends Error {
@@ -162,8 +161,11 @@ export class ManagerService {
     const warnings: string[] = [];
     for (const action of actions) {
       const owner = action.kind === 'chown-tree' ? owners.get(action.path) : undefined;
-      if (owner === undefined) kept.push(action);
-      else warnings.push(`bind source ${action.kind === 'chown-tree' ? action.path : ''} is already re-owned for container ${owner}; not changing its ownership again for ${id} (its files show as nobody inside until ${owner} stops)`);
+      if (action.kind !== 'chown-tree' || owner === undefined) {
+        kept.push(action);
+        continue;
+      }
+      warnings.push(`bind source ${action.path} is already re-owned for container ${owner}; not changing its ownership again for ${id} (its files show as nobody inside until ${owner} stops)`);
     }
     return { actions: kept, warnings };
   }
