@@ -131,7 +131,7 @@ export class BenchContext {
    * A Ctrl-C reaches the manager too (same process group), but sysrunc's delete needs it to release
    * its part: bring it back for cleanup (it keeps its records across restarts).
    */
-  private async reviveManager(): Promise<void> {
+  async reviveManager(): Promise<void> {
     if (this.mgr === undefined) return;
     const m = await this.mgr;
     if (pidAlive(m.pid())) return;

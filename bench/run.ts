@@ -10,6 +10,8 @@
 //   docker (c)     docker run --rm --runtime=runc|sysrunc bb:local true (target: ratio <= 1.25)
 //   docker-1g (d)  the same with a 1 GB / 21k-file image, in one loop with (c) (target: sysrunc's
 //                  added time grows by <= 50 ms from bb:local to it)
+//   dind (e)       only with --only: the Debian dind image, start and stop with 0 / 100 MB / 1 GB of
+//                  inner images (~5 min; builds sysrunc-test/dind:local on first use)
 //   profile (p)    only with --profile or --only: start-up baselines and a phase breakdown of create
 // --quick: n=5, 1 warm-up pair, and (d) only when named in --only.
 // Needs root, a built dist/ (npm run build), runc, dockerd/containerd, busybox-static, perf (for p).
@@ -23,11 +25,12 @@ import { mountsUnder } from '../test/rig/proc.ts';
 import { BENCH_RUN_DIR, BenchContext, type BenchOptions, type Scenario } from './context.ts';
 import { abort, log, resultsTable, type Row } from './lib.ts';
 import { profileScenario, renderProfile } from './profile.ts';
+import { dindScenario } from './scenario-dind.ts';
 import { docker1gScenario, dockerScenario } from './scenario-docker.ts';
 import { runScenario } from './scenario-run.ts';
 import { stateScenario } from './scenario-state.ts';
 
-const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, profileScenario];
+const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, dindScenario, profileScenario];
 const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g']);
 
 interface Cli extends BenchOptions {
@@ -37,7 +40,7 @@ interface Cli extends BenchOptions {
 
 function usage(msg?: string): never {
   if (msg !== undefined) process.stderr.write(`bench: ${msg}\n`);
-  process.stderr.write('usage: node --import tsx bench/run.ts [--n 30] [--warmup 2] [--only a,b,c,d,p] [--quick] [--profile]\n');
+  process.stderr.write('usage: node --import tsx bench/run.ts [--n 30] [--warmup 2] [--only a,b,c,d,e,p] [--quick] [--profile]\n');
   process.exit(2);
 }
 
