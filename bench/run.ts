@@ -12,8 +12,10 @@
 //                  added time grows by <= 50 ms from bb:local to it)
 //   dind (e)       only with --only: the Debian dind image, start and stop with 0 / 100 MB / 1 GB of
 //                  inner images (~5 min; builds sysrunc-test/dind:local on first use)
+//   ownership (f)  SYSRUNC_OWNERSHIP=clone vs idmap (and runc) on bb:local and the 1 GB image:
+//                  run --rm, first start, stop, restart (n <= 8; ~3.5 min; not with --quick)
 //   profile (p)    only with --profile or --only: start-up baselines and a phase breakdown of create
-// --quick: n=5, 1 warm-up pair, and (d) only when named in --only.
+// --quick: n=5, 1 warm-up pair, and (d), (f) only when named in --only.
 // Needs root, a built dist/ (npm run build), runc, dockerd/containerd, busybox-static, perf (for p).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -27,11 +29,12 @@ import { abort, log, resultsTable, type Row } from './lib.ts';
 import { profileScenario, renderProfile } from './profile.ts';
 import { dindScenario } from './scenario-dind.ts';
 import { docker1gScenario, dockerScenario } from './scenario-docker.ts';
+import { ownershipScenario } from './scenario-ownership.ts';
 import { runScenario } from './scenario-run.ts';
 import { stateScenario } from './scenario-state.ts';
 
-const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, dindScenario, profileScenario];
-const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g']);
+const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, dindScenario, ownershipScenario, profileScenario];
+const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'ownership']);
 
 interface Cli extends BenchOptions {
   readonly only: ReadonlySet<string> | undefined;
@@ -40,7 +43,7 @@ interface Cli extends BenchOptions {
 
 function usage(msg?: string): never {
   if (msg !== undefined) process.stderr.write(`bench: ${msg}\n`);
-  process.stderr.write('usage: node --import tsx bench/run.ts [--n 30] [--warmup 2] [--only a,b,c,d,e,p] [--quick] [--profile]\n');
+  process.stderr.write('usage: node --import tsx bench/run.ts [--n 30] [--warmup 2] [--only a,b,c,d,e,f,p] [--quick] [--profile]\n');
   process.exit(2);
 }
 
@@ -94,6 +97,7 @@ function selected(cli: Cli): Scenario[] {
     if (cli.only !== undefined) return cli.only.has(s.key) || (s.key === 'profile' && cli.profile);
     if (s.key === 'profile') return cli.profile;
     if (s.key === 'docker-1g' && cli.quick) return false;
+    if (s.key === 'ownership' && cli.quick) return false;
     return DEFAULT_KEYS.has(s.key);
   });
 }
