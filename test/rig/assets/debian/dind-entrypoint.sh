@@ -1,6 +1,6 @@
 #!/bin/sh
 # dind-entrypoint: start dockerd in the background inside a (system) container, then exec "$@"
-# (default: sleep forever). Installed as /usr/local/bin/dind-entrypoint in sysrunc-test/dind:local.
+# (default: wait for dockerd). Installed as /usr/local/bin/dind-entrypoint in sysrunc-test/dind:local.
 #
 # Environment knobs (all optional):
 #   DIND_IPTABLES=true|false   false adds --iptables=false --ip-masq=false --bridge=none
@@ -17,6 +17,13 @@
 # Mounts are only made when missing; failures are logged and dockerd is started anyway, so its
 # own log (/var/log/dockerd.log) says what is really wrong.
 set -u
+
+# PID 1 must reap the orphans dockerd leaves behind (containerd shims re-parent to it), and docker
+# stop's SIGTERM must reach dockerd too, so that it shuts down cleanly: re-run this script under
+# tini first. tini -g forwards signals to its child's whole process group, dockerd included.
+if [ $$ -eq 1 ] && command -v tini >/dev/null 2>&1; then
+  exec tini -s -g -- "$0" "$@"
+fi
 
 log() { echo "dind-entrypoint: $*" >&2; }
 
@@ -95,13 +102,12 @@ esac
 # A container stopped and started again keeps its rootfs: pid files of the last run are stale.
 rm -f /var/run/docker.pid /run/docker/containerd/containerd.pid
 dockerd $flags ${DIND_DOCKERD_ARGS:-} >>/var/log/dockerd.log 2>&1 &
-echo $! >/run/dind-dockerd.pid
-log "dockerd started (pid $!, log /var/log/dockerd.log)"
+dockerd_pid=$!
+echo $dockerd_pid >/run/dind-dockerd.pid
+log "dockerd started (pid $dockerd_pid, log /var/log/dockerd.log)"
 
-# PID 1 must reap the orphans dockerd leaves behind (containerd shims re-parent to it): run the
-# command under tini when we are PID 1.
-if [ $# -eq 0 ]; then set -- sleep infinity; fi
-if [ $$ -eq 1 ] && command -v tini >/dev/null 2>&1; then
-  exec tini -s -g -- "$@"
-fi
-exec "$@"
+if [ $# -gt 0 ]; then exec "$@"; fi
+# No command: live as long as dockerd does. docker stop's SIGTERM reaches dockerd through tini -g;
+# this shell only notes it and keeps waiting, so the container ends when dockerd's shutdown is done.
+trap 'log "stop signal: waiting for dockerd to shut down"' TERM INT
+while kill -0 "$dockerd_pid" 2>/dev/null; do wait "$dockerd_pid"; done
