@@ -229,7 +229,8 @@ export class ManagerService {
 
   /**
    * Releases what belongs to containers that are gone: records no runc root knows and no create is
-   * working on, and stopped containers whose rootfs was removed (docker rm), with their volumes.
+   * working on (as a stop), and stopped containers whose rootfs was removed (docker rm), with their
+   * volumes and clone.
    */
   async sweepOrphans(): Promise<string[]> {
     const released: string[] = [];
@@ -243,7 +244,10 @@ export class ManagerService {
         if (processIsAlive(record.shimPid, record.shimStartTime)) continue;
       }
       try {
-        await this.releaseRecord(record, { keep: false });
+        // A record runc no longer knows is released as a stop, never as a removal: the sweep may run
+        // between a delete's `runc delete` and its own release call, and a stopped container (or a
+        // reboot) must keep its store volumes and clone until its rootfs is really gone.
+        await this.releaseRecord(record, { keep: record.stopped !== true });
         released.push(record.id);
         this.o.log.warn({ id: record.id, stopped: record.stopped === true }, 'released a container that no longer exists');
       } catch (err) {

@@ -114,6 +114,23 @@ test('a bind source already re-owned for another running container is left alone
   }
 });
 
+test('chown mode under dockerd: the merged rootfs is shifted in place while it runs and shifted back at stop', async () => {
+  const id = (await rig.run(['-d', '-e', 'SYSRUNC_OWNERSHIP=chown', 'bb:local', 'sh', '-c', 'touch /made-inside; exec sleep 1000'])).stdout.trim();
+  const upper = await inspect(rig.d, id, '{{.GraphDriver.Data.UpperDir}}');
+  try {
+    const inside = await rig.docker(['exec', id, 'stat', '-c', '%u:%g', '/bin/busybox', '/made-inside']);
+    assert.equal(inside.stdout.trim(), '0:0\n0:0');
+    const root = await hostRoot(id);
+    await waitFor('the container wrote its file', () => existsSync(path.join(upper, 'made-inside')));
+    assert.equal(owner(path.join(upper, 'made-inside')), `${root}:${root}`);
+    await rig.docker(['stop', '-t', '1', id]);
+    assert.equal(owner(path.join(upper, 'made-inside')), '0:0');
+    assert.equal(owner(path.join(upper, 'bin', 'busybox')), '0:0', 'copied up by the chown, and shifted back');
+  } finally {
+    await rig.docker(['rm', '-f', id], { reject: false });
+  }
+});
+
 test('symlinks to host files in the image or a bind source are never followed by the chown', async () => {
   const victimDir = path.join(scratch, 'victim');
   mkdirSync(victimDir, { recursive: true });

@@ -2,7 +2,7 @@
 // inside, without --privileged, confined by the container's own user namespace.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ensureDebianImage, DEBIAN_IMAGE_TAGS, SYSTEMD_STOP_SIGNAL } from '../rig/debian-images.ts';
 import { leftovers, NOTHING_LEFT, parseIdMap, startE2ERig, type E2ERig } from './helpers.ts';
@@ -129,6 +129,8 @@ test('store volume: /var/lib/docker is a host directory, not on overlayfs, kept 
     const upper = (await rig.docker(['inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', name])).stdout.trim();
     for (let i = 0; i < 50 && !existsSync(path.join(upper, 'var/lib/docker/image')); i++) await new Promise((r) => setTimeout(r, 200));
     assert.ok(existsSync(path.join(upper, 'var/lib/docker/image')), 'inner images synced out into the upper layer');
+    // docker stop's SIGTERM reached the inner dockerd, which shut down cleanly rather than being killed.
+    assert.match(readFileSync(path.join(upper, 'var/log/dockerd.log'), 'utf8'), /Daemon shutdown complete/);
 
     await rig.docker(['start', name]);
     await waitForInnerDocker(id);
