@@ -15,7 +15,7 @@
 // timed step, so writeback of earlier writes (the data load, the last sync-out) is not in it.
 import { randomFillSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { DockerDaemon } from '../test/rig/dockerd.ts';
 import { DEBIAN_IMAGE_TAGS, ensureDebianImage } from '../test/rig/debian-images.ts';

@@ -84,6 +84,7 @@ export class HostExecutor {
       resumeInterruptedChown(path.join(this.o.journalDir, name), { action: 'rollback' });
       done.push(`rolled back an interrupted chown of container ${id} that has no record`);
     }
+    this.o.cloner.emptyTrash();
     for (const id of this.o.cloner.list()) {
       if (known.has(id)) continue;
       this.o.cloner.removeClone(id);

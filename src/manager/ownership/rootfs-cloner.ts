@@ -8,13 +8,18 @@
 // Chowning the clone copies up metadata only (metacopy), so its cost grows with the number of
 // files, not their size. The clone outlives stops (same container, same id range: the sticky
 // allocation) and goes when the container is removed.
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { fromNodeError } from '../../host/libc.ts';
+import { SyscallError, fromNodeError } from '../../host/libc.ts';
+import { mountsUnder } from '../../host/mount.ts';
+import { readdirIfExists } from '../../fs/read-dir.ts';
 import { readJson, writeJsonAtomic } from '../state-file.ts';
 import { chownTreeByOffset, type ChownDirection, type ChownReport, type IdOffset } from './chown-tree.ts';
-import { mountOverlayClone, removeOverlayClone, unmountOverlayClone } from './overlay-clone.ts';
+import { mountOverlayClone, unmountOverlayClone } from './overlay-clone.ts';
+
+const EBUSY = 16;
 
 /** Written once the clone is completely shifted: a later mount with the same offset skips the chown. */
 const ShiftedMarker = z.object({ uid: z.number().int(), gid: z.number().int(), size: z.number().int(), lowerdirs: z.array(z.string()) });
@@ -35,7 +40,12 @@ export interface MountedClone {
 }
 
 export class RootfsCloner {
-  constructor(private readonly root: string) {}
+  private readonly trash: string;
+
+  constructor(private readonly root: string) {
+    // Beside the clones, on the same filesystem, so that moving a clone there is one rename.
+    this.trash = `${root}.trash`;
+  }
 
   /** Mounts the container's clone (creating it, or reusing the one kept from its last run), shifted. */
   mountClone(req: CloneRequest): MountedClone {
@@ -69,11 +79,34 @@ export class RootfsCloner {
     unmountOverlayClone(id, this.root);
   }
 
-  /** When the container is removed. A missing clone is fine. */
+  /**
+   * When the container is removed. A missing clone is fine. The clone is unmounted and moved aside
+   * at once; deleting its tens of thousands of copied-up entries happens in a child process, so the
+   * manager's requests do not wait for it (synchronous fs calls would block its event loop).
+   */
   removeClone(id: string): void {
-    removeOverlayClone(id, this.root);
+    const dir = this.dir(id);
+    unmountOverlayClone(id, this.root);
+    const busy = mountsUnder(dir);
+    if (busy.length > 0) throw new SyscallError('rmdir', dir, EBUSY, `still mounted below it: ${busy.join(', ')}`);
+    mkdirSync(this.trash, { recursive: true, mode: 0o700 });
+    const aside = path.join(this.trash, `${id}.${Date.now()}`);
+    try {
+      renameSync(dir, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromNodeError(err, 'rename', dir);
+    }
+    this.emptyTrash();
     rmSync(this.markerPath(id), { force: true });
     rmSync(path.join(this.root, `${id}.upper-journal.json`), { force: true });
+  }
+
+  /** Deletes what removeClone moved aside (also what a manager that stopped meanwhile left there). */
+  emptyTrash(): void {
+    for (const name of readdirIfExists(this.trash)) {
+      const child = spawn('rm', ['-rf', '--one-file-system', '--', path.join(this.trash, name)], { stdio: 'ignore' });
+      child.on('error', () => undefined);
+    }
   }
 
   /** Ids of the containers that have a clone directory. */
