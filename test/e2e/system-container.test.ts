@@ -173,6 +173,15 @@ test('an image without any store path gets no store volume', async () => {
   assert.ok(!r.stdout.includes(volumesDir()), r.stdout);
 });
 
+test('the container\'s cgroups are delegated to its root: directory and delegation files, never the limit files', async () => {
+  const r = await rig.run(['--rm', 'bb:local', 'sh', '-c', [
+    'cd /sys/fs/cgroup/memory',
+    'stat -c %u . cgroup.procs tasks memory.limit_in_bytes',
+    'mkdir inner && echo made && rmdir inner',
+  ].join(' && ')]);
+  assert.equal(r.stdout.trim(), '0\n0\n0\n65534\nmade', r.stderr);
+});
+
 test('a shared host pid namespace is refused with a clear error', async () => {
   const r = await rig.run(['--rm', '--pid', 'host', 'bb:local', 'true'], { reject: false });
   assert.notEqual(r.exitCode, 0);
