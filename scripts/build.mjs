@@ -2,7 +2,7 @@
 // instead of resolving hundreds of modules. Native (koffi) and worker-based (pino) packages stay
 // external and load from node_modules.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -11,6 +11,9 @@ const entries = {
   sysrunc: 'src/cli/main.ts',
   'sysrunc-mgr': 'src/manager/main.ts',
 };
+
+// Chunk names carry content hashes: without this, every build would leave the old ones behind.
+rmSync(path.join(root, 'dist', 'chunks'), { recursive: true, force: true });
 
 await build({
   absWorkingDir: root,
