@@ -5,6 +5,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { SYSRUNC } from '../helpers/manager.ts';
 import { comparableState, startFixture, type Fixture, type Outcome, type Runtime } from './fixture.ts';
 import { managerRecords } from './helpers/host-state.ts';
 import { waitFor } from './helpers/spawn.ts';
@@ -155,6 +157,12 @@ test('--version keeps runc\'s own version lines unchanged before its own', async
   const out = await both((rt) => rt.cli(['--version'], { noRoot: true }));
   assert.equal(out.runc.exitCode, 0);
   assert.ok(out.sysrunc.stdout.startsWith(out.runc.stdout), `${out.sysrunc.stdout}\ndoes not start with\n${out.runc.stdout}`);
+});
+
+test('--version into a reader that closes early (| head -1) prints no error', () => {
+  const r = spawnSync('sh', ['-c', `"${SYSRUNC}" --version | head -1`], { encoding: 'utf8' });
+  assert.match(r.stdout, /^runc version \S+\n$/);
+  assert.equal(r.stderr, '');
 });
 
 test('--help exits 0 and prints runc\'s help', async () => {
