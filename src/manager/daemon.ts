@@ -9,6 +9,7 @@ import { openSubidAllocator, SubidStore, type SubidMode } from './subid-alloc.ts
 import { Registry } from './registry.ts';
 import { HostExecutor } from './host-executor.ts';
 import { RootfsCloner } from './ownership/rootfs-cloner.ts';
+import { chownInChild } from './ownership/chown-child.ts';
 import { detectShiftfs } from './ownership/shiftfs.ts';
 import type { OwnershipSetting } from './ownership/decide.ts';
 import { ManagerService } from './service.ts';
@@ -30,6 +31,8 @@ export interface ManagerOptions {
   readonly sweepIntervalMs: number;
   /** What a container asking for `auto` ownership gets (a forced mode, or auto). */
   readonly ownershipDefault?: OwnershipSetting;
+  /** The script this manager runs from (process.argv[1]), for children of itself; default: in process. */
+  readonly entryPoint?: string;
 }
 
 export interface RunningManager {
@@ -74,7 +77,12 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     runBase: o.runDir,
     allocator,
     registry: new Registry(o.stateDir),
-    executor: new HostExecutor({ cloner: new RootfsCloner(path.join(o.stateDir, 'clones')), journalDir: path.join(o.stateDir, 'journals') }),
+    executor: new HostExecutor({
+      // The clone's chown runs in a child of this very entry point, outside the request queue.
+      cloner: new RootfsCloner(path.join(o.stateDir, 'clones'), o.entryPoint === undefined ? undefined : chownInChild(o.entryPoint)),
+      journalDir: path.join(o.stateDir, 'journals'),
+      offQueue: (fn) => queue.unlocked(fn),
+    }),
     volumes: new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') }),
     log,
     defaultSize: o.subidSize,

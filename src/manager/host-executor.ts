@@ -26,6 +26,11 @@ export interface HostExecutorOptions {
   readonly cloner: RootfsCloner;
   /** Crash journals of in-place chowns (chown-tree actions), one per container and path. */
   readonly journalDir: string;
+  /**
+   * Runs long work that touches only one container's files outside the manager's request queue
+   * (SerialQueue.unlocked); default: in line.
+   */
+  readonly offQueue?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 // Host trees a bind mount may name but sysrunc never re-owns: the container would own the host's
@@ -41,7 +46,8 @@ export class HostExecutor {
 
   constructor(private readonly o: HostExecutorOptions) {}
 
-  perform(ctx: ContainerContext, action: HostAction): void {
+  /** Only rootfs-clone does asynchronous work (the clone's chown); the rest is done on return. */
+  perform(ctx: ContainerContext, action: HostAction): void | Promise<void> {
     switch (action.kind) {
       case 'idmapped-mount':
         return this.idmappedMount(ctx, action);
@@ -98,12 +104,13 @@ export class HostExecutor {
     this.o.cloner.removeClone(id);
   }
 
-  private rootfsClone(ctx: ContainerContext, action: Extract<HostAction, { kind: 'rootfs-clone' }>): void {
+  private async rootfsClone(ctx: ContainerContext, action: Extract<HostAction, { kind: 'rootfs-clone' }>): Promise<void> {
     assertInside(ctx.runDir, action.target);
     for (const dir of [...action.lowerdirs, action.upperdir, action.workdir]) lstatNoSymlink(dir, 'rootfs clone');
     const offset = idOffset(ctx);
     const size = rangeSize(ctx);
-    const clone = this.o.cloner.mountClone({ id: ctx.id, lowerdirs: action.lowerdirs, offset, size });
+    const mount = () => this.o.cloner.mountClone({ id: ctx.id, lowerdirs: action.lowerdirs, offset, size });
+    const clone = await (this.o.offQueue ? this.o.offQueue(mount) : mount());
     this.o.cloner.chownUpper(ctx.id, action.upperdir, offset, size, 'shift');
     undoMountTarget(ctx, action.target);
     makeParents(ctx, path.dirname(action.target));

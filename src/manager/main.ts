@@ -6,6 +6,10 @@ import { pino } from 'pino';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { startManager, ManagerStartError } from './daemon.ts';
 import { DEFAULT_SUBID_SIZE, MAX_SUBID_SIZE } from './subid-alloc.ts';
+import { INTERNAL_CHOWN_FLAG, runInternalChown } from './ownership/chown-child.ts';
+
+// The manager runs its big chowns in a child of itself (ownership/chown-child.ts).
+if (process.argv[2] === INTERNAL_CHOWN_FLAG) runInternalChown(process.argv[3]);
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -35,7 +39,7 @@ const program = new Command('sysrunc-mgr')
     let manager;
     try {
       manager = await startManager(
-        { ...opts, ownershipDefault: opts.ownership, passwdFile: '/etc/passwd', groupFile: '/etc/group', sweepIntervalMs: opts.sweepInterval },
+        { ...opts, ownershipDefault: opts.ownership, ...(process.argv[1] === undefined ? {} : { entryPoint: process.argv[1] }), passwdFile: '/etc/passwd', groupFile: '/etc/group', sweepIntervalMs: opts.sweepInterval },
         log,
       );
     } catch (err) {

@@ -119,7 +119,7 @@ export class ManagerService {
     return { uidMappings, gidMappings, runDir: record.runDir, volumeMounts, ...(ownership === undefined ? {} : { ownership }) };
   }
 
-  apply(p: Params<'apply'>): Result<'apply'> {
+  async apply(p: Params<'apply'>): Promise<Result<'apply'>> {
     const record = this.o.registry.get(p.id);
     if (record === undefined) throw new ServiceError('not-found', `container ${p.id} is not registered`);
     const before = record.actions;
@@ -129,7 +129,7 @@ export class ManagerService {
     const done: HostAction[] = [];
     for (const action of actions) {
       try {
-        this.o.executor.perform(record, action);
+        await this.o.executor.perform(record, action);
         done.push(action);
       } catch (err) {
         for (const undone of [action, ...done.reverse()]) {

@@ -17,6 +17,7 @@ import { mountsUnder } from '../../host/mount.ts';
 import { readdirIfExists } from '../../fs/read-dir.ts';
 import { readJson, writeJsonAtomic } from '../state-file.ts';
 import { chownTreeByOffset, type ChownDirection, type ChownReport, type IdOffset } from './chown-tree.ts';
+import { chownInProcess, type ChownRunner } from './chown-child.ts';
 import { mountOverlayClone, unmountOverlayClone } from './overlay-clone.ts';
 
 const EBUSY = 16;
@@ -42,13 +43,16 @@ export interface MountedClone {
 export class RootfsCloner {
   private readonly trash: string;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    private readonly runChown: ChownRunner = chownInProcess,
+  ) {
     // Beside the clones, on the same filesystem, so that moving a clone there is one rename.
     this.trash = `${root}.trash`;
   }
 
   /** Mounts the container's clone (creating it, or reusing the one kept from its last run), shifted. */
-  mountClone(req: CloneRequest): MountedClone {
+  async mountClone(req: CloneRequest): Promise<MountedClone> {
     const dir = this.dir(req.id);
     const want: ShiftedMarker = { uid: req.offset.uid, gid: req.offset.gid, size: req.size, lowerdirs: [...req.lowerdirs] };
     const marker = readJson(this.markerPath(req.id), ShiftedMarker);
@@ -60,7 +64,7 @@ export class RootfsCloner {
     const clone = mountOverlayClone({ id: req.id, cloneRoot: this.root, lowerdirs: req.lowerdirs, rootOwner: lstatOrThrow(top), reuse: true });
     if (marker !== undefined && sameMarker(marker, want)) return { merged: clone.merged, chown: undefined };
     try {
-      const chown = chownTreeByOffset(clone.merged, req.offset, { journalPath: path.join(dir, 'chown-journal.json'), direction: 'shift', range: { size: req.size } });
+      const chown = await this.runChown({ root: clone.merged, offset: req.offset, journalPath: path.join(dir, 'chown-journal.json'), direction: 'shift', size: req.size });
       writeJsonAtomic(this.markerPath(req.id), want);
       return { merged: clone.merged, chown };
     } catch (err) {
