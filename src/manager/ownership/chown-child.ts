@@ -17,8 +17,11 @@ export interface ChownJob {
 /** How a big chown is run: in this process (tests, tools) or in a child (the daemon). */
 export type ChownRunner = (job: ChownJob) => Promise<ChownReport>;
 
-export const chownInProcess: ChownRunner = (job) =>
-  Promise.resolve(chownTreeByOffset(job.root, job.offset, { journalPath: job.journalPath, direction: job.direction, range: { size: job.size } }));
+function runChownJob(job: ChownJob): ChownReport {
+  return chownTreeByOffset(job.root, job.offset, { journalPath: job.journalPath, direction: job.direction, range: { size: job.size } });
+}
+
+export const chownInProcess: ChownRunner = (job) => Promise.resolve(runChownJob(job));
 
 /** Runs the job in `node <entry> --internal-chown-tree <job>`; the child's one-line error becomes ours. */
 export function chownInChild(entry: string): ChownRunner {
@@ -47,8 +50,7 @@ export function chownInChild(entry: string): ChownRunner {
 /** The child's side: argv [json]; prints the report as JSON, or one error line and exits 1. */
 export function runInternalChown(json: string | undefined): never {
   try {
-    const job = JSON.parse(json ?? '') as ChownJob;
-    const report = chownTreeByOffset(job.root, job.offset, { journalPath: job.journalPath, direction: job.direction, range: { size: job.size } });
+    const report = runChownJob(JSON.parse(json ?? '') as ChownJob);
     process.stdout.write(`${JSON.stringify(report)}\n`);
     process.exit(0);
   } catch (e) {

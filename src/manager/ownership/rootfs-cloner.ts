@@ -58,11 +58,12 @@ export class RootfsCloner {
     const marker = readJson(this.markerPath(req.id), ShiftedMarker);
     // A clone shifted for another range or image cannot be reused; one never shifted completely
     // is reused and the chown finishes it (the chown is idempotent, and resumes its own journal).
-    if (marker !== undefined && !sameMarker(marker, want)) this.removeClone(req.id);
+    const shifted = marker !== undefined && sameMarker(marker, want);
+    if (marker !== undefined && !shifted) this.removeClone(req.id);
     const top = req.lowerdirs[0];
     if (top === undefined) throw new Error(`clone of ${req.id}: no lower layers`);
     const clone = mountOverlayClone({ id: req.id, cloneRoot: this.root, lowerdirs: req.lowerdirs, rootOwner: lstatOrThrow(top), reuse: true });
-    if (marker !== undefined && sameMarker(marker, want)) return { merged: clone.merged, chown: undefined };
+    if (shifted) return { merged: clone.merged, chown: undefined };
     try {
       const chown = await this.runChown({ root: clone.merged, offset: req.offset, journalPath: path.join(dir, 'chown-journal.json'), direction: 'shift', size: req.size });
       writeJsonAtomic(this.markerPath(req.id), want);
@@ -128,7 +129,7 @@ export class RootfsCloner {
   }
 
   private markerPath(id: string): string {
-    // Beside the clone directory, not in it: removeOverlayClone removes the directory wholesale.
+    // Beside the clone directory, not in it: removeClone moves the directory aside wholesale.
     return path.join(this.root, `${id}.shifted.json`);
   }
 }
