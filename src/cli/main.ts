@@ -1,26 +1,34 @@
-// Entry of the Node side of sysrunc. bin/sysrunc already sent the pass-through subcommands
-// straight to runc; what arrives here is create, run, delete, --version, or something it was
-// unsure about (which is passed through too, after a full parse).
+// The per-call binary (dist/sysrunc-call, compiled with Bun; dist/sysrunc.mjs under Node where Bun
+// is missing). bin/sysrunc runs it as a child and execs runc itself afterwards, so this never
+// needs execve: create/run (prepare the bundle), exec (grant capabilities in the process file),
+// the synchronous delete, --version. Everything else bin/sysrunc hands to runc directly.
 import { parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
 import { SysruncError } from '../errors.ts';
 import { reportError } from './report-error.ts';
+import { loadSysruncConfig } from '../config/sysrunc-config.ts';
+import { resolveRuntimeBinary } from '../oci/runtime-binary.ts';
+import { createCommand } from './commands/create.ts';
+import { deleteCommand } from './commands/delete.ts';
+import { execCommand } from './commands/exec.ts';
+import { versionCommand } from './commands/version.ts';
+import { passthroughCommand } from './commands/passthrough.ts';
 
-// Each subcommand is loaded on demand (esbuild splits them into chunks): a delete should not pay
-// for parsing create's schema validator. Node's own start is already ~60 ms of every call.
+// Static imports: the compiled binary carries them as precompiled bytecode, and a dynamic import
+// cost ~3 ms of each call.
 async function dispatch(inv: Invocation): Promise<number> {
   switch (inv.command) {
     case 'create':
     case 'run':
-      return (await import('./commands/create.ts')).createCommand(inv, inv.command);
+      return createCommand(inv, inv.command);
     case 'delete':
-      return (await import('./commands/delete.ts')).deleteCommand(inv);
+      return deleteCommand(inv);
     case 'exec':
-      return (await import('./commands/exec.ts')).execCommand(inv);
+      return execCommand(inv);
     case undefined:
-      if (inv.globals.version) return (await import('./commands/version.ts')).versionCommand(inv);
-      return (await import('./commands/passthrough.ts')).passthroughCommand(inv);
+      if (inv.globals.version) return versionCommand(inv);
+      return passthroughCommand(inv);
     default:
-      return (await import('./commands/passthrough.ts')).passthroughCommand(inv);
+      return passthroughCommand(inv);
   }
 }
 
@@ -33,6 +41,8 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exit(1);
   }
   try {
+    // bin/sysrunc found no runtime to exec: this reports it (resolveRuntimeBinary throws).
+    if (process.env.SYSRUNC_CHECK_RUNTIME !== undefined) resolveRuntimeBinary(loadSysruncConfig().runtime);
     process.exitCode = await dispatch(inv);
   } catch (err) {
     reportError(err, inv.globals);
@@ -40,4 +50,5 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+// Not a top-level await: bytecode compilation (--bytecode) needs a CommonJS-compatible entry.
+void main(process.argv.slice(2));

@@ -1,16 +1,29 @@
 // sysrunc's own configuration: /etc/sysrunc/config.json (or $SYSRUNC_CONFIG), overridden by
 // SYSRUNC_* environment variables. bin/sysrunc reads only the flat "runtime" member itself.
 import { readFileSync } from 'node:fs';
-import * as z from 'zod/mini';
 import { SysruncError } from '../errors.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/sysrunc/config.json';
 export const DEFAULT_MANAGER_SOCKET = '/run/sysrunc/mgr.sock';
 
-const ConfigFile = z.strictObject({
-  runtime: z.optional(z.string().check(z.minLength(1))),
-  managerSocket: z.optional(z.string().check(z.minLength(1))),
-});
+interface ConfigFile {
+  runtime?: string;
+  managerSocket?: string;
+}
+
+const KEYS: readonly (keyof ConfigFile)[] = ['runtime', 'managerSocket'];
+
+/** Checked by hand: the per-call binary reads this on every create, and a schema library costs start-up. */
+function parseConfigFile(json: unknown): ConfigFile | { error: string } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { error: '/: expected an object' };
+  const out: ConfigFile = {};
+  for (const [key, value] of Object.entries(json)) {
+    if (!(KEYS as readonly string[]).includes(key)) return { error: `/: unknown key "${key}"` };
+    if (typeof value !== 'string' || value === '') return { error: `/${key}: expected a non-empty string` };
+    out[key as keyof ConfigFile] = value;
+  }
+  return out;
+}
 
 export interface SysruncConfig {
   /** The real runc: a path, or a name looked up in $PATH. */
@@ -21,7 +34,7 @@ export interface SysruncConfig {
 
 export function loadSysruncConfig(env: NodeJS.ProcessEnv = process.env): SysruncConfig {
   const configPath = env.SYSRUNC_CONFIG ?? DEFAULT_CONFIG_PATH;
-  let fromFile: z.infer<typeof ConfigFile> = {};
+  let fromFile: ConfigFile = {};
   let text: string | undefined;
   try {
     text = readFileSync(configPath, 'utf8');
@@ -37,13 +50,9 @@ export function loadSysruncConfig(env: NodeJS.ProcessEnv = process.env): Sysrunc
     } catch (err) {
       throw new SysruncError(`config ${configPath}: invalid JSON: ${(err as Error).message}`);
     }
-    const parsed = ConfigFile.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? `/${issue.path.join('/')}` : '/';
-      throw new SysruncError(`config ${configPath}: ${where}: ${issue?.message ?? 'invalid'}`);
-    }
-    fromFile = parsed.data;
+    const parsed = parseConfigFile(json);
+    if ('error' in parsed) throw new SysruncError(`config ${configPath}: ${parsed.error}`);
+    fromFile = parsed;
   }
   return {
     runtime: env.SYSRUNC_RUNTIME || fromFile.runtime || 'runc',

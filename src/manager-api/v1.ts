@@ -6,7 +6,9 @@
 // zod/mini: the shim loads this on every create, and full zod costs ~30 ms of startup.
 import * as z from 'zod/mini';
 
-export const API_VERSION = 1;
+import { API_VERSION } from './version.ts';
+
+export { API_VERSION };
 
 const ContainerId = z.string().check(z.regex(/^[\w+\-.]+$/), z.maxLength(1024));
 const AbsPath = z.string().check(z.startsWith('/'), z.maxLength(4096));
@@ -187,6 +189,30 @@ export const METHODS = {
       ),
     }),
   },
+  /**
+   * The whole of a create or run, in one round trip: the manager reads the caller's bundle (never
+   * changing it), registers the container, transforms its config, carries out the host actions,
+   * and writes the result into a bundle of its own, which the caller hands to runc. The caller's
+   * pid is the process that becomes runc: when it exits without runc having the container, the
+   * manager undoes everything at once.
+   */
+  prepare: {
+    params: z.object({
+      id: ContainerId,
+      command: z.enum(['create', 'run']),
+      /** The caller's bundle directory, absolute. */
+      bundle: AbsPath,
+      runtimeRoot: AbsPath,
+      callerPid: z.int().check(z.positive()),
+      callerStartTime: z.string(),
+    }),
+    result: z.object({
+      /** The prepared bundle: its config.json is the transformed one; root.path and sources are absolute. */
+      bundle: AbsPath,
+      /** Settings or sharing the caller should hear about (logged like runc's warnings). */
+      warnings: z.array(z.string()),
+    }),
+  },
   /** Carries out host actions for a registered container, in order; all or nothing. */
   apply: {
     params: z.object({ id: ContainerId, actions: z.array(HostAction) }),
@@ -198,6 +224,15 @@ export const METHODS = {
     /** runtimeRoot guards against releasing a namesake created under another runc root. */
     params: z.object({ id: ContainerId, runtimeRoot: AbsPath }),
     result: z.object({ found: z.boolean(), bundle: z.optional(AbsPath) }),
+  },
+  /**
+   * Releases every container that is gone now (runc deleted it, or its create died) and waits for
+   * releases under way: what the manager does on its own as soon as it notices, done on demand
+   * (operators, tests that check nothing is left behind).
+   */
+  sweep: {
+    params: z.object({}),
+    result: z.object({ released: z.array(ContainerId) }),
   },
   list: {
     params: z.object({}),

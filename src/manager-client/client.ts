@@ -1,16 +1,11 @@
 // The shim's only way to the manager: one connection per shim invocation, requests in sequence.
 import { createConnection, type Socket } from 'node:net';
 import { SysruncError } from '../errors.ts';
-import { API_VERSION, METHODS, Response, type ErrorCode, type MethodName, type Params, type Result } from '../manager-api/v1.ts';
+import type { MethodName, Params, Result } from '../manager-api/v1.ts';
+import { API_VERSION } from '../manager-api/version.ts';
+import { ManagerError, parseReply, unreachable } from './reply.ts';
 
-export class ManagerError extends SysruncError {
-  readonly code: ErrorCode;
-
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+export { ManagerError };
 
 const CONNECT_TIMEOUT_MS = 5_000;
 // Host actions (idmapped mounts, later clones and chowns) can take long on a big rootfs.
@@ -63,12 +58,7 @@ export class ManagerClient {
       });
       this.socket.write(`${JSON.stringify({ v: API_VERSION, seq, method, params })}\n`);
     });
-    const response = Response.safeParse(reply);
-    if (!response.success) throw new SysruncError(`manager at ${this.socketPath}: ${method}: malformed response`);
-    if ('error' in response.data) throw new ManagerError(response.data.error.code, response.data.error.message);
-    const result = METHODS[method].result.safeParse(response.data.result);
-    if (!result.success) throw new SysruncError(`manager at ${this.socketPath}: ${method}: malformed result`);
-    return result.data as Result<M>;
+    return parseReply(this.socketPath, method, JSON.stringify(reply));
   }
 
   close(): void {
@@ -104,8 +94,3 @@ export class ManagerClient {
   }
 }
 
-function unreachable(socketPath: string, detail: string): SysruncError {
-  return new SysruncError(
-    `sysrunc-mgr is not reachable at ${socketPath} (${detail}); start it with "systemctl start sysrunc-mgr" or "sysrunc-mgr --socket ${socketPath}"`,
-  );
-}

@@ -13,6 +13,8 @@ import { chownInChild } from './ownership/chown-child.ts';
 import { detectShiftfs } from './ownership/shiftfs.ts';
 import type { OwnershipSetting } from './ownership/decide.ts';
 import { ManagerService } from './service.ts';
+import { ContainerWatch } from './container-watch.ts';
+import { PreparedBundles } from './prepared-bundles.ts';
 import { createManagerServer, SerialQueue } from './server.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
@@ -33,6 +35,13 @@ export interface ManagerOptions {
   readonly ownershipDefault?: OwnershipSetting;
   /** The script this manager runs from (process.argv[1]), for children of itself; default: in process. */
   readonly entryPoint?: string;
+  /** The cgroup delegation hook; default: bin/sysrunc-delegate-cgroups beside the entry point's dist/. */
+  readonly hookBinary?: string;
+}
+
+function defaultHookBinary(entryPoint: string | undefined): string {
+  const dist = path.dirname(entryPoint ?? process.argv[1] ?? '.');
+  return path.resolve(dist, '..', 'bin', 'sysrunc-delegate-cgroups');
 }
 
 export interface RunningManager {
@@ -73,7 +82,14 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   mkdirSync(o.runDir, { recursive: true, mode: 0o711 });
   chmodSync(o.runDir, 0o711);
   const queue = new SerialQueue();
-  const service = new ManagerService({
+  let service: ManagerService | undefined;
+  const watch = new ContainerWatch({
+    log,
+    maybeGone: (id) => {
+      void queue.run(() => service?.releaseIfGone(id)).catch((err: unknown) => log.error({ id, err: String(err) }, 'release of a container gone failed'));
+    },
+  });
+  service = new ManagerService({
     runBase: o.runDir,
     allocator,
     registry: new Registry(o.stateDir),
@@ -88,9 +104,13 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     defaultSize: o.subidSize,
     unlocked: (fn) => queue.unlocked(fn),
     ownership: { defaultMode: o.ownershipDefault ?? 'auto', shiftfs: detectShiftfs() },
+    bundles: new PreparedBundles(o.runDir, o.socket),
+    hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
+    tracker: watch,
   });
   const { released } = await service.reconcile();
   log.info({ released: released.length, containers: service.list().containers.length }, 'reconciled container records');
+  for (const record of service.records()) if (record.stopped !== true) watch.track(record);
 
   const server = createManagerServer(service, log, queue);
   const sweep = setInterval(() => {
@@ -111,6 +131,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     service,
     close: async () => {
       clearInterval(sweep);
+      watch.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         try {

@@ -20,6 +20,8 @@ export const ContainerRecord = z.object({
   uidMappings: z.array(IdMapping),
   gidMappings: z.array(IdMapping),
   runDir: z.string(),
+  /** runc runs a config the manager wrote into a bundle of its own (absent: sysrunc < 0.2 rewrote the caller's). */
+  preparedBundle: z.optional(z.boolean()),
   /**
    * Written before the actions are carried out (write-ahead): an action listed here may or may not
    * have happened, so every undo is idempotent.
@@ -38,6 +40,10 @@ export const ContainerRecord = z.object({
   clone: z.optional(z.object({ upperdir: z.string(), autoRemove: z.boolean() })),
 });
 export type ContainerRecord = z.infer<typeof ContainerRecord>;
+
+export function outlivesReboot(record: ContainerRecord): boolean {
+  return record.stopped === true || record.volumes !== undefined || record.clone !== undefined || record.actions.some((a) => a.kind === 'chown-tree' || a.kind === 'rootfs-clone');
+}
 
 export class Registry {
   private readonly dir: string;
@@ -61,9 +67,17 @@ export class Registry {
     return [...this.records.values()];
   }
 
-  save(record: ContainerRecord): void {
-    writeJsonAtomic(this.file(record.id), record);
+  /**
+   * Durable (fsynced) only when the record must outlive a reboot: something it records stays on
+   * disk (store volumes, a clone, chowned trees) or it is a stopped container's. A running
+   * container's mounts and processes end with the machine, and the page cache survives the
+   * manager's own crash: the fsyncs were ~3 ms of every create.
+   */
+  save(record: ContainerRecord): { durable: boolean } {
+    const durable = outlivesReboot(record);
+    writeJsonAtomic(this.file(record.id), record, { durable });
     this.records.set(record.id, record);
+    return { durable };
   }
 
   remove(id: string): void {

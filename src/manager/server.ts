@@ -69,12 +69,29 @@ function serveConnection(socket: Socket, service: ManagerService, log: Logger, q
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
       // Answers go out in request order on each connection: each waits for the queue anyway.
-      void queue.run(() => handleLine(line, service, log)).then((reply) => {
-        if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
-      });
+      // A release waits, outside the queue, for one already under way (its sync-out steps out of
+      // the queue): answering "not found" before it is done would let dockerd remove the layer.
+      void waitForRelease(line, service)
+        .then(() => queue.run(() => handleLine(line, service, log)))
+        .then((reply) => {
+          if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
+        });
     }
   });
   socket.on('error', () => socket.destroy());
+}
+
+async function waitForRelease(line: string, service: ManagerService): Promise<void> {
+  if (line.includes('"sweep"')) return service.allSettled();
+  if (!line.includes('"release"')) return;
+  const id = (() => {
+    try {
+      return (JSON.parse(line) as { params?: { id?: unknown } }).params?.id;
+    } catch {
+      return undefined;
+    }
+  })();
+  if (typeof id === 'string') await service.settled(id);
 }
 
 export async function handleLine(line: string, service: ManagerService, log: Logger): Promise<unknown> {
@@ -114,6 +131,8 @@ function dispatch(service: ManagerService, method: MethodName, params: unknown):
   switch (method) {
     case 'ping':
       return service.ping();
+    case 'prepare':
+      return service.prepare(params as Parameters<ManagerService['prepare']>[0]);
     case 'register':
       return service.register(params as Parameters<ManagerService['register']>[0]);
     case 'apply':
@@ -122,5 +141,7 @@ function dispatch(service: ManagerService, method: MethodName, params: unknown):
       return service.release(params as Parameters<ManagerService['release']>[0]);
     case 'list':
       return service.list();
+    case 'sweep':
+      return service.sweepOrphans().then((released) => ({ released }));
   }
 }

@@ -4,7 +4,11 @@ import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, un
 import path from 'node:path';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { Logger } from 'pino';
-import type { ErrorCode, HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
+import type { HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
+import { ServiceError } from './service-error.ts';
+import type { PreparedBundles } from './prepared-bundles.ts';
+import { prepareContainer } from './prepare.ts';
+import { restoreLegacyBundleConfig } from '../oci/bundle.ts';
 import { SubidError, type SubidAllocator } from './subid-alloc.ts';
 import type { ContainerRecord, Registry } from './registry.ts';
 import { containerRoot, type HostExecutor } from './host-executor.ts';
@@ -14,15 +18,7 @@ import { SYSRUNC_VERSION } from '../version.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
 
-export class ServiceError extends Error {
-  override readonly name = 'ServiceError';
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ServiceError };
 
 export interface ServiceOptions {
   readonly runBase: string;
@@ -35,10 +31,69 @@ export interface ServiceOptions {
   readonly ownership: OwnershipHost;
   /** Runs fn outside the manager's request queue (see SerialQueue.unlocked); the caller holds it. */
   readonly unlocked: <T>(fn: () => Promise<T>) => Promise<T>;
+  readonly bundles: PreparedBundles;
+  /** bin/sysrunc-delegate-cgroups, the createRuntime hook of system containers. */
+  readonly hookBinary: string;
+  /** Told of every container prepared and released, to see it gone as soon as runc is done. */
+  readonly tracker?: ContainerTracker;
 }
 
+/** Watches containers so that the manager releases them without being asked (container-watch.ts). */
+export interface ContainerTracker {
+  track(record: { id: string; runtimeRoot: string; shimPid: number; shimStartTime: string }): void;
+  untrack(id: string): void;
+}
+
+/** Below the run base: one dir per container, traversable by that container's root only. */
+const RUN_DIRS = 'containers';
+
 export class ManagerService {
-  constructor(private readonly o: ServiceOptions) {}
+  /** Releases under way, by id: a delete that must wait for cleanup waits for these. */
+  private readonly releasing = new Map<string, Promise<void>>();
+
+  constructor(private readonly o: ServiceOptions) {
+    // Container roots traverse it to reach their own run dir, and list nothing.
+    mkdirSync(path.join(o.runBase, RUN_DIRS), { recursive: true, mode: 0o711 });
+  }
+
+  async prepare(p: Params<'prepare'>): Promise<Result<'prepare'>> {
+    const result = await prepareContainer(
+      {
+        register: (r) => this.register(r),
+        apply: (a) => this.apply(a),
+        abandon: async (id, runtimeRoot) => void (await this.release({ id, runtimeRoot })),
+        writeConfig: (id, text) => this.o.bundles.writeConfig(id, text),
+        writeHint: (id, hint) => this.o.bundles.writeHint(id, hint),
+        hookBinary: this.o.hookBinary,
+      },
+      p,
+    );
+    const record = this.o.registry.get(p.id);
+    if (record !== undefined) this.o.tracker?.track(record);
+    return result;
+  }
+
+  /**
+   * A container the tracker saw go (runc deleted it, or its create died before runc had it):
+   * released as a stop, as the sweep would, but at once.
+   */
+  async releaseIfGone(id: string): Promise<void> {
+    const record = this.o.registry.get(id);
+    if (record === undefined || record.stopped === true) return;
+    if (runcKnowsContainer(record.runtimeRoot, record.id) || processIsAlive(record.shimPid, record.shimStartTime)) return;
+    await this.releaseOnce(record, { keep: true });
+    this.o.log.info({ id }, 'released container');
+  }
+
+  /** Resolves when no release is under way (called outside the request queue). */
+  async allSettled(): Promise<void> {
+    await Promise.all([...this.releasing.values()].map((p) => p.catch(() => undefined)));
+  }
+
+  /** Resolves when no release of the container is under way (called outside the request queue). */
+  async settled(id: string): Promise<void> {
+    await this.releasing.get(id)?.catch(() => undefined);
+  }
 
   ping(): Result<'ping'> {
     return { version: SYSRUNC_VERSION, apiVersion: 1, pid: process.pid };
@@ -86,7 +141,8 @@ export class ManagerService {
       allocated,
       uidMappings,
       gidMappings,
-      runDir: path.join(this.o.runBase, p.id),
+      runDir: path.join(this.o.runBase, RUN_DIRS, p.id),
+      preparedBundle: true,
       actions: [],
       ...(p.storeVolumes === undefined
         ? {}
@@ -98,7 +154,7 @@ export class ManagerService {
     };
     let volumeMounts: Result<'register'>['volumeMounts'] = [];
     try {
-      this.o.registry.save(record);
+      this.save(record);
       makeRunDir(record);
       if (p.storeVolumes !== undefined && p.storeVolumes.mountpoints.length > 0) {
         const root = containerRoot(record);
@@ -125,7 +181,7 @@ export class ManagerService {
     const before = record.actions;
     const { actions, warnings } = this.skipSharedChowns(p.id, p.actions);
     // Write-ahead: recorded first, so a crash in the middle still knows what to undo.
-    this.o.registry.save({ ...record, actions: [...before, ...actions] });
+    this.save({ ...record, actions: [...before, ...actions] });
     const done: HostAction[] = [];
     for (const action of actions) {
       try {
@@ -139,7 +195,7 @@ export class ManagerService {
             this.o.log.error({ id: p.id, err: (undoErr as Error).message }, 'undo after a failed action failed');
           }
         }
-        this.o.registry.save({ ...record, actions: before });
+        this.save({ ...record, actions: before });
         throw new ServiceError('host-action-failed', (err as Error).message);
       }
     }
@@ -173,9 +229,18 @@ export class ManagerService {
   async release(p: Params<'release'>): Promise<Result<'release'>> {
     const record = this.o.registry.get(p.id);
     if (record === undefined || record.stopped === true || record.runtimeRoot !== p.runtimeRoot) return { found: false };
-    await this.releaseRecord(record, { keep: true });
+    await this.releaseOnce(record, { keep: true });
     this.o.log.info({ id: p.id }, 'released container');
     return { found: true, bundle: record.bundle };
+  }
+
+  /** Saves a record; one that must outlive a reboot makes its allocation durable too. */
+  private save(record: ContainerRecord): void {
+    if (this.o.registry.save(record).durable) this.o.allocator.flush();
+  }
+
+  records(): ContainerRecord[] {
+    return this.o.registry.all();
   }
 
   list(): Result<'list'> {
@@ -210,21 +275,30 @@ export class ManagerService {
       this.o.allocator.free(allocation.id);
       this.o.log.warn({ id: allocation.id }, 'freed an allocation with no container record');
     }
+    const runDirs = new Set(this.o.registry.all().map((r) => r.runDir));
+    const owned = (p: string) => [...runDirs].some((dir) => p === dir || p.startsWith(`${dir}/`));
     for (const mount of mountsUnder(this.o.runBase).reverse()) {
-      const id = path.relative(this.o.runBase, mount).split(path.sep)[0];
-      if (id === undefined || known.has(id)) continue;
+      if (owned(mount)) continue;
       unmount(mount, { detach: true });
       this.o.log.warn({ mount }, 'unmounted a mount with no container record');
     }
-    for (const name of readdirIfExists(this.o.runBase)) {
-      if (known.has(name) || name.endsWith('.sock') || name.startsWith('.')) continue;
+    for (const dir of this.runDirCandidates()) {
+      if (runDirs.has(dir)) continue;
       try {
-        removeUnmountedTree(path.join(this.o.runBase, name));
+        removeUnmountedTree(dir);
       } catch (err) {
-        this.o.log.error({ dir: name, err: (err as Error).message }, 'could not remove a run dir with no container record');
+        this.o.log.error({ dir, err: (err as Error).message }, 'could not remove a run dir with no container record');
       }
     }
+    for (const id of this.o.bundles.ids()) if (!known.has(id)) this.o.bundles.remove(id);
     return { released };
+  }
+
+  /** Per-container dirs under the run base: containers/<id>, and <id> as sysrunc before 0.2 made them. */
+  private runDirCandidates(): string[] {
+    const layout = new Set([RUN_DIRS, path.basename(this.o.bundles.bundlesDir), path.basename(this.o.bundles.hintsDir)]);
+    const legacy = readdirIfExists(this.o.runBase).filter((n) => !layout.has(n) && !n.endsWith('.sock') && !n.startsWith('.'));
+    return [...readdirIfExists(path.join(this.o.runBase, RUN_DIRS)).map((n) => path.join(this.o.runBase, RUN_DIRS, n)), ...legacy.map((n) => path.join(this.o.runBase, n))];
   }
 
   /**
@@ -247,7 +321,7 @@ export class ManagerService {
         // A record runc no longer knows is released as a stop, never as a removal: the sweep may run
         // between a delete's `runc delete` and its own release call, and a stopped container (or a
         // reboot) must keep its store volumes and clone until its rootfs is really gone.
-        await this.releaseRecord(record, { keep: record.stopped !== true });
+        await this.releaseOnce(record, { keep: record.stopped !== true });
         released.push(record.id);
         this.o.log.warn({ id: record.id, stopped: record.stopped === true }, 'released a container that no longer exists');
       } catch (err) {
@@ -293,7 +367,7 @@ export class ManagerService {
       throw new ServiceError('conflict', `container ${p.id} is being created by pid ${existing.shimPid}`);
     }
     // Left over from a create that failed or a shim that died: start afresh.
-    await this.releaseRecord(existing, { keep: true });
+    await this.releaseOnce(existing, { keep: true });
   }
 
   private allocate(id: string, size: number): { uid: number; gid: number; size: number } {
@@ -302,6 +376,17 @@ export class ManagerService {
     } catch (err) {
       if (err instanceof SubidError) throw new ServiceError(err.code, err.message);
       throw err;
+    }
+  }
+
+  /** releaseRecord, recorded as under way so that a waiting delete can wait for it. */
+  private async releaseOnce(record: ContainerRecord, o: { keep: boolean }): Promise<void> {
+    const running = this.releaseRecord(record, o);
+    this.releasing.set(record.id, running);
+    try {
+      await running;
+    } finally {
+      if (this.releasing.get(record.id) === running) this.releasing.delete(record.id);
     }
   }
 
@@ -323,16 +408,20 @@ export class ManagerService {
       }
     }
     if (failures.length > 0) {
-      this.o.registry.save({ ...record, actions: remaining });
+      this.save({ ...record, actions: remaining });
       throw new ServiceError('host-action-failed', `release ${record.id}: ${failures.join('; ')}`);
     }
     this.o.executor.forget(record.id);
+    this.o.tracker?.untrack(record.id);
+    this.o.bundles.remove(record.id);
+    // Created by sysrunc before 0.2, which rewrote the caller's config.json in place.
+    if (record.preparedBundle !== true) restoreLegacyBundleConfig(record.bundle);
     removeRunDir(record.runDir);
     const hasVolumes = this.o.volumes.list().some((c) => c.id === record.id);
     const keepVolumes = hasVolumes && o.keep && record.volumes !== undefined && !record.volumes.autoRemove;
     const keepClone = record.clone !== undefined && o.keep && !record.clone.autoRemove;
     if (keepVolumes || keepClone) {
-      this.o.registry.save({ ...record, actions: [], stopped: true });
+      this.save({ ...record, actions: [], stopped: true });
       if (keepVolumes && record.volumes !== undefined) await this.syncOut(record.id, record.volumes);
       return;
     }

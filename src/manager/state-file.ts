@@ -21,10 +21,15 @@ export class StateFileError extends Error {
   }
 }
 
-export function writeJsonAtomic(path: string, value: unknown): void {
+/**
+ * durable (default): fsynced, so the file survives a power loss too. Without it the replace is
+ * still atomic and survives the manager's own crash (the page cache outlives the process); that
+ * is enough for state that a reboot makes moot anyway, such as a running container's mounts.
+ */
+export function writeJsonAtomic(path: string, value: unknown, options: { durable?: boolean } = {}): void {
   const text = JSON.stringify(value, null, 2);
   if (text === undefined) throw new TypeError(`cannot write ${path}: value is not JSON-serializable`);
-  writeFileAtomic(path, `${text}\n`, { mode: 0o600 });
+  writeFileAtomic(path, `${text}\n`, { mode: 0o600, durable: options.durable !== false });
 }
 
 /**

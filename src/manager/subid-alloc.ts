@@ -3,7 +3,10 @@
 // Every change is handed to `persist` before it takes effect in memory or is
 // returned, so a crash can lose an answer but never hand a range out twice.
 
+import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { z } from 'zod';
+import { fsyncDir } from '../fs/atomic-file.ts';
 import { readJson, writeJsonAtomic } from './state-file.ts';
 import type { IdRange } from './subid-ranges.ts';
 
@@ -88,6 +91,9 @@ export const subidStateSchema: z.ZodType<SubidState> = z
   });
 
 export class SubidAllocator {
+  /** Makes the persisted state durable (set by openSubidAllocator; a no-op in memory). */
+  flush: () => void = () => {};
+
   readonly mode: SubidMode;
   readonly minSize: number;
   /** Problems found in the restored state (allocations kept as they are live). */
@@ -252,8 +258,23 @@ export class SubidStore {
     return readJson(this.path, subidStateSchema);
   }
 
+  /** Not fsynced: see flush. */
   save(state: SubidState): void {
-    writeJsonAtomic(this.path, state);
+    writeJsonAtomic(this.path, state, { durable: false });
+  }
+
+  /**
+   * Makes the last save durable. Called when a container record that outlives a reboot is saved:
+   * only then must its allocation survive a power loss (a running container's does not).
+   */
+  flush(): void {
+    const fd = openSync(this.path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    fsyncDir(dirname(this.path));
   }
 }
 
@@ -261,7 +282,11 @@ export class SubidStore {
 export function openSubidAllocator(config: SubidAllocatorConfig & { store: SubidStore }): SubidAllocator {
   const { store, ...rest } = config;
   const restored = store.load();
-  return new SubidAllocator({ ...rest, ...(restored ? { restored } : {}), persist: (s) => store.save(s) });
+  const allocator = new SubidAllocator({ ...rest, ...(restored ? { restored } : {}), persist: (s) => store.save(s) });
+  allocator.flush = () => {
+    if (existsSync(store.path)) store.flush();
+  };
+  return allocator;
 }
 
 function checkId(id: string): void {

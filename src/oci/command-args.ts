@@ -28,6 +28,8 @@ export interface CreateArgs {
   readonly id: string;
   /** As given (relative to the working directory), default the working directory. */
   readonly bundle: string;
+  /** As given; runc resolves a relative one against the bundle directory. */
+  readonly consoleSocket: string | undefined;
   readonly preserveFds: number;
   /** run only: whether runc returns before the container exits. */
   readonly detach: boolean;
@@ -66,6 +68,7 @@ export function parseCreateArgs(command: 'create' | 'run', args: readonly string
   return {
     id,
     bundle: stringFlag(parsed, 'bundle') ?? '.',
+    consoleSocket: stringFlag(parsed, 'console-socket'),
     preserveFds: Number(fds),
     detach: boolFlag(parsed, 'detach'),
     keep: boolFlag(parsed, 'keep'),

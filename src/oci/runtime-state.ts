@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { State } from './spec.ts';
 
 export type StateQuery =
@@ -23,4 +25,9 @@ export function queryContainerState(runtime: string, root: string | undefined, i
   const text = `${result.stderr}${result.stdout}`;
   if (text.includes('does not exist')) return { kind: 'missing' };
   return { kind: 'unknown', reason: text.trim().split('\n').pop() ?? `exit ${String(result.status)}` };
+}
+
+/** Whether runc has the container: it keeps <root>/<id>/state.json from create until delete. */
+export function runcKnowsContainer(runtimeRoot: string, id: string): boolean {
+  return existsSync(path.join(runtimeRoot, id, 'state.json'));
 }

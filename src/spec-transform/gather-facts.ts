@@ -3,7 +3,7 @@
 // exactly the resolved path without following any symlink, so a swap in between is refused.
 import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { storePathsFor } from '../manager/volumes/store-paths.ts';
-import { capabilitiesInMask } from '../oci/capabilities.ts';
+import { boundingSetOf } from '../host/bounding-set.ts';
 import path from 'node:path';
 import { SysruncError } from '../errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
@@ -29,7 +29,15 @@ export interface StoreVolumesFact {
   readonly autoRemove: boolean;
 }
 
-export function gatherHostFacts(spec: Spec, bundleDir: string): HostFacts {
+/**
+ * The caller is the process that will become runc (its pid, through /proc): its namespaces are
+ * what "the host's" means for this container, and its bounding set is what runc can grant.
+ */
+export interface CallerProcess {
+  readonly pid: number;
+}
+
+export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerProcess): HostFacts {
   const rootRequested = path.resolve(bundleDir, spec.root?.path ?? 'rootfs');
   const rootPath = resolvePath(rootRequested, 'root.path');
   if (rootPath.kind !== 'dir') throw new SysruncError(`root.path ${rootRequested}: not a directory`);
@@ -52,9 +60,9 @@ export function gatherHostFacts(spec: Spec, bundleDir: string): HostFacts {
   return {
     rootfs,
     bindSources,
-    hostCapabilities: ownBoundingSet(),
+    hostCapabilities: boundingSetOf(caller.pid),
     systemdInit: runsSystemd(spec, rootfs.resolved),
-    hostNamespaces: hostNamespacesOf(spec),
+    hostNamespaces: hostNamespacesOf(spec, caller.pid),
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
   };
 }
@@ -89,7 +97,7 @@ function dockerAutoRemove(spec: Spec): boolean {
 
 const NS_FILES: Readonly<Record<string, string>> = { network: 'net', mount: 'mnt', pid: 'pid', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup', time: 'time' };
 
-function hostNamespacesOf(spec: Spec): Set<string> {
+function hostNamespacesOf(spec: Spec, callerPid: number): Set<string> {
   const shared = new Set(Object.keys(NS_FILES));
   for (const ns of spec.linux?.namespaces ?? []) {
     if (ns.path === undefined || ns.path === '') {
@@ -102,20 +110,13 @@ function hostNamespacesOf(spec: Spec): Set<string> {
     let own;
     try {
       joined = statSync(ns.path);
-      own = statSync(`/proc/self/ns/${file}`);
+      own = statSync(`/proc/${callerPid}/ns/${file}`);
     } catch (err) {
       throw new SysruncError(`linux.namespaces ${ns.type} path ${ns.path}: ${describeFsError(err)}`);
     }
     if (joined.dev !== own.dev || joined.ino !== own.ino) shared.delete(ns.type);
   }
   return shared;
-}
-
-export function ownBoundingSet(): string[] {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const mask = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-  if (mask === undefined) throw new SysruncError('/proc/self/status: no CapBnd line');
-  return capabilitiesInMask(mask);
 }
 
 const INIT_PATHS = new Set(['/sbin/init', '/usr/sbin/init', '/lib/systemd/systemd', '/usr/lib/systemd/systemd']);

@@ -1,6 +1,7 @@
 import type { Spec } from '../oci/spec.ts';
 import type { HostAction } from '../manager-api/v1.ts';
 import type { Plan, Transform, TransformOutput } from './types.ts';
+import { bundlePaths } from './bundle-paths.ts';
 import { userNamespace } from './user-namespace.ts';
 import { rootfsOwnership } from './rootfs-ownership.ts';
 import { bindMountOwnership } from './bind-mount-ownership.ts';
@@ -18,6 +19,7 @@ import { storeVolumes } from './store-volumes.ts';
  * indexed by position in the caller's mounts.
  */
 export const TRANSFORMS: readonly Transform[] = [
+  bundlePaths,
   userNamespace,
   rootfsOwnership,
   bindMountOwnership,

@@ -7,6 +7,7 @@ import { execTool } from '../rig/exec.ts';
 import { ensureBusyboxRootfs, ensureDockerImage, ensureRootfsTar } from '../rig/images.ts';
 import { bins } from '../rig/paths.ts';
 import { mountsUnder, waitUntil } from '../rig/proc.ts';
+import { runDirEntries as layoutEntries, sweepManager } from '../helpers/manager-state.ts';
 import { startTestManager, SYSRUNC, type TestManager, type TestManagerOptions } from '../helpers/manager.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
 import type { IdMapping, Result } from '../../src/manager-api/v1.ts';
@@ -172,8 +173,12 @@ function onlyIds(ids: readonly string[] | undefined): Filter {
 
 /** Mounts and run-dir entries below the manager's run dir, and allocations in its subid state. */
 function hostLeftovers(mgr: TestManager, mine: Filter): Omit<Leftovers, 'records'> {
-  const mounts = mountsUnder([mgr.runDir]).filter((m) => mine(path.relative(mgr.runDir, m).split('/')[0] ?? ''));
-  const runDirEntries = existsSync(mgr.runDir) ? readdirSync(mgr.runDir).filter((n) => n !== path.basename(mgr.socket) && mine(n)) : [];
+  const owner = (m: string) => {
+    const parts = path.relative(mgr.runDir, m).split('/');
+    return (parts[0] === 'containers' ? parts[1] : parts[0]) ?? '';
+  };
+  const mounts = mountsUnder([mgr.runDir]).filter((m) => mine(owner(m)));
+  const runDirEntries = layoutEntries(mgr.runDir, mgr.socket, mine);
   const allocations = subidAllocations(mgr).map((a) => a.id).filter(mine);
   return { mounts, runDirEntries, allocations };
 }
@@ -183,6 +188,8 @@ function hostLeftovers(mgr: TestManager, mine: Filter): Omit<Leftovers, 'records
  * A test asserts it deep-equals NOTHING_LEFT.
  */
 export async function leftovers(mgr: TestManager, ids?: readonly string[]): Promise<Leftovers> {
+  // The manager releases a deleted container on its own, a few ms after runc's delete returns.
+  await sweepManager(mgr.socket);
   const mine = onlyIds(ids);
   const host = hostLeftovers(mgr, mine);
   const records = (await managerList(mgr)).map((c) => c.id).filter(mine);

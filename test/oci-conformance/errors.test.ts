@@ -256,7 +256,7 @@ async function runningSysruncContainer(name: string) {
     const out = await fx.sysrunc.cli(argv);
     assert.equal(out.exitCode, 0, `${argv[0]}: ${out.stderr}`);
   }
-  const mounts = mountsUnder(path.join(fx.manager.runDir, id));
+  const mounts = mountsUnder(path.join(fx.manager.runDir, 'containers', id));
   assert.notDeepEqual(mounts, [], 'the first container has no mounts to watch');
   return {
     id,
@@ -264,7 +264,7 @@ async function runningSysruncContainer(name: string) {
     snapshot: async () => ({
       status: await containerStatus(fx.sysrunc, id),
       records: await managerRecords(fx.manager),
-      mounts: mountsUnder(path.join(fx.manager.runDir, id)),
+      mounts: mountsUnder(path.join(fx.manager.runDir, 'containers', id)),
       runDirs: runDirEntries(fx.manager),
       bundle: snapshotTree(bundle),
     }),

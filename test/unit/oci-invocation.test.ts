@@ -67,7 +67,11 @@ test('the log options are salvaged from an argv that does not parse', () => {
 
 test('create args: bundle, id and preserve-fds', () => {
   const args = parseCreateArgs('create', ['--bundle', '/b', '--pid-file', '/p', '--preserve-fds', '2', '--no-pivot', 'c1']);
-  assert.deepEqual(args, { id: 'c1', bundle: '/b', preserveFds: 2, detach: false, keep: false });
+  assert.deepEqual(args, { id: 'c1', bundle: '/b', consoleSocket: undefined, preserveFds: 2, detach: false, keep: false });
+});
+
+test('create args: the console socket as given (runc resolves a relative one against the bundle)', () => {
+  assert.equal(parseCreateArgs('create', ['--console-socket', 'tty.sock', 'c1']).consoleSocket, 'tty.sock');
 });
 
 test('create args: the bundle defaults to the working directory', () => {

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { runDirEntries as layoutEntries, sweepManager } from '../../helpers/manager-state.ts';
 import { ManagerClient } from '../../../src/manager-client/client.ts';
 import type { TestManager } from '../../helpers/manager.ts';
 
@@ -55,8 +56,9 @@ export interface ManagerRecord {
   readonly actions: readonly unknown[];
 }
 
-/** The manager's container records, asked over its socket. */
+/** The manager's container records, asked over its socket after a sweep (releases are asynchronous). */
 export async function managerRecords(manager: TestManager): Promise<ManagerRecord[]> {
+  await sweepManager(manager.socket);
   const client = await ManagerClient.connect(manager.socket);
   try {
     return (await client.call('list', {})).containers;
@@ -65,7 +67,7 @@ export async function managerRecords(manager: TestManager): Promise<ManagerRecor
   }
 }
 
-/** Entries of the manager's run dir other than its socket: per-container run dirs. */
+/** Per-container entries under the manager's run dir (run dirs, prepared bundles, hints). */
 export function runDirEntries(manager: TestManager): string[] {
-  return readdirSync(manager.runDir).filter((name) => !name.endsWith('.sock'));
+  return layoutEntries(manager.runDir, manager.socket);
 }

@@ -1,0 +1,100 @@
+// Sees containers go without being told: runc's delete removes <runtime root>/<id> (inotify, through
+// fs.watch on each runtime root), and a create that dies before runc has the container leaves no
+// state behind at all, which only its caller's exit shows (polled while such a create is pending).
+// Either way the manager is asked to release the container; the periodic sweep stays the backstop
+// for anything missed (a watch that failed, a manager restarted in between).
+import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { processIsAlive } from './liveness.ts';
+import type { ContainerTracker } from './service.ts';
+
+interface Tracked {
+  readonly runtimeRoot: string;
+  readonly shimPid: number;
+  readonly shimStartTime: string;
+  /** Created, but runc has not written its state yet: the caller's exit decides. */
+  pending: boolean;
+}
+
+export interface ContainerWatchOptions {
+  /** Asked to release the container if it is gone (it checks again; a false alarm costs a stat). */
+  readonly maybeGone: (id: string) => void;
+  readonly log: Logger;
+  /** How often pending creates' callers are looked at, in ms. */
+  readonly pollMs?: number;
+}
+
+export class ContainerWatch implements ContainerTracker {
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly watchers = new Map<string, FSWatcher>();
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: ContainerWatchOptions) {}
+
+  track(record: { id: string; runtimeRoot: string; shimPid: number; shimStartTime: string }): void {
+    const pending = !existsSync(path.join(record.runtimeRoot, record.id, 'state.json'));
+    this.tracked.set(record.id, { runtimeRoot: record.runtimeRoot, shimPid: record.shimPid, shimStartTime: record.shimStartTime, pending });
+    this.watchRoot(record.runtimeRoot);
+    if (pending) this.startPolling();
+  }
+
+  untrack(id: string): void {
+    this.tracked.delete(id);
+  }
+
+  close(): void {
+    if (this.poller !== undefined) clearInterval(this.poller);
+    this.poller = undefined;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+
+  private watchRoot(root: string): void {
+    if (this.watchers.has(root)) return;
+    try {
+      // runc makes its root on first use, 0700 as here; watching needs it to exist already.
+      mkdirSync(root, { recursive: true, mode: 0o700 });
+      const watcher = watch(root, { persistent: false }, (_event, name) => {
+        const id = name?.toString();
+        const t = id === undefined ? undefined : this.tracked.get(id);
+        if (id !== undefined && t !== undefined && t.runtimeRoot === root) this.check(id, t);
+      });
+      watcher.on('error', (err) => {
+        this.o.log.warn({ root, err: err.message }, 'runtime root watch failed; the periodic sweep covers its containers');
+        watcher.close();
+        this.watchers.delete(root);
+      });
+      this.watchers.set(root, watcher);
+    } catch (err) {
+      this.o.log.warn({ root, err: (err as Error).message }, 'cannot watch runtime root; the periodic sweep covers its containers');
+    }
+  }
+
+  private check(id: string, t: Tracked): void {
+    if (existsSync(path.join(t.runtimeRoot, id, 'state.json'))) {
+      t.pending = false;
+      return;
+    }
+    if (t.pending && processIsAlive(t.shimPid, t.shimStartTime)) return;
+    t.pending = false;
+    this.o.maybeGone(id);
+  }
+
+  private startPolling(): void {
+    if (this.poller !== undefined) return;
+    this.poller = setInterval(() => {
+      let pending = 0;
+      for (const [id, t] of this.tracked) {
+        if (!t.pending) continue;
+        this.check(id, t);
+        if (t.pending) pending++;
+      }
+      if (pending === 0) {
+        clearInterval(this.poller);
+        this.poller = undefined;
+      }
+    }, this.o.pollMs ?? 20);
+    this.poller.unref();
+  }
+}

@@ -1,0 +1,137 @@
+// The manager's side of `create` and `run`: everything sysrunc does before runc, in one request.
+// The per-call binary only forwards the call and hands the prepared bundle to runc; running this
+// in the long-lived manager means no process start-up, no module loading and no schema compiling
+// per container, and host facts read through /proc/<caller>.
+import type { Params, Result } from '../manager-api/v1.ts';
+import { loadBundle, type LoadedBundle } from '../oci/bundle.ts';
+import { validateSpecDocument } from '../oci/validate.ts';
+import { runPipeline } from '../spec-transform/pipeline.ts';
+import { gatherHostFacts, type HostFacts } from '../spec-transform/gather-facts.ts';
+import { readSettings, type ContainerSettings } from '../spec-transform/settings.ts';
+import { isReadOnlyMount } from '../spec-transform/bind-mount-ownership.ts';
+import { callerUserns } from '../spec-transform/user-namespace.ts';
+import type { HostAction } from '../manager-api/v1.ts';
+import { SysruncError } from '../errors.ts';
+import type { ContainerHint } from './prepared-bundles.ts';
+import { ServiceError } from './service-error.ts';
+
+/** What prepare needs of the service (register, apply, release) and of the host layout. */
+export interface PrepareHost {
+  register(p: Params<'register'>): Promise<Result<'register'>>;
+  apply(p: Params<'apply'>): Promise<Result<'apply'>>;
+  /** Undoes a container whose prepare failed half-way. */
+  abandon(id: string, runtimeRoot: string): Promise<void>;
+  writeConfig(id: string, text: string): string;
+  writeHint(id: string, hint: ContainerHint): void;
+  /** The createRuntime hook that delegates cgroups (bin/sysrunc-delegate-cgroups). */
+  readonly hookBinary: string;
+}
+
+export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
+  const bundle = asRequestError(() => loadBundle(p.bundle));
+  const settings = asRequestError(() => readSettings(bundle.spec));
+  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid }));
+  const caller = callerUserns(bundle.spec);
+  if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
+    throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);
+  }
+
+  const registered = await host.register(registerParams(p, bundle, facts, settings, caller)).catch((err: unknown) => {
+    // The manager judges the size against its ranges; the user needs to know which setting.
+    const origin = settings.origins['userns.size'];
+    if (err instanceof ServiceError && err.code === 'invalid-size' && origin !== undefined) throw new ServiceError(err.code, `${origin}: ${err.message}`);
+    throw err;
+  });
+  // From here on, any failure undoes everything: the record, mounts, allocation, prepared bundle.
+  try {
+    const ownership = registered.ownership;
+    if (ownership === undefined) throw new ServiceError('internal', `${p.command} ${p.id}: no ownership mode was chosen`);
+    const { spec, actions } = asRequestError(() =>
+      runPipeline(bundle.spec, {
+        containerId: p.id,
+        bundleDir: bundle.dir,
+        runDir: registered.runDir,
+        userns: { uidMappings: registered.uidMappings, gidMappings: registered.gidMappings, fromCaller: caller !== undefined },
+        settings,
+        hookBinary: host.hookBinary,
+        ...facts,
+        ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
+        volumeMounts: registered.volumeMounts,
+      }),
+    );
+    const check = validateSpecDocument(spec);
+    if (!check.ok) throw new ServiceError('internal', `${p.command} ${p.id}: transformed config.json is not a valid OCI config (a sysrunc bug): ${check.errors[0]}`);
+    const applied = await host.apply({ id: p.id, actions: [...actions] });
+    const dir = host.writeConfig(p.id, bundle.json.stringify(spec));
+    host.writeHint(p.id, hintFor(settings, ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove));
+    return { bundle: dir, warnings: applied.warnings ?? [] };
+  } catch (err) {
+    await host.abandon(p.id, p.runtimeRoot).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Whether delete must wait for the manager: store volumes to sync out before dockerd removes the
+ * layer, ownership changed on disk that must be reverted before anyone looks at it again. Every
+ * other container's cleanup runs after runc's delete returns, when the manager sees it gone.
+ */
+function hintFor(settings: ContainerSettings, mode: string, actions: readonly HostAction[], keepsVolumes: boolean): ContainerHint {
+  const changesDisk = mode === 'clone' || mode === 'chown' || actions.some((a) => a.kind === 'chown-tree');
+  return {
+    delete: keepsVolumes || changesDisk ? 'sync' : 'async',
+    exec: settings.systemContainer && settings.capabilities === 'all' ? 'grant-capabilities' : 'as-is',
+  };
+}
+
+function registerParams(p: Params<'prepare'>, bundle: LoadedBundle, facts: HostFacts, settings: ContainerSettings, caller: ReturnType<typeof callerUserns>): Params<'register'> {
+  return {
+    id: p.id,
+    runtimeRoot: p.runtimeRoot,
+    bundle: bundle.dir,
+    shimPid: p.callerPid,
+    shimStartTime: p.callerStartTime,
+    userns: caller === undefined ? { from: 'allocate', ...(settings.usernsSize === undefined ? {} : { size: settings.usernsSize }) } : { from: 'caller', ...caller },
+    ownership: ownershipRequest(bundle, facts, settings),
+    ...(settings.systemContainer && settings.storeVolumes && facts.storeVolumes.mountpoints.length > 0
+      ? {
+          storeVolumes: {
+            rootfs: facts.rootfs.resolved,
+            mountpoints: [...facts.storeVolumes.mountpoints],
+            autoRemove: facts.storeVolumes.autoRemove,
+            ...(facts.rootfs.overlay?.upperdir === undefined ? {} : { upperdir: facts.rootfs.overlay.upperdir }),
+          },
+        }
+      : {}),
+  };
+}
+
+/** What the manager needs to choose how the container's root gets ownership of its files. */
+function ownershipRequest(bundle: LoadedBundle, facts: HostFacts, settings: ContainerSettings): Params<'register'>['ownership'] {
+  const overlay = facts.rootfs.overlay;
+  const readOnly = new Map<string, boolean>();
+  for (const [index, fact] of facts.bindSources) {
+    const mount = bundle.spec.mounts?.[index];
+    // One source mounted twice is read-only only if every mount of it is.
+    readOnly.set(fact.resolved, (readOnly.get(fact.resolved) ?? true) && mount !== undefined && isReadOnlyMount(mount));
+  }
+  return {
+    requested: settings.ownership,
+    ...(settings.origins.ownership === undefined ? {} : { origin: settings.origins.ownership }),
+    rootfsPaths: overlay === undefined ? [facts.rootfs.resolved] : [...overlay.lowerdirs, ...(overlay.upperdir === undefined ? [] : [overlay.upperdir])],
+    overlay: overlay !== undefined,
+    ...(overlay?.upperdir === undefined ? {} : { upperdir: overlay.upperdir }),
+    autoRemove: facts.storeVolumes.autoRemove,
+    bindSources: [...readOnly].map(([path, ro]) => ({ path, readOnly: ro })),
+  };
+}
+
+/** The caller's bundle or settings are wrong: a one-line error naming the thing, nothing changed. */
+function asRequestError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof SysruncError) throw new ServiceError('invalid-request', err.message);
+    throw err;
+  }
+}
