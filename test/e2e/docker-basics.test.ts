@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { assertValidConfig } from '../helpers/schema.ts';
-import { containerId, leftovers, NOTHING_LEFT, runcState, scratchDir, startE2ERig, waitForStatus, type E2ERig } from './helpers.ts';
+import { containerId, leftovers, managerList, NOTHING_LEFT, runcState, scratchDir, startE2ERig, waitForStatus, type E2ERig } from './helpers.ts';
 
 const NAME = 'e2e-basics';
 let rig: E2ERig;
@@ -132,12 +132,15 @@ test('the config.json sysrunc wrote for a running container is a valid OCI confi
   assert.ok((config.linux?.uidMappings ?? []).length > 0, 'no uidMappings in config.json');
 });
 
-test('the original config.json is kept beside it as config.json.sysrunc-orig', async () => {
-  const state = await runcState(rig.d, await containerId(rig.d, 'long'));
-  const orig = path.join(state.bundle, 'config.json.sysrunc-orig');
-  assert.ok(existsSync(orig), `${orig} is missing`);
-  const original: unknown = JSON.parse(readFileSync(orig, 'utf8'));
+test('dockerd\'s own bundle keeps the config.json it wrote: no user namespace, no backup file beside it', async () => {
+  const id = await containerId(rig.d, 'long');
+  const record = (await managerList(rig.mgr)).find((c) => c.id === id);
+  assert.ok(record !== undefined, 'the manager has no record of the container');
+  const state = await runcState(rig.d, id);
+  assert.notEqual(state.bundle, record.bundle, 'runc runs the caller\'s bundle, not the prepared one');
+  const original: unknown = JSON.parse(readFileSync(path.join(record.bundle, 'config.json'), 'utf8'));
   assertValidConfig(original);
   assert.equal(original.linux?.uidMappings, undefined);
   assert.deepEqual(original.process?.args, ['sleep', '1000']);
+  assert.equal(existsSync(path.join(record.bundle, 'config.json.sysrunc-orig')), false);
 });
