@@ -12,10 +12,12 @@ import { deleteCommand } from './commands/delete.ts';
 import { execCommand } from './commands/exec.ts';
 import { versionCommand } from './commands/version.ts';
 import { passthroughCommand } from './commands/passthrough.ts';
+import { superviseCommand } from './commands/supervise.ts';
 
 // Static imports: the compiled binary carries them as precompiled bytecode, and a dynamic import
 // cost ~3 ms of each call.
 async function dispatch(inv: Invocation): Promise<number> {
+  if (process.env.SYSRUNC_SUPERVISE !== undefined && inv.command === 'run') return superviseCommand(inv);
   switch (inv.command) {
     case 'create':
     case 'run':

@@ -211,6 +211,8 @@ export const METHODS = {
       bundle: AbsPath,
       /** Settings or sharing the caller should hear about (logged like runc's warnings). */
       warnings: z.array(z.string()),
+      /** sync: the caller must wait for the manager's cleanup after runc is done (see bin/sysrunc). */
+      cleanup: z.enum(['sync', 'async']),
     }),
   },
   /** Carries out host actions for a registered container, in order; all or nothing. */

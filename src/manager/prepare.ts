@@ -63,8 +63,9 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
     if (!check.ok) throw new ServiceError('internal', `${p.command} ${p.id}: transformed config.json is not a valid OCI config (a sysrunc bug): ${check.errors[0]}`);
     const applied = await host.apply({ id: p.id, actions: [...actions] });
     const dir = host.writeConfig(p.id, bundle.json.stringify(spec));
-    host.writeHint(p.id, hintFor(settings, ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove));
-    return { bundle: dir, warnings: applied.warnings ?? [] };
+    const hint = hintFor(settings, ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove);
+    host.writeHint(p.id, hint);
+    return { bundle: dir, warnings: applied.warnings ?? [], cleanup: hint.delete };
   } catch (err) {
     await host.abandon(p.id, p.runtimeRoot).catch(() => undefined);
     throw err;
