@@ -65,6 +65,16 @@ export const HostAction = z.discriminatedUnion('kind', [
     path: AbsPath,
   }),
   z.object({
+    /**
+     * The container's own cgroup directory in each hierarchy, made before runc (which then finds
+     * it) and handed to the container's root with the files that manage children, never limits.
+     * Undone by removing the directories runc has not removed already.
+     */
+    kind: z.literal('cgroup-delegate'),
+    /** Each below a cgroup or cgroup2 mount. */
+    dirs: z.array(AbsPath).check(z.minLength(1)),
+  }),
+  z.object({
     /** A plain bind mount into the run dir (a chowned directory rootfs: runc must reach it as container root). */
     kind: z.literal('bind-mount'),
     source: AbsPath,
@@ -205,6 +215,8 @@ export const METHODS = {
       runtimeRoot: AbsPath,
       callerPid: z.int().check(z.positive()),
       callerStartTime: z.string(),
+      /** runc's global --systemd-cgroup flag was given. */
+      systemdCgroup: z.optional(z.boolean()),
     }),
     result: z.object({
       /** The prepared bundle: its config.json is the transformed one; root.path and sources are absolute. */

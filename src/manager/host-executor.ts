@@ -3,6 +3,7 @@
 import { closeSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, chownSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { delegateCgroups, undelegateCgroups } from './cgroup-delegate.ts';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMount, idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
@@ -59,6 +60,8 @@ export class HostExecutor {
         return this.rootfsClone(ctx, action);
       case 'chown-tree':
         return this.chownTree(ctx, action.path, 'shift');
+      case 'cgroup-delegate':
+        return delegateCgroups(action.dirs, containerRoot(ctx));
     }
   }
 
@@ -75,6 +78,8 @@ export class HostExecutor {
         return this.o.cloner.unmountClone(ctx.id);
       case 'chown-tree':
         return this.chownTree(ctx, action.path, 'revert');
+      case 'cgroup-delegate':
+        return undelegateCgroups(action.dirs);
     }
   }
 

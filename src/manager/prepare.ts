@@ -30,7 +30,7 @@ export interface PrepareHost {
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
   const bundle = asRequestError(() => loadBundle(p.bundle));
   const settings = asRequestError(() => readSettings(bundle.spec));
-  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid }));
+  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }));
   const caller = callerUserns(bundle.spec);
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
     throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { SysruncError } from '../errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
-import type { OverlayFact, PathFact, RootfsFact } from './types.ts';
+import type { CgroupsFact, OverlayFact, PathFact, RootfsFact } from './types.ts';
+import { cgroupHierarchies, type CgroupHierarchy } from '../host/cgroups.ts';
 import { isMountPoint } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
 import { wantsOwnership } from './bind-mount-ownership.ts';
@@ -20,6 +21,7 @@ export interface HostFacts {
   readonly systemdInit: boolean;
   readonly hostNamespaces: ReadonlySet<string>;
   readonly storeVolumes: StoreVolumesFact;
+  readonly cgroups: CgroupsFact;
 }
 
 export interface StoreVolumesFact {
@@ -35,6 +37,8 @@ export interface StoreVolumesFact {
  */
 export interface CallerProcess {
   readonly pid: number;
+  /** runc's --systemd-cgroup flag on the call. */
+  readonly systemdCgroup: boolean;
 }
 
 export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerProcess): HostFacts {
@@ -64,7 +68,16 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
     systemdInit: runsSystemd(spec, rootfs.resolved),
     hostNamespaces: hostNamespacesOf(spec, caller.pid),
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
+    cgroups: { hierarchies: callerCgroups(caller.pid), systemdDriver: caller.systemdCgroup },
   };
+}
+
+function callerCgroups(pid: number): CgroupHierarchy[] {
+  try {
+    return cgroupHierarchies(pid);
+  } catch (err) {
+    throw new SysruncError(`/proc/${pid}/cgroup: ${describeFsError(err)}`);
+  }
 }
 
 const DOCKERD_BINARIES = ['/usr/bin/dockerd', '/usr/local/bin/dockerd', '/usr/sbin/dockerd'];

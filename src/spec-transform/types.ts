@@ -4,6 +4,7 @@
 import type { Spec } from '../oci/spec.ts';
 import type { HostAction, IdMapping, OwnershipMode, VolumeMount } from '../manager-api/v1.ts';
 import type { ContainerSettings } from './settings.ts';
+import type { CgroupHierarchy } from '../host/cgroups.ts';
 
 /** A host path as named in the config, and what it resolved to. */
 export interface PathFact {
@@ -66,6 +67,14 @@ export interface Plan {
   readonly hostNamespaces: ReadonlySet<string>;
   /** Store volumes the manager made (or kept) for this container, parents first. */
   readonly volumeMounts: readonly VolumeMount[];
+  readonly cgroups: CgroupsFact;
+}
+
+/** The cgroups of the process that becomes runc, and which driver runc will use. */
+export interface CgroupsFact {
+  readonly hierarchies: readonly CgroupHierarchy[];
+  /** runc --systemd-cgroup: systemd makes the container's cgroups. */
+  readonly systemdDriver: boolean;
 }
 
 export interface TransformOutput {

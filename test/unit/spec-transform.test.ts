@@ -54,6 +54,7 @@ function plan(overrides: Partial<Plan> = {}): Plan {
     hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
     hostNamespaces: new Set(['user', 'cgroup', 'time']),
     volumeMounts: [],
+    cgroups: { hierarchies: [], systemdDriver: false },
     ownership: {
       mode: 'idmap',
       bindSources: new Map([
@@ -288,9 +289,52 @@ test('systemd gets tmpfs /run and /run/lock and container= in its environment', 
   assert.ok(spec.process?.env?.includes('container=sysrunc'));
 });
 
-test('cgroup delegation adds a createRuntime hook naming the container root', () => {
-  const { spec } = cgroupDelegation.apply(dockerLikeSpec(), plan());
+// The caller (which becomes runc) as on a cgroup v1 hybrid host: memory nested, the rest at the root.
+const HYBRID = [
+  { controllers: 'cpu,cpuacct', path: '/', mountpoint: '/sys/fs/cgroup/cpu,cpuacct', mountRoot: '/' },
+  { controllers: 'memory', path: '/user.slice', mountpoint: '/sys/fs/cgroup/memory', mountRoot: '/' },
+  { controllers: 'name=systemd', path: '/', mountpoint: '/sys/fs/cgroup/systemd', mountRoot: '/' },
+  { controllers: '', path: '/', mountpoint: '/sys/fs/cgroup/unified', mountRoot: '/' },
+];
+
+test('cgroup delegation with the systemd driver adds a createRuntime hook naming the container root', () => {
+  const { spec, actions } = cgroupDelegation.apply(dockerLikeSpec(), plan({ cgroups: { hierarchies: HYBRID, systemdDriver: true } }));
   assert.deepEqual(spec.hooks?.createRuntime, [{ path: '/opt/sysrunc/bin/sysrunc-delegate-cgroups', args: ['sysrunc-delegate-cgroups', '268435456', '268435456'] }]);
+  assert.deepEqual(actions, []);
+});
+
+test('cgroup delegation of an absolute cgroupsPath: the same path below every hierarchy, and no hook', () => {
+  const input = dockerLikeSpec();
+  input.linux = { ...input.linux, cgroupsPath: '/docker/c1' };
+  const { spec, actions } = cgroupDelegation.apply(input, plan({ cgroups: { hierarchies: HYBRID, systemdDriver: false } }));
+  assert.equal(spec.hooks, undefined);
+  assert.deepEqual(actions, [
+    { kind: 'cgroup-delegate', dirs: ['/sys/fs/cgroup/cpu,cpuacct/docker/c1', '/sys/fs/cgroup/memory/docker/c1', '/sys/fs/cgroup/systemd/docker/c1', '/sys/fs/cgroup/unified/docker/c1'] },
+  ]);
+});
+
+test('cgroup delegation without a cgroupsPath: runc\'s default, the container id below the caller\'s own cgroups', () => {
+  const { actions } = cgroupDelegation.apply(dockerLikeSpec(), plan({ cgroups: { hierarchies: HYBRID, systemdDriver: false } }));
+  assert.deepEqual(actions, [
+    { kind: 'cgroup-delegate', dirs: ['/sys/fs/cgroup/cpu,cpuacct/c1', '/sys/fs/cgroup/memory/user.slice/c1', '/sys/fs/cgroup/systemd/c1', '/sys/fs/cgroup/unified/c1'] },
+  ]);
+});
+
+test('cgroup delegation of a systemd-style cgroupsPath (slice:prefix:name) falls back to the hook', () => {
+  const input = dockerLikeSpec();
+  input.linux = { ...input.linux, cgroupsPath: 'system.slice:docker:c1' };
+  const { spec, actions } = cgroupDelegation.apply(input, plan({ cgroups: { hierarchies: HYBRID, systemdDriver: false } }));
+  assert.equal(spec.hooks?.createRuntime?.length, 1);
+  assert.deepEqual(actions, []);
+});
+
+test('cgroup delegation never names a hierarchy\'s root or a path outside its mount', () => {
+  for (const cgroupsPath of ['/', '/..', '../../..']) {
+    const input = dockerLikeSpec();
+    input.linux = { ...input.linux, cgroupsPath };
+    const { actions } = cgroupDelegation.apply(input, plan({ cgroups: { hierarchies: HYBRID, systemdDriver: false } }));
+    assert.deepEqual(actions, [], cgroupsPath);
+  }
 });
 
 test('none of the system-container transforms act when the container opts out', () => {

@@ -31,6 +31,7 @@ export async function createCommand(inv: Invocation, command: 'create' | 'run'):
     runtimeRoot: path.resolve(inv.globals.root ?? DEFAULT_RUNC_ROOT),
     callerPid: caller,
     callerStartTime: processStartTime(caller) ?? '',
+    ...(inv.globals.systemdCgroup ? { systemdCgroup: true } : {}),
   });
   for (const warning of prepared.warnings) reportWarning(warning, inv.globals);
   const consoleSocket = args.consoleSocket !== undefined && !path.isAbsolute(args.consoleSocket) ? path.resolve(bundle, args.consoleSocket) : '';

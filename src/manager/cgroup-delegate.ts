@@ -1,0 +1,41 @@
+// The cgroup-delegate host action: the container's own cgroup directories, made before runc runs
+// and owned by the container's root with the files that manage children (never the limit files).
+// runc finds them and uses them as its own; its delete removes them, and undo removes any it left.
+import { chownSync, existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import path from 'node:path';
+import { cgroupMounts, DELEGATED_FILES } from '../host/cgroups.ts';
+import { ServiceError } from './service-error.ts';
+
+export function delegateCgroups(dirs: readonly string[], owner: { uid: number; gid: number }): void {
+  const mounts = cgroupMounts().map((m) => m.mountpoint);
+  for (const dir of dirs) {
+    // Only below a cgroup mount, never the mount itself: the request names host paths.
+    if (path.normalize(dir) !== dir || !mounts.some((m) => dir.startsWith(`${m}/`))) {
+      throw new ServiceError('invalid-request', `cgroup-delegate ${dir}: not a cgroup below a cgroup or cgroup2 mount`);
+    }
+  }
+  for (const dir of dirs) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      chownSync(dir, owner.uid, owner.gid);
+      for (const file of DELEGATED_FILES) {
+        const p = path.join(dir, file);
+        if (existsSync(p)) chownSync(p, owner.uid, owner.gid);
+      }
+    } catch (err) {
+      throw new ServiceError('host-action-failed', `cgroup-delegate ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+}
+
+/** Removes what runc's delete left (it removes its cgroups itself); a busy or non-empty one stays. */
+export function undelegateCgroups(dirs: readonly string[]): void {
+  for (const dir of [...dirs].reverse()) {
+    try {
+      rmdirSync(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY') throw new Error(`remove cgroup ${dir}: ${code ?? String(err)}`);
+    }
+  }
+}
