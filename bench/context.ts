@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../test/helpers/manager.ts';
+import { sweepManager } from '../test/helpers/manager-state.ts';
 import { startDockerd, type DockerDaemon } from '../test/rig/dockerd.ts';
 import { ensureBusyboxRootfs } from '../test/rig/images.ts';
 import { bins, REPO_ROOT, rigDirs } from '../test/rig/paths.ts';
@@ -111,10 +112,11 @@ export class BenchContext {
           // release its part, so bring it back (it keeps its records across restarts).
           await this.reviveManager(); // a restart also reconciles: releases what no container uses
           this.deleteLeftovers(m.env);
+          // The manager releases deleted containers on its own a few ms after runc's delete; the
+          // sweep waits for that (and for anything it would catch later).
+          await sweepManager(m.socket).catch(() => undefined);
           if (mountsUnder([m.runDir]).length > 0) {
-            // e.g. a create whose runc failed after sysrunc handed over: the record stays until the
-            // manager sweeps orphans (at start-up, or the next register).
-            log('mounts left in the manager run dir; restarting sysrunc-mgr so it sweeps orphaned records');
+            log('mounts left in the manager run dir after a sweep; restarting sysrunc-mgr so it reconciles');
             await m.restart();
           }
           const left = mountsUnder([m.runDir]);

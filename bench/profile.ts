@@ -52,13 +52,11 @@ export function parsePerfTrace(text: string): TraceLine[] {
 }
 
 export const PHASES = [
-  ['launcher', 'bin/sysrunc (sh) until execve(node)'],
-  ['nodeBoot', 'node start-up, bundle eval, args + config.json read, until connect()'],
-  ['preRegister', 'connect() until the register request is written (host facts)'],
-  ['register', 'manager register round trip'],
-  ['transform', 'register reply until the apply request (transform pipeline + validation)'],
-  ['apply', 'manager apply round trip (idmapped mounts)'],
-  ['handOver', 'apply reply until execve(runc) (write config.json, exec)'],
+  ['launcher', 'bin/sysrunc (sh) until execve of the per-call binary'],
+  ['callBoot', 'per-call binary start-up (Bun, bytecode) until connect()'],
+  ['prepare', 'prepare request written until the reply is printed (the manager\'s whole create work)'],
+  ['callExit', 'reply printed until the per-call binary exits'],
+  ['handOver', 'per-call binary exit until bin/sysrunc execve(runc)'],
   ['runc', 'runc create (execve until exit)'],
   ['runc.hooks', '  of which OCI hooks runc runs (forked by runc, exec a non-runc binary)'],
   ['runc.own', '  of which runc itself (runc phase minus those hooks)'],
@@ -69,49 +67,33 @@ export type Phase = (typeof PHASES)[number][0];
 
 /** Phases of one traced `sysrunc create`, in ms; throws when a marker is missing. */
 export function sysruncCreatePhases(lines: readonly TraceLine[]): Record<Phase, number> {
-  // The shim's pid: the one that execs node and later runc (hooks exec node but never runc).
-  const execs = (comm: string) => lines.filter((l) => l.syscall === 'execve' && l.comm === comm && l.ts !== undefined && l.ret === '0');
-  const runcPids = new Set(execs('runc').map((l) => l.pid));
-  const main = execs('node').find((l) => runcPids.has(l.pid))?.pid;
-  if (main === undefined) throw new Error(`trace: no process that execs node and then runc (${lines.length} lines)`);
-  // Continued lines count too: a blocking execve shows as an entry line plus "[continued]" with the new comm.
-  const mine = lines.filter((l) => l.pid === main && l.ts !== undefined);
-  const at = (what: string, pred: (l: TraceLine) => boolean, after = -Infinity): TraceLine => {
-    const l = mine.find((x) => (x.ts as number) >= after && pred(x));
+  const ok = (l: TraceLine) => l.ts !== undefined && l.ret === '0';
+  // bin/sysrunc's pid is the one that finally execs runc; the per-call binary runs in a child.
+  const runcExec = lines.find((l) => l.syscall === 'execve' && l.comm === 'runc' && ok(l));
+  const callExec = lines.find((l) => l.syscall === 'execve' && l.comm.startsWith('sysrunc-call') && ok(l));
+  if (runcExec === undefined || callExec === undefined) throw new Error(`trace: no execve of the per-call binary and then of runc (${lines.length} lines)`);
+  const call = callExec.pid;
+  const at = (what: string, pred: (l: TraceLine) => boolean, after: number): TraceLine => {
+    const l = lines.find((x) => x.ts !== undefined && x.ts >= after && pred(x));
     if (l === undefined) throw new Error(`trace: no ${what}`);
     return l;
   };
-  const tNode = at('execve(node)', (l) => l.syscall === 'execve' && l.comm === 'node').ts as number;
-  const connect = at('connect()', (l) => l.syscall === 'connect' && l.ret === '0', tNode);
+  const tCall = callExec.ts as number;
+  const connect = at('connect()', (l) => l.pid === call && l.syscall === 'connect' && l.ret === '0', tCall);
   const fd = /fd: (\d+)/.exec(connect.args)?.[1];
   if (fd === undefined) throw new Error('trace: connect() without fd');
-  const onSock = (l: TraceLine) => l.syscall === 'write' && l.args.startsWith(`fd: ${fd},`) && /^\d+$/.test(l.ret) && Number(l.ret) > 0;
-  // A reply's arrival: the main thread's next epoll wait that returns events (its exit time).
-  // Reading the socket is not traced: `read` would also trace the sh hooks' byte-wise reads, and
-  // thousands of events slow everything down on a 2-core machine.
-  const wake = (after: number, what: string): number => {
-    const l = lines.find(
-      (x) => x.pid === main && /^epoll_p?wait2?$/.test(x.syscall) && x.ts !== undefined && x.dur !== undefined && x.ts + x.dur >= after && /^[1-9]/.test(x.ret),
-    );
-    if (l === undefined) throw new Error(`trace: no ${what}`);
-    return (l.ts as number) + (l.dur as number);
-  };
-  const tConnect = connect.ts as number;
-  const w1 = at('register write', onSock, tConnect).ts as number;
-  const r1 = wake(w1, 'register reply');
-  const w2 = at('apply write', onSock, r1).ts as number;
-  const r2 = wake(w2, 'apply reply');
-  const tRunc = at('execve(runc)', (l) => l.syscall === 'execve' && l.comm === 'runc', r2).ts as number;
+  const request = at('prepare request', (l) => l.pid === call && l.syscall === 'write' && l.args.startsWith(`fd: ${fd},`), connect.ts as number);
+  const printed = at('reply printed', (l) => l.pid === call && l.syscall === 'write' && l.args.startsWith('fd: 1,'), request.ts as number);
+  const exited = at('per-call exit', (l) => l.pid === call && l.syscall === 'exit_group', printed.ts as number);
+  const tRunc = runcExec.ts as number;
   const tEnd = runcExit(lines, tRunc);
   const hooks = hookTime(lines, tRunc);
   return {
-    launcher: tNode,
-    nodeBoot: tConnect - tNode,
-    preRegister: w1 - tConnect,
-    register: r1 - w1,
-    transform: w2 - r1,
-    apply: r2 - w2,
-    handOver: tRunc - r2,
+    launcher: tCall,
+    callBoot: (connect.ts as number) - tCall,
+    prepare: (printed.ts as number) - (request.ts as number),
+    callExit: (exited.ts as number) - (printed.ts as number),
+    handOver: tRunc - (exited.ts as number),
     runc: tEnd - tRunc,
     'runc.hooks': hooks.ms,
     'runc.own': tEnd - tRunc - hooks.ms,
@@ -172,7 +154,7 @@ function perfAvailable(): string | undefined {
   return undefined;
 }
 
-const TRACED = 'execve,connect,write,exit_group,clone,clone3,fork,vfork,epoll_wait,epoll_pwait,epoll_pwait2';
+const TRACED = 'execve,connect,write,exit_group,clone,clone3,fork,vfork';
 
 /** `perf trace -p <manager>` of fsync/fdatasync in the background; stop() returns their durations (ms). */
 async function traceManagerFsyncs(pid: number, out: string): Promise<{ stop(): Promise<number[]> }> {

@@ -14,6 +14,9 @@
 //                  inner images (~5 min; builds sysrunc-test/dind:local on first use)
 //   ownership (f)  SYSRUNC_OWNERSHIP=clone vs idmap (and runc) on bb:local and the 1 GB image:
 //                  run --rm, first start, stop, restart (n <= 8; ~3.5 min; not with --quick)
+//   exec (g)       docker exec <id> true into a running container (target: ratio <= 1.25)
+//   parallel (h)   50 docker run -d at once per runtime: per-container median and p99
+//   memory (m)     sysrunc-mgr resident memory with 0 and 100 running containers
 //   profile (p)    only with --profile or --only: start-up baselines and a phase breakdown of create
 // --quick: n=5, 1 warm-up pair, and (d), (f) only when named in --only.
 // Needs root, a built dist/ (npm run build), runc, dockerd/containerd, busybox-static, perf (for p).
@@ -32,9 +35,10 @@ import { docker1gScenario, dockerScenario } from './scenario-docker.ts';
 import { ownershipScenario } from './scenario-ownership.ts';
 import { runScenario } from './scenario-run.ts';
 import { stateScenario } from './scenario-state.ts';
+import { execScenario, memoryScenario, parallelScenario } from './scenario-hotpath.ts';
 
-const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, dindScenario, ownershipScenario, profileScenario];
-const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'ownership']);
+const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, dindScenario, ownershipScenario, profileScenario];
+const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'exec', 'parallel', 'memory', 'ownership']);
 
 interface Cli extends BenchOptions {
   readonly only: ReadonlySet<string> | undefined;
