@@ -13,6 +13,12 @@ export class ManagerError extends SysruncError {
 }
 
 const CONNECT_TIMEOUT_MS = 5_000;
+/** How long connect waits for a manager that is not listening (restarting), unless SYSRUNC_MGR_WAIT_MS says. */
+export const DEFAULT_MANAGER_WAIT_MS = 5_000;
+const FIRST_RETRY_MS = 50;
+const MAX_RETRY_MS = 500;
+/** Errors that mean "nobody is listening right now", as while the manager restarts. */
+const RETRYABLE: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
 // Host actions (idmapped mounts, later clones and chowns) can take long on a big rootfs.
 const CALL_TIMEOUT_MS = 120_000;
 
@@ -31,12 +37,33 @@ export class ManagerClient {
     socket.on('error', (err) => this.failAll(new SysruncError(`manager at ${socketPath}: ${err.message}`)));
   }
 
-  static connect(socketPath: string): Promise<ManagerClient> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Connects to the manager. While nobody listens (socket missing: ENOENT; a stale socket:
+   * ECONNREFUSED; backlog full: EAGAIN), as during a manager restart, it tries again with a short
+   * back-off, for at most SYSRUNC_MGR_WAIT_MS (default 5 s), then fails with a one-line error.
+   */
+  static async connect(socketPath: string): Promise<ManagerClient> {
+    const waitMs = managerWaitMs();
+    const deadline = Date.now() + waitMs;
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      const attempt = await ManagerClient.connectOnce(socketPath);
+      if (attempt instanceof ManagerClient) return attempt;
+      const left = deadline - Date.now();
+      if (!RETRYABLE.has(attempt.code) || left <= 0) {
+        const waited = RETRYABLE.has(attempt.code) && waitMs > 0 ? `, still after waiting ${(waitMs / 1000).toFixed(1)}s` : '';
+        throw unreachable(socketPath, `connect: ${attempt.code}${waited}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+    }
+  }
+
+  /** One connection attempt: the client, or the error code that stopped it. */
+  private static connectOnce(socketPath: string): Promise<ManagerClient | { code: string }> {
+    return new Promise((resolve) => {
       const socket = createConnection({ path: socketPath });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(unreachable(socketPath, 'connect: timed out'));
+        resolve({ code: 'timed out' });
       }, CONNECT_TIMEOUT_MS);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -45,7 +72,8 @@ export class ManagerClient {
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(unreachable(socketPath, `connect: ${err.code ?? err.message}`));
+        socket.destroy();
+        resolve({ code: err.code ?? err.message });
       });
     });
   }
@@ -102,6 +130,14 @@ export class ManagerClient {
     for (const waiter of this.waiting.values()) waiter.reject(err);
     this.waiting.clear();
   }
+}
+
+/** The bound on waiting for the manager: SYSRUNC_MGR_WAIT_MS (ms, 0 = no wait) or the default. */
+export function managerWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env['SYSRUNC_MGR_WAIT_MS'];
+  if (raw === undefined || raw === '') return DEFAULT_MANAGER_WAIT_MS;
+  const n = Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_MANAGER_WAIT_MS;
 }
 
 function unreachable(socketPath: string, detail: string): SysruncError {
