@@ -98,6 +98,21 @@ test('a container removed while the manager is down is cleaned up when the manag
   assert.deepEqual(await leftovers(rig.mgr, [id]), NOTHING_LEFT);
 });
 
+test('a docker run that arrives while the manager restarts waits for it and succeeds', async () => {
+  await rig.mgr.stop();
+  const started = Date.now();
+  const running = rig.run(['--rm', 'bb:local', 'cat', '/proc/self/uid_map'], { reject: false });
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+  } finally {
+    await rig.mgr.restart();
+  }
+  const r = await running;
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.ok((parseIdMap(r.stdout)[0]?.hostID ?? 0) > 0, r.stdout);
+  assert.ok(Date.now() - started >= 1500);
+});
+
 test('with the manager stopped, docker run fails naming the socket and how to start the manager', async () => {
   await rig.mgr.stop();
   try {
