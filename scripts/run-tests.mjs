@@ -1,4 +1,4 @@
-// Runs test suites with node's test runner: `node scripts/run-tests.mjs [unit|conformance|e2e|rig|all]...`.
+// Builds dist/, then runs test suites with node's test runner: `node scripts/run-tests.mjs [unit|conformance|e2e|rig|all]...`.
 // Suites run one after another (the end-to-end ones share the machine's mounts and cgroups); files
 // within the unit suite run in parallel.
 import { spawnSync } from 'node:child_process';
@@ -43,6 +43,13 @@ for (const name of names) {
 if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
+}
+// The CLI, rig and end-to-end tests run bin/sysrunc -> dist/: build it first, so a stale build
+// cannot pass for the sources under test.
+const build = spawnSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('run-tests: the build failed; not running tests against a stale dist/');
+  process.exit(build.status ?? 1);
 }
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   cwd: root,

@@ -25,6 +25,7 @@ export interface Libc {
   clone(fn: Pointer, stack: Pointer, flags: number, arg: Pointer): number;
   kill(pid: number, sig: number): number;
   waitpid(pid: number, status: Buffer | null, options: number): number;
+  getsockopt(fd: number, level: number, optname: number, optval: Buffer, optlen: Buffer): number;
   strerror(errnum: number): string;
   /** Address of glibc's pause(), used as the body of the userns holder child. */
   pauseAddress: bigint;
@@ -58,6 +59,9 @@ export const MOUNT_ATTR_SIZE_VER0 = 32;
 export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 2;
 export const UMOUNT_NOFOLLOW = 8;
+
+export const SOL_SOCKET = 1;
+export const SO_PEERCRED = 17; // asm-generic, shared by x86_64 and aarch64
 
 export const STATX_TYPE = 0x1;
 export const STATX_MNT_ID = 0x1000;
@@ -121,6 +125,7 @@ function bind(): Libc {
   const sigprocmask = lib.func('int sigprocmask(int how, const void *set, void *oldset)');
   const kill = lib.func('int kill(int pid, int sig)');
   const waitpid = lib.func('int waitpid(int pid, void *status, int options)');
+  const getsockopt = lib.func('int getsockopt(int fd, int level, int optname, void *optval, void *optlen)');
   const strerror = lib.func('const char *strerror(int errnum)');
   const pauseAddress = lib.symbol('pause');
   if (typeof pauseAddress !== 'bigint') throw new Error('libc.so.6: cannot resolve pause()');
@@ -144,6 +149,7 @@ function bind(): Libc {
     clone: (fn, stack, flags, arg) => clone(fn, stack, flags, arg) as number,
     kill: (pid, sig) => kill(pid, sig) as number,
     waitpid: (pid, status, options) => waitpid(pid, status, options) as number,
+    getsockopt: (fd, level, optname, optval, optlen) => getsockopt(fd, level, optname, optval, optlen) as number,
     strerror: (errnum) => strerror(errnum) as string,
     pauseAddress,
     allocNative: (size) => koffi.alloc('uint8_t', size) as bigint,

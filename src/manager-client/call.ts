@@ -6,16 +6,9 @@ import { SysruncError } from '../errors.ts';
 import type { MethodName, Params, Result } from '../manager-api/v1.ts';
 import { API_VERSION } from '../manager-api/version.ts';
 import { ManagerClient } from './client.ts';
-import { parseReply, unreachable } from './reply.ts';
-
-/** How long a call waits for a manager that is not listening (restarting), in ms. */
-export function managerWaitMs(env: NodeJS.ProcessEnv = process.env): number {
-  const ms = Number(env.SYSRUNC_MGR_WAIT_MS);
-  return Number.isFinite(ms) && ms >= 0 ? ms : 5_000;
-}
+import { FIRST_RETRY_MS, managerWaitMs, MAX_RETRY_MS, parseReply, RETRYABLE, unreachable, waitedText } from './reply.ts';
 
 const CALL_TIMEOUT_MS = 120_000;
-const RETRY_CODES = new Set(['ENOENT', 'ECONNREFUSED']);
 
 export async function callManager<M extends MethodName>(socketPath: string, method: M, params: Params<M>): Promise<Result<M>> {
   if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') {
@@ -27,16 +20,18 @@ export async function callManager<M extends MethodName>(socketPath: string, meth
     }
   }
   const sock = await import('../host/unix-socket-bun.ts');
-  const deadline = Date.now() + managerWaitMs();
+  const waitMs = managerWaitMs();
+  const deadline = Date.now() + waitMs;
   let fd: number;
-  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+  for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
     try {
       fd = sock.connectUnix(socketPath, CALL_TIMEOUT_MS);
       break;
     } catch (err) {
       const code = err instanceof sock.SocketCallError ? err.code : String(err);
-      if (!RETRY_CODES.has(code) || Date.now() + delay > deadline) throw unreachable(socketPath, `connect: ${code}`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      const left = deadline - Date.now();
+      if (!RETRYABLE.has(code) || left <= 0) throw unreachable(socketPath, `connect: ${code}${waitedText(code, waitMs)}`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
     }
   }
   let line: string;

@@ -3,8 +3,9 @@ import { createConnection, type Socket } from 'node:net';
 import { SysruncError } from '../errors.ts';
 import type { MethodName, Params, Result } from '../manager-api/v1.ts';
 import { API_VERSION } from '../manager-api/version.ts';
-import { ManagerError, parseReply, unreachable } from './reply.ts';
+import { FIRST_RETRY_MS, managerWaitMs, ManagerError, MAX_RETRY_MS, parseReply, RETRYABLE, unreachable, waitedText } from './reply.ts';
 
+export { DEFAULT_MANAGER_WAIT_MS, managerWaitMs } from './reply.ts';
 export { ManagerError };
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -26,12 +27,32 @@ export class ManagerClient {
     socket.on('error', (err) => this.failAll(new SysruncError(`manager at ${socketPath}: ${err.message}`)));
   }
 
-  static connect(socketPath: string): Promise<ManagerClient> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Connects to the manager. While nobody listens (socket missing: ENOENT; a stale socket:
+   * ECONNREFUSED; backlog full: EAGAIN), as during a manager restart, it tries again with a short
+   * back-off, for at most SYSRUNC_MGR_WAIT_MS (default 5 s), then fails with a one-line error.
+   */
+  static async connect(socketPath: string): Promise<ManagerClient> {
+    const waitMs = managerWaitMs();
+    const deadline = Date.now() + waitMs;
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      const attempt = await ManagerClient.connectOnce(socketPath);
+      if (attempt instanceof ManagerClient) return attempt;
+      const left = deadline - Date.now();
+      if (!RETRYABLE.has(attempt.code) || left <= 0) {
+        throw unreachable(socketPath, `connect: ${attempt.code}${waitedText(attempt.code, waitMs)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+    }
+  }
+
+  /** One connection attempt: the client, or the error code that stopped it. */
+  private static connectOnce(socketPath: string): Promise<ManagerClient | { code: string }> {
+    return new Promise((resolve) => {
       const socket = createConnection({ path: socketPath });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(unreachable(socketPath, 'connect: timed out'));
+        resolve({ code: 'timed out' });
       }, CONNECT_TIMEOUT_MS);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -40,7 +61,8 @@ export class ManagerClient {
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(unreachable(socketPath, `connect: ${err.code ?? err.message}`));
+        socket.destroy();
+        resolve({ code: err.code ?? err.message });
       });
     });
   }

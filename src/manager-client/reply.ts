@@ -31,6 +31,26 @@ export function parseReply<M extends MethodName>(socketPath: string, method: M, 
   return reply.result as Result<M>;
 }
 
+/** How long a call waits for a manager that is not listening (restarting), unless SYSRUNC_MGR_WAIT_MS says. */
+export const DEFAULT_MANAGER_WAIT_MS = 5_000;
+export const FIRST_RETRY_MS = 50;
+export const MAX_RETRY_MS = 500;
+/** Errors that mean "nobody is listening right now", as while the manager restarts. */
+export const RETRYABLE: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
+
+/** The bound on waiting for the manager: SYSRUNC_MGR_WAIT_MS (ms, 0 = no wait) or the default. */
+export function managerWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env['SYSRUNC_MGR_WAIT_MS'];
+  if (raw === undefined || raw === '') return DEFAULT_MANAGER_WAIT_MS;
+  const n = Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_MANAGER_WAIT_MS;
+}
+
+/** ", still after waiting 5.0s" for a connect that gave up waiting; nothing otherwise. */
+export function waitedText(code: string, waitMs: number): string {
+  return RETRYABLE.has(code) && waitMs > 0 ? `, still after waiting ${(waitMs / 1000).toFixed(1)}s` : '';
+}
+
 export function unreachable(socketPath: string, detail: string): SysruncError {
   return new SysruncError(
     `sysrunc-mgr is not reachable at ${socketPath} (${detail}); start it with "systemctl start sysrunc-mgr" or "sysrunc-mgr --socket ${socketPath}"`,

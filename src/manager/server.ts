@@ -4,11 +4,60 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { METHODS, Request, type MethodName } from '../manager-api/v1.ts';
 import { ServiceError, type ManagerService } from './service.ts';
+import { socketPeerCred } from '../host/peer-cred.ts';
 
 const MAX_LINE = 1 << 20;
 
 export function createManagerServer(service: ManagerService, log: Logger, queue = new SerialQueue()): Server {
-  return createServer((socket) => serveConnection(socket, service, log, queue));
+  return createServer((socket) => {
+    const refusal = refuseNonRootPeer(socket);
+    if (refusal === undefined) serveConnection(socket, service, log, queue);
+    else {
+      log.warn(refusal, 'refused a connection from a non-root peer');
+      refuseConnection(socket, refusal.message);
+    }
+  });
+}
+
+/** Only root may use the manager (it mounts and chowns for its callers): undefined when the peer is root. */
+function refuseNonRootPeer(socket: Socket): { message: string; peer?: { pid: number; uid: number } } | undefined {
+  let peer;
+  try {
+    peer = socketPeerCred(socket);
+  } catch (err) {
+    return { message: `cannot tell the peer's uid (${err instanceof Error ? err.message : String(err)}): only root may use sysrunc-mgr` };
+  }
+  if (peer.uid === 0) return undefined;
+  return { message: `peer uid ${peer.uid} (pid ${peer.pid}): only root may use sysrunc-mgr`, peer: { pid: peer.pid, uid: peer.uid } };
+}
+
+/** Answers the first request (or at once, if none comes) with the refusal, then closes. */
+function refuseConnection(socket: Socket, message: string): void {
+  const reply = (seq: number) => {
+    if (!socket.destroyed) socket.end(`${JSON.stringify({ seq, error: { code: 'invalid-request', message } })}\n`);
+  };
+  socket.setEncoding('utf8');
+  let buffer = '';
+  const timer = setTimeout(() => reply(-1), 1000);
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    const newline = buffer.indexOf('\n');
+    if (newline === -1 && buffer.length <= MAX_LINE) return;
+    clearTimeout(timer);
+    socket.removeAllListeners('data');
+    reply(requestSeq(buffer.slice(0, Math.max(newline, 0))));
+  });
+  socket.on('close', () => clearTimeout(timer));
+  socket.on('error', () => socket.destroy());
+}
+
+function requestSeq(line: string): number {
+  try {
+    const seq: unknown = (JSON.parse(line) as { seq?: unknown }).seq;
+    return typeof seq === 'number' && Number.isInteger(seq) ? seq : -1;
+  } catch {
+    return -1;
+  }
 }
 
 /**

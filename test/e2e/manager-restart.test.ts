@@ -3,7 +3,7 @@
 // manager down, a create fails with a message that says how to start it, and leaves nothing behind.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerId, leftovers, leftoversOnDisk, managerList, NOTHING_LEFT, startE2ERig, type E2ERig } from './helpers.ts';
+import { containerId, disjoint, leftovers, leftoversOnDisk, managerList, NOTHING_LEFT, parseIdMap, startE2ERig, subidAllocations, type E2ERig } from './helpers.ts';
 
 let rig: E2ERig;
 
@@ -21,6 +21,27 @@ async function listedMappings(id: string): Promise<unknown> {
   return c === undefined ? undefined : { uid: c.uidMappings, gid: c.gidMappings };
 }
 
+/** The host uid range the allocator holds for the container, from its persisted state. */
+function allocatedRange(id: string): { start: number; size: number } | undefined {
+  const a = subidAllocations(rig.mgr).find((x) => x.id === id);
+  return a === undefined ? undefined : { start: a.uid, size: a.size };
+}
+
+/**
+ * The allocator still reserves the container's range: its state holds it, and a container created
+ * now gets a range that does not overlap it.
+ */
+async function assertStillReserved(id: string, map: string): Promise<void> {
+  const row = parseIdMap(map)[0];
+  assert.notEqual(row, undefined, map);
+  const kept = { start: row?.hostID ?? -1, size: row?.size ?? -1 };
+  assert.deepEqual(allocatedRange(id), kept, 'the allocator state still holds the running container\'s range');
+  const probe = (await rig.run(['--rm', 'bb:local', 'cat', '/proc/self/uid_map'])).stdout;
+  const fresh = parseIdMap(probe)[0];
+  assert.notEqual(fresh, undefined, probe);
+  assert.ok(disjoint([kept, { start: fresh?.hostID ?? -1, size: fresh?.size ?? -1 }]), `a new container got ${probe.trim()}, overlapping the kept ${JSON.stringify(kept)}`);
+}
+
 /** Starts the manager again after kill -9 (restart() only signals a live one). */
 async function kill9AndStart(): Promise<void> {
   await rig.mgr.kill9();
@@ -35,6 +56,7 @@ test('after a SIGTERM restart of the manager, a running container keeps its rang
   await rig.mgr.restart();
   assert.equal(await uidMap('term-keep'), mapBefore);
   assert.deepEqual(await listedMappings(id), listedBefore);
+  await assertStillReserved(id, mapBefore);
 });
 
 test('after kill -9 and a new start of the manager, a running container keeps its range', async () => {
@@ -45,6 +67,7 @@ test('after kill -9 and a new start of the manager, a running container keeps it
   await kill9AndStart();
   assert.equal(await uidMap('kill-keep'), mapBefore);
   assert.deepEqual(await listedMappings(id), listedBefore);
+  await assertStillReserved(id, mapBefore);
 });
 
 test('a container created before a SIGTERM restart is cleaned up by docker rm -f afterwards', async () => {
@@ -73,6 +96,21 @@ test('a container removed while the manager is down is cleaned up when the manag
     await rig.mgr.restart();
   }
   assert.deepEqual(await leftovers(rig.mgr, [id]), NOTHING_LEFT);
+});
+
+test('a docker run that arrives while the manager restarts waits for it and succeeds', async () => {
+  await rig.mgr.stop();
+  const started = Date.now();
+  const running = rig.run(['--rm', 'bb:local', 'cat', '/proc/self/uid_map'], { reject: false });
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+  } finally {
+    await rig.mgr.restart();
+  }
+  const r = await running;
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.ok((parseIdMap(r.stdout)[0]?.hostID ?? 0) > 0, r.stdout);
+  assert.ok(Date.now() - started >= 1500);
 });
 
 test('with the manager stopped, docker run fails naming the socket and how to start the manager', async () => {

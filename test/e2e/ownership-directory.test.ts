@@ -52,11 +52,14 @@ test('chown mode shifts a directory rootfs in place while the container exists a
 });
 
 test('foreground run in chown mode restores the rootfs when the container exits', async () => {
-  const b = await chownBundle('fg', ['sh', '-c', 'touch /made && stat -c %u:%g /made /bin']);
+  const b = await chownBundle('fg', ['sh', '-c', 'touch /made && stat -c %u:%g /made /bin && cat /proc/self/uid_map']);
   mkdirSync(path.join(b.rootfs, 'data'), { recursive: true });
   const r = await fx.sysrunc.cli(['run', '--bundle', b.bundle, 'own-dir-2']);
   assert.equal(r.exitCode, 0, r.stderr);
-  assert.equal(r.stdout.trim(), '0:0\n0:0');
+  const [made, bin, ...map] = r.stdout.trim().split('\n');
+  assert.deepEqual([made, bin], ['0:0', '0:0'], r.stdout);
+  const root = map.join(' ').trim().split(/\s+/).map(Number);
+  assert.ok(root[0] === 0 && (root[1] ?? 0) > 0, `root inside is not host root (uid_map ${map.join(' ')})`);
   assert.equal(owner(path.join(b.rootfs, 'made')), '0:0');
   assert.equal(owner(path.join(b.rootfs, 'bin')), '0:0');
 });

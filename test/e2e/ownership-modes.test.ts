@@ -2,7 +2,7 @@
 // chown paths are forced (SYSRUNC_OWNERSHIP / io.sysrunc.ownership); each runs under a real dockerd.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { inspect, leftovers, NOTHING_LEFT, parseIdMap, startE2ERig, type E2ERig } from './helpers.ts';
 
@@ -32,13 +32,38 @@ async function hostRoot(id: string): Promise<number> {
   return root;
 }
 
+/** The ownership mode the manager recorded (and logged) when it registered the container. */
+function registeredMode(id: string): string | undefined {
+  let mode: string | undefined;
+  for (const line of rig.mgr.log().split('\n')) {
+    if (!line.includes(id) || !line.includes('registered container')) continue;
+    let entry: { id?: string; msg?: string; ownership?: { mode?: string } };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue; // a line still being written
+    }
+    if (entry.id === id && entry.msg === 'registered container') mode = entry.ownership?.mode;
+  }
+  return mode;
+}
+
+let cids = 0;
+/** `docker run --cidfile`: the container id, also for --rm containers that are gone afterwards. */
+async function runWithId(args: readonly string[]): Promise<{ id: string; stdout: string; stderr: string; exitCode: number }> {
+  const cidfile = path.join(scratch, `cid-${++cids}`);
+  const r = await rig.run(['--cidfile', cidfile, ...args], { reject: false });
+  return { id: readFileSync(cidfile, 'utf8').trim(), stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
+
 async function waitFor(what: string, check: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok(check(), what);
 }
 
 test('clone mode: image files are root-owned inside, in the container\'s own id range', async () => {
-  const r = await rig.run(['--rm', ...CLONE, 'bb:local', 'sh', '-c', 'stat -c %u:%g /bin/busybox /etc; cat /proc/self/uid_map; touch /new && stat -c %u:%g /new']);
+  const r = await runWithId(['--rm', ...CLONE, 'bb:local', 'sh', '-c', 'stat -c %u:%g /bin/busybox /etc; cat /proc/self/uid_map; touch /new && stat -c %u:%g /new']);
+  assert.equal(registeredMode(r.id), 'clone');
   const lines = r.stdout.trim().split('\n');
   assert.deepEqual([lines[0], lines[1], lines.at(-1)], ['0:0', '0:0', '0:0'], r.stdout);
   const map = parseIdMap(lines.slice(2, -1).join('\n'));
@@ -51,6 +76,7 @@ test('clone mode: the container layer is host-root-owned again after stop, the c
   const lower = (await inspect(rig.d, id, '{{.GraphDriver.Data.LowerDir}}')).split(':').at(-1) ?? '';
   try {
     await waitFor('the container wrote its file', () => existsSync(path.join(upper, 'made-inside')));
+    assert.equal(registeredMode(id), 'clone');
     const root = await hostRoot(id);
     assert.equal(owner(path.join(upper, 'made-inside')), `${root}:${root}`, 'shifted while it runs');
     assert.equal(owner(path.join(lower, 'bin/busybox')), '0:0', 'image layers are never chowned');
@@ -74,8 +100,11 @@ test('clone mode: the container layer is host-root-owned again after stop, the c
 
 test('clone mode with --rm removes the clone when the container exits', async () => {
   const name = 'clone-autoremove';
-  await rig.run(['--rm', '--name', name, ...CLONE, 'bb:local', 'true']);
-  await waitFor('no clone left', () => readdirSync(clonesDir()).length === 0);
+  const r = await runWithId(['--rm', '--name', name, ...CLONE, 'bb:local', 'true']);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(registeredMode(r.id), 'clone', 'a clone was made');
+  await waitFor('no clone left', () => !existsSync(path.join(clonesDir(), r.id)));
+  assert.deepEqual(readdirSync(clonesDir()), []);
 });
 
 test('clone mode: a writable bind source is re-owned while the container runs and restored at stop', async () => {
@@ -84,6 +113,7 @@ test('clone mode: a writable bind source is re-owned while the container runs an
   writeFileSync(path.join(dir, 'sub', 'file'), 'x');
   const id = (await rig.run(['-d', ...CLONE, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
   try {
+    assert.equal(registeredMode(id), 'clone');
     const root = await hostRoot(id);
     const inside = await rig.docker(['exec', id, 'sh', '-c', 'stat -c %u:%g /data /data/sub/file && touch /data/by-root && stat -c %u /data/by-root']);
     assert.equal(inside.stdout.trim(), '0:0\n0:0\n0');
@@ -118,6 +148,7 @@ test('chown mode under dockerd: the merged rootfs is shifted in place while it r
   const id = (await rig.run(['-d', '-e', 'SYSRUNC_OWNERSHIP=chown', 'bb:local', 'sh', '-c', 'touch /made-inside; exec sleep 1000'])).stdout.trim();
   const upper = await inspect(rig.d, id, '{{.GraphDriver.Data.UpperDir}}');
   try {
+    assert.equal(registeredMode(id), 'chown');
     const inside = await rig.docker(['exec', id, 'stat', '-c', '%u:%g', '/bin/busybox', '/made-inside']);
     assert.equal(inside.stdout.trim(), '0:0\n0:0');
     const root = await hostRoot(id);
@@ -143,17 +174,27 @@ test('symlinks to host files in the image or a bind source are never followed by
   await rig.docker(['rm', 'mk-links']);
   await rig.docker(['run', '--rm', '--runtime=runc', '-v', `${bind}:/b`, 'bb:local', 'sh', '-c', `ln -s ${victimDir}/file /b/link-file && ln -s ${victimDir} /b/link-dir && ln -s /etc/passwd /b/link-passwd`]);
   const etcBefore = owner('/etc/passwd');
+  const id = (await rig.run(['-d', ...CLONE, '-v', `${bind}:/b`, 'links:local', 'sleep', '1000'])).stdout.trim();
   try {
-    const r = await rig.run(['--rm', ...CLONE, '-v', `${bind}:/b`, 'links:local', 'sh', '-c', 'stat -c %u /link-file /b && readlink /b/link-file']);
-    assert.equal(r.exitCode, 0, r.stderr);
+    // Checked while it runs, when the clone and the bind source are chowned into its range.
+    assert.equal(registeredMode(id), 'clone');
+    const root = await hostRoot(id);
+    assert.ok(existsSync(path.join(clonesDir(), id)), 'the clone exists');
+    assert.equal(owner(bind), `${root}:${root}`, 'the bind source was chowned');
+    assert.equal(owner(path.join(bind, 'link-file')), `${root}:${root}`, 'the link itself was chowned');
+    const inside = await rig.docker(['exec', id, 'sh', '-c', 'stat -c %u /b /b/link-file && readlink /b/link-file']);
+    assert.equal(inside.stdout.trim(), `0\n0\n${victimDir}/file`, inside.stderr);
     assert.equal(owner(path.join(victimDir, 'file')), '0:0');
     assert.equal(owner(victimDir), '0:0');
     assert.equal(owner('/etc/passwd'), etcBefore);
     assert.equal(owner('/etc'), '0:0');
     assert.equal(statSync(path.join(bind, 'link-file')).uid, 0, 'the link target is untouched');
   } finally {
+    await rig.docker(['rm', '-f', id], { reject: false });
     await rig.docker(['rmi', 'links:local'], { reject: false });
   }
+  assert.equal(owner(path.join(victimDir, 'file')), '0:0');
+  assert.equal(owner('/etc/passwd'), etcBefore);
 });
 
 test('a writable bind mount of a host system directory is refused in clone mode, nothing left behind', async () => {
@@ -168,8 +209,10 @@ test('a writable bind mount of a host system directory is refused in clone mode,
 test('a read-only bind mount is never re-owned in clone mode', async () => {
   const dir = path.join(scratch, 'ro');
   mkdirSync(dir, { recursive: true });
-  const r = await rig.run(['--rm', ...CLONE, '-v', `${dir}:/ro:ro`, 'bb:local', 'stat', '-c', '%u', '/ro']);
-  assert.equal(r.stdout.trim(), '65534');
+  const r = await rig.run(['--rm', ...CLONE, '-v', `${dir}:/ro:ro`, 'bb:local', 'sh', '-c', 'stat -c %u /ro && cat /proc/self/uid_map']);
+  const [inside, ...map] = r.stdout.trim().split('\n');
+  assert.equal(inside, '65534', r.stdout);
+  assert.ok((parseIdMap(map.join('\n'))[0]?.hostID ?? 0) > 0, `root inside is not host root: ${r.stdout}`);
   assert.equal(owner(dir), '0:0');
 });
 

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import path from 'node:path';
 import { ensureDebianImage, DEBIAN_IMAGE_TAGS, SYSTEMD_STOP_SIGNAL } from '../rig/debian-images.ts';
 import { leftovers, NOTHING_LEFT, parseIdMap, startE2ERig, type E2ERig } from './helpers.ts';
+import { STORE_PATHS } from '../../src/manager/volumes/store-paths.ts';
 
 let rig: E2ERig;
 let systemd: string;
@@ -49,9 +50,21 @@ test('systemd runs as pid 1 inside the container\'s own user namespace', async (
   assert.ok((map[0]?.hostID ?? 0) > 0);
 });
 
-test('writing a host-global sysctl under /proc/sys/kernel fails inside', async () => {
-  const r = await exec(systemd, ['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq']);
+// `>>` opens without O_TRUNC, so the permission check comes before the read-only mount's: under
+// plain runc root passes it and hits the read-only /proc/sys; sysrunc's root is not host root.
+// It writes back the value it read, so a write that wrongly succeeds changes nothing on the host.
+const APPEND_SYSCTL = 'v=$(cat /proc/sys/kernel/panic) && echo "$v" >> /proc/sys/kernel/panic';
+
+test('writing a host-global sysctl under /proc/sys/kernel is denied inside: container root is not host root', async () => {
+  const r = await exec(systemd, ['sh', '-c', APPEND_SYSCTL]);
   assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /Permission denied/);
+});
+
+test('under plain runc the same sysctl write fails differently, on the read-only mount (the control for the test above)', async () => {
+  const r = await rig.docker(['run', '--runtime=runc', '--rm', 'bb:local', 'sh', '-c', APPEND_SYSCTL], { reject: false });
+  assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /Read-only file system/);
 });
 
 test('container root can write its own network namespace\'s sysctls', async () => {
@@ -69,8 +82,11 @@ test('docker exec as root gets the system container\'s capabilities, not Docker\
 });
 
 test('host block devices are absent inside', async () => {
-  const r = await exec(systemd, ['sh', '-c', 'ls /dev | grep -E "^(sd|vd|nvme|xvd|loop)" || true']);
-  assert.equal(r.stdout.trim(), '');
+  const r = await exec(systemd, ['ls', '/dev']);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const names = r.stdout.split('\n').filter((n) => n !== '');
+  assert.ok(names.includes('null'), `the listing is of the container's /dev: ${r.stdout}`);
+  assert.deepEqual(names.filter((n) => /^(sd|vd|hd|nvme|xvd|loop|dm-|mmcblk)/.test(n)), []);
 });
 
 test('/dev/kmsg is /dev/null', async () => {
@@ -159,8 +175,10 @@ test('docker rm -f of a running container with inner images succeeds and removes
 test('a -v mount over /var/lib/docker is respected and gets no store volume', async () => {
   const hostDir = mkdtempSync('/var/tmp/sysrunc-e2e-userdocker-');
   try {
-    const r = await rig.run(['--rm', '-v', `${hostDir}:/var/lib/docker`, '--entrypoint', 'sh', DEBIAN_IMAGE_TAGS.dind, '-c', 'touch /var/lib/docker/mine && stat -c %u /var/lib/docker/mine']);
-    assert.equal(r.stdout.trim(), '0', r.stderr);
+    const r = await rig.run(['--rm', '-v', `${hostDir}:/var/lib/docker`, '--entrypoint', 'sh', DEBIAN_IMAGE_TAGS.dind, '-c', 'touch /var/lib/docker/mine && stat -c %u /var/lib/docker/mine && cat /proc/self/uid_map']);
+    const [owner, ...map] = r.stdout.trim().split('\n');
+    assert.equal(owner, '0', r.stderr);
+    assert.ok((parseIdMap(map.join('\n'))[0]?.hostID ?? 0) > 0, `root inside is not host root: ${r.stdout}`);
     assert.ok(existsSync(path.join(hostDir, 'mine')));
     assert.equal(statSync(path.join(hostDir, 'mine')).uid, 0);
   } finally {
@@ -168,9 +186,23 @@ test('a -v mount over /var/lib/docker is respected and gets no store volume', as
   }
 });
 
+/** Mount points inside (mountinfo field 5, octal escapes left as they are). */
+function mountPoints(mountinfo: string): string[] {
+  return mountinfo.split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => m !== undefined);
+}
+
 test('an image without any store path gets no store volume', async () => {
-  const r = await rig.run(['--rm', 'bb:local', 'cat', '/proc/self/mountinfo']);
-  assert.ok(!r.stdout.includes(volumesDir()), r.stdout);
+  const id = (await rig.run(['-d', 'bb:local', 'sleep', '1000'])).stdout.trim();
+  try {
+    const r = await exec(id, ['cat', '/proc/self/mountinfo']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const mounted = mountPoints(r.stdout);
+    assert.ok(mounted.includes('/'), r.stdout);
+    assert.deepEqual(mounted.filter((m) => STORE_PATHS.some((p) => m === p || m.startsWith(`${p}/`))), []);
+    assert.equal(readdirSync(volumesDir()).includes(id), false, 'no host volume dir for it');
+  } finally {
+    await rig.docker(['rm', '-f', id], { reject: false });
+  }
 });
 
 test('the container\'s cgroups are delegated to its root: directory and delegation files, never the limit files', async () => {

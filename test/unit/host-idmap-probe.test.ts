@@ -1,10 +1,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { probeIdmapSupport } from '../../src/host/idmap-probe.ts';
-import { mountsUnder } from '../../src/host/mount.ts';
+import { idmappedBindMount, mountsUnder } from '../../src/host/mount.ts';
+import { libc } from '../../src/host/libc.ts';
+import { createUserNamespaceFd } from '../../src/host/userns.ts';
 
 const scratch = mkdtempSync('/var/tmp/sysrunc-probe-');
 
@@ -60,7 +62,33 @@ test('a missing path is reported unsupported with the stat error', () => {
   });
 });
 
-test('the answer is cached per device', () => {
-  const first = probeIdmapSupport(dir('cached-a'));
-  assert.equal(probeIdmapSupport(dir('cached-b')), first);
+/**
+ * A tmpfs at <name>/fs and an idmapped bind of it at <name>/idmapped: the same device (st_dev), but
+ * an idmapped mount cannot be idmapped again, so a probe there on its own says unsupported.
+ */
+function tmpfsWithIdmappedBind(name: string): { fs: string; idmapped: string } {
+  const fs = dir(`${name}/fs`);
+  const idmapped = dir(`${name}/idmapped`);
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', fs]);
+  const map = [{ containerID: 0, hostID: 200000, size: 65536 }];
+  const userns = createUserNamespaceFd(map, map);
+  try {
+    idmappedBindMount(fs, idmapped, userns);
+  } finally {
+    libc().close(userns);
+  }
+  assert.equal(statSync(fs).dev, statSync(idmapped).dev);
+  return { fs, idmapped };
+}
+
+test('an idmapped bind of a tmpfs, probed first, is unsupported (it cannot be idmapped again)', () => {
+  const { idmapped } = tmpfsWithIdmappedBind('uncached');
+  assert.equal(probeIdmapSupport(idmapped).supported, false);
+});
+
+test('the answer is cached per device: a second path on a probed device is not probed again', () => {
+  const { fs, idmapped } = tmpfsWithIdmappedBind('cached');
+  assert.deepEqual(probeIdmapSupport(fs), { supported: true });
+  // A new probe at `idmapped` would fail (test above); the device's cached answer is returned.
+  assert.deepEqual(probeIdmapSupport(idmapped), { supported: true });
 });
