@@ -176,6 +176,8 @@ export const METHODS = {
       userns: z.discriminatedUnion('from', [
         z.object({ from: z.literal('allocate'), size: z.optional(z.number()) }),
         z.object({ from: z.literal('caller'), uidMappings: z.array(IdMapping).check(z.minLength(1)), gidMappings: z.array(IdMapping).check(z.minLength(1)) }),
+        /** Joins namespaces of the container `owner`: its user namespace, mappings and range too. */
+        z.object({ from: z.literal('share'), owner: ContainerId }),
       ]),
     }),
     result: z.object({

@@ -14,6 +14,8 @@ import type { HostAction } from '../manager-api/v1.ts';
 import { SysruncError } from '../errors.ts';
 import type { ContainerHint } from './prepared-bundles.ts';
 import { ServiceError } from './service-error.ts';
+import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
+import type { ContainerRecord } from './registry.ts';
 
 /** What prepare needs of the service (register, apply, release) and of the host layout. */
 export interface PrepareHost {
@@ -25,6 +27,8 @@ export interface PrepareHost {
   writeHint(id: string, hint: ContainerHint): void;
   /** The createRuntime hook that delegates cgroups (bin/sysrunc-delegate-cgroups). */
   readonly hookBinary: string;
+  /** The containers the manager has records of (owners of namespaces a config may join). */
+  records(): readonly ContainerRecord[];
 }
 
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
@@ -36,7 +40,9 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
     throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);
   }
 
-  const registered = await host.register(registerParams(p, bundle, facts, settings, caller)).catch((err: unknown) => {
+  // Joining another sysrunc container's namespaces means joining its user namespace too.
+  const shared = caller === undefined ? sharedUserns(p.id, bundle.spec, p.callerPid, host.records()) : undefined;
+  const registered = await host.register(registerParams(p, bundle, facts, settings, caller, shared)).catch((err: unknown) => {
     // The manager judges the size against its ranges; the user needs to know which setting.
     const origin = settings.origins['userns.size'];
     if (err instanceof ServiceError && err.code === 'invalid-size' && origin !== undefined) throw new ServiceError(err.code, `${origin}: ${err.message}`);
@@ -51,7 +57,12 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
         containerId: p.id,
         bundleDir: bundle.dir,
         runDir: registered.runDir,
-        userns: { uidMappings: registered.uidMappings, gidMappings: registered.gidMappings, fromCaller: caller !== undefined },
+        userns: {
+          uidMappings: registered.uidMappings,
+          gidMappings: registered.gidMappings,
+          fromCaller: caller !== undefined,
+          ...(shared === undefined ? {} : { join: { path: shared.path, types: shared.types } }),
+        },
         settings,
         hookBinary: host.hookBinary,
         ...facts,
@@ -85,14 +96,26 @@ function hintFor(settings: ContainerSettings, mode: string, actions: readonly Ho
   };
 }
 
-function registerParams(p: Params<'prepare'>, bundle: LoadedBundle, facts: HostFacts, settings: ContainerSettings, caller: ReturnType<typeof callerUserns>): Params<'register'> {
+function registerParams(
+  p: Params<'prepare'>,
+  bundle: LoadedBundle,
+  facts: HostFacts,
+  settings: ContainerSettings,
+  caller: ReturnType<typeof callerUserns>,
+  shared: SharedUserns | undefined,
+): Params<'register'> {
   return {
     id: p.id,
     runtimeRoot: p.runtimeRoot,
     bundle: bundle.dir,
     shimPid: p.callerPid,
     shimStartTime: p.callerStartTime,
-    userns: caller === undefined ? { from: 'allocate', ...(settings.usernsSize === undefined ? {} : { size: settings.usernsSize }) } : { from: 'caller', ...caller },
+    userns:
+      caller !== undefined
+        ? { from: 'caller', ...caller }
+        : shared !== undefined
+          ? { from: 'share', owner: shared.owner.id }
+          : { from: 'allocate', ...(settings.usernsSize === undefined ? {} : { size: settings.usernsSize }) },
     ownership: ownershipRequest(bundle, facts, settings),
     ...(settings.systemContainer && settings.storeVolumes && facts.storeVolumes.mountpoints.length > 0
       ? {

@@ -15,8 +15,13 @@ export const ContainerRecord = z.object({
   shimPid: z.number().int(),
   shimStartTime: z.string(),
   createdAt: z.string(),
-  /** Whether the subid allocator holds a range for this container. */
+  /** Whether the subid allocator holds a range for this container (under its id). */
   allocated: z.boolean(),
+  /**
+   * It shares the user namespace, and so the range, of another container: the allocator's key of
+   * that range (the container that allocated it). The range stays while any record names it.
+   */
+  sharedRange: z.optional(z.string()),
   uidMappings: z.array(IdMapping),
   gidMappings: z.array(IdMapping),
   runDir: z.string(),
@@ -40,6 +45,11 @@ export const ContainerRecord = z.object({
   clone: z.optional(z.object({ upperdir: z.string(), autoRemove: z.boolean() })),
 });
 export type ContainerRecord = z.infer<typeof ContainerRecord>;
+
+/** The allocator key of the range a record uses, if any. */
+export function rangeKeyOf(record: ContainerRecord): string | undefined {
+  return record.allocated ? record.id : record.sharedRange;
+}
 
 export function outlivesReboot(record: ContainerRecord): boolean {
   return record.stopped === true || record.volumes !== undefined || record.clone !== undefined || record.actions.some((a) => a.kind === 'chown-tree' || a.kind === 'rootfs-clone');

@@ -10,7 +10,7 @@ import type { PreparedBundles } from './prepared-bundles.ts';
 import { prepareContainer } from './prepare.ts';
 import { restoreLegacyBundleConfig } from '../oci/bundle.ts';
 import { SubidError, type SubidAllocator } from './subid-alloc.ts';
-import type { ContainerRecord, Registry } from './registry.ts';
+import { rangeKeyOf, type ContainerRecord, type Registry } from './registry.ts';
 import { containerRoot, type HostExecutor } from './host-executor.ts';
 import { processIsAlive, runcKnowsContainer } from './liveness.ts';
 import { isMountPoint, mountsUnder, unmount } from '../host/mount.ts';
@@ -65,6 +65,7 @@ export class ManagerService {
         writeConfig: (id, text) => this.o.bundles.writeConfig(id, text),
         writeHint: (id, hint) => this.o.bundles.writeHint(id, hint),
         hookBinary: this.o.hookBinary,
+        records: () => this.o.registry.all(),
       },
       p,
     );
@@ -119,11 +120,18 @@ export class ManagerService {
 
     let uidMappings: IdMapping[];
     let gidMappings: IdMapping[];
+    let sharedRange: string | undefined;
     const allocated = p.userns.from === 'allocate';
     if (p.userns.from === 'allocate') {
       const a = this.allocate(p.id, p.userns.size ?? this.o.defaultSize);
       uidMappings = [{ containerID: 0, hostID: a.uid, size: a.size }];
       gidMappings = [{ containerID: 0, hostID: a.gid, size: a.size }];
+    } else if (p.userns.from === 'share') {
+      const owner = this.o.registry.get(p.userns.owner);
+      if (owner === undefined || owner.stopped === true) throw new ServiceError('not-found', `container ${p.id}: joins namespaces of ${p.userns.owner}, which sysrunc has no running record of`);
+      uidMappings = owner.uidMappings;
+      gidMappings = owner.gidMappings;
+      sharedRange = rangeKeyOf(owner);
     } else {
       uidMappings = p.userns.uidMappings;
       gidMappings = p.userns.gidMappings;
@@ -139,6 +147,7 @@ export class ManagerService {
       shimStartTime: p.shimStartTime,
       createdAt: new Date().toISOString(),
       allocated,
+      ...(sharedRange === undefined ? {} : { sharedRange }),
       uidMappings,
       gidMappings,
       runDir: path.join(this.o.runBase, RUN_DIRS, p.id),
@@ -270,8 +279,9 @@ export class ManagerService {
       await this.o.volumes.destroyVolumes(id);
       this.o.log.warn({ id }, 'destroyed store volumes with no container record');
     }
+    const inUse = new Set(this.o.registry.all().flatMap((r) => rangeKeyOf(r) ?? []));
     for (const allocation of this.o.allocator.list()) {
-      if (known.has(allocation.id)) continue;
+      if (known.has(allocation.id) || inUse.has(allocation.id)) continue;
       this.o.allocator.free(allocation.id);
       this.o.log.warn({ id: allocation.id }, 'freed an allocation with no container record');
     }
@@ -370,7 +380,20 @@ export class ManagerService {
     await this.releaseOnce(existing, { keep: true });
   }
 
+  /** Frees the range the record used, unless another record (a container sharing it) still uses it. */
+  private freeRangeUnlessShared(record: ContainerRecord): void {
+    const key = rangeKeyOf(record);
+    if (key === undefined || this.o.allocator.lookup(key) === undefined) return;
+    if (this.o.registry.all().some((r) => r.id !== record.id && rangeKeyOf(r) === key)) return;
+    this.o.allocator.free(key);
+  }
+
   private allocate(id: string, size: number): { uid: number; gid: number; size: number } {
+    // A range kept for the containers that share it, under the id of one that is gone: a new
+    // namesake must not get it (it would share ids with them).
+    if (this.o.registry.get(id) === undefined && this.o.allocator.lookup(id) !== undefined && this.o.registry.all().some((r) => r.sharedRange === id)) {
+      throw new ServiceError('conflict', `container ${id}: the range of an earlier container of this id is still shared by ${this.o.registry.all().filter((r) => r.sharedRange === id).map((r) => r.id).join(', ')}`);
+    }
     try {
       return this.o.allocator.alloc(id, size);
     } catch (err) {
@@ -427,7 +450,7 @@ export class ManagerService {
     }
     if (record.clone !== undefined) this.o.executor.discard(record.id);
     if (hasVolumes) await this.o.volumes.destroyVolumes(record.id);
-    if (record.allocated && this.o.allocator.lookup(record.id) !== undefined) this.o.allocator.free(record.id);
+    this.freeRangeUnlessShared(record);
     this.o.registry.remove(record.id);
   }
 }

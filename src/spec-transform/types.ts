@@ -32,6 +32,11 @@ export interface UsernsPlan {
   readonly gidMappings: readonly IdMapping[];
   /** The caller's config already had a user namespace: keep it, only fix ownership. */
   readonly fromCaller: boolean;
+  /**
+   * The config joins namespaces of another sysrunc container: join its user namespace (this path)
+   * too, with its mappings (the ones above). `types`: the namespaces joined from it.
+   */
+  readonly join?: { readonly path: string; readonly types: readonly string[] };
 }
 
 /** How the manager chose to give the container's root ownership of its files. */

@@ -8,7 +8,7 @@ export const userNamespace: Transform = {
     if (plan.userns.fromCaller) return { spec, actions: [] };
     const linux = { ...spec.linux };
     const namespaces = (linux.namespaces ?? []).filter((ns) => ns.type !== 'user');
-    linux.namespaces = [...namespaces, { type: 'user' }];
+    linux.namespaces = [...namespaces, plan.userns.join === undefined ? { type: 'user' } : { type: 'user', path: plan.userns.join.path }];
     linux.uidMappings = plan.userns.uidMappings.map((m) => ({ ...m }));
     linux.gidMappings = plan.userns.gidMappings.map((m) => ({ ...m }));
     const pingRange = linux.sysctl?.[PING_GROUP_RANGE];
@@ -17,7 +17,9 @@ export const userNamespace: Transform = {
     }
     // sysfs may only be mounted by the user namespace owning the network namespace; with the
     // host's network (or another container's) a read-only bind of /sys is the most there can be.
-    const ownsNetwork = !plan.hostNamespaces.has('network') && !linux.namespaces.some((ns) => ns.type === 'network' && ns.path);
+    // A network namespace joined together with its owner's user namespace is administered by it.
+    const joinsOwnedNetwork = plan.userns.join?.types.includes('network') === true;
+    const ownsNetwork = !plan.hostNamespaces.has('network') && (joinsOwnedNetwork || !linux.namespaces.some((ns) => ns.type === 'network' && ns.path));
     const mounts = ownsNetwork || spec.mounts === undefined ? spec.mounts : spec.mounts.map(sysfsAsBind);
     const out: Spec = { ...spec, linux, ...(mounts === undefined ? {} : { mounts }) };
     return { spec: out, actions: [] };

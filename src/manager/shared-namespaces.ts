@@ -1,0 +1,97 @@
+// Containers that join another container's namespaces by path (Docker's --network/--ipc/--pid
+// container:X, a Kubernetes pod's app containers joining its sandbox): a namespace is administered
+// by the user namespace that owns it, so a joiner must join that sysrunc container's user namespace
+// too, with the same mappings. Which container owns a namespace is read off the kernel: the inode
+// of /proc/<init pid>/ns/<type> of each container the manager prepared.
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Spec } from '../oci/spec.ts';
+import type { ContainerRecord } from './registry.ts';
+import { ServiceError } from './service-error.ts';
+
+const NS_FILES: Readonly<Record<string, string>> = { network: 'net', mount: 'mnt', pid: 'pid', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup', time: 'time' };
+
+/** The sysrunc container whose user namespace a config must join, and how to name it. */
+export interface SharedUserns {
+  readonly owner: ContainerRecord;
+  /** /proc/<owner's init pid>/ns/user */
+  readonly path: string;
+  /** The namespace types the config joins from that container. */
+  readonly types: readonly string[];
+}
+
+/**
+ * Finds the owner of every namespace the config joins by path. Joining namespaces of one sysrunc
+ * container means joining its user namespace (returned); a namespace that is the caller's own is
+ * left to the system-container rules (host namespaces); a pinned network namespace (a file that
+ * no container's init is in, as CNI and `ip netns` make) keeps the container's own user namespace;
+ * anything else (another runtime's container, two sysrunc containers at once) is refused.
+ */
+export function sharedUserns(id: string, spec: Spec, callerPid: number, records: readonly ContainerRecord[]): SharedUserns | undefined {
+  const joins = (spec.linux?.namespaces ?? []).filter((ns) => ns.path !== undefined && ns.path !== '' && ns.type !== 'user' && NS_FILES[ns.type] !== undefined);
+  if (joins.length === 0) return undefined;
+  const inits = records.filter((r) => r.id !== id && r.stopped !== true).flatMap((r) => {
+    const pid = runcInitPid(r);
+    return pid === undefined ? [] : [{ record: r, pid }];
+  });
+  let found: { record: ContainerRecord; pid: number; types: string[] } | undefined;
+  for (const ns of joins) {
+    const file = NS_FILES[ns.type] as string;
+    const target = inode(ns.path as string, `linux.namespaces ${ns.type} path ${ns.path}`);
+    if (sameInode(target, inodeOrUndefined(`/proc/${callerPid}/ns/${file}`))) continue;
+    const owner = inits.find((c) => sameInode(target, inodeOrUndefined(`/proc/${c.pid}/ns/${file}`)));
+    if (owner === undefined) {
+      if (ns.type === 'network' && !(ns.path as string).startsWith('/proc/')) continue;
+      throw new ServiceError(
+        'invalid-request',
+        `container ${id}: linux.namespaces ${ns.type} path ${ns.path} is not a namespace of a container sysrunc started; its user namespace would stay in charge of it, so sysrunc does not join it`,
+      );
+    }
+    if (found !== undefined && found.record.id !== owner.record.id) {
+      throw new ServiceError(
+        'invalid-request',
+        `container ${id}: joins namespaces of two containers (${found.types.join(', ')} of ${found.record.id}, ${ns.type} of ${owner.record.id}); one container can share only one user namespace`,
+      );
+    }
+    found = { ...owner, types: [...(found?.types ?? []), ns.type] };
+  }
+  if (found === undefined) return undefined;
+  return { owner: found.record, path: `/proc/${found.pid}/ns/user`, types: found.types };
+}
+
+/** The init pid runc recorded for a container (state.json, written by runc at create). */
+function runcInitPid(record: ContainerRecord): number | undefined {
+  try {
+    const state = JSON.parse(readFileSync(path.join(record.runtimeRoot, record.id, 'state.json'), 'utf8')) as { init_process_pid?: unknown };
+    return typeof state.init_process_pid === 'number' && state.init_process_pid > 0 ? state.init_process_pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Inode {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+function inode(p: string, what: string): Inode {
+  try {
+    const st = statSync(p);
+    return { dev: st.dev, ino: st.ino };
+  } catch (err) {
+    throw new ServiceError('invalid-request', `${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function inodeOrUndefined(p: string): Inode | undefined {
+  try {
+    const st = statSync(p);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+function sameInode(a: Inode, b: Inode | undefined): boolean {
+  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}

@@ -1,0 +1,76 @@
+// Issue 9: containers that join another sysrunc container's namespaces (docker --network, --ipc,
+// --pid container:X) join its user namespace too, so their root administers what they share; the
+// shared range lives until the last of them is gone; namespaces of containers sysrunc did not
+// start are refused.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { containerId, leftovers, managerList, NOTHING_LEFT, startE2ERig, subidAllocations, type E2ERig } from './helpers.ts';
+import { sweepManager } from '../helpers/manager-state.ts';
+
+let rig: E2ERig;
+
+before(async () => {
+  rig = await startE2ERig('e2e-shared');
+  await rig.run(['-d', '--name', 'owner', '--ipc', 'shareable', 'bb:local', 'sh', '-c', 'echo owner-was-here > /dev/shm/mark; exec sleep 100000']);
+});
+after(async () => rig?.dispose());
+
+async function exec(name: string, script: string): Promise<string> {
+  return (await rig.docker(['exec', name, 'sh', '-c', script])).stdout.trim();
+}
+
+const nsOf = (name: string, ns: string) => exec(name, `readlink /proc/self/ns/${ns}`);
+
+test('--network container:X runs in X\'s user namespace', async () => {
+  await rig.run(['-d', '--name', 'net-joiner', '--network', 'container:owner', 'bb:local', 'sleep', '100000']);
+  assert.equal(await nsOf('net-joiner', 'user'), await nsOf('owner', 'user'));
+  assert.equal(await nsOf('net-joiner', 'net'), await nsOf('owner', 'net'));
+  assert.notEqual((await exec('net-joiner', 'cat /proc/self/uid_map')).split(/\s+/)[1], '0', 'the shared user namespace maps container root to host root');
+});
+
+test('--network container:X: the joiner\'s root can bring a link of the shared network down and up', async () => {
+  const r = await rig.docker(['exec', 'net-joiner', 'sh', '-c', 'ip link set lo down && ip link set lo up && echo ok'], { reject: false });
+  assert.equal(r.stdout.trim(), 'ok', r.stderr);
+});
+
+test('--ipc container:X runs in X\'s user namespace and sees X\'s IPC objects', async () => {
+  await rig.run(['-d', '--name', 'ipc-joiner', '--ipc', 'container:owner', 'bb:local', 'sleep', '100000']);
+  assert.equal(await nsOf('ipc-joiner', 'user'), await nsOf('owner', 'user'));
+  assert.equal(await nsOf('ipc-joiner', 'ipc'), await nsOf('owner', 'ipc'));
+  assert.equal(await exec('ipc-joiner', 'cat /dev/shm/mark'), 'owner-was-here');
+});
+
+test('--pid container:X runs in X\'s user namespace and ps shows X\'s processes', async () => {
+  await rig.run(['-d', '--name', 'pid-joiner', '--pid', 'container:owner', 'bb:local', 'sleep', '100001']);
+  assert.equal(await nsOf('pid-joiner', 'user'), await nsOf('owner', 'user'));
+  const ps = await exec('pid-joiner', 'ps -o args');
+  assert.match(ps, /sleep 100000\b/, ps);
+  assert.match(ps, /sleep 100001\b/, ps);
+});
+
+test('the joiners hold no range of their own: one allocation for the owner and all of them', async () => {
+  await sweepManager(rig.mgr.socket);
+  assert.deepEqual(subidAllocations(rig.mgr).map((a) => a.id), [await containerId(rig.d, 'owner')]);
+});
+
+test('joining the namespace of a container sysrunc did not start is refused with one line naming the namespace', async () => {
+  await rig.docker(['run', '-d', '--runtime=runc', '--name', 'plain', '--ipc', 'shareable', 'bb:local', 'sleep', '100000']);
+  const r = await rig.run(['--rm', '--ipc', 'container:plain', 'bb:local', 'true'], { reject: false });
+  assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /linux\.namespaces ipc path \/proc\/\d+\/ns\/ipc is not a namespace of a container sysrunc started/);
+  await rig.docker(['rm', '-f', 'plain']);
+});
+
+test('the shared range stays while a joiner runs after its owner is removed', async () => {
+  const owner = await containerId(rig.d, 'owner');
+  await rig.docker(['rm', '-f', 'owner', 'ipc-joiner', 'pid-joiner']);
+  await sweepManager(rig.mgr.socket);
+  assert.equal((await managerList(rig.mgr)).some((r) => r.id === owner), false, 'the owner is still recorded');
+  assert.deepEqual(subidAllocations(rig.mgr).map((a) => a.id), [owner], 'the range went with its owner while a joiner still uses it');
+  assert.equal(await exec('net-joiner', 'echo alive'), 'alive');
+});
+
+test('removing the owner first, then the joiner, leaves no allocation, mount or record behind', async () => {
+  await rig.docker(['rm', '-f', 'net-joiner']);
+  assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
+});
