@@ -29,8 +29,7 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: 'linked',
-  // bun:ffi is only imported when running under Bun (manager-client/call.ts).
-  external: ['koffi', 'pino', 'thread-stream', 'bun:ffi'],
+  external: ['koffi', 'pino', 'thread-stream'],
   banner: { js: "import { createRequire as __sysruncCreateRequire } from 'node:module'; const require = __sysruncCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
