@@ -176,9 +176,11 @@ test('a docker run refused for a -v source on overlayfs leaves no mount, record,
 
 test('in ownership mode auto, a -v source on overlayfs is chowned instead: root-owned inside, host root again after exit', async () => {
   const source = path.join(merged, 'sub');
-  const r = await rig.run(['--rm', '-v', `${source}:/x`, 'bb:local', 'sh', '-c', 'touch /x/by-root && stat -c %u:%g /x /x/by-root'], { reject: false });
+  const r = await rig.run(['--rm', '-v', `${source}:/x`, 'bb:local', 'sh', '-c', 'touch /x/by-root && stat -c %u:%g /x /x/by-root && cat /proc/self/uid_map'], { reject: false });
   assert.equal(r.exitCode, 0, r.stderr);
-  assert.equal(r.stdout.trim(), '0:0\n0:0');
+  const [owners1, owners2, uidMap = ''] = r.stdout.trim().split('\n');
+  assert.deepEqual([owners1, owners2], ['0:0', '0:0']);
+  assert.notEqual(uidMap.trim().split(/\s+/)[1], '0', `container root is host root: ${uidMap}`);
   assert.equal(statSync(path.join(source, 'by-root')).uid, 0);
   assert.equal(statSync(source).uid, 0);
 });

@@ -50,8 +50,10 @@ test('uid_map and gid_map inside map 0 to a non-root host base, 65536 ids', asyn
   assert.deepEqual(gid, uid);
 });
 
-test('image files are owned by 0:0 inside', async () => {
-  const r = await rig.run(['--rm', 'bb:local', 'ls', '-ln', '/']);
+test('image files are owned by 0:0 inside, in a user namespace that does not map host root', async () => {
+  const r = await rig.run(['--rm', 'bb:local', 'sh', '-c', 'cat /proc/self/uid_map; ls -ln /']);
+  const map = parseIdMap(r.stdout.split('\n').filter((l) => /^\s*\d+\s+\d+\s+\d+\s*$/.test(l)).join('\n'));
+  assert.ok(map.length > 0 && map.every((m) => m.hostID !== 0), `uid_map maps host root (or is missing):\n${r.stdout}`);
   const owners = new Map(
     r.stdout
       .split('\n')
