@@ -10,19 +10,24 @@
 // there would corrupt the committed layer. The ids are shifted by the kernel: one side of every
 // copy is an idmapped view of the volume (shift-view.ts). What overlayfs or Docker's layer format
 // cannot carry (whiteouts, most xattrs) goes into a sidecar file next to the tree (sidecar.ts).
-import { chownSync, closeSync, constants as fsConstants, lstatSync, mkdirSync, readdirSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
+import { chownSync, closeSync, constants as fsConstants, lstatSync, mkdirSync, readdirSync, statfsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
-import { readJson, writeJsonAtomic, writeFileAtomic } from '../state-file.ts';
+import { readJson, writeJsonAtomic } from '../state-file.ts';
 import { mountsUnder, unmount } from '../../host/mount.ts';
 import { SyscallError, fromNodeError } from '../../host/libc.ts';
-import { copyTree, type CopyStats, type Whiteout } from './copy-tree.ts';
+import { copyTree, type CopyStats } from './copy-tree.ts';
+import { syncOutVolume } from './copy-out.ts';
 import { VolumeError, describe } from './errors.ts';
 import { Rootfs, withRootfs } from './in-root.ts';
-import { O_PATH, S_IFDIR, S_IFMT, type Stat, type Xattrs } from '../../host/fs-native.ts';
-import { Sidecar, SidecarWriter, sidecarName } from './sidecar.ts';
+import {
+  attachLayerView, detachLayerView, layerUnusable, removeLayerLeftovers, syncIntoLayer, writeLayerSidecar,
+} from './in-layer.ts';
+import { O_PATH } from '../../host/fs-native.ts';
+import { Sidecar, sidecarName } from './sidecar.ts';
+import { faultPoint } from './fault.ts';
 import { isSameOrBelow } from './store-paths.ts';
 import { withUnshiftedView, type IdRange } from './shift-view.ts';
 
@@ -41,6 +46,11 @@ const VolumeRecord = z.object({
   syncedIn: z.boolean(),
   /** The last complete sync-out: when it ran and the inode of the directory it left in the rootfs. */
   lastSyncOut: z.object({ startMs: z.number(), endMs: z.number(), targetIno: z.string() }).optional(),
+  /**
+   * In-layer mode (in-layer.ts): the data lives at rootfsPath in this upper dir and hostDir is only
+   * where its idmapped view is attached. Absent: copy mode, hostDir holds the data.
+   */
+  layer: z.object({ upperdir: z.string() }).optional(),
 });
 const ContainerRecord = z.object({
   uid: z.number().int().min(0),
@@ -71,6 +81,12 @@ export interface CreateVolumesRequest {
   readonly gid: number;
   /** Size of the container's id range; default 65536. */
   readonly size?: number;
+  /**
+   * Upper dir of the container's overlay rootfs, when the container's root owns its files through
+   * idmapped mounts: new volumes then keep their data in that layer (in-layer.ts) if its filesystem
+   * can be idmapped, and stopping moves no data. Absent: volumes under the root, copied at stop.
+   */
+  readonly upperdir?: string;
 }
 
 export interface VolumeMount {
@@ -102,6 +118,8 @@ export interface SyncReport {
   /** Entries an in-place update found unchanged and left alone (0 for a full copy). */
   readonly kept: number;
   readonly ms: number;
+  /** copy: the data was copied into the rootfs; in-layer: it is there already, only metadata was walked. */
+  readonly mode: 'copy' | 'in-layer';
 }
 
 export interface SyncOutResult {
@@ -115,6 +133,7 @@ export interface VolumeInfo {
   readonly hostDir: string;
   readonly syncedIn: boolean;
   readonly lastSyncOut?: { readonly startMs: number; readonly endMs: number; readonly targetIno: string };
+  readonly layer?: { readonly upperdir: string };
 }
 
 export interface ContainerVolumes {
@@ -205,7 +224,7 @@ export class VolumeManager {
         const c = this.state.containers[id];
         if (c === undefined) return;
         for (const v of c.volumes.filter((x) => !x.syncedIn)) {
-          await removeTree(v.hostDir);
+          await discardVolumeDir(v);
           removed.push(v.hostDir);
         }
         this.dropVolumes(id, c.volumes.filter((x) => !x.syncedIn));
@@ -221,7 +240,7 @@ export class VolumeManager {
       const dir = path.join(this.root, name);
       if (this.state.containers[name] !== undefined || isStateFileDir(dir, this.stateFile)) continue;
       if (!lstatSync(dir).isDirectory()) continue;
-      await removeTree(dir);
+      await removeUnmounted(dir);
       removed.push(dir);
     }
     return removed;
@@ -239,13 +258,17 @@ export class VolumeManager {
       );
     }
     if (c !== undefined) {
-      const incomplete = c.volumes.filter((v) => !v.syncedIn && mountpoints.includes(v.mountpoint));
-      for (const v of incomplete) await removeTree(v.hostDir);
-      this.dropVolumes(id, incomplete);
+      // Incomplete ones are redone; in-layer ones whose layer is gone (a new layer under the old id) start afresh.
+      const redo = c.volumes.filter((v) => mountpoints.includes(v.mountpoint) && (!v.syncedIn || layerGone(v, req.upperdir)));
+      for (const v of redo) await discardVolumeDir(v);
+      this.dropVolumes(id, redo);
       c = this.state.containers[id];
     }
+    for (const v of c?.volumes ?? []) {
+      if (v.layer !== undefined && mountpoints.includes(v.mountpoint)) await this.reattach(id, v, ids, req);
+    }
     const missing = mountpoints.filter((m) => c?.volumes.find((v) => v.mountpoint === m) === undefined);
-    if (missing.length > 0) await this.createMissing(id, ids, req.rootfs, missing);
+    if (missing.length > 0) await this.createMissing(id, ids, req, missing);
     const rec = this.state.containers[id];
     return {
       mounts: mountpoints.map((m) => {
@@ -256,8 +279,29 @@ export class VolumeManager {
     };
   }
 
-  private async createMissing(id: string, ids: IdRange, rootfs: string, mountpoints: string[]): Promise<void> {
-    refuseOverlay(nearestExisting(this.root), `create volumes for ${id}`);
+  /** A kept in-layer volume of a stopped container starting again: a new view of the same directory. */
+  private async reattach(id: string, v: VolumeRec, ids: IdRange, req: CreateVolumesRequest): Promise<void> {
+    const upperdir = v.layer?.upperdir;
+    if (upperdir === undefined) return;
+    if (req.upperdir !== upperdir) {
+      throw new VolumeError(
+        `create volumes for ${id}: ${v.mountpoint} lives in the layer ${upperdir}, which this start ` +
+          (req.upperdir === undefined ? 'does not mount with idmapped ownership' : `does not use (its upper dir is ${req.upperdir})`),
+      );
+    }
+    try {
+      await withRootfs(req.rootfs, (r) => syncIntoLayer(r, upperdir, v.rootfsPath)); // adopts what is there
+      attachLayerView(upperdir, v.rootfsPath, v.hostDir, ids);
+    } catch (err) {
+      throw new VolumeError(`create volumes for ${id}: view of ${v.mountpoint} in ${upperdir}: ${describe(err)}`, { cause: err });
+    }
+  }
+
+  private async createMissing(id: string, ids: IdRange, req: CreateVolumesRequest, mountpoints: string[]): Promise<void> {
+    const rootfs = req.rootfs;
+    // In-layer when the layer can hold the data (see in-layer.ts); else copied volumes under the root.
+    const inLayer = req.upperdir !== undefined && layerUnusable(req.upperdir) === undefined ? req.upperdir : undefined;
+    if (inLayer === undefined) refuseOverlay(nearestExisting(this.root), `create volumes for ${id}`);
     ensureDir(this.root, 0o711);
     const containerDir = this.containerDir(id);
     const containerDirExisted = exists(containerDir);
@@ -270,6 +314,7 @@ export class VolumeManager {
             rootfsPath: r.resolve(mountpoint),
             hostDir: path.join(containerDir, volumeDirName(mountpoint)),
             syncedIn: false,
+            ...(inLayer === undefined ? {} : { layer: { upperdir: inLayer } }),
           };
           if (v.rootfsPath === '/') throw new VolumeError(`create volumes for ${id}: ${mountpoint} resolves to / in the rootfs`);
           // Two volumes for one place in the rootfs (symlinks in the image) would sync out over each other.
@@ -286,7 +331,18 @@ export class VolumeManager {
           this.addVolume(id, ids, fsTypeOf(rootfs), v);
           made.push(v);
           ensureOwnedDir(containerDir, 0o700, ids);
-          await removeTree(v.hostDir); // untracked leftovers of a crash in destroy
+          await removeUnmounted(v.hostDir); // untracked leftovers of a crash in destroy
+          if (inLayer !== undefined) {
+            try {
+              await syncIntoLayer(r, inLayer, v.rootfsPath);
+              attachLayerView(inLayer, v.rootfsPath, v.hostDir, ids);
+            } catch (err) {
+              throw new VolumeError(`create volumes for ${id}: ${mountpoint} in the layer ${inLayer}: ${describe(err)}`, { cause: err });
+            }
+            v.syncedIn = true;
+            this.persist();
+            continue;
+          }
           fsCall('mkdir', v.hostDir, () => mkdirSync(v.hostDir, { mode: 0o755 }));
           fsCall('chown', v.hostDir, () => chownSync(v.hostDir, ids.uid, ids.gid));
           refuseOverlay(v.hostDir, `create volumes for ${id}`);
@@ -300,9 +356,9 @@ export class VolumeManager {
         }
       });
     } catch (err) {
-      for (const v of made) await removeTree(v.hostDir).catch(() => undefined);
+      for (const v of made) await discardVolumeDir(v).catch(() => undefined);
       this.dropVolumes(id, made);
-      if (!containerDirExisted && this.state.containers[id] === undefined) await removeTree(containerDir).catch(() => undefined);
+      if (!containerDirExisted && this.state.containers[id] === undefined) await removeUnmounted(containerDir).catch(() => undefined);
       if (err instanceof VolumeError) throw err;
       throw new VolumeError(`create volumes for ${id}: ${describe(err)}`, { cause: err });
     }
@@ -338,6 +394,24 @@ export class VolumeManager {
     const c = this.state.containers[id];
     if (req.autoRemove === true || c === undefined) return { skipped: req.autoRemove === true, volumes: [] };
     const reports: SyncReport[] = [];
+    // In-layer volumes: the data is in the layer already; the view goes, the sidecar is written.
+    for (const v of c.volumes.filter((x) => x.syncedIn && x.layer !== undefined)) {
+      const start = process.hrtime.bigint();
+      const upperdir = v.layer?.upperdir ?? '';
+      try {
+        detachLayerView(v.hostDir);
+        faultPoint('layer-sync-out:detached');
+        const walked = await writeLayerSidecar(upperdir, v.rootfsPath);
+        reports.push({
+          mountpoint: v.mountpoint, entries: walked?.entries ?? 0, bytes: 0, sidecarWhiteouts: walked?.whiteouts ?? 0, kept: 0,
+          ms: Number(process.hrtime.bigint() - start) / 1e6, mode: 'in-layer',
+        });
+      } catch (err) {
+        throw new VolumeError(`sync-out of ${id} ${v.mountpoint} (in the layer ${upperdir}): ${describe(err)}`, { cause: err });
+      }
+    }
+    const copied = c.volumes.filter((x) => x.syncedIn && x.layer === undefined);
+    if (copied.length === 0) return { skipped: false, volumes: reports };
     let type: number;
     try {
       type = fsTypeOf(req.rootfs);
@@ -352,13 +426,13 @@ export class VolumeManager {
       );
     }
     await withRootfs(req.rootfs, async (r) => {
-      for (const v of c.volumes.filter((x) => x.syncedIn)) {
+      for (const v of copied) {
         const start = process.hrtime.bigint();
         try {
           const stats = await syncOutVolume(r, v, c, () => this.persist());
           reports.push({
             mountpoint: v.mountpoint, entries: stats.entries, bytes: stats.bytes,
-            sidecarWhiteouts: stats.rejectedWhiteouts, kept: stats.kept, ms: Number(process.hrtime.bigint() - start) / 1e6,
+            sidecarWhiteouts: stats.rejectedWhiteouts, kept: stats.kept, ms: Number(process.hrtime.bigint() - start) / 1e6, mode: 'copy',
           });
         } catch (err) {
           throw new VolumeError(`sync-out of ${id} ${v.mountpoint} from ${v.hostDir} into ${r.label(v.rootfsPath)}: ${describe(err)}`, { cause: err });
@@ -372,8 +446,7 @@ export class VolumeManager {
     checkId(id);
     const dir = this.containerDir(id);
     try {
-      for (const mp of mountsUnder(dir).reverse()) unmount(mp, { detach: true });
-      await removeTree(dir);
+      await removeUnmounted(dir);
     } catch (err) {
       throw new VolumeError(`destroy volumes of ${id}: ${describe(err)}`, { cause: err });
     }
@@ -416,134 +489,6 @@ export class VolumeManager {
       if (this.queues.get(id) === tail) this.queues.delete(id);
     });
     return next;
-  }
-}
-
-/**
- * Copies volume v into the rootfs. The first time (or when the target is not the directory the
- * last sync-out left) it fills a fresh sibling and swaps it in, so a failure leaves the old content
- * whole; after that it updates the target in place, keeping every entry that neither side changed
- * since the last sync-out (ctime moves with any change to content, attributes or xattrs and cannot
- * be set back), so stop/start of a container with gigabytes of inner images copies only what changed.
- * `persist` is called with the record updated.
- */
-async function syncOutVolume(r: Rootfs, v: VolumeRec, ids: IdRange, persist: () => void): Promise<CopyStats> {
-  const startMs = Date.now();
-  const name = path.posix.basename(v.rootfsPath);
-  const parentInRoot = path.posix.dirname(v.rootfsPath);
-  const parentFd = r.openDirCreating(parentInRoot);
-  try {
-    // Paths below the fd of the parent resolved in root; the labels are for messages.
-    const parent = `/proc/self/fd/${parentFd}`;
-    const target = `${parent}/${name}`;
-    const fresh = `${parent}/.${name}.sysrunc-new`;
-    const old = `${parent}/.${name}.sysrunc-old`;
-    const label = (p: string) => r.label(path.posix.join(parentInRoot, path.posix.basename(p)));
-    await removeTree(fresh, label(fresh));
-    await removeTree(old, label(old));
-    const prev = v.lastSyncOut;
-    // A clock that went back since could stamp new changes with old times: copy everything then.
-    const update = prev !== undefined && startMs > prev.endMs && dirIno(target, label(target)) === prev.targetIno;
-    if (prev !== undefined) {
-      v.lastSyncOut = undefined; // a crash mid-update must not leave the next one trusting the target
-      persist();
-    }
-    const sidecar = new SidecarWriter();
-    const opts = {
-      srcLabel: v.hostDir,
-      dstLabel: r.label(v.rootfsPath),
-      hooks: {
-        onRejectedWhiteout: (w: Whiteout) => sidecar.addWhiteout(w),
-        onXattrs: (p: Buffer, x: Xattrs) => sidecar.addXattrs(p, x),
-        onRejectedXattr: (_p: Buffer, name: string) => sidecar.keepsXattr(name),
-      },
-    };
-    let stats: CopyStats;
-    if (update) {
-      stats = await withUnshiftedView(v.hostDir, ids, (view) => copyTree(view, target, { ...opts, unchanged: unchangedSince(prev) }));
-    } else {
-      try {
-        mkdirSync(fresh, { mode: 0o700 });
-      } catch (err) {
-        throw fromNodeError(err, 'mkdir', label(fresh));
-      }
-      try {
-        stats = await withUnshiftedView(v.hostDir, ids, (view) => copyTree(view, fresh, opts));
-        await replaceWith(target, fresh, old, r.label(v.rootfsPath));
-      } catch (err) {
-        await removeTree(fresh).catch(() => undefined);
-        throw err;
-      }
-    }
-    const sidecarPath = `${parent}/${sidecarName(name)}`;
-    if (sidecar.isEmpty()) {
-      removeFile(sidecarPath, label(sidecarPath));
-    } else {
-      try {
-        writeFileAtomic(sidecarPath, sidecar.toJson(), { mode: 0o600 });
-      } catch (err) {
-        throw fromNodeError(err, 'write', label(sidecarPath));
-      }
-    }
-    await removeTree(old, label(old));
-    const targetIno = dirIno(target, label(target));
-    if (targetIno !== undefined) v.lastSyncOut = { startMs, endMs: Date.now(), targetIno };
-    persist();
-    return stats;
-  } finally {
-    closeQuietly(parentFd);
-  }
-}
-
-/** An entry neither side changed since the sync-out that ran from prev.startMs to prev.endMs. */
-export function unchangedSince(prev: { startMs: number; endMs: number }): (src: Stat, dst: Stat) => boolean {
-  // 1 s covers the kernel's coarse timestamp clock lagging Date.now() by a tick.
-  const srcBefore = prev.startMs - 1000;
-  return (src, dst) =>
-    src.ctimeMs < srcBefore && dst.ctimeMs <= prev.endMs &&
-    // A directory's size is the filesystem's bookkeeping, not content.
-    ((src.mode & S_IFMT) === S_IFDIR || src.size === dst.size) &&
-    src.mtimeSec === dst.mtimeSec && src.mtimeNsec === dst.mtimeNsec &&
-    src.mode === dst.mode && src.uid === dst.uid && src.gid === dst.gid &&
-    src.rdevMajor === dst.rdevMajor && src.rdevMinor === dst.rdevMinor;
-}
-
-/** Inode number of directory p (not its device: overlayfs gets a new one per mount), or undefined. */
-function dirIno(p: string, label: string): string | undefined {
-  try {
-    const st = lstatSync(p, { bigint: true });
-    return st.isDirectory() ? st.ino.toString() : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromNodeError(err, 'lstat', label);
-  }
-}
-
-/** Puts `fresh` at `target`: rename the old one aside if overlayfs allows it, else delete it first. */
-async function replaceWith(target: string, fresh: string, old: string, label: string): Promise<void> {
-  let st;
-  try {
-    st = lstatSync(target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromNodeError(err, 'lstat', label);
-  }
-  if (st !== undefined) {
-    if (!st.isDirectory()) {
-      removeFile(target, label);
-    } else {
-      try {
-        renameSync(target, old);
-      } catch (err) {
-        // overlayfs without redirect_dir cannot rename a directory that has lower content.
-        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw fromNodeError(err, 'rename', label);
-        await removeTree(target, label);
-      }
-    }
-  }
-  try {
-    renameSync(fresh, target);
-  } catch (err) {
-    throw fromNodeError(err, 'rename', label);
   }
 }
 
@@ -646,19 +591,34 @@ function exists(p: string): boolean {
   }
 }
 
+/**
+ * Removes dir after detaching every mount at or below it: an attached in-layer view would
+ * otherwise let a recursive removal reach into the container's layer and delete its data.
+ */
+async function removeUnmounted(dir: string): Promise<void> {
+  for (const mp of mountsUnder(dir).reverse()) unmount(mp, { detach: true });
+  const left = mountsUnder(dir);
+  if (left.length > 0) throw new SyscallError('umount2', left[0], 16 /* EBUSY */, 'still mounted after a detach; not removing the tree below it');
+  await removeTree(dir);
+}
+
+/** Removes what a volume has under the root (never an in-layer volume's data) and a half-made sync-in. */
+async function discardVolumeDir(v: VolumeRec): Promise<void> {
+  detachLayerView(v.hostDir);
+  await removeUnmounted(v.hostDir);
+  if (v.layer !== undefined && exists(v.layer.upperdir)) await removeLayerLeftovers(v.layer.upperdir, v.rootfsPath);
+}
+
+/** An in-layer volume whose layer no longer exists, while this start brings a different one. */
+function layerGone(v: VolumeRec, upperdir: string | undefined): boolean {
+  return v.layer !== undefined && upperdir !== undefined && upperdir !== v.layer.upperdir && !exists(v.layer.upperdir);
+}
+
 async function removeTree(p: string, label = p): Promise<void> {
   try {
     await rm(p, { recursive: true, force: true, maxRetries: 2 });
   } catch (err) {
     throw fromNodeError(err, 'rm', label);
-  }
-}
-
-function removeFile(p: string, label = p): void {
-  try {
-    unlinkSync(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromNodeError(err, 'unlink', label);
   }
 }
 
