@@ -63,6 +63,7 @@ export async function syncOutVolume(r: Rootfs, v: CopyVolume, ids: IdRange, pers
     let stats: CopyStats;
     if (update) {
       stats = await withUnshiftedView(v.hostDir, ids, (view) => copyTree(view, target, { ...opts, unchanged: unchangedSince(prev) }));
+      faultPoint('copy-sync-out:updated');
     } else {
       try {
         mkdirSync(fresh, { mode: 0o700 });
