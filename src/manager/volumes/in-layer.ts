@@ -25,9 +25,9 @@ import { describe } from './errors.ts';
 import { faultPoint } from './fault.ts';
 import { withRootfs, withRootfsSync, type Rootfs } from './in-root.ts';
 import { Sidecar, SidecarWriter, sidecarName } from './sidecar.ts';
+import { OVERLAYFS_SUPER_MAGIC } from './records.ts';
 import type { IdRange } from './shift-view.ts';
 
-const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 const MAX_SIDECAR_BYTES = 256 * 1024 * 1024;
 const OPAQUE = 'trusted.overlay.opaque';
 const SLASH = Buffer.from('/');

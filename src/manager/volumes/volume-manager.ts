@@ -1,148 +1,49 @@
 // Store volumes: a host directory per container and store path (/var/lib/docker, ...) bind-mounted
 // over that path, so inner container engines get a real filesystem instead of the container's
-// overlayfs rootfs. The volume holds host ids (container range), so it needs no idmapped mount;
-// the image's content is copied in at first create and copied back into the rootfs at stop.
+// overlayfs rootfs. Two modes, chosen per volume at its first create and recorded:
 //
-// Safety of the sync targets: sync-out writes through the rootfs path the caller gives (Docker's
-// overlay merged dir, still mounted when the runtime deletes the container), never into an
-// overlay upperdir behind a mounted overlay's back: that is undefined behaviour for overlayfs,
-// and Docker commits from the upperdir while the container is stopped, so a late or racy write
-// there would corrupt the committed layer. The ids are shifted by the kernel: one side of every
-// copy is an idmapped view of the volume (shift-view.ts). What overlayfs or Docker's layer format
-// cannot carry (whiteouts, most xattrs) goes into a sidecar file next to the tree (sidecar.ts).
-import { chownSync, closeSync, constants as fsConstants, lstatSync, mkdirSync, readdirSync, statfsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+// - in-layer (in-layer.ts), when the container's root owns its overlay rootfs through idmapped
+//   mounts and the upper dir's filesystem can be idmapped: the data lives at the store path in the
+//   container's upper dir, with the image's (host-root) ids, and the volume is an idmapped view of
+//   it attached under the root. `docker commit`/`cp`/`diff` see it there at any time; a stop moves
+//   no data, whatever its size.
+// - copy (copy-out.ts): the volume is a directory under the root holding the container's host
+//   ids; the image's content is copied in at the first create and copied back into the rootfs at
+//   every stop (in-kernel copies, hardlinks, sparse files, xattrs and ACLs kept).
+//
+// Copy-mode sync-out writes through the rootfs path the caller gives (Docker's merged dir, still
+// mounted when the runtime deletes the container) or, with intoUpperdir, into the upper dir once
+// nothing mounts it. Ids are shifted by the kernel: one side of every copy is an idmapped view of
+// the volume (shift-view.ts). What overlayfs or Docker's layer format cannot carry (whiteouts,
+// most xattrs) goes into a sidecar file next to the tree (sidecar.ts), in both modes.
+import { constants as fsConstants, lstatSync, mkdirSync, readdirSync, chownSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import { readJson, writeJsonAtomic } from '../state-file.ts';
-import { mountsUnder, unmount } from '../../host/mount.ts';
 import { SyscallError, fromNodeError } from '../../host/libc.ts';
+import { O_PATH } from '../../host/fs-native.ts';
 import { copyTree, type CopyStats } from './copy-tree.ts';
 import { syncOutVolume } from './copy-out.ts';
 import { VolumeError, describe } from './errors.ts';
-import { Rootfs, withRootfs } from './in-root.ts';
-import {
-  attachLayerView, detachLayerView, layerUnusable, removeLayerLeftovers, syncIntoLayer, writeLayerSidecar,
-} from './in-layer.ts';
-import { O_PATH } from '../../host/fs-native.ts';
-import { Sidecar, sidecarName } from './sidecar.ts';
 import { faultPoint } from './fault.ts';
+import { Rootfs, withRootfs } from './in-root.ts';
+import { attachLayerView, detachLayerView, layerUnusable, syncIntoLayer, writeLayerSidecar } from './in-layer.ts';
+import {
+  DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema,
+  type ContainerRec, type ContainerVolumes, type CreateVolumesRequest, type State, type SyncOutRequest,
+  type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec,
+} from './records.ts';
 import { isSameOrBelow } from './store-paths.ts';
 import { withUnshiftedView, type IdRange } from './shift-view.ts';
+import {
+  checkId, checkIds, checkMountpoint, closeQuietly, discardVolumeDir, ensureDir, ensureOwnedDir, exists, fsCall, fsTypeOf,
+  isStateFileDir, layerGone, nearestExisting, readSidecar, refuseOverlay, removeUnmounted, volumeDirName,
+} from './volume-fs.ts';
 
-export const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
-export const DEFAULT_ID_RANGE_SIZE = 65536;
-const MAX_SIDECAR_BYTES = 256 * 1024 * 1024;
-const MOUNT_OPTIONS = ['rbind', 'rprivate'];
-
-const VolumeRecord = z.object({
-  /** In-container path as requested (the mount destination). */
-  mountpoint: z.string(),
-  /** The symlink-free in-container path it resolved to in the rootfs at create; sync-out target. */
-  rootfsPath: z.string(),
-  hostDir: z.string(),
-  /** False while the first sync-in runs: the directory is incomplete and is redone. */
-  syncedIn: z.boolean(),
-  /** The last complete sync-out: when it ran and the inode of the directory it left in the rootfs. */
-  lastSyncOut: z.object({ startMs: z.number(), endMs: z.number(), targetIno: z.string() }).optional(),
-  /**
-   * In-layer mode (in-layer.ts): the data lives at rootfsPath in this upper dir and hostDir is only
-   * where its idmapped view is attached. Absent: copy mode, hostDir holds the data.
-   */
-  layer: z.object({ upperdir: z.string() }).optional(),
-});
-const ContainerRecord = z.object({
-  uid: z.number().int().min(0),
-  gid: z.number().int().min(0),
-  size: z.number().int().positive(),
-  /** statfs f_type of the rootfs at create: sync-out refuses a rootfs that is no longer mounted. */
-  rootfsType: z.number().int(),
-  volumes: z.array(VolumeRecord),
-});
-const StateSchema = z.object({ version: z.literal(1), containers: z.record(z.string(), ContainerRecord) });
-type State = z.infer<typeof StateSchema>;
-type ContainerRec = z.infer<typeof ContainerRecord>;
-type VolumeRec = z.infer<typeof VolumeRecord>;
-
-export interface VolumeManagerOptions {
-  /** Directory holding the volumes, e.g. /var/lib/sysrunc/volumes; must not be on overlayfs. */
-  readonly root: string;
-  readonly stateFile: string;
-}
-
-export interface CreateVolumesRequest {
-  /** Host path of the container rootfs with the image's 0-based ownership (not an idmapped view). */
-  readonly rootfs: string;
-  /** In-container store paths (storePathsFor().paths). */
-  readonly mountpoints: readonly string[];
-  /** Host uid/gid of the container's root. */
-  readonly uid: number;
-  readonly gid: number;
-  /** Size of the container's id range; default 65536. */
-  readonly size?: number;
-  /**
-   * Upper dir of the container's overlay rootfs, when the container's root owns its files through
-   * idmapped mounts: new volumes then keep their data in that layer (in-layer.ts) if its filesystem
-   * can be idmapped, and stopping moves no data. Absent: volumes under the root, copied at stop.
-   */
-  readonly upperdir?: string;
-}
-
-export interface VolumeMount {
-  destination: string;
-  source: string;
-  type: 'bind';
-  options: string[];
-}
-
-export interface SyncOutRequest {
-  /** Host path of the container rootfs (0-based ownership), still mounted. */
-  readonly rootfs: string;
-  /** The container runs with --rm: its rootfs is about to go, so nothing is copied. */
-  readonly autoRemove?: boolean;
-  /**
-   * `rootfs` is the upper dir of the container's overlay, written directly because the overlay is
-   * no longer mounted (dockerd unmounts it before the runtime's delete). The store paths' content
-   * lives only in the upper layer, so no whiteout against a lower layer is needed.
-   */
-  readonly intoUpperdir?: boolean;
-}
-
-export interface SyncReport {
-  readonly mountpoint: string;
-  readonly entries: number;
-  readonly bytes: number;
-  /** Whiteouts the rootfs could not hold, recorded in the sidecar instead. */
-  readonly sidecarWhiteouts: number;
-  /** Entries an in-place update found unchanged and left alone (0 for a full copy). */
-  readonly kept: number;
-  readonly ms: number;
-  /** copy: the data was copied into the rootfs; in-layer: it is there already, only metadata was walked. */
-  readonly mode: 'copy' | 'in-layer';
-}
-
-export interface SyncOutResult {
-  readonly skipped: boolean;
-  readonly volumes: SyncReport[];
-}
-
-export interface VolumeInfo {
-  readonly mountpoint: string;
-  readonly rootfsPath: string;
-  readonly hostDir: string;
-  readonly syncedIn: boolean;
-  readonly lastSyncOut?: { readonly startMs: number; readonly endMs: number; readonly targetIno: string };
-  readonly layer?: { readonly upperdir: string };
-}
-
-export interface ContainerVolumes {
-  readonly id: string;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly volumes: readonly VolumeInfo[];
-}
+export {
+  DEFAULT_ID_RANGE_SIZE, OVERLAYFS_SUPER_MAGIC,
+  type ContainerVolumes, type CreateVolumesRequest, type SyncOutRequest, type SyncOutResult, type SyncReport,
+  type VolumeInfo, type VolumeManagerOptions, type VolumeMount,
+} from './records.ts';
 
 export class VolumeManager {
   private readonly root: string;
@@ -492,144 +393,3 @@ export class VolumeManager {
   }
 }
 
-function readSidecar(r: Rootfs, rootfsPath: string): Sidecar | undefined {
-  const file = path.posix.join(path.posix.dirname(rootfsPath), sidecarName(path.posix.basename(rootfsPath)));
-  const text = r.readFile(file, MAX_SIDECAR_BYTES);
-  if (text === undefined) return undefined;
-  try {
-    return Sidecar.parse(text.toString('utf8'));
-  } catch (err) {
-    throw new VolumeError(`${r.label(file)}: ${describe(err)} (delete it to sync in without it)`);
-  }
-}
-
-function volumeDirName(mountpoint: string): string {
-  const slug = mountpoint.slice(1).replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 180);
-  const hash = createHash('sha256').update(mountpoint).digest('hex').slice(0, 8);
-  return `${slug}-${hash}`;
-}
-
-function checkId(id: string): void {
-  if (!/^[\w+\-.]{1,255}$/.test(id) || id === '.' || id === '..') throw new VolumeError(`invalid container id ${JSON.stringify(id)}`);
-}
-
-function checkIds(id: string, ids: IdRange): void {
-  for (const [k, v] of Object.entries(ids)) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new VolumeError(`create volumes for ${id}: invalid ${k} ${v}`);
-  }
-  if (ids.uid === 0 || ids.gid === 0) throw new VolumeError(`create volumes for ${id}: refusing host root as the container's root`);
-  if (ids.size === 0) throw new VolumeError(`create volumes for ${id}: empty id range`);
-}
-
-function checkMountpoint(id: string, m: string): string {
-  if (!path.posix.isAbsolute(m)) throw new VolumeError(`create volumes for ${id}: mountpoint ${JSON.stringify(m)} is not absolute`);
-  const norm = path.posix.resolve(m);
-  if (norm === '/') throw new VolumeError(`create volumes for ${id}: refusing a volume over /`);
-  return norm;
-}
-
-function fsTypeOf(p: string): number {
-  try {
-    return statfsSync(p).type;
-  } catch (err) {
-    throw fromNodeError(err, 'statfs', p);
-  }
-}
-
-function refuseOverlay(dir: string, what: string): void {
-  let type: number;
-  try {
-    type = statfsSync(dir).type;
-  } catch (err) {
-    throw new VolumeError(`${what}: ${fromNodeError(err, 'statfs', dir).message}`);
-  }
-  if (type === OVERLAYFS_SUPER_MAGIC) {
-    throw new VolumeError(`${what}: ${dir} is on overlayfs; store volumes must be on a filesystem an inner overlayfs can use (ext4, xfs, btrfs)`);
-  }
-}
-
-/** dir, or its closest ancestor that exists (what a mkdir -p of dir would land on). */
-function nearestExisting(dir: string): string {
-  let p = dir;
-  while (!exists(p) && p !== path.dirname(p)) p = path.dirname(p);
-  return p;
-}
-
-/** Runs a node:fs call, reporting a failure as "op path: CODE (text)". */
-function fsCall<T>(op: string, p: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw fromNodeError(err, op, p);
-  }
-}
-
-function ensureDir(dir: string, mode: number): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode });
-  } catch (err) {
-    throw fromNodeError(err, 'mkdir', dir);
-  }
-}
-
-/** The per-container directory: only the container's root (and host root) may traverse it. */
-function ensureOwnedDir(dir: string, mode: number, ids: IdRange): void {
-  try {
-    mkdirSync(dir, { mode });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromNodeError(err, 'mkdir', dir);
-  }
-  fsCall('chown', dir, () => chownSync(dir, ids.uid, ids.gid));
-}
-
-function exists(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Removes dir after detaching every mount at or below it: an attached in-layer view would
- * otherwise let a recursive removal reach into the container's layer and delete its data.
- */
-async function removeUnmounted(dir: string): Promise<void> {
-  for (const mp of mountsUnder(dir).reverse()) unmount(mp, { detach: true });
-  const left = mountsUnder(dir);
-  if (left.length > 0) throw new SyscallError('umount2', left[0], 16 /* EBUSY */, 'still mounted after a detach; not removing the tree below it');
-  await removeTree(dir);
-}
-
-/** Removes what a volume has under the root (never an in-layer volume's data) and a half-made sync-in. */
-async function discardVolumeDir(v: VolumeRec): Promise<void> {
-  detachLayerView(v.hostDir);
-  await removeUnmounted(v.hostDir);
-  if (v.layer !== undefined && exists(v.layer.upperdir)) await removeLayerLeftovers(v.layer.upperdir, v.rootfsPath);
-}
-
-/** An in-layer volume whose layer no longer exists, while this start brings a different one. */
-function layerGone(v: VolumeRec, upperdir: string | undefined): boolean {
-  return v.layer !== undefined && upperdir !== undefined && upperdir !== v.layer.upperdir && !exists(v.layer.upperdir);
-}
-
-async function removeTree(p: string, label = p): Promise<void> {
-  try {
-    await rm(p, { recursive: true, force: true, maxRetries: 2 });
-  } catch (err) {
-    throw fromNodeError(err, 'rm', label);
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // an fd we opened ourselves; a close error has nothing left to tell
-  }
-}
-
-function isStateFileDir(dir: string, stateFile: string): boolean {
-  return stateFile === dir || stateFile.startsWith(`${dir}/`);
-}
