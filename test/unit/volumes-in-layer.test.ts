@@ -21,9 +21,11 @@ const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtur
 
 const s = scratch('volumes-in-layer');
 const mgrs: VolumeManager[] = [];
+const tmpfsMounts: string[] = [];
 after(async () => {
   // Views left attached by a test that failed half-way must not outlive it.
   for (const vm of mgrs) for (const c of vm.list()) await vm.destroyVolumes(c.id).catch(() => undefined);
+  for (const m of tmpfsMounts.reverse()) spawnSync('umount', ['-l', m]);
   s.cleanup();
 });
 
@@ -203,4 +205,42 @@ test('copy mode: a manager killed -9 after an in-place update, before recording 
   const out = await vm.syncOut('c1', { rootfs });
   assert.equal(out.volumes[0]?.kept, 0, 'a full copy');
   assert.equal(readFileSync(path.join(rootfs, DOCKER, 'added'), 'utf8'), 'new data');
+});
+
+/** A fresh tmpfs of `size` at a new scratch dir (unmounted by the scratch's cleanup via detach). */
+function tinyTmpfs(name: string, size: string): string {
+  const dir = s.sub(name);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  tmpfsMounts.push(dir);
+  return dir;
+}
+
+test('copy mode: a sync-out that fills the disk fails, leaving the rootfs content and the volume as they were', async () => {
+  const rootfs = tinyTmpfs('full-rootfs', '4m');
+  makeSpecialTree(path.join(rootfs, DOCKER), { overlayMarkers: true });
+  const before = manifest(path.join(rootfs, DOCKER));
+  const { vm } = manager();
+  const volume = (await vm.createVolumes('c1', { rootfs, mountpoints: [DOCKER], ...IDS })).mounts[0]!.source;
+  writeFileSync(path.join(volume, 'big'), Buffer.alloc(8 * 1024 * 1024, 1));
+  chownSync(path.join(volume, 'big'), BASE, BASE);
+  await assert.rejects(vm.syncOut('c1', { rootfs }), /ENOSPC/);
+  assert.deepEqual(manifest(path.join(rootfs, DOCKER)), before);
+  assert.deepEqual(readdirSync(path.join(rootfs, 'var/lib')).sort(), ['docker'], 'no half copy left beside it');
+  assert.equal(statSync(path.join(volume, 'big')).size, 8 * 1024 * 1024);
+});
+
+test('in-layer: a stop on a full disk fails to write the sidecar but keeps the data, and the next create attaches it', async () => {
+  const upperdir = tinyTmpfs('full-upper', '4m');
+  const { rootfs } = container();
+  const { vm } = manager();
+  await vm.createVolumes('c1', { rootfs, upperdir, mountpoints: [DOCKER], ...IDS });
+  const before = manifest(path.join(upperdir, DOCKER));
+  // Fill the disk to the last byte.
+  spawnSync('dd', ['if=/dev/zero', `of=${path.join(upperdir, 'filler')}`, 'bs=64k'], { encoding: 'utf8' });
+  await assert.rejects(vm.syncOut('c1', { rootfs, intoUpperdir: true }), /ENOSPC/);
+  assert.deepEqual(manifest(path.join(upperdir, DOCKER)), before);
+  const view = (await vm.createVolumes('c1', { rootfs, upperdir, mountpoints: [DOCKER], ...IDS })).mounts[0]!.source;
+  assert.ok(isMountPoint(view));
+  assert.deepEqual(manifest(path.join(upperdir, DOCKER)), before);
 });
