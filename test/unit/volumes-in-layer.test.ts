@@ -4,7 +4,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMountPoint } from '../../src/host/mount.ts';
@@ -49,8 +49,12 @@ const OPAQUE = 'trusted.overlay.opaque';
 
 test('createVolumes with an upper dir copies the image content into the layer unshifted and mounts an idmapped view of it', async () => {
   const { rootfs, upperdir } = container();
+  chmodSync(path.join(rootfs, 'var/lib'), 0o750);
+  chownSync(path.join(rootfs, 'var/lib'), 0, 42);
   const { vm, root } = manager();
   const { mounts } = await vm.createVolumes('c1', { rootfs, upperdir, mountpoints: [DOCKER], ...IDS });
+  const lib = statSync(path.join(upperdir, 'var/lib'));
+  assert.deepEqual([lib.mode & 0o7777, lib.uid, lib.gid], [0o750, 0, 42], 'parents made in the layer look like the image');
   const view = mounts[0]!.source;
   assert.equal(path.dirname(view), path.join(root, 'c1'));
   assert.ok(isMountPoint(view), 'the volume is a mount');

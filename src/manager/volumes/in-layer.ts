@@ -9,7 +9,7 @@
 // Crash safety: the data never moves after the first sync-in, which fills a hidden sibling and
 // renames it into place (atomic); a directory at the store path is therefore always complete and
 // is adopted as it is. The view is only a mount: losing it loses nothing.
-import { closeSync, constants as fsConstants, mkdirSync, readdirSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsConstants, mkdirSync, readdirSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../fs/atomic-file.ts';
@@ -17,7 +17,7 @@ import {
   AT_EMPTY_PATH, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, SyscallError, fromNodeError, libc, sysFail,
 } from '../../host/libc.ts';
 import { NotMountedError, isMountPoint, moveMountTo, setIdmap, unmount } from '../../host/mount.ts';
-import { O_PATH, S_IFCHR, S_IFMT, lgetxattrs, lsetxattr, lstatx } from '../../host/fs-native.ts';
+import { O_PATH, S_IFCHR, S_IFMT, lgetxattrs, lsetxattr, lstatx, lutimens } from '../../host/fs-native.ts';
 import { probeIdmapSupport } from '../../host/idmap-probe.ts';
 import { createUserNamespaceFd } from '../../host/userns.ts';
 import { copyTree, type CopyStats } from './copy-tree.ts';
@@ -65,7 +65,7 @@ export async function syncIntoLayer(merged: Rootfs, upperdir: string, rootfsPath
       return { adopted: true };
     }
     const name = path.posix.basename(rootfsPath);
-    const parentFd = upper.openDirCreating(path.posix.dirname(rootfsPath));
+    const parentFd = openParentLikeImage(merged, upper, path.posix.dirname(rootfsPath));
     try {
       const parent = `/proc/self/fd/${parentFd}`;
       const fresh = `${parent}/.${name}.sysrunc-in`;
@@ -101,6 +101,50 @@ export async function syncIntoLayer(merged: Rootfs, upperdir: string, rootfsPath
       closeSync(parentFd);
     }
   });
+}
+
+/**
+ * O_PATH fd of directory dir in the upper dir, creating the missing components with the owner, mode
+ * and times the merged rootfs shows for them (what an overlay copy-up would give them).
+ */
+function openParentLikeImage(merged: Rootfs, upper: Rootfs, dir: string): number {
+  const parts = dir.split('/').filter((p) => p !== '');
+  for (let i = 1; i <= parts.length; i++) {
+    const sub = `/${parts.slice(0, i).join('/')}`;
+    const had = upper.open(sub, O_PATH | fsConstants.O_DIRECTORY);
+    if (had !== undefined) {
+      closeSync(had);
+      continue;
+    }
+    closeSync(upper.openDirCreating(sub));
+    const like = merged.open(sub, O_PATH | fsConstants.O_DIRECTORY);
+    if (like === undefined) continue;
+    try {
+      const st = lstatx(Buffer.from(`/proc/self/fd/${like}/.`), merged.label(sub));
+      const label = upper.label(sub);
+      const fd = upper.open(sub, O_PATH | fsConstants.O_DIRECTORY);
+      if (fd === undefined) continue;
+      try {
+        const p = `/proc/self/fd/${fd}/.`; // "/." follows the magic link, nothing else
+        try {
+          chownSync(p, st.uid, st.gid);
+        } catch (err) {
+          throw fromNodeError(err, 'chown', label);
+        }
+        try {
+          chmodSync(p, st.mode & 0o7777);
+        } catch (err) {
+          throw fromNodeError(err, 'chmod', label);
+        }
+        lutimens(Buffer.from(p), st, label);
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      closeSync(like);
+    }
+  }
+  return upper.openDirCreating(dir);
 }
 
 /** Removes a half-made sync-in sibling (after a crash); the store path itself is never touched. */
