@@ -176,6 +176,7 @@ for (const fault of ['layer-sync-out:detached', 'layer-sync-out:before-sidecar']
       await rig.mgr.restart();
       const upper = await upperOf(name);
       assert.equal(statSync(path.join(upper, 'var/lib/docker/blob')).size, 4194304);
+      assert.ok(existsSync(path.join(upper, 'var/lib/.docker.sysrunc-meta.json')), 'the restarted manager finished the stop (sidecar written)');
       await rig.docker(['start', name]);
       await waitForInnerDocker(id);
       assert.equal(await sh(id, SUMS), sums);

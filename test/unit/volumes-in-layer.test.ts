@@ -163,15 +163,19 @@ test('a manager killed -9 before the sync-in rename leaves no half volume in the
 });
 
 for (const fault of ['layer-sync-out:detached', 'layer-sync-out:before-sidecar']) {
-  test(`a manager killed -9 in an in-layer stop (${fault}) loses nothing; the next create attaches the same data`, async () => {
+  test(`a manager killed -9 in an in-layer stop (${fault}) loses nothing; its next start writes the sidecar and the next create attaches the same data`, async () => {
     const { rootfs, upperdir } = container();
     const m = manager();
     const req = { rootfs, upperdir, mountpoints: [DOCKER], ...IDS };
     const r = runChild(m, req, ['create', `fault:${fault}`, 'sync-out']);
     assert.equal(r.signal, 'SIGKILL', r.out);
     const before = manifest(path.join(upperdir, DOCKER));
+    const sidecar = path.join(upperdir, 'var/lib/.docker.sysrunc-meta.json');
+    assert.equal(existsSync(sidecar), false, 'killed before the sidecar was written');
     const { vm } = manager(m.dir);
     await vm.recover();
+    assert.ok(existsSync(sidecar), 'the manager\'s next start finished the stop');
+    assert.deepEqual(vm.list()[0]?.volumes[0]?.layer, { upperdir });
     const view = (await vm.createVolumes('c1', req)).mounts[0]!.source;
     assert.ok(isMountPoint(view));
     assert.deepEqual(manifest(path.join(upperdir, DOCKER)), before);

@@ -19,7 +19,11 @@ export const VolumeRecord = z.object({
    * In-layer mode (in-layer.ts): the data lives at rootfsPath in this upper dir and hostDir is only
    * where its idmapped view is attached. Absent: copy mode, hostDir holds the data.
    */
-  layer: z.object({ upperdir: z.string() }).optional(),
+  layer: z.object({
+    upperdir: z.string(),
+    /** Set while a stop runs: the manager's next start finishes it (detach the view, write the sidecar). */
+    stopping: z.boolean().optional(),
+  }).optional(),
 });
 export const ContainerRecord = z.object({
   uid: z.number().int().min(0),
@@ -102,7 +106,7 @@ export interface VolumeInfo {
   readonly hostDir: string;
   readonly syncedIn: boolean;
   readonly lastSyncOut?: { readonly startMs: number; readonly endMs: number; readonly targetIno: string };
-  readonly layer?: { readonly upperdir: string };
+  readonly layer?: { readonly upperdir: string; readonly stopping?: boolean };
 }
 
 export interface ContainerVolumes {

@@ -45,6 +45,13 @@ export {
   type VolumeInfo, type VolumeManagerOptions, type VolumeMount,
 } from './records.ts';
 
+/** An in-layer volume's stop: the view goes, the sidecar is written; the data does not move. */
+async function stopInLayer(v: VolumeRec): Promise<{ entries: number; whiteouts: number } | undefined> {
+  detachLayerView(v.hostDir);
+  faultPoint('layer-sync-out:detached');
+  return writeLayerSidecar(v.layer?.upperdir ?? '', v.rootfsPath);
+}
+
 export class VolumeManager {
   private readonly root: string;
   private readonly stateFile: string;
@@ -129,6 +136,16 @@ export class VolumeManager {
           removed.push(v.hostDir);
         }
         this.dropVolumes(id, c.volumes.filter((x) => !x.syncedIn));
+        for (const v of c.volumes.filter((x) => x.layer?.stopping === true)) {
+          // A stop the manager did not live to finish: the data is whole in the layer; the sidecar may be missing.
+          try {
+            await stopInLayer(v);
+            v.layer = { upperdir: v.layer?.upperdir ?? '' };
+            this.persist();
+          } catch {
+            // left marked: the next stop (or the next start) writes it again
+          }
+        }
       });
     }
     let names: string[] = [];
@@ -193,6 +210,10 @@ export class VolumeManager {
     try {
       await withRootfs(req.rootfs, (r) => syncIntoLayer(r, upperdir, v.rootfsPath)); // adopts what is there
       attachLayerView(upperdir, v.rootfsPath, v.hostDir, ids);
+      if (v.layer?.stopping === true) {
+        v.layer = { upperdir }; // running again: the next stop writes the sidecar
+        this.persist();
+      }
     } catch (err) {
       throw new VolumeError(`create volumes for ${id}: view of ${v.mountpoint} in ${upperdir}: ${describe(err)}`, { cause: err });
     }
@@ -300,9 +321,12 @@ export class VolumeManager {
       const start = process.hrtime.bigint();
       const upperdir = v.layer?.upperdir ?? '';
       try {
-        detachLayerView(v.hostDir);
-        faultPoint('layer-sync-out:detached');
-        const walked = await writeLayerSidecar(upperdir, v.rootfsPath);
+        // Recorded first: a stop cut short is finished by recover() at the manager's next start.
+        v.layer = { upperdir, stopping: true };
+        this.persist();
+        const walked = await stopInLayer(v);
+        v.layer = { upperdir };
+        this.persist();
         reports.push({
           mountpoint: v.mountpoint, entries: walked?.entries ?? 0, bytes: 0, sidecarWhiteouts: walked?.whiteouts ?? 0, kept: 0,
           ms: Number(process.hrtime.bigint() - start) / 1e6, mode: 'in-layer',
