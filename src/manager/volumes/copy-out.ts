@@ -1,24 +1,52 @@
-// Copy-mode sync-out: the store volume is a host directory under the manager's state dir, owned by
+// Copy mode: the store volume is a host directory under the manager's state dir, owned by
 // the container's id range, and each stop copies it into the container's rootfs (ids shifted back
 // through an idmapped view of the volume). The fallback where the layer cannot hold the data itself
 // (in-layer.ts): a layer without idmapped mount support, or clone/chown ownership.
-import { lstatSync, mkdirSync, renameSync, unlinkSync, closeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../state-file.ts';
-import { fromNodeError } from '../../host/libc.ts';
-import { S_IFDIR, S_IFMT, type Stat, type Xattrs } from '../../host/fs-native.ts';
+import { SyscallError, fromNodeError } from '../../host/libc.ts';
+import { O_PATH, S_IFDIR, S_IFMT, type Stat, type Xattrs } from '../../host/fs-native.ts';
 import { copyTree, type CopyStats, type Whiteout } from './copy-tree.ts';
+import { VolumeError } from './errors.ts';
 import { faultPoint } from './fault.ts';
 import type { Rootfs } from './in-root.ts';
 import { SidecarWriter, sidecarName } from './sidecar.ts';
 import { withUnshiftedView, type IdRange } from './shift-view.ts';
+import { readSidecar } from './volume-fs.ts';
 
 /** What syncOutVolume reads and updates of a volume's record. */
 export interface CopyVolume {
   rootfsPath: string;
   hostDir: string;
   lastSyncOut?: { startMs: number; endMs: number; targetIno: string } | undefined;
+}
+
+/** Copies the image content at the volume's path into the (empty) volume, ids shifted up. */
+export async function syncIntoVolume(r: Rootfs, v: CopyVolume, ids: IdRange): Promise<CopyStats | undefined> {
+  let srcFd: number | undefined;
+  try {
+    srcFd = r.open(v.rootfsPath, O_PATH | fsConstants.O_DIRECTORY);
+  } catch (err) {
+    if (err instanceof SyscallError && err.code === 'ENOTDIR') {
+      throw new VolumeError(`${r.label(v.rootfsPath)} is not a directory in the image`);
+    }
+    throw err;
+  }
+  if (srcFd === undefined) return undefined; // the image has nothing there: an empty volume
+  try {
+    const sidecar = readSidecar(r, v.rootfsPath);
+    return await withUnshiftedView(v.hostDir, ids, (view) =>
+      copyTree(`/proc/self/fd/${srcFd}`, view, {
+        srcLabel: r.label(v.rootfsPath),
+        dstLabel: v.hostDir,
+        hooks: sidecar && { extraWhiteouts: (dir) => sidecar.whiteoutsIn(dir), extraXattrs: (p) => sidecar.xattrsOf(p) },
+      }),
+    );
+  } finally {
+    closeQuietly(srcFd);
+  }
 }
 
 /**

@@ -212,6 +212,13 @@ export function detachLayerView(mountpoint: string): void {
   }
 }
 
+/** An in-layer volume's stop: the view at mountpoint goes and the sidecar is written; the data does not move. */
+export async function stopLayerVolume(mountpoint: string, upperdir: string, rootfsPath: string): Promise<LayerSidecarReport | undefined> {
+  detachLayerView(mountpoint);
+  faultPoint('layer-sync-out:detached');
+  return writeLayerSidecar(upperdir, rootfsPath);
+}
+
 export interface LayerSidecarReport {
   readonly entries: number;
   readonly whiteouts: number;

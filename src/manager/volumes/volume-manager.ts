@@ -16,27 +16,24 @@
 // nothing mounts it. Ids are shifted by the kernel: one side of every copy is an idmapped view of
 // the volume (shift-view.ts). What overlayfs or Docker's layer format cannot carry (whiteouts,
 // most xattrs) goes into a sidecar file next to the tree (sidecar.ts), in both modes.
-import { constants as fsConstants, lstatSync, mkdirSync, readdirSync, chownSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, chownSync } from 'node:fs';
 import path from 'node:path';
 import { readJson, writeJsonAtomic } from '../state-file.ts';
-import { SyscallError, fromNodeError } from '../../host/libc.ts';
-import { O_PATH } from '../../host/fs-native.ts';
-import { copyTree, type CopyStats } from './copy-tree.ts';
-import { syncOutVolume } from './copy-out.ts';
+import { fromNodeError } from '../../host/libc.ts';
+import { syncIntoVolume, syncOutVolume } from './copy-out.ts';
 import { VolumeError, describe } from './errors.ts';
-import { faultPoint } from './fault.ts';
-import { Rootfs, withRootfs } from './in-root.ts';
-import { attachLayerView, detachLayerView, layerUnusable, syncIntoLayer, writeLayerSidecar } from './in-layer.ts';
+import { withRootfs } from './in-root.ts';
+import { attachLayerView, layerUnusable, stopLayerVolume, syncIntoLayer } from './in-layer.ts';
 import {
   DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema,
   type ContainerRec, type ContainerVolumes, type CreateVolumesRequest, type State, type SyncOutRequest,
   type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec,
 } from './records.ts';
 import { isSameOrBelow } from './store-paths.ts';
-import { withUnshiftedView, type IdRange } from './shift-view.ts';
+import type { IdRange } from './shift-view.ts';
 import {
-  checkId, checkIds, checkMountpoint, closeQuietly, discardVolumeDir, ensureDir, ensureOwnedDir, exists, fsCall, fsTypeOf,
-  isStateFileDir, layerGone, nearestExisting, readSidecar, refuseOverlay, removeUnmounted, volumeDirName,
+  checkId, checkIds, checkMountpoint, discardVolumeDir, ensureDir, ensureOwnedDir, exists, fsCall, fsTypeOf,
+  isStateFileDir, layerGone, nearestExisting, refuseOverlay, removeUnmounted, volumeDirName,
 } from './volume-fs.ts';
 
 export {
@@ -44,13 +41,6 @@ export {
   type ContainerVolumes, type CreateVolumesRequest, type SyncOutRequest, type SyncOutResult, type SyncReport,
   type VolumeInfo, type VolumeManagerOptions, type VolumeMount,
 } from './records.ts';
-
-/** An in-layer volume's stop: the view goes, the sidecar is written; the data does not move. */
-async function stopInLayer(v: VolumeRec): Promise<{ entries: number; whiteouts: number } | undefined> {
-  detachLayerView(v.hostDir);
-  faultPoint('layer-sync-out:detached');
-  return writeLayerSidecar(v.layer?.upperdir ?? '', v.rootfsPath);
-}
 
 export class VolumeManager {
   private readonly root: string;
@@ -139,7 +129,7 @@ export class VolumeManager {
         for (const v of c.volumes.filter((x) => x.layer?.stopping === true)) {
           // A stop the manager did not live to finish: the data is whole in the layer; the sidecar may be missing.
           try {
-            await stopInLayer(v);
+            await stopLayerVolume(v.hostDir, v.layer?.upperdir ?? '', v.rootfsPath);
             v.layer = { upperdir: v.layer?.upperdir ?? '' };
             this.persist();
           } catch {
@@ -269,7 +259,7 @@ export class VolumeManager {
           fsCall('chown', v.hostDir, () => chownSync(v.hostDir, ids.uid, ids.gid));
           refuseOverlay(v.hostDir, `create volumes for ${id}`);
           try {
-            await this.syncIn(r, v, ids);
+            await syncIntoVolume(r, v, ids);
           } catch (err) {
             throw new VolumeError(`create volumes for ${id}: sync-in of ${mountpoint} from ${rootfs} into ${v.hostDir}: ${describe(err)}`, { cause: err });
           }
@@ -286,31 +276,6 @@ export class VolumeManager {
     }
   }
 
-  private async syncIn(r: Rootfs, v: VolumeRec, ids: IdRange): Promise<CopyStats | undefined> {
-    let srcFd: number | undefined;
-    try {
-      srcFd = r.open(v.rootfsPath, O_PATH | fsConstants.O_DIRECTORY);
-    } catch (err) {
-      if (err instanceof SyscallError && err.code === 'ENOTDIR') {
-        throw new VolumeError(`${r.label(v.rootfsPath)} is not a directory in the image`);
-      }
-      throw err;
-    }
-    if (srcFd === undefined) return undefined; // the image has nothing there: an empty volume
-    try {
-      const sidecar = readSidecar(r, v.rootfsPath);
-      return await withUnshiftedView(v.hostDir, ids, (view) =>
-        copyTree(`/proc/self/fd/${srcFd}`, view, {
-          srcLabel: r.label(v.rootfsPath),
-          dstLabel: v.hostDir,
-          hooks: sidecar && { extraWhiteouts: (dir) => sidecar.whiteoutsIn(dir), extraXattrs: (p) => sidecar.xattrsOf(p) },
-        }),
-      );
-    } finally {
-      closeQuietly(srcFd);
-    }
-  }
-
   private async syncOutNow(id: string, req: SyncOutRequest): Promise<SyncOutResult> {
     checkId(id);
     const c = this.state.containers[id];
@@ -324,7 +289,7 @@ export class VolumeManager {
         // Recorded first: a stop cut short is finished by recover() at the manager's next start.
         v.layer = { upperdir, stopping: true };
         this.persist();
-        const walked = await stopInLayer(v);
+        const walked = await stopLayerVolume(v.hostDir, v.layer?.upperdir ?? '', v.rootfsPath);
         v.layer = { upperdir };
         this.persist();
         reports.push({
