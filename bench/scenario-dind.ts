@@ -166,7 +166,7 @@ interface Life {
   /** docker rm of the stopped container (sysrunc's volume goes afterwards, by the manager's sweep). */
   readonly rm: number;
   /** sysrunc: the manager's own sync-out time and entry count at stop #1 / #2 (from its log). */
-  readonly syncOut?: ReadonlyArray<{ readonly ms: number; readonly entries: number }>;
+  readonly syncOut?: ReadonlyArray<{ readonly ms: number; readonly entries: number; readonly mode: string }>;
 }
 
 interface Env {
@@ -209,13 +209,17 @@ function waitInnerDockerd(e: Env, id: string): void {
 }
 
 /** Sync-out lines the manager logged for the container, in order. */
-function syncOuts(e: Env, id: string): Array<{ ms: number; entries: number }> {
-  const out: Array<{ ms: number; entries: number }> = [];
+function syncOuts(e: Env, id: string): Array<{ ms: number; entries: number; mode: string }> {
+  const out: Array<{ ms: number; entries: number; mode: string }> = [];
   for (const line of readFileSync(e.mgrLog, 'utf8').split('\n')) {
     if (!line.includes(id) || !line.includes('synced store volumes out')) continue;
-    const rec = JSON.parse(line) as { id?: string; volumes?: Array<{ ms: number; entries: number }> };
+    const rec = JSON.parse(line) as { id?: string; volumes?: Array<{ ms: number; entries: number; mode?: string }> };
     if (rec.id !== id) continue;
-    out.push({ ms: (rec.volumes ?? []).reduce((a, v) => a + v.ms, 0), entries: (rec.volumes ?? []).reduce((a, v) => a + v.entries, 0) });
+    out.push({
+      ms: (rec.volumes ?? []).reduce((a, v) => a + v.ms, 0),
+      entries: (rec.volumes ?? []).reduce((a, v) => a + v.entries, 0),
+      mode: [...new Set((rec.volumes ?? []).map((v) => v.mode ?? 'copy'))].join('+'),
+    });
   }
   return out;
 }
@@ -365,10 +369,10 @@ export const dindScenario: Scenario = {
     for (const s of SIZES) {
       const stopCmd = { runc: `docker stop -t ${STOP_TIMEOUT_S} <id>`, sysrunc: `docker stop -t ${STOP_TIMEOUT_S} <id>` };
       rows.push(
-        makeRow('(e)', `dind ${s.label}: stop #1 (sysrunc: full sync-out)`, stopCmd, paired((l) => l.stop1, s.label)),
+        makeRow('(e)', `dind ${s.label}: stop #1 (sysrunc: first sync-out)`, stopCmd, paired((l) => l.stop1, s.label)),
         makeRow('(e)', `dind ${s.label}: start #2 -> running`, { runc: 'docker start <id>', sysrunc: 'docker start <id>' }, paired((l) => l.start2, s.label)),
         makeRow('(e)', `dind ${s.label}: start #2 -> inner dockerd answers (sysrunc only)`, { runc: noRunc, sysrunc: 'docker start <id>; docker exec <id> docker info (polled inside)' }, paired((l) => l.ready2, s.label, true)),
-        makeRow('(e)', `dind ${s.label}: stop #2 (sysrunc: incremental sync-out)`, stopCmd, paired((l) => l.stop2, s.label)),
+        makeRow('(e)', `dind ${s.label}: stop #2 (sysrunc: later sync-out)`, stopCmd, paired((l) => l.stop2, s.label)),
       );
     }
 
@@ -381,7 +385,7 @@ export const dindScenario: Scenario = {
         return (
           `(e) ${s.label}: /var/lib/docker runc ${sizeText(stats(pick('runc', (l) => l.dataRootBytes, s.label)).median)}, sysrunc ${sizeText(stats(pick('sysrunc', (l) => l.dataRootBytes, s.label)).median)}` +
           `${data.get(s.label) ? ` (${data.get(s.label)?.files} files loaded; load median runc ${med(pick('runc', (l) => l.loadMs, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.loadMs, s.label))} ms)` : ''}; ` +
-          `sysrunc sync-out in the manager (median ms, entries): stop #1 ${med(so.map((x) => x[0]?.ms ?? Number.NaN))} (${so[0]?.[0]?.entries ?? '?'}), stop #2 ${med(so.map((x) => x[1]?.ms ?? Number.NaN))}; ` +
+          `sysrunc sync-out in the manager (${so[0]?.[0]?.mode ?? '?'} mode; median ms, entries): stop #1 ${med(so.map((x) => x[0]?.ms ?? Number.NaN))} (${so[0]?.[0]?.entries ?? '?'}), stop #2 ${med(so.map((x) => x[1]?.ms ?? Number.NaN))}; ` +
           `sync after stop #1 runc ${med(pick('runc', (l) => l.syncAfterStop1, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.syncAfterStop1, s.label))} ms; ` +
           `docker rm runc ${med(pick('runc', (l) => l.rm, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.rm, s.label))} ms`
         );

@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { copyTree } from '../src/manager/volumes/copy-tree.ts';
-import { unchangedSince } from '../src/manager/volumes/volume-manager.ts';
+import { unchangedSince } from '../src/manager/volumes/copy-out.ts';
 import { S_IFDIR, S_IFLNK, S_IFMT, lstatx } from '../src/host/fs-native.ts';
 import { openUnshiftedView, withUnshiftedView, type IdRange } from '../src/manager/volumes/shift-view.ts';
 import { libc } from '../src/host/libc.ts';

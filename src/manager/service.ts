@@ -173,6 +173,8 @@ export class ManagerService {
           uid: root.uid,
           gid: root.gid,
           size: uidMappings[0]?.size ?? this.o.defaultSize,
+          // The data can stay in the layer only where the container sees its layer through idmapped mounts.
+          ...(ownership?.mode === 'idmap' && p.storeVolumes.upperdir !== undefined ? { upperdir: p.storeVolumes.upperdir } : {}),
         });
         volumeMounts = created.mounts;
       }
@@ -180,7 +182,8 @@ export class ManagerService {
       await this.releaseRecord(record, { keep: false }).catch(() => undefined);
       throw new ServiceError('host-action-failed', `register ${p.id}: ${(err as Error).message}`);
     }
-    this.o.log.info({ id: p.id, uid: uidMappings[0]?.hostID, size: uidMappings[0]?.size, allocated, volumes: volumeMounts.length, ownership }, 'registered container');
+    const volumeModes = this.o.volumes.list().find((c) => c.id === p.id)?.volumes.map((v) => `${v.mountpoint}: ${v.layer === undefined ? 'copy' : 'in-layer'}`);
+    this.o.log.info({ id: p.id, uid: uidMappings[0]?.hostID, size: uidMappings[0]?.size, allocated, volumes: volumeMounts.length, volumeModes, ownership }, 'registered container');
     return { uidMappings, gidMappings, runDir: record.runDir, volumeMounts, ...(ownership === undefined ? {} : { ownership }) };
   }
 
@@ -357,7 +360,7 @@ export class ManagerService {
       // Only this container's volumes are involved (the volume manager serializes per container),
       // so other containers' creates and deletes need not wait for a copy of gigabytes.
       const synced = await this.o.unlocked(() => this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: volumes.upperdir !== undefined }));
-      this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, entries: v.entries, ms: v.ms })) }, 'synced store volumes out');
+      this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, mode: v.mode, entries: v.entries, ms: v.ms })) }, 'synced store volumes out');
     } catch (err) {
       this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed; the volumes keep the data');
     }

@@ -15,6 +15,8 @@ export interface TestManagerOptions {
   /** Contents of the private subuid/subgid files (default: none, so the manager adds a range). */
   readonly subid?: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment of the manager process (e.g. SYSRUNC_TEST_FAULT); see setEnv. */
+  readonly env?: Record<string, string>;
 }
 
 export interface TestManager {
@@ -28,6 +30,8 @@ export interface TestManager {
   stop(): Promise<void>;
   kill9(): Promise<void>;
   restart(): Promise<void>;
+  /** Extra environment for the manager's next (re)start, replacing the one before. */
+  setEnv(env: Record<string, string>): void;
   log(): string;
   /** Stops it and removes its dirs (run dir only if empty of mounts: the manager cleaned it). */
   dispose(): Promise<void>;
@@ -47,11 +51,12 @@ export async function startTestManager(o: TestManagerOptions): Promise<TestManag
     '--subid-mode', o.mode ?? 'exclusive', '--log-level', 'debug', '--sweep-interval', '1000', ...(o.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
+  let extraEnv: Record<string, string> = { ...(o.env ?? {}) };
 
   const launch = async () => {
     const { openSync, closeSync } = await import('node:fs');
     const fd = openSync(logPath, 'a');
-    child = spawn(SYSRUNC_MGR, args, { stdio: ['ignore', fd, fd], detached: false });
+    child = spawn(SYSRUNC_MGR, args, { stdio: ['ignore', fd, fd], detached: false, env: { ...process.env, ...extraEnv } });
     closeSync(fd);
     const started = Date.now();
     while (!(await answers(socket))) {
@@ -85,6 +90,9 @@ export async function startTestManager(o: TestManagerOptions): Promise<TestManag
     async restart() {
       await manager.stop();
       await launch();
+    },
+    setEnv(env) {
+      extraEnv = { ...env };
     },
     log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
     async dispose() {

@@ -105,6 +105,15 @@ class Copier {
     return lstatx(p, this.srcLabel(rel));
   }
 
+  statIfExists(p: Buffer, rel: Buffer): Stat | undefined {
+    try {
+      return lstatx(p, this.srcLabel(rel));
+    } catch (err) {
+      if (err instanceof SyscallError && err.code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
   xattrsOf(p: Buffer, rel: Buffer): Xattrs {
     const own = lgetxattrs(p, this.srcLabel(rel));
     this.o.hooks?.onXattrs?.(rel, own);
@@ -115,12 +124,20 @@ class Copier {
   }
 
   async dir(s: Buffer, d: Buffer, rel: Buffer): Promise<void> {
-    let names: Buffer[];
+    let listed: Buffer[];
     try {
-      names = readdirSync(s, { encoding: 'buffer' });
+      listed = readdirSync(s, { encoding: 'buffer' });
     } catch (err) {
       throw fromNodeError(err, 'readdir', this.srcLabel(rel));
     }
+    // overlayfs lists a whiteout in a directory only one layer has, and then says ENOENT for it:
+    // such a name is not in the tree (a sidecar's whiteout may take its place).
+    const stats = new Map<Buffer, Stat>();
+    for (const name of listed) {
+      const st = this.statIfExists(join(s, name), rel.length === 0 ? name : join(rel, name));
+      if (st !== undefined) stats.set(name, st);
+    }
+    const names = [...stats.keys()];
     const extra = this.o.hooks?.extraWhiteouts?.(rel) ?? [];
     if (extra.length > 0) this.createExtraWhiteouts(d, rel, extra, names);
     const update = this.o.unchanged !== undefined;
@@ -129,7 +146,7 @@ class Copier {
       const cs = join(s, name);
       const cd = join(d, name);
       const crel = rel.length === 0 ? name : join(rel, name);
-      const st = this.stat(cs, crel);
+      const st = stats.get(name) ?? this.stat(cs, crel);
       this.stats.entries++;
       const existing = update ? this.dstStat(cd, crel) : undefined;
       if (existing !== undefined) {
