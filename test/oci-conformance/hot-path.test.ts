@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFixture, type Fixture } from './fixture.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
@@ -43,13 +43,16 @@ function runWithMarkedNode(argv: readonly string[]): void {
   const dir = path.join(fx.work, 'fake-node');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'node'), `#!/bin/sh\necho "$@" >> ${path.join(dir, 'ran')}\nexit 99\n`, { mode: 0o755 });
+  // Files, not pipes: a created container's init keeps its stdio open until it exits.
+  const errFile = path.join(dir, 'stderr');
+  const err = openSync(errFile, 'w');
   const r = spawnSync(SYSRUNC, ['--root', fx.sysrunc.root, ...argv], {
     env: { ...process.env, ...fx.manager.env, PATH: `${dir}:${process.env.PATH ?? ''}` },
     cwd: fx.work,
-    encoding: 'utf8',
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', err],
   });
-  assert.equal(r.status, 0, `${argv.join(' ')}: ${r.stderr}`);
+  closeSync(err);
+  assert.equal(r.status, 0, `${argv.join(' ')}: ${readFileSync(errFile, 'utf8')}`);
 }
 
 test('create, start, exec and delete of a system container start no Node process', async () => {
