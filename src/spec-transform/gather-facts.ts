@@ -2,7 +2,7 @@
 // that the transforms themselves stay pure. Paths are resolved once here; the manager then opens
 // exactly the resolved path without following any symlink, so a swap in between is refused.
 import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { storePathsFor } from '../manager/volumes/store-paths.ts';
+import { storePathsFor } from '../syscont/store-paths.ts';
 import { boundingSetOf } from '../host/bounding-set.ts';
 import path from 'node:path';
 import { SysruncError } from '../errors.ts';

@@ -11,7 +11,7 @@ import { O_PATH, S_IFDIR, S_IFMT, type Stat, type Xattrs } from '../../host/fs-n
 import { copyTree, type CopyStats, type Whiteout } from './copy-tree.ts';
 import { VolumeError } from './errors.ts';
 import { faultPoint } from './fault.ts';
-import type { Rootfs } from './in-root.ts';
+import type { Rootfs } from '../../host/in-root.ts';
 import { SidecarWriter, sidecarName } from './sidecar.ts';
 import { withUnshiftedView, type IdRange } from './shift-view.ts';
 import { readSidecar } from './volume-fs.ts';

@@ -23,7 +23,7 @@ import { createUserNamespaceFd } from '../../host/userns.ts';
 import { copyTree, type CopyStats } from './copy-tree.ts';
 import { describe } from './errors.ts';
 import { faultPoint } from './fault.ts';
-import { withRootfs, withRootfsSync, type Rootfs } from './in-root.ts';
+import { withRootfs, withRootfsSync, type Rootfs } from '../../host/in-root.ts';
 import { Sidecar, SidecarWriter, sidecarName } from './sidecar.ts';
 import { OVERLAYFS_SUPER_MAGIC } from './records.ts';
 import type { IdRange } from './shift-view.ts';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { mountsUnder, unmount } from '../../host/mount.ts';
 import { SyscallError, fromNodeError } from '../../host/libc.ts';
 import { VolumeError, describe } from './errors.ts';
-import type { Rootfs } from './in-root.ts';
+import type { Rootfs } from '../../host/in-root.ts';
 import { detachLayerView, removeLayerLeftovers } from './in-layer.ts';
 import { OVERLAYFS_SUPER_MAGIC, type VolumeRec } from './records.ts';
 import { Sidecar, sidecarName } from './sidecar.ts';

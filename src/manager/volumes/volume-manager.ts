@@ -22,14 +22,14 @@ import { readJson, writeJsonAtomic } from '../state-file.ts';
 import { fromNodeError } from '../../host/libc.ts';
 import { syncIntoVolume, syncOutVolume } from './copy-out.ts';
 import { VolumeError, describe } from './errors.ts';
-import { withRootfs } from './in-root.ts';
+import { withRootfs } from '../../host/in-root.ts';
 import { attachLayerView, layerUnusable, stopLayerVolume, syncIntoLayer } from './in-layer.ts';
 import {
   DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema,
   type ContainerRec, type ContainerVolumes, type CreateVolumesRequest, type State, type SyncOutRequest,
   type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec,
 } from './records.ts';
-import { isSameOrBelow } from './store-paths.ts';
+import { isSameOrBelow } from '../../syscont/store-paths.ts';
 import type { IdRange } from './shift-view.ts';
 import {
   checkId, checkIds, checkMountpoint, discardVolumeDir, ensureDir, ensureOwnedDir, exists, fsCall, fsTypeOf,

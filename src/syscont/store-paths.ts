@@ -1,9 +1,10 @@
 // Which in-container paths get a store volume: the data directories of container engines that
 // put overlayfs (or other copy-on-write layers) below them, which cannot live on the container's
-// own overlayfs rootfs.
+// own overlayfs rootfs. Shared by the transforms (which paths an image uses) and the manager (the
+// volumes themselves), so it lives with neither.
 import path from 'node:path';
-import { describe } from './errors.ts';
-import { withRootfsSync, type Rootfs } from './in-root.ts';
+import { oneLine as describe } from '../errors.ts';
+import { withRootfsSync, type Rootfs } from '../host/in-root.ts';
 
 export const DOCKER_DATA_ROOT = '/var/lib/docker';
 

@@ -4,8 +4,8 @@
 // would let an image make the manager read or write host files.
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { SyscallError, fromNodeError } from '../../host/libc.ts';
-import { ENOENT, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV, openat2 } from '../../host/fs-native.ts';
+import { SyscallError, fromNodeError } from './libc.ts';
+import { ENOENT, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV, openat2 } from './fs-native.ts';
 
 const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
 const MAX_SYMLINKS = 40;
