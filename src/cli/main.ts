@@ -13,6 +13,7 @@ import { execCommand } from './commands/exec.ts';
 import { versionCommand } from './commands/version.ts';
 import { passthroughCommand } from './commands/passthrough.ts';
 import { superviseCommand } from './commands/supervise.ts';
+import { featuresCommand } from './commands/features.ts';
 
 // Static imports: the compiled binary carries them as precompiled bytecode, and a dynamic import
 // cost ~3 ms of each call.
@@ -26,6 +27,8 @@ async function dispatch(inv: Invocation): Promise<number> {
       return deleteCommand(inv);
     case 'exec':
       return execCommand(inv);
+    case 'features':
+      return featuresCommand(inv);
     case undefined:
       if (inv.globals.version) return versionCommand(inv);
       return passthroughCommand(inv);

@@ -48,6 +48,9 @@ const SETTINGS: Record<string, Parser> = {
   ownership: (v, w) => ({ ownership: oneOf(v, w, ['auto', 'idmap', 'shiftfs', 'clone', 'chown'] as const) }),
 };
 
+/** The settings' names, as in `io.sysrunc.<name>` (sysrunc features lists them). */
+export const SETTING_NAMES: readonly string[] = Object.keys(SETTINGS);
+
 /** `userns.size` <-> `SYSRUNC_USERNS_SIZE`. */
 export function envName(setting: string): string {
   return ENV_PREFIX + setting.toUpperCase().replace(/[.-]/g, '_');

@@ -20,6 +20,7 @@ export function specSchemaDir(): string {
 interface SchemaValidators {
   config: ValidateFunction;
   state: ValidateFunction;
+  features: ValidateFunction;
 }
 
 let compiled: SchemaValidators | undefined;
@@ -45,7 +46,7 @@ function validators(): SchemaValidators {
     if (!fn) throw new Error(`${file}: schema not found in ${dir}`);
     return fn;
   };
-  compiled = { config: get('config-schema.json'), state: get('state-schema.json') };
+  compiled = { config: get('config-schema.json'), state: get('state-schema.json'), features: get('features-schema.json') };
   return compiled;
 }
 
@@ -63,6 +64,12 @@ export function configSchemaErrors(doc: unknown): string[] {
 /** Schema problems of a container state document, one "<JSON pointer>: <message>" line each; [] if valid. */
 export function stateSchemaErrors(doc: unknown): string[] {
   const validate = validators().state;
+  return validate(doc) ? [] : describe(validate.errors ?? []);
+}
+
+/** Schema problems of a `features` document, one "<JSON pointer>: <message>" line each; [] if valid. */
+export function featuresSchemaErrors(doc: unknown): string[] {
+  const validate = validators().features;
   return validate(doc) ? [] : describe(validate.errors ?? []);
 }
 

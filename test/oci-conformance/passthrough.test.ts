@@ -72,12 +72,6 @@ test('without Node, list answers byte for byte as runc does', async () => {
   }
 });
 
-test('without Node, features answers byte for byte as runc does', async () => {
-  const out = await sameArgv(['features']);
-  assert.equal(out.runc.exitCode, 0, out.runc.stderr);
-  assert.deepEqual(out.sysrunc, out.runc);
-});
-
 test('without Node, spec writes the same config.json as runc', async () => {
   const dirs = { runc: emptyDir('nonode-spec-runc'), sysrunc: emptyDir('nonode-spec-sysrunc') };
   const out = {
@@ -119,12 +113,6 @@ test('without Node, create fails: create does go through Node', async () => {
   assert.equal(await status(fx.sysrunc, id), undefined);
   assert.deepEqual(readFileSync(b.config), original);
   assert.deepEqual((await managerRecords(fx.manager)).map((r) => r.id).filter((r) => r === id), []);
-});
-
-test('features with no global flags prints exactly what runc prints', async () => {
-  const out = await both((rt) => rt.cli(['features'], { noRoot: true }));
-  assert.equal(out.runc.exitCode, 0, out.runc.stderr);
-  assert.deepEqual(out.sysrunc, out.runc);
 });
 
 test('spec in an empty directory writes a config.json byte-identical to runc\'s', async () => {
