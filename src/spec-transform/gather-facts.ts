@@ -22,6 +22,7 @@ export interface HostFacts {
   readonly hostNamespaces: ReadonlySet<string>;
   readonly storeVolumes: StoreVolumesFact;
   readonly cgroups: CgroupsFact;
+  readonly kernelFsDirs: readonly string[];
 }
 
 export interface StoreVolumesFact {
@@ -69,7 +70,25 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
     hostNamespaces: hostNamespacesOf(spec, caller.pid),
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
     cgroups: { hierarchies: callerCgroups(caller.pid), systemdDriver: caller.systemdCgroup },
+    kernelFsDirs: kernelFsDirs(),
   };
+}
+
+// Each with the host path whose presence says the container's sysfs (or /dev) can take a mount there.
+const KERNEL_FS_DIRS: ReadonlyArray<readonly [string, string]> = [
+  ['/sys/kernel/debug', '/sys/kernel/debug'],
+  ['/sys/kernel/tracing', '/sys/kernel/tracing'],
+  ['/sys/kernel/config', '/sys/kernel/config'],
+  ['/sys/fs/fuse/connections', '/sys/fs/fuse/connections'],
+  ['/dev/hugepages', '/sys/kernel/mm/hugepages'],
+];
+
+let kernelFsCache: string[] | undefined;
+
+/** The kernel's own directories do not change while the manager runs: looked up once. */
+function kernelFsDirs(): string[] {
+  kernelFsCache ??= KERNEL_FS_DIRS.filter(([, witness]) => existsSync(witness)).map(([dir]) => dir);
+  return kernelFsCache;
 }
 
 function callerCgroups(pid: number): CgroupHierarchy[] {

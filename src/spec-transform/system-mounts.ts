@@ -29,6 +29,13 @@ export const systemMounts: Transform = {
     if (!mounts.some((m) => m.destination === '/dev/kmsg')) {
       mounts.push({ destination: '/dev/kmsg', type: 'bind', source: '/dev/null', options: ['rbind', 'rw'] });
     }
+    // Kernel filesystems a user namespace may not mount (debugfs, tracefs, configfs, fusectl,
+    // hugetlbfs): an empty read-only tmpfs in their place, so that systemd finds them mounted
+    // instead of failing their mount units (a stock image would boot "degraded"), and the host's
+    // are not seen through a bind of /sys.
+    for (const dir of plan.kernelFsDirs) {
+      mounts = ensureMount(mounts, { destination: dir, type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'noexec', 'mode=555', 'size=0'] });
+    }
     const linux = { ...spec.linux };
     if (linux.readonlyPaths?.includes('/proc/sys')) {
       linux.readonlyPaths = linux.readonlyPaths.flatMap((p) => (p === '/proc/sys' ? HOST_GLOBAL_SYSCTL_DIRS : [p]));

@@ -73,6 +73,12 @@ export interface Plan {
   /** Store volumes the manager made (or kept) for this container, parents first. */
   readonly volumeMounts: readonly VolumeMount[];
   readonly cgroups: CgroupsFact;
+  /**
+   * Where the host has kernel filesystems that cannot be mounted in a user namespace
+   * (/sys/kernel/debug, /sys/kernel/tracing, ...): only those that exist, since runc cannot
+   * create a mount point inside sysfs.
+   */
+  readonly kernelFsDirs: readonly string[];
 }
 
 /** The cgroups of the process that becomes runc, and which driver runc will use. */

@@ -55,6 +55,7 @@ function plan(overrides: Partial<Plan> = {}): Plan {
     hostNamespaces: new Set(['user', 'cgroup', 'time']),
     volumeMounts: [],
     cgroups: { hierarchies: [], systemdDriver: false },
+    kernelFsDirs: [],
     ownership: {
       mode: 'idmap',
       bindSources: new Map([
@@ -335,6 +336,17 @@ test('cgroup delegation never names a hierarchy\'s root or a path outside its mo
     const { actions } = cgroupDelegation.apply(input, plan({ cgroups: { hierarchies: HYBRID, systemdDriver: false } }));
     assert.deepEqual(actions, [], cgroupsPath);
   }
+});
+
+test('system-mounts puts an empty read-only tmpfs where a user namespace cannot mount a kernel filesystem', () => {
+  const { spec } = systemMounts.apply(dockerLikeSpec(), plan({ kernelFsDirs: ['/sys/kernel/debug', '/dev/hugepages'] }));
+  for (const dir of ['/sys/kernel/debug', '/dev/hugepages']) {
+    const m = spec.mounts?.find((x) => x.destination === dir);
+    assert.equal(m?.type, 'tmpfs', dir);
+    assert.ok(m?.options?.includes('ro'), dir);
+  }
+  const order = (spec.mounts ?? []).map((m) => m.destination);
+  assert.ok(order.indexOf('/sys/kernel/debug') > order.indexOf('/sys'), 'mounted before /sys');
 });
 
 test('none of the system-container transforms act when the container opts out', () => {
