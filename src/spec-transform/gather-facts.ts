@@ -10,9 +10,9 @@ import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
 import type { CgroupsFact, OverlayFact, PathFact, RootfsFact } from './types.ts';
 import { cgroupHierarchies, type CgroupHierarchy } from '../host/cgroups.ts';
-import { isMountPoint } from '../host/mount.ts';
+import { isMountPoint, mountIdOf, readMountInfo } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
-import { wantsOwnership } from './bind-mount-ownership.ts';
+import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
 
 export interface HostFacts {
   readonly rootfs: RootfsFact;
@@ -23,6 +23,7 @@ export interface HostFacts {
   readonly storeVolumes: StoreVolumesFact;
   readonly cgroups: CgroupsFact;
   readonly kernelFsDirs: readonly string[];
+  readonly lockedBindFlags: ReadonlyMap<number, readonly string[]>;
 }
 
 export interface StoreVolumesFact {
@@ -71,7 +72,35 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
     cgroups: { hierarchies: callerCgroups(caller.pid), systemdDriver: caller.systemdCgroup },
     kernelFsDirs: kernelFsDirs(),
+    lockedBindFlags: lockedBindFlags(spec),
   };
+}
+
+const LOCKABLE = ['nosuid', 'nodev', 'noexec'] as const;
+
+/**
+ * Per bind mount (by index), the nosuid/nodev/noexec flags of the host mount its source is on.
+ * A user namespace cannot clear them on a bind of that mount (the kernel locks them), and runc
+ * 1.1 remounts a bind with exactly the flags the config lists: without these, a read-only bind
+ * of, say, containerd's sandbox shm (a nosuid,nodev,noexec tmpfs) fails with EPERM.
+ */
+function lockedBindFlags(spec: Spec): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  let mounts: Map<number, string> | undefined;
+  (spec.mounts ?? []).forEach((m, index) => {
+    if (m.source === undefined || !path.isAbsolute(m.source) || !isBindMount(m)) return;
+    let mountId: number;
+    try {
+      mountId = mountIdOf(m.source);
+    } catch {
+      return; // a missing source is runc's to report
+    }
+    mounts ??= new Map(readMountInfo().map((i) => [i.id, i.options]));
+    const options = (mounts.get(mountId) ?? '').split(',');
+    const locked = LOCKABLE.filter((f) => options.includes(f) && !(m.options ?? []).includes(f));
+    if (locked.length > 0) out.set(index, locked);
+  });
+  return out;
 }
 
 // Each with the host path whose presence says the container's sysfs (or /dev) can take a mount there.

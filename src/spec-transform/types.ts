@@ -79,6 +79,8 @@ export interface Plan {
    * create a mount point inside sysfs.
    */
   readonly kernelFsDirs: readonly string[];
+  /** Per bind mount (index in the caller's mounts): host mount flags a user namespace cannot clear. */
+  readonly lockedBindFlags: ReadonlyMap<number, readonly string[]>;
 }
 
 /** The cgroups of the process that becomes runc, and which driver runc will use. */

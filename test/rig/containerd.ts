@@ -18,7 +18,20 @@ export interface ContainerdProcess {
   logPath: string;
 }
 
+/** The CRI plugin, enabled: what a kubelet would talk to (test/rig/cri.ts). */
+export interface CriOptions {
+  /** CNI config dir (the rig writes a conflist there) and plugin binaries (Debian: /usr/lib/cni). */
+  readonly cniConfDir: string;
+  readonly cniBinDir: string;
+  /** The pod sandbox image, already in (or imported into) the k8s.io namespace. */
+  readonly sandboxImage: string;
+  /** Runtime handlers besides "runc": name -> the runc-compatible binary the runc v2 shim calls. */
+  readonly handlers: Readonly<Record<string, string>>;
+}
+
 export interface LaunchOptions {
+  /** Enables the CRI plugin with these settings (default: disabled). */
+  cri?: CriOptions;
   /** Put into the CRI runc runtime options (BinaryName). ctr ignores it: see ContainerdDaemon.run. */
   runtimeBinary?: string;
   /** Extra environment; containerd passes its environment on to shims and so to the runtime. */
@@ -34,7 +47,38 @@ export function logTail(file: string, lines = 30): string {
   }
 }
 
-function containerdToml(d: RigDirs, p: Omit<ContainerdProcess, 'pid' | 'logPath' | 'configPath'>, runtimeBinary?: string): string {
+function criToml(d: RigDirs, cri: CriOptions): string[] {
+  const q = (s: string): string => JSON.stringify(s);
+  const plugin = 'plugins."io.containerd.grpc.v1.cri"';
+  const handler = (name: string, binary: string | undefined): string[] => [
+    `[${plugin}.containerd.runtimes.${name}]`,
+    '  runtime_type = "io.containerd.runc.v2"',
+    `[${plugin}.containerd.runtimes.${name}.options]`,
+    ...(binary === undefined ? [] : [`  BinaryName = ${q(binary)}`]),
+    `  Root = ${q(path.join(d.run, 'runc'))}`,
+  ];
+  return [
+    `[${plugin}]`,
+    `  sandbox_image = ${q(cri.sandboxImage)}`,
+    // Streaming (exec/attach/port-forward URLs) on loopback only, any free port.
+    '  stream_server_address = "127.0.0.1"',
+    '  stream_server_port = "0"',
+    '  enable_selinux = false',
+    // The pod sandbox asks for oom_score_adj -998, which needs CAP_SYS_RESOURCE (not in this
+    // machine's bounding set): clamped to containerd's own instead.
+    '  restrict_oom_score_adj = true',
+    `[${plugin}.cni]`,
+    `  bin_dir = ${q(cri.cniBinDir)}`,
+    `  conf_dir = ${q(cri.cniConfDir)}`,
+    `[${plugin}.containerd]`,
+    '  default_runtime_name = "runc"',
+    '  snapshotter = "overlayfs"',
+    ...handler('runc', undefined),
+    ...Object.entries(cri.handlers).flatMap(([name, binary]) => handler(name, binary)),
+  ];
+}
+
+function containerdToml(d: RigDirs, p: Omit<ContainerdProcess, 'pid' | 'logPath' | 'configPath'>, runtimeBinary?: string, cri?: CriOptions): string {
   const q = (s: string): string => JSON.stringify(s); // JSON strings are valid TOML basic strings
   const runcOptions = [
     ...(runtimeBinary !== undefined ? [`  BinaryName = ${q(runtimeBinary)}`] : []),
@@ -44,8 +88,8 @@ function containerdToml(d: RigDirs, p: Omit<ContainerdProcess, 'pid' | 'logPath'
     'version = 2',
     `root = ${q(p.root)}`,
     `state = ${q(p.state)}`,
-    // CRI would want CNI, a streaming port and more; nothing here needs it.
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    // CRI wants CNI, a streaming port and more: only for the rigs that ask for it.
+    ...(cri === undefined ? ['disabled_plugins = ["io.containerd.grpc.v1.cri"]'] : []),
     '[grpc]',
     `  address = ${q(p.address)}`,
     '[ttrpc]',
@@ -56,12 +100,16 @@ function containerdToml(d: RigDirs, p: Omit<ContainerdProcess, 'pid' | 'logPath'
     '  address = ""',
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = ${q(path.join(p.root, 'opt'))}`,
-    '[plugins."io.containerd.grpc.v1.cri".containerd]',
-    '  default_runtime_name = "runc"',
-    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
-    '  runtime_type = "io.containerd.runc.v2"',
-    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
-    ...runcOptions,
+    ...(cri !== undefined
+      ? criToml(d, cri)
+      : [
+          '[plugins."io.containerd.grpc.v1.cri".containerd]',
+          '  default_runtime_name = "runc"',
+          '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
+          '  runtime_type = "io.containerd.runc.v2"',
+          '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
+          ...runcOptions,
+        ]),
     '',
   ].join('\n');
 }
@@ -86,7 +134,7 @@ export async function launchContainerd(d: RigDirs, opts: LaunchOptions = {}): Pr
     logPath: path.join(d.lib, 'containerd.log'),
   };
   mkdirSync(p.root, { recursive: true, mode: 0o711 });
-  writeFileSync(p.configPath, containerdToml(d, p, opts.runtimeBinary));
+  writeFileSync(p.configPath, containerdToml(d, p, opts.runtimeBinary, opts.cri));
   const log = openSync(p.logPath, 'w');
   const child = spawn(bins.containerd, ['--config', p.configPath], {
     detached: true, // keep terminal SIGINT away; the safety net decides when it dies

@@ -145,7 +145,7 @@ function goArch(): string {
  * An OCI image-layout tar (one uncompressed layer = the busybox rootfs) that `ctr image import`
  * names `ref` through the io.containerd.image.name annotation. Cached next to the rootfs.
  */
-export async function ensureOciImageTar(ref = 'docker.io/library/bb:local', dir: string = cacheDir()): Promise<string> {
+export async function ensureOciImageTar(ref = 'docker.io/library/bb:local', dir: string = cacheDir(), cmd: readonly string[] = ['sh']): Promise<string> {
   const layerTar = await ensureRootfsTar(await ensureBusyboxRootfs(dir));
   const out = path.join(dir, `oci-${ref.replace(/[^A-Za-z0-9_.-]+/g, '_')}.tar`);
   const [layerStat, outStat] = await Promise.all([stat(layerTar), stat(out).catch(() => undefined)]);
@@ -166,7 +166,7 @@ export async function ensureOciImageTar(ref = 'docker.io/library/bb:local', dir:
     const platform = { architecture: goArch(), os: 'linux' };
     const config = await addBlob({
       ...platform,
-      config: { Cmd: ['sh'], Env: [ENV_PATH] },
+      config: { Cmd: [...cmd], Env: [ENV_PATH] },
       rootfs: { type: 'layers', diff_ids: [`sha256:${layerHex}`] },
     });
     const manifest = await addBlob({
@@ -207,10 +207,10 @@ export interface CtrClient {
 }
 
 /** Imports the busybox OCI image into the containerd namespace as `ref` unless present. */
-export async function ensureContainerdImage(ctrd: CtrClient, ref = 'docker.io/library/bb:local'): Promise<string> {
+export async function ensureContainerdImage(ctrd: CtrClient, ref = 'docker.io/library/bb:local', cmd?: readonly string[]): Promise<string> {
   const ls = await ctrd.ctr(['images', 'ls', '-q']);
   if (ls.stdout.split('\n').includes(ref)) return ref;
-  await ctrd.ctr(['images', 'import', await ensureOciImageTar(ref)]);
+  await ctrd.ctr(['images', 'import', await ensureOciImageTar(ref, cacheDir(), cmd)]);
   return ref;
 }
 

@@ -15,6 +15,7 @@ import { systemMounts } from '../../src/spec-transform/system-mounts.ts';
 import { systemSecurity } from '../../src/spec-transform/system-security.ts';
 import { systemdInit } from '../../src/spec-transform/systemd.ts';
 import { cgroupDelegation } from '../../src/spec-transform/cgroup-delegation.ts';
+import { bundlePaths } from '../../src/spec-transform/bundle-paths.ts';
 import { storeVolumes } from '../../src/spec-transform/store-volumes.ts';
 
 function dockerLikeSpec(): Spec {
@@ -56,6 +57,7 @@ function plan(overrides: Partial<Plan> = {}): Plan {
     volumeMounts: [],
     cgroups: { hierarchies: [], systemdDriver: false },
     kernelFsDirs: [],
+    lockedBindFlags: new Map(),
     ownership: {
       mode: 'idmap',
       bindSources: new Map([
@@ -347,6 +349,12 @@ test('system-mounts puts an empty read-only tmpfs where a user namespace cannot 
   }
   const order = (spec.mounts ?? []).map((m) => m.destination);
   assert.ok(order.indexOf('/sys/kernel/debug') > order.indexOf('/sys'), 'mounted before /sys');
+});
+
+test('a bind mount keeps the nosuid/nodev/noexec flags of its source\'s host mount, which a user namespace cannot clear', () => {
+  const { spec } = bundlePaths.apply(dockerLikeSpec(), plan({ lockedBindFlags: new Map([[3, ['nosuid', 'nodev']]]) }));
+  assert.deepEqual(spec.mounts?.[3]?.options, ['bind', 'nosuid', 'nodev']);
+  assert.deepEqual(spec.mounts?.[2]?.options, ['rbind', 'rprivate']);
 });
 
 test('none of the system-container transforms act when the container opts out', () => {

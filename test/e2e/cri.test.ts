@@ -1,0 +1,136 @@
+// Issue 9: Kubernetes pods through containerd's CRI plugin with sysrunc as a runtime handler,
+// driven through the real CRI gRPC API: the pod's app containers share one user namespace (the
+// sandbox's), mapped to a non-zero host range; stopping and removing the pod leaves nothing.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
+import { APP_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
+import { leftovers, NOTHING_LEFT, parseIdMap, subidAllocations } from './helpers.ts';
+
+let mgr: TestManager;
+let rig: CriRig;
+
+before(async () => {
+  mgr = await startTestManager({ name: 'e2e-cri' });
+  rig = await startCriRig('e2e-cri', { sysrunc: process.env.DBG_SYSRUNC ?? SYSRUNC }, mgr.env);
+});
+after(async () => {
+  await rig?.stop();
+  await mgr?.dispose();
+});
+
+interface Pod {
+  readonly id: string;
+  readonly config: Record<string, unknown>;
+  readonly containers: string[];
+}
+
+/** Every sandbox made, so the last test can remove those a failed step left. */
+const sandboxes: string[] = [];
+
+async function runPod(handler: string, name: string, apps: number): Promise<Pod> {
+  const config = {
+    metadata: { name, uid: randomUUID(), namespace: 'default', attempt: 0 },
+    log_directory: path.join(rig.logDir, name),
+    linux: { security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } },
+  };
+  const sandbox = await rig.cri.runtime('RunPodSandbox', { config, runtime_handler: handler });
+  const id = sandbox.pod_sandbox_id as string;
+  sandboxes.push(id);
+  const containers: string[] = [];
+  for (let i = 0; i < apps; i++) {
+    const created = await rig.cri.runtime('CreateContainer', {
+      pod_sandbox_id: id,
+      config: { metadata: { name: `app${i}`, attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], log_path: `app${i}.log` },
+      sandbox_config: config,
+    });
+    containers.push(created.container_id as string);
+    await rig.cri.runtime('StartContainer', { container_id: created.container_id });
+  }
+  return { id, config, containers };
+}
+
+async function execSync(container: string, cmd: string[]): Promise<string> {
+  const r = await rig.cri.runtime('ExecSync', { container_id: container, cmd, timeout: 20 });
+  assert.equal(r.exit_code, 0, Buffer.from(r.stderr as Uint8Array).toString());
+  return Buffer.from(r.stdout as Uint8Array).toString().trim();
+}
+
+async function removePod(pod: Pod): Promise<void> {
+  await rig.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod.id });
+  await rig.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod.id });
+}
+
+test('a pod of two app containers runs under handler runc (the control)', async () => {
+  const pod = await runPod('runc', 'control', 2);
+  try {
+    for (const c of pod.containers) assert.equal(await execSync(c, ['echo', 'up']), 'up');
+  } finally {
+    await removePod(pod);
+  }
+});
+
+// containerd 1.6's CRI makes the pod's network namespace before the sandbox, in the host's user
+// namespace (CNI sets it up there). An app container joins the sandbox's namespaces, and so the
+// sandbox's user namespace (issue 9); but runc joins the user namespace first, and a process in
+// the sandbox's user namespace may not then setns into a network namespace the host's owns:
+// "failed to setns into net namespace: Operation not permitted". Pods need their network
+// namespace made inside their user namespace (Kubernetes' pod user namespaces, containerd 2.x).
+const APP_CONTAINERS = 'app containers joining a CNI network namespace the host user namespace owns (runc joins the user namespace first)';
+
+test('under handler sysrunc, the pod sandbox runs with containerd\'s shm and CNI network namespace', async () => {
+  const pod = await runPod('sysrunc', 'sysrunc-sandbox', 0);
+  try {
+    const status = await rig.cri.runtime('PodSandboxStatus', { pod_sandbox_id: pod.id });
+    assert.equal((status.status as { state?: number } | undefined)?.state, 0, 'SANDBOX_READY');
+  } finally {
+    await removePod(pod);
+  }
+});
+
+test('a sysrunc pod sandbox leaves no allocation, mount or record behind once stopped and removed', async () => {
+  assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
+  assert.deepEqual(subidAllocations(mgr), []);
+});
+
+let pod: Pod | undefined;
+
+test('under handler sysrunc, a pod sandbox and two app containers run', { todo: APP_CONTAINERS }, async () => {
+  pod = await runPod('sysrunc', 'sysrunc-pod', 2);
+  for (const c of pod.containers) assert.equal(await execSync(c, ['echo', 'up']), 'up');
+});
+
+test('the pod\'s app containers share one user namespace, mapped to a non-zero host range', { todo: APP_CONTAINERS }, async () => {
+  assert.ok(pod !== undefined, 'no pod');
+  const [a, b] = pod.containers as [string, string];
+  assert.equal(await execSync(a, ['readlink', '/proc/self/ns/user']), await execSync(b, ['readlink', '/proc/self/ns/user']));
+  const map = parseIdMap(await execSync(a, ['cat', '/proc/self/uid_map']));
+  assert.equal(map[0]?.containerID, 0);
+  assert.notEqual(map[0]?.hostID, 0);
+});
+
+test('two sysrunc pods get disjoint ranges', async () => {
+  const first = await runPod('sysrunc', 'sysrunc-pod-a', 0);
+  const second = await runPod('sysrunc', 'sysrunc-pod-b', 0);
+  try {
+    const records = (await import('./helpers.ts')).managerList;
+    const ranges = (await records(mgr)).filter((r) => r.id === first.id || r.id === second.id).map((r) => r.uidMappings[0]);
+    assert.equal(ranges.length, 2);
+    const [x, y] = ranges;
+    assert.ok(x !== undefined && y !== undefined);
+    assert.ok(x.hostID + x.size <= y.hostID || y.hostID + y.size <= x.hostID, `${JSON.stringify(x)} overlaps ${JSON.stringify(y)}`);
+  } finally {
+    await removePod(first);
+    await removePod(second);
+  }
+});
+
+test('all pods stopped and removed: no allocation, mount or record is left', async () => {
+  for (const id of sandboxes) {
+    await rig.cri.runtime('StopPodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
+    await rig.cri.runtime('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
+  }
+  assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
+});

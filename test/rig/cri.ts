@@ -1,0 +1,91 @@
+// A private containerd with its CRI plugin enabled, and a client of the real CRI gRPC API
+// (Kubernetes' runtime.v1, ../shared/cri-api/api.proto) through @grpc/grpc-js: what a kubelet
+// does, without a kubelet. CNI: Debian's plugins, a bridge on a private subnet that exists only on
+// this machine (no traffic leaves it; the tests only exec inside the pods).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { startContainerd, type ContainerdDaemon } from './containerd.ts';
+import { ensureContainerdImage } from './images.ts';
+import { REPO_ROOT, rigDirs } from './paths.ts';
+
+export const PAUSE_IMAGE = 'docker.io/library/sysrunc-pause:local';
+export const APP_IMAGE = 'docker.io/library/bb:local';
+const CNI_BIN_DIR = '/usr/lib/cni';
+
+type Message = Record<string, unknown>;
+type Unary = (request: Message, callback: (err: grpc.ServiceError | null, response: Message) => void) => void;
+
+export interface CriClient {
+  /** A RuntimeService call by its proto name (RunPodSandbox, CreateContainer, ...). */
+  runtime(method: string, request: Message): Promise<Message>;
+  close(): void;
+}
+
+export interface CriRig {
+  readonly containerd: ContainerdDaemon;
+  readonly cri: CriClient;
+  readonly logDir: string;
+  stop(): Promise<void>;
+}
+
+function criClient(address: string): CriClient {
+  const definition = protoLoader.loadSync(path.join(REPO_ROOT, '..', 'shared', 'cri-api', 'api.proto'), {
+    keepCase: true,
+    longs: Number,
+    enums: Number,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
+  const client = new pkg.runtime.v1.RuntimeService(`unix://${address}`, grpc.credentials.createInsecure());
+  return {
+    runtime(method, request) {
+      const fn = (client as unknown as Record<string, Unary>)[method];
+      if (fn === undefined) return Promise.reject(new Error(`CRI RuntimeService has no method ${method}`));
+      return new Promise((resolve, reject) => fn.call(client, request, (err, response) => (err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(response))));
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Starts containerd with CRI (handlers runc and, named here, others), CNI and the pause image. */
+export async function startCriRig(name: string, handlers: Readonly<Record<string, string>>, env: Record<string, string>): Promise<CriRig> {
+  const d = rigDirs(name);
+  // Beside the rig's run dir, not in it: starting containerd wipes that first.
+  const cniConfDir = `${d.run}.cni`;
+  mkdirSync(cniConfDir, { recursive: true });
+  // A bridge of this rig's own, on a subnet only this machine has; no masquerading, no gateway.
+  writeFileSync(
+    path.join(cniConfDir, '10-sysrunc-test.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: `sysrunc-${name}`,
+      plugins: [
+        { type: 'bridge', bridge: 'srt-cri0', isGateway: false, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.77.0/24' }]] } },
+        { type: 'loopback' },
+      ],
+    }),
+  );
+  const containerd = await startContainerd({ name, namespace: 'k8s.io', env, cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers } });
+  try {
+    await ensureContainerdImage(containerd, PAUSE_IMAGE, ['sleep', '2147483647']);
+    await ensureContainerdImage(containerd, APP_IMAGE);
+  } catch (err) {
+    await containerd.stop();
+    throw err;
+  }
+  const cri = criClient(containerd.address);
+  const logDir = path.join(d.lib, 'pod-logs');
+  mkdirSync(logDir, { recursive: true });
+  return {
+    containerd,
+    cri,
+    logDir,
+    async stop() {
+      cri.close();
+      await containerd.stop();
+    },
+  };
+}
