@@ -111,6 +111,17 @@ test('the pod\'s app containers share one user namespace, mapped to a non-zero h
   assert.notEqual(map[0]?.hostID, 0);
 });
 
+test('the pod\'s app containers see their image\'s files root-owned', { todo: APP_CONTAINERS }, async () => {
+  assert.ok(pod !== undefined, 'no pod');
+  for (const c of pod.containers) assert.equal(await execSync(c, ['stat', '-c', '%u:%g', '/bin/busybox', '/etc']), '0:0\n0:0');
+});
+
+test('the sysrunc pod, stopped and removed, leaves no allocation, mount or record', { todo: APP_CONTAINERS }, async () => {
+  assert.ok(pod !== undefined, 'no pod');
+  await removePod(pod);
+  assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
+});
+
 test('two sysrunc pods get disjoint ranges', async () => {
   const first = await runPod('sysrunc', 'sysrunc-pod-a', 0);
   const second = await runPod('sysrunc', 'sysrunc-pod-b', 0);
