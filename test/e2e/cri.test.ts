@@ -7,14 +7,17 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { APP_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
-import { leftovers, NOTHING_LEFT, parseIdMap, subidAllocations } from './helpers.ts';
+import { criRuntime, type CriRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
+import { leftovers, managerList, NOTHING_LEFT, parseIdMap, subidAllocations } from './helpers.ts';
 
 let mgr: TestManager;
 let rig: CriRig;
+let cri: CriRuntime;
 
 before(async () => {
   mgr = await startTestManager({ name: 'e2e-cri' });
   rig = await startCriRig('e2e-cri', { sysrunc: process.env.DBG_SYSRUNC ?? SYSRUNC }, mgr.env);
+  cri = criRuntime(rig.cri);
 });
 after(async () => {
   await rig?.stop();
@@ -23,7 +26,7 @@ after(async () => {
 
 interface Pod {
   readonly id: string;
-  readonly config: Record<string, unknown>;
+  readonly config: PodSandboxConfig;
   readonly containers: string[];
 }
 
@@ -31,42 +34,38 @@ interface Pod {
 const sandboxes: string[] = [];
 
 async function runPod(handler: string, name: string, apps: number): Promise<Pod> {
-  const config = {
+  const config: PodSandboxConfig = {
     metadata: { name, uid: randomUUID(), namespace: 'default', attempt: 0 },
     log_directory: path.join(rig.logDir, name),
     linux: { security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } },
   };
-  const sandbox = await rig.cri.runtime('RunPodSandbox', { config, runtime_handler: handler });
-  const id = sandbox.pod_sandbox_id as string;
+  const id = await cri.runPodSandbox(config, handler);
   sandboxes.push(id);
   const containers: string[] = [];
   for (let i = 0; i < apps; i++) {
-    const created = await rig.cri.runtime('CreateContainer', {
-      pod_sandbox_id: id,
-      config: { metadata: { name: `app${i}`, attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], log_path: `app${i}.log` },
-      sandbox_config: config,
-    });
-    containers.push(created.container_id as string);
-    await rig.cri.runtime('StartContainer', { container_id: created.container_id });
+    const created = await cri.createContainer(id, { metadata: { name: `app${i}`, attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], log_path: `app${i}.log` }, config);
+    containers.push(created);
+    await cri.startContainer(created);
   }
   return { id, config, containers };
 }
 
 async function execSync(container: string, cmd: string[]): Promise<string> {
-  const r = await rig.cri.runtime('ExecSync', { container_id: container, cmd, timeout: 20 });
-  assert.equal(r.exit_code, 0, Buffer.from(r.stderr as Uint8Array).toString());
-  return Buffer.from(r.stdout as Uint8Array).toString().trim();
+  const r = await cri.execSync(container, cmd);
+  assert.equal(r.exitCode, 0, r.stderr);
+  return r.stdout.trim();
 }
 
 async function removePod(pod: Pod): Promise<void> {
-  await rig.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod.id });
-  await rig.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod.id });
+  await cri.stopPodSandbox(pod.id);
+  await cri.removePodSandbox(pod.id);
 }
 
 test('a pod of two app containers runs under handler runc (the control)', async () => {
   const pod = await runPod('runc', 'control', 2);
   try {
     for (const c of pod.containers) assert.equal(await execSync(c, ['echo', 'up']), 'up');
+    assert.deepEqual((await cri.listContainers(pod.id)).map((c) => c.id).sort(), [...pod.containers].sort());
   } finally {
     await removePod(pod);
   }
@@ -83,8 +82,7 @@ const APP_CONTAINERS = 'app containers joining a CNI network namespace the host 
 test('under handler sysrunc, the pod sandbox runs with containerd\'s shm and CNI network namespace', async () => {
   const pod = await runPod('sysrunc', 'sysrunc-sandbox', 0);
   try {
-    const status = await rig.cri.runtime('PodSandboxStatus', { pod_sandbox_id: pod.id });
-    assert.equal((status.status as { state?: number } | undefined)?.state, 0, 'SANDBOX_READY');
+    assert.equal((await cri.podSandboxStatus(pod.id)).state, 0, 'SANDBOX_READY');
   } finally {
     await removePod(pod);
   }
@@ -126,8 +124,7 @@ test('two sysrunc pods get disjoint ranges', async () => {
   const first = await runPod('sysrunc', 'sysrunc-pod-a', 0);
   const second = await runPod('sysrunc', 'sysrunc-pod-b', 0);
   try {
-    const records = (await import('./helpers.ts')).managerList;
-    const ranges = (await records(mgr)).filter((r) => r.id === first.id || r.id === second.id).map((r) => r.uidMappings[0]);
+    const ranges = (await managerList(mgr)).filter((r) => r.id === first.id || r.id === second.id).map((r) => r.uidMappings[0]);
     assert.equal(ranges.length, 2);
     const [x, y] = ranges;
     assert.ok(x !== undefined && y !== undefined);
@@ -140,8 +137,8 @@ test('two sysrunc pods get disjoint ranges', async () => {
 
 test('all pods stopped and removed: no allocation, mount or record is left', async () => {
   for (const id of sandboxes) {
-    await rig.cri.runtime('StopPodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
-    await rig.cri.runtime('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
+    await cri.stopPodSandbox(id).catch(() => undefined);
+    await cri.removePodSandbox(id).catch(() => undefined);
   }
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
 });
