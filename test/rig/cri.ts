@@ -2,7 +2,8 @@
 // (Kubernetes' runtime.v1, ../shared/cri-api/api.proto) through @grpc/grpc-js: what a kubelet
 // does, without a kubelet. CNI: Debian's plugins, a bridge on a private subnet that exists only on
 // this machine (no traffic leaves it; the tests only exec inside the pods).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -13,6 +14,7 @@ import { REPO_ROOT, rigDirs } from './paths.ts';
 export const PAUSE_IMAGE = 'docker.io/library/sysrunc-pause:local';
 export const APP_IMAGE = 'docker.io/library/bb:local';
 const CNI_BIN_DIR = '/usr/lib/cni';
+const BRIDGE = 'srt-cri0';
 
 type Message = Record<string, unknown>;
 type Unary = (request: Message, callback: (err: grpc.ServiceError | null, response: Message) => void) => void;
@@ -56,6 +58,10 @@ export async function startCriRig(name: string, handlers: Readonly<Record<string
   // Beside the rig's run dir, not in it: starting containerd wipes that first.
   const cniConfDir = `${d.run}.cni`;
   mkdirSync(cniConfDir, { recursive: true });
+  // host-local's address reservations, in the rig's own dir (not /var/lib/cni/networks); none of
+  // this rig's pods can be running now (its containerd is not), so stale ones go.
+  const ipamDir = path.join(cniConfDir, 'ipam');
+  rmSync(ipamDir, { recursive: true, force: true });
   // A bridge of this rig's own, on a subnet only this machine has; no masquerading, no gateway.
   writeFileSync(
     path.join(cniConfDir, '10-sysrunc-test.conflist'),
@@ -63,7 +69,7 @@ export async function startCriRig(name: string, handlers: Readonly<Record<string
       cniVersion: '1.0.0',
       name: `sysrunc-${name}`,
       plugins: [
-        { type: 'bridge', bridge: 'srt-cri0', isGateway: false, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.77.0/24' }]] } },
+        { type: 'bridge', bridge: BRIDGE, isGateway: false, ipMasq: false, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.231.77.0/24' }]] } },
         { type: 'loopback' },
       ],
     }),
@@ -86,6 +92,8 @@ export async function startCriRig(name: string, handlers: Readonly<Record<string
     async stop() {
       cri.close();
       await containerd.stop();
+      // The bridge CNI made on the host; gone with the last pod's veth only if we remove it.
+      spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
     },
   };
 }
