@@ -79,6 +79,11 @@ test('a pod of two app containers runs under handler runc (the control)', async 
 // namespace made inside their user namespace (Kubernetes' pod user namespaces, containerd 2.x).
 const APP_CONTAINERS = 'app containers joining a CNI network namespace the host user namespace owns (runc joins the user namespace first)';
 
+// The sandbox's /dev/shm is a bind of a tmpfs containerd mounts on the host (mountinfo:
+// "rw,nosuid,nodev,noexec"), with options ["rbind", "ro"]. runc 1.1 remounts it read-only with
+// exactly the listed flags (MS_BIND|MS_REC|MS_REMOUNT|MS_RDONLY = 0x5021); in the container's
+// user namespace the source's nosuid/nodev/noexec are locked, so clearing them was EPERM until
+// sysrunc began listing them (gather-facts.ts lockedBindFlags).
 test('under handler sysrunc, the pod sandbox runs with containerd\'s shm and CNI network namespace', async () => {
   const pod = await runPod('sysrunc', 'sysrunc-sandbox', 0);
   try {
