@@ -70,7 +70,8 @@ export function sysruncCreatePhases(lines: readonly TraceLine[]): Record<Phase, 
   const ok = (l: TraceLine) => l.ts !== undefined && l.ret === '0';
   // bin/sysrunc's pid is the one that finally execs runc; the per-call binary runs in a child.
   const runcExec = lines.find((l) => l.syscall === 'execve' && l.comm === 'runc' && ok(l));
-  const callExec = lines.find((l) => l.syscall === 'execve' && l.comm.startsWith('sysrunc-call') && ok(l));
+  // Matched by the file exec'd: the line may carry the old comm (the subshell's) or the new one.
+  const callExec = lines.find((l) => l.syscall === 'execve' && (l.args.includes('sysrunc-call') || l.comm.startsWith('sysrunc-call')) && l.ts !== undefined && (l.ret === '0' || l.ret === ''));
   if (runcExec === undefined || callExec === undefined) throw new Error(`trace: no execve of the per-call binary and then of runc (${lines.length} lines)`);
   const call = callExec.pid;
   const at = (what: string, pred: (l: TraceLine) => boolean, after: number): TraceLine => {
@@ -82,7 +83,8 @@ export function sysruncCreatePhases(lines: readonly TraceLine[]): Record<Phase, 
   const connect = at('connect()', (l) => l.pid === call && l.syscall === 'connect' && l.ret === '0', tCall);
   const fd = /fd: (\d+)/.exec(connect.args)?.[1];
   if (fd === undefined) throw new Error('trace: connect() without fd');
-  const request = at('prepare request', (l) => l.pid === call && l.syscall === 'write' && l.args.startsWith(`fd: ${fd},`), connect.ts as number);
+  // Bun's socket writes with sendto; a plain write(2) on the fd counts too.
+  const request = at('prepare request', (l) => l.pid === call && (l.syscall === 'write' || l.syscall === 'sendto') && l.args.startsWith(`fd: ${fd},`), connect.ts as number);
   const printed = at('reply printed', (l) => l.pid === call && l.syscall === 'write' && l.args.startsWith('fd: 1,'), request.ts as number);
   const exited = at('per-call exit', (l) => l.pid === call && l.syscall === 'exit_group', printed.ts as number);
   const tRunc = runcExec.ts as number;
@@ -154,7 +156,7 @@ function perfAvailable(): string | undefined {
   return undefined;
 }
 
-const TRACED = 'execve,connect,write,exit_group,clone,clone3,fork,vfork';
+const TRACED = 'execve,connect,write,sendto,exit_group,clone,clone3,fork,vfork';
 
 /** `perf trace -p <manager>` of fsync/fdatasync in the background; stop() returns their durations (ms). */
 async function traceManagerFsyncs(pid: number, out: string): Promise<{ stop(): Promise<number[]> }> {
