@@ -8,23 +8,16 @@ import path from 'node:path';
 import { SysruncError } from '../errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
-import type { CgroupsFact, OverlayFact, PathFact, RootfsFact } from './types.ts';
+import type { OverlayFact, PathFact, Plan, RootfsFact } from './types.ts';
 import { cgroupHierarchies, type CgroupHierarchy } from '../host/cgroups.ts';
 import { isMountPoint, mountIdOf, readMountInfo } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
 import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
 
-export interface HostFacts {
-  readonly rootfs: RootfsFact;
-  readonly bindSources: ReadonlyMap<number, PathFact>;
-  readonly hostCapabilities: readonly string[];
-  readonly systemdInit: boolean;
-  readonly hostNamespaces: ReadonlySet<string>;
+/** The plan's host facts (described there), and what the manager needs to make store volumes. */
+export type HostFacts = Pick<Plan, 'rootfs' | 'bindSources' | 'hostCapabilities' | 'systemdInit' | 'hostNamespaces' | 'cgroups' | 'kernelFsDirs' | 'lockedBindFlags'> & {
   readonly storeVolumes: StoreVolumesFact;
-  readonly cgroups: CgroupsFact;
-  readonly kernelFsDirs: readonly string[];
-  readonly lockedBindFlags: ReadonlyMap<number, readonly string[]>;
-}
+};
 
 export interface StoreVolumesFact {
   /** In-container store paths this image uses and no caller mount covers, parents first. */

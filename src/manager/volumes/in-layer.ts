@@ -21,14 +21,13 @@ import { O_PATH, S_IFCHR, S_IFMT, lgetxattrs, lsetxattr, lstatx, lutimens } from
 import { probeIdmapSupport } from '../../host/idmap-probe.ts';
 import { createUserNamespaceFd } from '../../host/userns.ts';
 import { copyTree, type CopyStats } from './copy-tree.ts';
-import { describe } from './errors.ts';
 import { faultPoint } from './fault.ts';
 import { withRootfs, withRootfsSync, type Rootfs } from '../../host/in-root.ts';
-import { Sidecar, SidecarWriter, sidecarName } from './sidecar.ts';
+import { SidecarWriter, sidecarName } from './sidecar.ts';
+import { readSidecar } from './volume-fs.ts';
 import { OVERLAYFS_SUPER_MAGIC } from './records.ts';
 import type { IdRange } from './shift-view.ts';
 
-const MAX_SIDECAR_BYTES = 256 * 1024 * 1024;
 const OPAQUE = 'trusted.overlay.opaque';
 const SLASH = Buffer.from('/');
 
@@ -310,16 +309,6 @@ async function walkMetadata(root: Buffer, label: string, writer: SidecarWriter):
   return report;
 }
 
-function readSidecar(r: Rootfs, rootfsPath: string): Sidecar | undefined {
-  const file = path.posix.join(path.posix.dirname(rootfsPath), sidecarName(path.posix.basename(rootfsPath)));
-  const text = r.readFile(file, MAX_SIDECAR_BYTES);
-  if (text === undefined) return undefined;
-  try {
-    return Sidecar.parse(text.toString('utf8'));
-  } catch (err) {
-    throw new Error(`${r.label(file)}: ${describe(err)} (delete it to sync in without it)`);
-  }
-}
 
 function mkdirOrFail(p: string, mode: number, label: string, existingOk = false): void {
   try {
