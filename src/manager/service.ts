@@ -5,6 +5,7 @@ import path from 'node:path';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { Logger } from 'pino';
 import type { HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
+import { checkCallerMappings } from './caller-mappings.ts';
 import { ServiceError } from './service-error.ts';
 import type { PreparedBundles } from './prepared-bundles.ts';
 import { prepareContainer } from './prepare.ts';
@@ -101,6 +102,13 @@ export class ManagerService {
   }
 
   async register(p: Params<'register'>): Promise<Result<'register'>> {
+    if (p.userns.from === 'caller') {
+      // Before anything is recorded or swept: a refused request changes nothing.
+      const held = this.o.allocator.list().map((a) => ({ id: a.id, start: a.uid, size: a.size }));
+      const heldGids = this.o.allocator.list().map((a) => ({ id: a.id, start: a.gid, size: a.size }));
+      checkCallerMappings(p.id, 'uid', p.userns.uidMappings, held);
+      checkCallerMappings(p.id, 'gid', p.userns.gidMappings, heldGids);
+    }
     const existing = this.o.registry.get(p.id);
     // A stopped container starting again keeps its allocation and volumes; anything else is
     // either a live namesake (refused) or a leftover (released first).
@@ -135,8 +143,6 @@ export class ManagerService {
     } else {
       uidMappings = p.userns.uidMappings;
       gidMappings = p.userns.gidMappings;
-      refuseHostRoot(p.id, uidMappings, 'uid');
-      refuseHostRoot(p.id, gidMappings, 'gid');
     }
     const record: ContainerRecord = {
       version: 1,
@@ -459,12 +465,6 @@ export class ManagerService {
 }
 
 export type StoredVolumes = NonNullable<ContainerRecord['volumes']>;
-
-function refuseHostRoot(id: string, mappings: readonly IdMapping[], kind: 'uid' | 'gid'): void {
-  if (mappings.some((m) => m.hostID === 0)) {
-    throw new ServiceError('invalid-request', `container ${id}: its ${kind} mappings map host ${kind} 0 into the container; sysrunc never does`);
-  }
-}
 
 function makeRunDir(record: ContainerRecord): void {
   removeRunDir(record.runDir); // an empty one left by a crash

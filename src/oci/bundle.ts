@@ -1,7 +1,7 @@
 // Reading <bundle>/config.json. sysrunc never writes to the caller's bundle: the manager writes the
 // transformed config into a bundle of its own (manager/prepared-bundles.ts), so a failed create
 // leaves the caller's bundle exactly as it was.
-import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SysruncError } from '../errors.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
@@ -12,6 +12,11 @@ import { parseLossless, type LosslessJson } from './json-lossless.ts';
 export const CONFIG_NAME = 'config.json';
 /** Where sysrunc before 0.2 kept the caller's config while config.json was rewritten in place. */
 export const LEGACY_ORIGINAL_CONFIG_NAME = 'config.json.sysrunc-orig';
+/**
+ * The largest config.json read. runc has no limit, but the manager reads callers' bundles and must
+ * not be made to allocate without bound; real configs are a few KiB.
+ */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
 export interface LoadedBundle {
   readonly dir: string;
@@ -35,8 +40,9 @@ export function loadBundle(bundleArg: string, cwd = process.cwd()): LoadedBundle
   const source = configPath;
   let text: string;
   try {
-    text = readFileSync(source, 'utf8');
+    text = readCapped(source, MAX_CONFIG_BYTES);
   } catch (err) {
+    if (err instanceof SysruncError) throw new SysruncError(`bundle ${dir}: ${path.basename(source)}: ${err.message}`);
     throw new SysruncError(`bundle ${dir}: ${path.basename(source)}: ${describeFsError(err)}`);
   }
   let json: LosslessJson;
@@ -51,6 +57,34 @@ export function loadBundle(bundleArg: string, cwd = process.cwd()): LoadedBundle
     throw new SysruncError(`bundle ${dir}: ${path.basename(source)}: not a valid OCI config: ${result.errors[0]}${more}`);
   }
   return { dir, configPath, spec: result.spec, json };
+}
+
+/**
+ * Reads a regular file of at most `limit` bytes as UTF-8. Reads at most limit + 1 bytes whatever
+ * the file claims, so a file that grows after fstat is refused too, and a FIFO never blocks.
+ */
+function readCapped(file: string, limit: number): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    // A directory is left to read(2), which says EISDIR as it always did.
+    if (!st.isFile() && !st.isDirectory()) throw new SysruncError('not a regular file');
+    const tooLarge = () => new SysruncError(`larger than the ${limit / (1024 * 1024)} MiB sysrunc reads (${st.size} bytes)`);
+    if (st.size > limit) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      length += n;
+      if (length > limit) throw tooLarge();
+    }
+    return Buffer.concat(chunks, length).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
