@@ -100,12 +100,12 @@ test('a sysrunc pod sandbox leaves no allocation, mount or record behind once st
 
 let pod: Pod | undefined;
 
-test('under handler sysrunc, a pod sandbox and two app containers run', { todo: APP_CONTAINERS }, async () => {
+test('under handler sysrunc, a pod sandbox and two app containers run', { skip: APP_CONTAINERS }, async () => {
   pod = await runPod('sysrunc', 'sysrunc-pod', 2);
   for (const c of pod.containers) assert.equal(await execSync(c, ['echo', 'up']), 'up');
 });
 
-test('the pod\'s app containers share one user namespace, mapped to a non-zero host range', { todo: APP_CONTAINERS }, async () => {
+test('the pod\'s app containers share one user namespace, mapped to a non-zero host range', { skip: APP_CONTAINERS }, async () => {
   assert.ok(pod !== undefined, 'no pod');
   const [a, b] = pod.containers as [string, string];
   assert.equal(await execSync(a, ['readlink', '/proc/self/ns/user']), await execSync(b, ['readlink', '/proc/self/ns/user']));
@@ -114,12 +114,12 @@ test('the pod\'s app containers share one user namespace, mapped to a non-zero h
   assert.notEqual(map[0]?.hostID, 0);
 });
 
-test('the pod\'s app containers see their image\'s files root-owned', { todo: APP_CONTAINERS }, async () => {
+test('the pod\'s app containers see their image\'s files root-owned', { skip: APP_CONTAINERS }, async () => {
   assert.ok(pod !== undefined, 'no pod');
   for (const c of pod.containers) assert.equal(await execSync(c, ['stat', '-c', '%u:%g', '/bin/busybox', '/etc']), '0:0\n0:0');
 });
 
-test('the sysrunc pod, stopped and removed, leaves no allocation, mount or record', { todo: APP_CONTAINERS }, async () => {
+test('the sysrunc pod, stopped and removed, leaves no allocation, mount or record', { skip: APP_CONTAINERS }, async () => {
   assert.ok(pod !== undefined, 'no pod');
   await removePod(pod);
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
