@@ -2,6 +2,7 @@
 // The per-call binary only forwards the call and hands the prepared bundle to runc; running this
 // in the long-lived manager means no process start-up, no module loading and no schema compiling
 // per container, and host facts read through /proc/<caller>.
+import path from 'node:path';
 import type { Params, Result } from '../manager-api/v1.ts';
 import { loadBundle, type LoadedBundle } from '../oci/bundle.ts';
 import { validateSpecDocument } from '../oci/validate.ts';
@@ -65,6 +66,8 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
         },
         settings,
         hookBinary: host.hookBinary,
+        // The hooks sysrunc adds live side by side in bin/.
+        netnsHook: path.join(path.dirname(host.hookBinary), 'sysrunc-adopt-netns'),
         ...facts,
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
         volumeMounts: registered.volumeMounts,

@@ -3,6 +3,7 @@ import type { HostAction } from '../manager-api/v1.ts';
 import type { Plan, Transform, TransformOutput } from './types.ts';
 import { bundlePaths } from './bundle-paths.ts';
 import { userNamespace } from './user-namespace.ts';
+import { podNetwork } from './pod-network.ts';
 import { rootfsOwnership } from './rootfs-ownership.ts';
 import { bindMountOwnership } from './bind-mount-ownership.ts';
 import { systemNamespaces } from './system-namespaces.ts';
@@ -20,6 +21,8 @@ import { storeVolumes } from './store-volumes.ts';
  */
 export const TRANSFORMS: readonly Transform[] = [
   bundlePaths,
+  // Before user-namespace: a sandbox that gets its own network namespace may mount sysfs.
+  podNetwork,
   userNamespace,
   rootfsOwnership,
   bindMountOwnership,

@@ -64,6 +64,8 @@ export interface Plan {
   readonly systemdInit: boolean;
   /** Absolute path of bin/sysrunc-delegate-cgroups, the hook sysrunc adds. */
   readonly hookBinary: string;
+  /** Absolute path of bin/sysrunc-adopt-netns, the hook a pod sandbox gets (pod-network.ts); none: no pod support. */
+  readonly netnsHook?: string;
   /**
    * Namespace types the container would share with the host: absent from the config, or joined
    * by a path that is the host's own namespace (Docker's --network host joins

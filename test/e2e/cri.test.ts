@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
-import { APP_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
+import { APP_IMAGE, DIND_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
 import { criRuntime, type CriRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
+import { waitUntil } from '../rig/proc.ts';
 import { leftovers, managerList, NOTHING_LEFT, parseIdMap, subidAllocations } from './helpers.ts';
 
 let mgr: TestManager;
@@ -33,7 +34,8 @@ interface Pod {
 /** Every sandbox made, so the last test can remove those a failed step left. */
 const sandboxes: string[] = [];
 
-async function runPod(handler: string, name: string, apps: number): Promise<Pod> {
+async function runPod(handler: string, name: string, apps: number | readonly string[]): Promise<Pod> {
+  const images = typeof apps === 'number' ? Array.from({ length: apps }, () => APP_IMAGE) : apps;
   const config: PodSandboxConfig = {
     metadata: { name, uid: randomUUID(), namespace: 'default', attempt: 0 },
     log_directory: path.join(rig.logDir, name),
@@ -42,8 +44,10 @@ async function runPod(handler: string, name: string, apps: number): Promise<Pod>
   const id = await cri.runPodSandbox(config, handler);
   sandboxes.push(id);
   const containers: string[] = [];
-  for (let i = 0; i < apps; i++) {
-    const created = await cri.createContainer(id, { metadata: { name: `app${i}`, attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], log_path: `app${i}.log` }, config);
+  for (const [i, image] of images.entries()) {
+    // The busybox image sleeps; the Docker-in-Docker one runs its own entrypoint (dockerd).
+    const command = image === APP_IMAGE ? { command: ['sleep', '100000'] } : {};
+    const created = await cri.createContainer(id, { metadata: { name: `app${i}`, attempt: 0 }, image: { image }, ...command, log_path: `app${i}.log` }, config);
     containers.push(created);
     await cri.startContainer(created);
   }
@@ -71,14 +75,6 @@ test('a pod of two app containers runs under handler runc (the control)', async 
   }
 });
 
-// containerd 1.6's CRI makes the pod's network namespace before the sandbox, in the host's user
-// namespace (CNI sets it up there). An app container joins the sandbox's namespaces, and so the
-// sandbox's user namespace (issue 9); but runc joins the user namespace first, and a process in
-// the sandbox's user namespace may not then setns into a network namespace the host's owns:
-// "failed to setns into net namespace: Operation not permitted". Pods need their network
-// namespace made inside their user namespace (Kubernetes' pod user namespaces, containerd 2.x).
-const APP_CONTAINERS = 'app containers joining a CNI network namespace the host user namespace owns (runc joins the user namespace first)';
-
 // The sandbox's /dev/shm is a bind of a tmpfs containerd mounts on the host (mountinfo:
 // "rw,nosuid,nodev,noexec"), with options ["rbind", "ro"]. runc 1.1 remounts it read-only with
 // exactly the listed flags (MS_BIND|MS_REC|MS_REMOUNT|MS_RDONLY = 0x5021); in the container's
@@ -100,12 +96,12 @@ test('a sysrunc pod sandbox leaves no allocation, mount or record behind once st
 
 let pod: Pod | undefined;
 
-test('under handler sysrunc, a pod sandbox and two app containers run', { skip: APP_CONTAINERS }, async () => {
-  pod = await runPod('sysrunc', 'sysrunc-pod', 2);
+test('under handler sysrunc, a pod sandbox and two app containers run, one of them Docker in Docker', async () => {
+  pod = await runPod('sysrunc', 'sysrunc-pod', [APP_IMAGE, DIND_IMAGE]);
   for (const c of pod.containers) assert.equal(await execSync(c, ['echo', 'up']), 'up');
 });
 
-test('the pod\'s app containers share one user namespace, mapped to a non-zero host range', { skip: APP_CONTAINERS }, async () => {
+test('the pod\'s app containers share one user namespace, mapped to a non-zero host range', async () => {
   assert.ok(pod !== undefined, 'no pod');
   const [a, b] = pod.containers as [string, string];
   assert.equal(await execSync(a, ['readlink', '/proc/self/ns/user']), await execSync(b, ['readlink', '/proc/self/ns/user']));
@@ -114,14 +110,44 @@ test('the pod\'s app containers share one user namespace, mapped to a non-zero h
   assert.notEqual(map[0]?.hostID, 0);
 });
 
-test('the pod\'s app containers see their image\'s files root-owned', { skip: APP_CONTAINERS }, async () => {
+test('the pod\'s app containers see their image\'s files root-owned', async () => {
   assert.ok(pod !== undefined, 'no pod');
   for (const c of pod.containers) assert.equal(await execSync(c, ['stat', '-c', '%u:%g', '/bin/busybox', '/etc']), '0:0\n0:0');
 });
 
-test('the sysrunc pod, stopped and removed, leaves no allocation, mount or record', { skip: APP_CONTAINERS }, async () => {
+test('the pod\'s app containers have the pod\'s IP, in a network namespace their root administers', async () => {
+  assert.ok(pod !== undefined, 'no pod');
+  const { ip } = await cri.podSandboxStatus(pod.id);
+  assert.match(ip, /^10\.231\.77\./);
+  for (const c of pod.containers) assert.match(await execSync(c, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0']), new RegExp(` inet ${ip.replaceAll('.', '\\.')}/24 `));
+  const [a, b] = pod.containers as [string, string];
+  // Made in one container, seen in the other: one network namespace; and root inside may change it.
+  await execSync(a, ['ip', 'link', 'add', 'srt-a', 'type', 'veth', 'peer', 'name', 'srt-b']);
+  await execSync(a, ['ip', 'link', 'set', 'srt-a', 'up']);
+  assert.match(await execSync(b, ['ip', '-o', 'link', 'show', 'srt-a']), /srt-a@\S+: <[^>]*\bUP\b/);
+});
+
+test('the pod\'s Docker-in-Docker container runs an inner container', async () => {
+  assert.ok(pod !== undefined, 'no pod');
+  const dind = pod.containers[1] as string;
+  let driver = '';
+  for (let i = 0; i < 60 && driver === ''; i++) {
+    const info = await cri.execSync(dind, ['docker', 'info', '--format', '{{.Driver}}']);
+    if (info.exitCode === 0) driver = info.stdout.trim();
+    else await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.equal(driver, 'overlay2');
+  await execSync(dind, ['sh', '-c', 'mkdir -p /tmp/bb/bin && cp /bin/busybox /tmp/bb/bin/ && ln -s busybox /tmp/bb/bin/sh && ln -s busybox /tmp/bb/bin/echo && tar -C /tmp/bb -c . | docker import - inner:bb']);
+  const r = await cri.execSync(dind, ['docker', 'run', '--rm', 'inner:bb', 'echo', 'hello from the inner container'], 60);
+  assert.equal(r.stdout.trim(), 'hello from the inner container', r.stderr);
+});
+
+test('the sysrunc pod, stopped and removed, leaves no allocation, mount or record', async () => {
   assert.ok(pod !== undefined, 'no pod');
   await removePod(pod);
+  // The Docker-in-Docker container's store volumes go with its rootfs snapshot, which containerd
+  // removes in its garbage collection, shortly after RemovePodSandbox returns.
+  await waitUntil('the pod\'s records, allocations and mounts to go', async () => JSON.stringify(await leftovers(mgr)) === JSON.stringify(NOTHING_LEFT), 30_000, 250).catch(() => undefined);
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
 });
 

@@ -25,6 +25,8 @@ export interface ExecSyncResult {
 export interface PodSandboxStatus {
   readonly id: string;
   readonly state: number;
+  /** The pod's IP as CNI reported it ('' with none). */
+  readonly ip: string;
 }
 
 export interface ContainerSummary {
@@ -75,7 +77,8 @@ export function criRuntime(cri: CriClient): CriRuntime {
     async podSandboxStatus(podId) {
       const r = await cri.runtime('PodSandboxStatus', { pod_sandbox_id: podId });
       const s = (r.status ?? {}) as Record<string, unknown>;
-      return { id: String(s.id), state: Number(s.state) };
+      const network = (s.network ?? {}) as Record<string, unknown>;
+      return { id: String(s.id), state: Number(s.state), ip: typeof network.ip === 'string' ? network.ip : '' };
     },
   };
 }

@@ -9,10 +9,13 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { startContainerd, type ContainerdDaemon } from './containerd.ts';
 import { ensureContainerdImage } from './images.ts';
+import { ensureDebianOciTar } from './debian-images.ts';
 import { REPO_ROOT, rigDirs } from './paths.ts';
 
 export const PAUSE_IMAGE = 'docker.io/library/sysrunc-pause:local';
 export const APP_IMAGE = 'docker.io/library/bb:local';
+/** The Debian Docker-in-Docker image of test/rig/debian-images.ts, for pods that run dockerd. */
+export const DIND_IMAGE = 'docker.io/library/sysrunc-dind:local';
 const CNI_BIN_DIR = '/usr/lib/cni';
 const BRIDGE = 'srt-cri0';
 
@@ -78,6 +81,7 @@ export async function startCriRig(name: string, handlers: Readonly<Record<string
   try {
     await ensureContainerdImage(containerd, PAUSE_IMAGE, ['sleep', '2147483647']);
     await ensureContainerdImage(containerd, APP_IMAGE);
+    await ensureContainerdImage(containerd, DIND_IMAGE, undefined, () => ensureDebianOciTar('dind', DIND_IMAGE));
   } catch (err) {
     await containerd.stop();
     throw err;

@@ -21,6 +21,7 @@ import lockfile from 'proper-lockfile';
 import type { DockerClient } from './dockerd.ts';
 import { cacheDir as defaultCacheDir } from './paths.ts';
 import { mountsUnder, pidAlive } from './proc.ts';
+import { writeOciImageTar } from './images.ts';
 
 export type DebianFlavor = 'dind' | 'systemd';
 export const DEBIAN_FLAVORS: readonly DebianFlavor[] = ['dind', 'systemd'];
@@ -695,4 +696,24 @@ export async function pruneDebianCache(opts: EnsureDebianOptions = {}): Promise<
     removed.push(name);
   }
   return removed;
+}
+
+/**
+ * An OCI image-layout tar of the flavor's rootfs named `ref` (for `ctr images import`, e.g. into
+ * containerd's CRI namespace), cached beside the rootfs: one uncompressed layer, the recipe's CMD.
+ */
+export async function ensureDebianOciTar(flavor: DebianFlavor, ref: string, opts: EnsureDebianOptions = {}): Promise<string> {
+  const rootfs = await ensureDebianRootfs(flavor, opts);
+  const p = debianCachePaths(flavor, opts);
+  const out = path.join(p.dir, `oci-${ref.replace(/[^A-Za-z0-9_.-]+/g, '_')}.tar`);
+  if ((await stat(out).catch(() => undefined)) !== undefined) return out;
+  const layer = path.join(p.dir, 'layer.tar');
+  if ((await stat(layer).catch(() => undefined)) === undefined) {
+    const tmp = `${layer}.tmp-${process.pid}`;
+    await execa('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-C', rootfs, '-cf', tmp, '.'], { timeout: BUILD_TIMEOUT_MS });
+    await rename(tmp, layer);
+  }
+  const cmd = flavorRecipe(flavor).changes.find((c) => c.startsWith('CMD '));
+  await writeOciImageTar(layer, out, ref, cmd === undefined ? ['sh'] : (JSON.parse(cmd.slice(4)) as string[]));
+  return out;
 }

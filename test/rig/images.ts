@@ -150,7 +150,13 @@ export async function ensureOciImageTar(ref = 'docker.io/library/bb:local', dir:
   const out = path.join(dir, `oci-${ref.replace(/[^A-Za-z0-9_.-]+/g, '_')}.tar`);
   const [layerStat, outStat] = await Promise.all([stat(layerTar), stat(out).catch(() => undefined)]);
   if (outStat !== undefined && outStat.mtimeMs >= layerStat.mtimeMs) return out;
+  await writeOciImageTar(layerTar, out, ref, cmd);
+  return out;
+}
 
+/** Writes `out`: an OCI image-layout tar of one uncompressed layer, named `ref`, running `cmd`. */
+export async function writeOciImageTar(layerTar: string, out: string, ref: string, cmd: readonly string[]): Promise<void> {
+  const layerStat = await stat(layerTar);
   const stage = tmpName(out.replace(/\.tar$/, ''));
   const blobs = path.join(stage, 'blobs/sha256');
   await mkdir(blobs, { recursive: true });
@@ -198,7 +204,6 @@ export async function ensureOciImageTar(ref = 'docker.io/library/bb:local', dir:
   } finally {
     await rm(stage, { recursive: true, force: true });
   }
-  return out;
 }
 
 /** Anything that can run ctr commands against a containerd. */
@@ -207,10 +212,10 @@ export interface CtrClient {
 }
 
 /** Imports the busybox OCI image into the containerd namespace as `ref` unless present. */
-export async function ensureContainerdImage(ctrd: CtrClient, ref = 'docker.io/library/bb:local', cmd?: readonly string[]): Promise<string> {
+export async function ensureContainerdImage(ctrd: CtrClient, ref = 'docker.io/library/bb:local', cmd?: readonly string[], imageTar?: () => Promise<string>): Promise<string> {
   const ls = await ctrd.ctr(['images', 'ls', '-q']);
   if (ls.stdout.split('\n').includes(ref)) return ref;
-  await ctrd.ctr(['images', 'import', await ensureOciImageTar(ref, cacheDir(), cmd)]);
+  await ctrd.ctr(['images', 'import', await (imageTar ?? (() => ensureOciImageTar(ref, cacheDir(), cmd)))()], { timeoutMs: 600_000 });
   return ref;
 }
 
