@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
-import { APP_IMAGE, DIND_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
+import { APP_IMAGE, DIND_IMAGE, SYSTEMD_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
 import { criRuntime, type CriRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
 import { waitUntil } from '../rig/proc.ts';
 import { leftovers, managerList, NOTHING_LEFT, parseIdMap, subidAllocations } from './helpers.ts';
@@ -45,9 +45,11 @@ async function runPod(handler: string, name: string, apps: number | readonly str
   sandboxes.push(id);
   const containers: string[] = [];
   for (const [i, image] of images.entries()) {
-    // The busybox image sleeps; the Docker-in-Docker one runs its own entrypoint (dockerd).
+    // The busybox image sleeps; the Debian ones run their own entrypoint (dockerd, systemd). systemd
+    // must be PID 1: a pid namespace of its own, not the pod's.
     const command = image === APP_IMAGE ? { command: ['sleep', '100000'] } : {};
-    const created = await cri.createContainer(id, { metadata: { name: `app${i}`, attempt: 0 }, image: { image }, ...command, log_path: `app${i}.log` }, config);
+    const linux = image === SYSTEMD_IMAGE ? { linux: { security_context: { namespace_options: { pid: 1 } } } } : {};
+    const created = await cri.createContainer(id, { metadata: { name: `app${i}`, attempt: 0 }, image: { image }, ...command, ...linux, log_path: `app${i}.log` }, config);
     containers.push(created);
     await cri.startContainer(created);
   }
@@ -149,6 +151,23 @@ test('the sysrunc pod, stopped and removed, leaves no allocation, mount or recor
   // removes in its garbage collection, shortly after RemovePodSandbox returns.
   await waitUntil('the pod\'s records, allocations and mounts to go', async () => JSON.stringify(await leftovers(mgr)) === JSON.stringify(NOTHING_LEFT), 30_000, 250).catch(() => undefined);
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
+});
+
+test('a systemd app container in a sysrunc pod boots to running, with no failed unit', async () => {
+  const pod = await runPod('sysrunc', 'sysrunc-systemd', [SYSTEMD_IMAGE]);
+  try {
+    const init = pod.containers[0] as string;
+    let state = '';
+    for (let i = 0; i < 60 && !['running', 'degraded'].includes(state); i++) {
+      state = (await cri.execSync(init, ['systemctl', 'is-system-running'])).stdout.trim();
+      if (!['running', 'degraded'].includes(state)) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const failed = (await cri.execSync(init, ['systemctl', '--failed', '--no-legend', '--plain'])).stdout;
+    assert.equal(state, 'running', `failed units:\n${failed}`);
+    assert.equal(await execSync(init, ['readlink', '/proc/1/exe']), '/usr/lib/systemd/systemd');
+  } finally {
+    await removePod(pod);
+  }
 });
 
 test('two sysrunc pods get disjoint ranges', async () => {

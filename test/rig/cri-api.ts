@@ -13,6 +13,8 @@ export interface ContainerConfig {
   readonly image: { readonly image: string };
   readonly command?: readonly string[];
   readonly log_path?: string;
+  /** namespace_options.pid: POD = 0 (the sandbox's), CONTAINER = 1 (its own). */
+  readonly linux?: { readonly security_context?: { readonly namespace_options?: { readonly pid?: number } } };
 }
 
 export interface ExecSyncResult {

@@ -16,6 +16,8 @@ export const PAUSE_IMAGE = 'docker.io/library/sysrunc-pause:local';
 export const APP_IMAGE = 'docker.io/library/bb:local';
 /** The Debian Docker-in-Docker image of test/rig/debian-images.ts, for pods that run dockerd. */
 export const DIND_IMAGE = 'docker.io/library/sysrunc-dind:local';
+/** The Debian image whose init is systemd (test/rig/debian-images.ts). */
+export const SYSTEMD_IMAGE = 'docker.io/library/sysrunc-systemd:local';
 const CNI_BIN_DIR = '/usr/lib/cni';
 const BRIDGE = 'srt-cri0';
 
@@ -82,6 +84,7 @@ export async function startCriRig(name: string, handlers: Readonly<Record<string
     await ensureContainerdImage(containerd, PAUSE_IMAGE, ['sleep', '2147483647']);
     await ensureContainerdImage(containerd, APP_IMAGE);
     await ensureContainerdImage(containerd, DIND_IMAGE, undefined, () => ensureDebianOciTar('dind', DIND_IMAGE));
+    await ensureContainerdImage(containerd, SYSTEMD_IMAGE, undefined, () => ensureDebianOciTar('systemd', SYSTEMD_IMAGE));
   } catch (err) {
     await containerd.stop();
     throw err;
