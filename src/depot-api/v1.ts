@@ -110,7 +110,7 @@ export const METHODS = {
     params: z.object({ ...ProcessRef, data: z.string().check(z.maxLength(1 << 20)) }),
     result: z.object({}),
   },
-  /** End of input: the process reads EOF (a tty gets VEOF). */
+  /** End of input: the process reads EOF (a tty gets VEOF). A no-op once the process ended, as resize is. */
   closeStdin: {
     params: z.object(ProcessRef),
     result: z.object({}),

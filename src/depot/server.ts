@@ -108,15 +108,21 @@ async function dispatch(rt: DepotRuntime, method: MethodName, params: unknown, e
       return {};
     case 'closeStdin': {
       const s = p<'closeStdin'>();
-      await control(rt, s.container, s.process, 'c');
+      await control(rt, s.container, s.process, 'c').catch(ignoreEnded);
       return {};
     }
     case 'resize': {
       const s = p<'resize'>();
-      await control(rt, s.container, s.process, `w ${s.rows} ${s.cols}`);
+      await control(rt, s.container, s.process, `w ${s.rows} ${s.cols}`).catch(ignoreEnded);
       return {};
     }
     case 'attach':
       return { exitCode: await attachProcess(rt, p<'attach'>(), event, abort) };
   }
+}
+
+/** Closing the input of, or resizing, a process that has ended is done already: not an error. */
+function ignoreEnded(err: unknown): void {
+  if (err instanceof DepotError && err.code === 'exited') return;
+  throw err;
 }
