@@ -65,6 +65,9 @@ export const depotScenario: Scenario = {
       if (exitCode !== 0) throw new Error(`depot exec true: exit code ${exitCode}`);
       return ms;
     };
+    // For the notes: how much of the depot's added time is sysrunc's own exec path.
+    const viaSysrunc = (): number => mustTime(path.join(REPO_ROOT, 'bin', 'sysrunc'), ['--root', runcRoot, 'exec', id, 'true'], o);
+    const sysruncExec: number[] = [];
     const ctl = path.join(REPO_ROOT, 'bin', 'sysrunc-ctl');
     const viaCli = (): number => mustTime(ctl, ['exec', id, 'true'], { ...o, env: { ...o.env, SYSRUNC_DEPOT_SOCKET: socket } });
 
@@ -73,8 +76,9 @@ export const depotScenario: Scenario = {
     const total = ctx.opts.warmup + ctx.opts.n;
     for (let i = 0; i < total; i++) {
       await checkpoint();
-      const samples = [bare(), await viaDepot(), bare(), viaCli()] as const;
+      const samples = [bare(), await viaDepot(), bare(), viaCli(), viaSysrunc()] as const;
       if (i < ctx.opts.warmup) continue;
+      sysruncExec.push(samples[4]);
       api.runc.push(samples[0]);
       api.sysrunc.push(samples[1]);
       cli.runc.push(samples[2]);
@@ -98,7 +102,7 @@ export const depotScenario: Scenario = {
       ],
       notes: [
         `(i) supervisor memory, ${SUPERVISORS} supervisors each holding a running sleep: VmRSS median ${rss.median} kB (max ${rss.max}), PSS median ${pss.median} kB; sysrunc-depotd VmRSS ${daemonRss} kB`,
-        `(i) the depot side runs runc exec too (through bin/sysrunc, -d, under the supervisor) plus the supervisor's start and the exit-code file; bare runc exec median ${fmtMs(stats(api.runc).median)} ms`,
+        `(i) the depot side runs runc exec too (through bin/sysrunc, -d, under the supervisor) plus the supervisor's start and the exit-code file; bare runc exec median ${fmtMs(stats(api.runc).median)} ms, bin/sysrunc exec (no -d, no supervisor) median ${fmtMs(stats(sysruncExec).median)} ms`,
       ],
       extra: { supervisorRssKb: rss, supervisorPssKb: pss, daemonRssKb: daemonRss },
     };

@@ -2,6 +2,7 @@
 // supervisors that outlive it. It keeps no state of its own: kill it, start it again, and it
 // answers for every container and process from the depot.
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -51,7 +52,11 @@ const program = new Command('sysrunc-depotd')
       supervisor: path.resolve(opts.supervisor),
       env: process.env,
     };
-    // A socket left by a daemon killed with -9: nobody listens on it any more.
+    // A socket left by a daemon killed with -9 is removed; one a live daemon answers on is not taken.
+    if (await answers(opts.socket)) {
+      process.stderr.write(`sysrunc-depotd: another daemon is listening on ${opts.socket}\n`);
+      process.exit(1);
+    }
     rmSync(opts.socket, { force: true });
     const server = createDepotServer(rt, log);
     server.listen(opts.socket, () => {
@@ -71,5 +76,13 @@ const program = new Command('sysrunc-depotd')
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(socket);
+    probe.once('connect', () => (probe.destroy(), resolve(true)));
+    probe.once('error', () => resolve(false));
+  });
+}
 
 await program.parseAsync(process.argv);

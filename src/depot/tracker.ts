@@ -2,7 +2,7 @@
 // answers everything else from the process's directory, so it works the same after a restart.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -86,6 +86,13 @@ export function processInfo(rt: DepotRuntime, container: string, id: string): Pr
   return late === undefined ? { ...base, state: 'lost' } : { ...base, state: 'exited', exitCode: late };
 }
 
+/** processInfo, or not-found once the directory went (the container was destroyed meanwhile). */
+function processInfoWhileThere(rt: DepotRuntime, container: string, id: string, dir: string): ProcessInfo {
+  const info = processInfo(rt, container, id);
+  if (info.exitCode === undefined && !existsSync(dir)) throw new DepotError('not-found', `process ${id} of ${container}: ${dir} was removed (container destroyed)`);
+  return info;
+}
+
 export function listProcesses(rt: DepotRuntime, container: string): ProcessInfo[] {
   rt.depot.mustExist(container);
   return rt.depot.processes(container).map((id) => processInfo(rt, container, id));
@@ -117,7 +124,7 @@ export async function waitProcess(rt: DepotRuntime, p: Params<'wait'>, abort: Ab
   const dir = rt.depot.mustExistProcess(p.container, p.process);
   for (;;) {
     const changed = nextChange(dir, abort);
-    const info = processInfo(rt, p.container, p.process);
+    const info = processInfoWhileThere(rt, p.container, p.process, dir);
     if (info.exitCode !== undefined) return info.exitCode;
     if (info.state === 'lost') throw new DepotError('internal', `process ${p.process} of ${p.container}: its supervisor is gone and ${dir}/exitcode was never written`);
     if (abort.aborted) throw new DepotError('internal', 'the client went away');
@@ -135,7 +142,7 @@ export async function attachProcess(rt: DepotRuntime, p: Params<'attach'>, send:
   const offsets = { stdout: p.stdoutOffset ?? 0, stderr: p.stderrOffset ?? 0 };
   for (;;) {
     const changed = nextChange(dir, abort);
-    const info = processInfo(rt, p.container, p.process);
+    const info = processInfoWhileThere(rt, p.container, p.process, dir);
     for (const stream of ['stdout', 'stderr'] as const) {
       for (;;) {
         const chunk = await readFrom(path.join(dir, stream), offsets[stream]);

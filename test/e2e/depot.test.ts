@@ -236,6 +236,21 @@ test('orphans in the container are reaped by the keep-alive init: no zombies whi
   assert.deepEqual(namespaceProcesses(init), [{ pid: init, state: 'S' }]);
 });
 
+test('exec of a program that does not exist fails with the runtime\'s message and leaves no process dir', async () => {
+  await assert.rejects(
+    withClient((c) => c.call('exec', { container: MAIN, process: 'dpt-missing', spec: { args: ['/no/such/program'] } })),
+    (err: Error & { code?: string }) => err.code === 'runtime-failed' && /dpt-missing/.test(err.message) && /no such file|not found/i.test(err.message),
+  );
+  assert.equal(existsSync(path.join(DEPOT, MAIN, 'processes', 'dpt-missing')), false);
+});
+
+test('exec into a container the depot does not have is not-found, naming its directory', async () => {
+  await assert.rejects(
+    withClient((c) => c.call('exec', { container: 'dpt-nope', spec: { args: ['true'] } })),
+    (err: Error & { code?: string }) => err.code === 'not-found' && err.message.includes(path.join(DEPOT, 'dpt-nope')),
+  );
+});
+
 test('sysrunc-ctl exec runs a process attached and exits with its code; exec -d and wait give the same', async () => {
   const ctl = path.join(REPO_ROOT, 'bin', 'sysrunc-ctl');
   const env = { ...process.env, SYSRUNC_DEPOT_SOCKET: SOCKET };
