@@ -4,7 +4,7 @@
 import { constants } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DepotClient } from '../depot-api/client.ts';
-import type { ProcessSpec } from '../depot-api/v1.ts';
+import { DepotError, type ProcessSpec } from '../depot-api/v1.ts';
 
 const socketOption = (): Option => new Option('--socket <path>', 'sysrunc-depotd socket').env('SYSRUNC_DEPOT_SOCKET');
 
@@ -37,9 +37,16 @@ async function withClient<T>(socket: string | undefined, fn: (c: DepotClient) =>
   }
 }
 
-/** Streams the process's output here, forwards stdin (and the window size) there; resolves with its exit code. */
-async function attachHere(client: DepotClient, container: string, process_: string, o: { stdin: boolean; tty: boolean }): Promise<number> {
+/** How long an attached client waits for a restarting daemon before it gives up. */
+const REATTACH_WAIT_MS = 30_000;
+
+/**
+ * Streams the process's output here, forwards stdin (and the window size) there; resolves with its
+ * exit code. If the daemon goes away meanwhile, it reconnects and resumes at the offsets it has.
+ */
+async function attachHere(first: DepotClient, container: string, process_: string, o: { stdin: boolean; tty: boolean }): Promise<number> {
   const ref = { container, process: process_ };
+  let client = first;
   let sending = Promise.resolve();
   const queue = (fn: () => Promise<unknown>): void => {
     sending = sending.then(fn).then(
@@ -55,17 +62,28 @@ async function attachHere(client: DepotClient, container: string, process_: stri
     process.stdin.on('data', (chunk: Buffer) => queue(() => client.call('stdin', { ...ref, data: chunk.toString('base64') })));
     process.stdin.on('end', () => queue(() => client.call('closeStdin', ref)));
   }
+  const offsets = { stdoutOffset: 0, stderrOffset: 0 };
   try {
-    return (
-      await client.attach(ref, (e) => {
-        (e.stream === 'stdout' ? process.stdout : process.stderr).write(Buffer.from(e.data, 'base64'));
-      })
-    ).exitCode;
+    for (;;) {
+      try {
+        const done = await client.attach({ ...ref, ...offsets }, (e) => {
+          (e.stream === 'stdout' ? process.stdout : process.stderr).write(Buffer.from(e.data, 'base64'));
+          offsets[e.stream === 'stdout' ? 'stdoutOffset' : 'stderrOffset'] = e.offset;
+        });
+        return done.exitCode;
+      } catch (err) {
+        if (err instanceof DepotError) throw err;
+        // The daemon went away (restart, kill -9): the supervisor kept everything; pick up there.
+        if (client !== first) client.close();
+        client = await DepotClient.connect(first.socketPath, REATTACH_WAIT_MS);
+      }
+    }
   } finally {
     if (raw) process.stdin.setRawMode(false);
     process.stdout.off('resize', onResize);
     process.stdin.pause();
     process.stdin.unref?.();
+    if (client !== first) client.close();
   }
 }
 

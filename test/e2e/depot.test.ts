@@ -262,6 +262,22 @@ test('sysrunc-ctl exec runs a process attached and exits with its code; exec -d 
   assert.deepEqual({ status: waited.status, stdout: waited.stdout }, { status: 6, stdout: '6\n' });
 });
 
+test('sysrunc-ctl attach rides out a daemon kill -9: it reconnects and prints the rest exactly once', async () => {
+  const { process: id } = await exec({ args: ['sh', '-c', 'echo one; read x; echo two; exit 9'] });
+  const child = spawn(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['attach', MAIN, id], { env: { ...process.env, SYSRUNC_DEPOT_SOCKET: SOCKET }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await waitUntil('the attached CLI to print the first line', () => stdout === 'one\n', 30_000);
+  await kill9Daemon();
+  await startDaemon();
+  await withClient((c) => c.call('stdin', { container: MAIN, process: id, data: Buffer.from('go\n').toString('base64') }));
+  assert.equal(await exited, 9, stderr);
+  assert.equal(stdout, 'one\ntwo\n');
+});
+
 test('destroy leaves no FIFOs, supervisors, process dirs, mounts or cgroups', async () => {
   const id = `dpt-gone-${TAG}`;
   const rootfs = await rootfsCopy('gone-rootfs');
