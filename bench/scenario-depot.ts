@@ -3,9 +3,10 @@
 // the memory of one supervisor per process. Runs its own sysrunc-mgr and sysrunc-depotd (names
 // `dpt-bench-*`), so it shares nothing with the other scenarios.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, cpSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DepotClient } from '../src/depot-api/client.ts';
+import { processConfig } from '../src/depot/spec.ts';
 import { startTestManager } from '../test/helpers/manager.ts';
 import { sweepManager } from '../test/helpers/manager-state.ts';
 import { bins, REPO_ROOT } from '../test/rig/paths.ts';
@@ -65,8 +66,12 @@ export const depotScenario: Scenario = {
       if (exitCode !== 0) throw new Error(`depot exec true: exit code ${exitCode}`);
       return ms;
     };
-    // For the notes: how much of the depot's added time is sysrunc's own exec path.
-    const viaSysrunc = (): number => mustTime(path.join(REPO_ROOT, 'bin', 'sysrunc'), ['--root', runcRoot, 'exec', id, 'true'], o);
+    // For the notes: how much of the depot's added time is sysrunc's own exec path, with the same
+    // process file the depot writes (with --process, the per-call binary grants the system
+    // container's capabilities in it first).
+    const processFile = path.join(ctx.work, 'depot-process.json');
+    writeFileSync(processFile, JSON.stringify(processConfig({ args: ['true'] })));
+    const viaSysrunc = (): number => mustTime(path.join(REPO_ROOT, 'bin', 'sysrunc'), ['--root', runcRoot, 'exec', '--process', processFile, id], o);
     const sysruncExec: number[] = [];
     const ctl = path.join(REPO_ROOT, 'bin', 'sysrunc-ctl');
     const viaCli = (): number => mustTime(ctl, ['exec', id, 'true'], { ...o, env: { ...o.env, SYSRUNC_DEPOT_SOCKET: socket } });
@@ -102,7 +107,7 @@ export const depotScenario: Scenario = {
       ],
       notes: [
         `(i) supervisor memory, ${SUPERVISORS} supervisors each holding a running sleep: VmRSS median ${rss.median} kB (max ${rss.max}), PSS median ${pss.median} kB; sysrunc-depotd VmRSS ${daemonRss} kB`,
-        `(i) the depot side runs runc exec too (through bin/sysrunc, -d, under the supervisor) plus the supervisor's start and the exit-code file; bare runc exec median ${fmtMs(stats(api.runc).median)} ms, bin/sysrunc exec (no -d, no supervisor) median ${fmtMs(stats(sysruncExec).median)} ms`,
+        `(i) the depot side runs runc exec too (through bin/sysrunc, -d, under the supervisor) plus the supervisor's start and the exit-code file; bare runc exec median ${fmtMs(stats(api.runc).median)} ms, bin/sysrunc exec --process (the depot's process file; foreground, no supervisor) median ${fmtMs(stats(sysruncExec).median)} ms`,
       ],
       extra: { supervisorRssKb: rss, supervisorPssKb: pss, daemonRssKb: daemonRss },
     };
