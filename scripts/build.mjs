@@ -42,8 +42,13 @@ const cc = process.env.CC ?? 'cc';
 for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c']]) {
   const out = path.join(root, 'dist', name);
   const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
-  if (r.status === 0) renameSync(`${out}.tmp`, out);
-  else console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); the depot needs it (apt-get install gcc libc6-dev)`);
+  if (r.status === 0) {
+    renameSync(`${out}.tmp`, out);
+  } else {
+    // No stale binary passes for the sources.
+    rmSync(out, { force: true });
+    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); the depot needs it (apt-get install gcc libc6-dev)`);
+  }
 }
 
 // bin/sysrunc prints it for --version without starting anything.

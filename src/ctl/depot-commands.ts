@@ -1,5 +1,5 @@
 // sysrunc-ctl's depot commands: create/destroy a depot container, exec (-d detached, -t tty, -i
-// stdin), attach, wait, signal, ps, list. Every command talks to sysrunc-depotd through
+// stdin), attach, wait, signal, ps, forget, list. Every command talks to sysrunc-depotd through
 // depot-api/client.ts (socket: --socket, or SYSRUNC_DEPOT_SOCKET).
 import { constants } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -209,6 +209,16 @@ export function registerDepotCommands(program: Command): void {
     .addOption(socketOption())
     .action(async (container: string, proc: string, signal: string, o: { socket?: string }) => {
       await withClient(o.socket, (c) => c.call('signal', { container, process: proc, signal: signalNumber(signal) }));
+    });
+
+  program
+    .command('forget')
+    .description('remove the record (directory, output, exit code) of an exited process')
+    .argument('<container>')
+    .argument('<process>')
+    .addOption(socketOption())
+    .action(async (container: string, proc: string, o: { socket?: string }) => {
+      await withClient(o.socket, (c) => c.call('forget', { container, process: proc }));
     });
 
   program

@@ -101,6 +101,11 @@ export const METHODS = {
     params: z.object(ProcessRef),
     result: z.object({ exitCode: z.int() }),
   },
+  /** Removes the record of an exited process (its directory, output included); a running one is a conflict. */
+  forget: {
+    params: z.object(ProcessRef),
+    result: z.object({}),
+  },
   signal: {
     params: z.object({ ...ProcessRef, signal: z.int().check(z.positive(), z.lte(64)) }),
     result: z.object({}),

@@ -7,7 +7,7 @@ import { DEPOT_API_VERSION, DepotError, METHODS, Request, type MethodName, type 
 import { socketPeerCred } from '../host/peer-cred.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { containerInfo, createContainer, destroyContainer, type DepotRuntime } from './containers.ts';
-import { attachProcess, control, listProcesses, startProcess, waitProcess, writeStdin } from './tracker.ts';
+import { attachProcess, control, forgetProcess, listProcesses, startProcess, waitProcess, writeStdin } from './tracker.ts';
 
 const MAX_LINE = 2 << 20;
 
@@ -98,6 +98,11 @@ async function dispatch(rt: DepotRuntime, method: MethodName, params: unknown, e
       return { processes: listProcesses(rt, p<'ps'>().container) };
     case 'wait':
       return { exitCode: await waitProcess(rt, p<'wait'>(), abort) };
+    case 'forget': {
+      const s = p<'forget'>();
+      forgetProcess(rt, s.container, s.process);
+      return {};
+    }
     case 'signal': {
       const s = p<'signal'>();
       await control(rt, s.container, s.process, `k ${s.signal}`);

@@ -93,6 +93,14 @@ function processInfoWhileThere(rt: DepotRuntime, container: string, id: string, 
   return info;
 }
 
+/** Exited processes only: a running one still has a supervisor writing into the directory. */
+export function forgetProcess(rt: DepotRuntime, container: string, id: string): void {
+  const dir = rt.depot.mustExistProcess(container, id);
+  const info = processInfo(rt, container, id);
+  if (info.state === 'running') throw new DepotError('conflict', `process ${id} of ${container} is still running (supervisor in ${dir}); signal it first`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
 export function listProcesses(rt: DepotRuntime, container: string): ProcessInfo[] {
   rt.depot.mustExist(container);
   return rt.depot.processes(container).map((id) => processInfo(rt, container, id));

@@ -236,6 +236,18 @@ test('orphans in the container are reaped by the keep-alive init: no zombies whi
   assert.deepEqual(namespaceProcesses(init), [{ pid: init, state: 'S' }]);
 });
 
+test('an exited process can be forgotten (its directory goes), a running one cannot', async () => {
+  const running = await exec({ args: ['sleep', '1000'] });
+  await assert.rejects(
+    withClient((c) => c.call('forget', { container: MAIN, process: running.process })),
+    (err: Error & { code?: string }) => err.code === 'conflict',
+  );
+  await withClient((c) => c.call('signal', { container: MAIN, process: running.process, signal: 15 }));
+  assert.equal(await waitExit(running.process), 143);
+  await withClient((c) => c.call('forget', { container: MAIN, process: running.process }));
+  assert.equal(existsSync(path.join(DEPOT, MAIN, 'processes', running.process)), false);
+});
+
 test('exec of a program that does not exist fails with the runtime\'s message and leaves no process dir', async () => {
   await assert.rejects(
     withClient((c) => c.call('exec', { container: MAIN, process: 'dpt-missing', spec: { args: ['/no/such/program'] } })),
