@@ -1,6 +1,7 @@
 // sysrunc-ctl's depot commands: create/destroy a depot container, exec (-d detached, -t tty, -i
 // stdin), attach, wait, signal, ps, forget, list. Every command talks to sysrunc-depotd through
 // depot-api/client.ts (socket: --socket, or SYSRUNC_DEPOT_SOCKET).
+import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DepotClient } from '../depot-api/client.ts';
@@ -55,7 +56,12 @@ async function attachHere(first: DepotClient, container: string, process_: strin
     );
   };
   const raw = o.tty && process.stdin.isTTY;
-  if (raw) process.stdin.setRawMode(true);
+  // The container's pty already turns \n into \r\n; Node's raw mode keeps output processing, so
+  // the local terminal would add a second \r: switch that off too, as a raw terminal has it.
+  if (raw) {
+    process.stdin.setRawMode(true);
+    spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+  }
   const onResize = (): void => queue(() => client.call('resize', { ...ref, rows: process.stdout.rows, cols: process.stdout.columns }));
   if (o.tty && process.stdout.isTTY) process.stdout.on('resize', onResize);
   if (o.stdin) {
@@ -79,7 +85,10 @@ async function attachHere(first: DepotClient, container: string, process_: strin
       }
     }
   } finally {
-    if (raw) process.stdin.setRawMode(false);
+    if (raw) {
+      spawnSync('stty', ['opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+      process.stdin.setRawMode(false);
+    }
     process.stdout.off('resize', onResize);
     process.stdin.pause();
     process.stdin.unref?.();
