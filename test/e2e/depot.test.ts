@@ -236,6 +236,13 @@ test('orphans in the container are reaped by the keep-alive init: no zombies whi
   assert.deepEqual(namespaceProcesses(init), [{ pid: init, state: 'S' }]);
 });
 
+test('a process whose background child keeps its stdout open still reports its output and exit code when it exits', { timeout: 60_000 }, async () => {
+  // The background sleep outlives the test (the container's destroy ends it): had the supervisor
+  // waited for the end of stdout, this attach would never return.
+  const { process: id } = await exec({ args: ['sh', '-c', 'sleep 1000 & echo hi; exit 8'] });
+  assert.deepEqual(await attach(id), { stdout: 'hi\n', stderr: '', exitCode: 8 });
+});
+
 test('an exited process can be forgotten (its directory goes), a running one cannot', async () => {
   const running = await exec({ args: ['sleep', '1000'] });
   await assert.rejects(
