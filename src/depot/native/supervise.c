@@ -362,7 +362,7 @@ int main(int argc, char **argv) {
 		if (close_stdin_requested && pending_len == 0 && stdin_open) {
 			close_stdin_requested = 0;
 			if (tty) {
-				write(master, "\x04", 1); /* end of input on a terminal: VEOF */
+				if (write(master, "\x04", 1) < 0) dprintf(2, "sysrunc-depot-supervise: write VEOF to the pty master: %s (errno %d)\n", strerror(errno), errno);
 			} else {
 				close(child_stdin);
 				stdin_open = 0;
@@ -374,6 +374,10 @@ int main(int argc, char **argv) {
 			if (!pump(sources[i], sinks[i], i == 0 ? "stdout" : "stderr")) {
 				close(sources[i]);
 				sources[i] = -1;
+				if (tty) { /* the master was the process's input and its window too */
+					master = child_stdin = -1;
+					stdin_open = 0;
+				}
 			}
 		}
 	}
