@@ -49,6 +49,7 @@ export async function startProcess(rt: DepotRuntime, p: Params<'exec'>): Promise
   const child = spawn(rt.supervisor, args, { detached: true, stdio: ['ignore', 'ignore', log, 'pipe'], env: rt.env, cwd: dir });
   closeSync(log);
   const report = await new Promise<string>((resolve, reject) => {
+    child.once('error', () => rmSync(dir, { recursive: true, force: true }));
     let text = '';
     const pipe = child.stdio[3] as Readable | null | undefined;
     child.once('error', (err) => reject(new Error(`spawn ${rt.supervisor}: ${err.message}`)));
