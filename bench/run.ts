@@ -17,6 +17,8 @@
 //   exec (g)       docker exec <id> true into a running container (target: ratio <= 1.25)
 //   parallel (h)   50 docker run -d at once per runtime: per-container median and p99
 //   memory (m)     sysrunc-mgr resident memory with 0 and 100 running containers
+//   depot (i)      a process started in a running depot container until its exit code (API and
+//                  sysrunc-ctl) vs bare runc exec into the same container; supervisor memory
 //   profile (p)    only with --profile or --only: start-up baselines and a phase breakdown of create
 // --quick: n=5, 1 warm-up pair, and (d), (f) only when named in --only.
 // Needs root, a built dist/ (npm run build), runc, dockerd/containerd, busybox-static, perf (for p).
@@ -36,9 +38,10 @@ import { ownershipScenario } from './scenario-ownership.ts';
 import { runScenario } from './scenario-run.ts';
 import { stateScenario } from './scenario-state.ts';
 import { execScenario, memoryScenario, parallelScenario } from './scenario-hotpath.ts';
+import { depotScenario } from './scenario-depot.ts';
 
-const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, dindScenario, ownershipScenario, profileScenario];
-const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'exec', 'parallel', 'memory', 'ownership']);
+const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, depotScenario, dindScenario, ownershipScenario, profileScenario];
+const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'exec', 'parallel', 'memory', 'depot', 'ownership']);
 
 interface Cli extends BenchOptions {
   readonly only: ReadonlySet<string> | undefined;

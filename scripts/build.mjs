@@ -2,7 +2,7 @@
 // instead of resolving hundreds of modules. Native (koffi) and worker-based (pino) packages stay
 // external and load from node_modules.
 import { build } from 'esbuild';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -11,6 +11,8 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const entries = {
   sysrunc: 'src/cli/main.ts',
   'sysrunc-mgr': 'src/manager/main.ts',
+  'sysrunc-depotd': 'src/depot/main.ts',
+  'sysrunc-ctl': 'src/ctl/main.ts',
 };
 
 // Chunk names carry content hashes: without this, every build would leave the old ones behind.
@@ -33,6 +35,21 @@ await build({
   banner: { js: "import { createRequire as __sysruncCreateRequire } from 'node:module'; const require = __sysruncCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The depot's keep-alive init and per-process supervisor: small static C programs (no libc at run
+// time inside the container; a few hundred KB resident per supervisor).
+const cc = process.env.CC ?? 'cc';
+for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c']]) {
+  const out = path.join(root, 'dist', name);
+  const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
+  if (r.status === 0) {
+    renameSync(`${out}.tmp`, out);
+  } else {
+    // No stale binary passes for the sources.
+    rmSync(out, { force: true });
+    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); the depot needs it (apt-get install gcc libc6-dev)`);
+  }
+}
 
 // bin/sysrunc prints it for --version without starting anything.
 const version = /SYSRUNC_VERSION = '([^']+)'/.exec(readFileSync(path.join(root, 'src', 'version.ts'), 'utf8'))?.[1] ?? 'unknown';

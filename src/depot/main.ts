@@ -1,0 +1,88 @@
+// sysrunc-depotd: long-lived containers in a depot directory, their processes tracked by
+// supervisors that outlive it. It keeps no state of its own: kill it, start it again, and it
+// answers for every container and process from the depot.
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { DEFAULT_DEPOT_SOCKET } from '../depot-api/client.ts';
+import { SYSRUNC_VERSION } from '../version.ts';
+import { Depot } from './layout.ts';
+import { createDepotServer } from './server.ts';
+
+// dist/sysrunc-depotd.mjs: the install's top is one level up.
+const top = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+interface Options {
+  socket: string;
+  depot: string;
+  runcRoot: string;
+  sysrunc: string;
+  init: string;
+  supervisor: string;
+  logLevel: string;
+}
+
+const program = new Command('sysrunc-depotd')
+  .description('sysrunc depot daemon: long-lived system containers with tracked processes')
+  .version(SYSRUNC_VERSION)
+  .option('--socket <path>', 'unix socket to listen on (mode 0600, root only)', process.env['SYSRUNC_DEPOT_SOCKET'] ?? DEFAULT_DEPOT_SOCKET)
+  .option('--depot <dir>', 'the depot: one directory per container, the source of truth', '/run/sysrunc-depot/depot')
+  .option('--runc-root <dir>', 'runc --root of the depot\'s containers', '/run/sysrunc-depot/runc')
+  .option('--sysrunc <path>', 'the runtime every create and exec goes through', path.join(top, 'bin', 'sysrunc'))
+  .option('--init <path>', 'the keep-alive init (static binary)', path.join(top, 'dist', 'sysrunc-depot-init'))
+  .option('--supervisor <path>', 'the per-process supervisor (static binary)', path.join(top, 'dist', 'sysrunc-depot-supervise'))
+  .option('--log-level <level>', 'debug, info, warn or error', 'info')
+  .action(async (opts: Options) => {
+    const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, pino.destination(2));
+    for (const [what, file] of [['--init', opts.init], ['--supervisor', opts.supervisor], ['--sysrunc', opts.sysrunc]] as const) {
+      if (!existsSync(file)) {
+        process.stderr.write(`sysrunc-depotd: ${what} ${file} does not exist (run 'npm run build': it compiles the init and the supervisor with cc)\n`);
+        process.exit(1);
+      }
+    }
+    for (const dir of [opts.depot, opts.runcRoot, path.dirname(opts.socket)]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const rt = {
+      depot: new Depot(path.resolve(opts.depot)),
+      sysrunc: path.resolve(opts.sysrunc),
+      runcRoot: path.resolve(opts.runcRoot),
+      init: path.resolve(opts.init),
+      supervisor: path.resolve(opts.supervisor),
+      env: process.env,
+    };
+    // A socket left by a daemon killed with -9 is removed; one a live daemon answers on is not taken.
+    if (await answers(opts.socket)) {
+      process.stderr.write(`sysrunc-depotd: another daemon is listening on ${opts.socket}\n`);
+      process.exit(1);
+    }
+    rmSync(opts.socket, { force: true });
+    const server = createDepotServer(rt, log);
+    server.listen(opts.socket, () => {
+      chmodSync(opts.socket, 0o600);
+      log.info({ socket: opts.socket, depot: rt.depot.root, containers: rt.depot.containers().length }, 'listening');
+    });
+    server.on('error', (err) => {
+      process.stderr.write(`sysrunc-depotd: listen ${opts.socket}: ${err.message}\n`);
+      process.exit(1);
+    });
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down; containers and their processes keep running');
+      server.close();
+      rmSync(opts.socket, { force: true });
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(socket);
+    probe.once('connect', () => (probe.destroy(), resolve(true)));
+    probe.once('error', () => resolve(false));
+  });
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,76 @@
+// The OCI configs the depot writes: a container whose PID 1 is the keep-alive init, and the process
+// specs of `runc exec --process`. sysrunc's manager adds the user and cgroup namespaces, the
+// system-container capabilities and the ownership on top (the config here is runc's own defaults).
+import type { Params, ProcessSpec } from '../depot-api/v1.ts';
+
+/** Where the init is bind-mounted: in /dev, a tmpfs runc makes, so the rootfs is never written. */
+export const INIT_IN_CONTAINER = '/dev/.sysrunc-depot-init';
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+
+export interface OciProcess {
+  terminal: boolean;
+  consoleSize?: { height: number; width: number };
+  user: { uid: number; gid: number };
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities: Record<'bounding' | 'effective' | 'permitted', string[]>;
+  rlimits: { type: string; hard: number; soft: number }[];
+  noNewPrivileges: boolean;
+}
+
+export function containerConfig(p: Params<'create'>, initPath: string): Record<string, unknown> {
+  const caps = { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS };
+  return {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: [INIT_IN_CONTAINER],
+      env: [DEFAULT_PATH],
+      cwd: '/',
+      capabilities: caps,
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: p.rootfs, readonly: p.readonlyRootfs ?? false },
+    hostname: p.hostname ?? p.id,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+      { destination: INIT_IN_CONTAINER, type: 'bind', source: initPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+      ...(p.mounts ?? []).map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readOnly === true ? 'ro' : 'rw'] })),
+    ],
+    annotations: p.annotations ?? {},
+    linux: {
+      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+}
+
+/** The spec of `runc exec --process`; sysrunc grants the system container's capabilities on top. */
+export function processConfig(spec: ProcessSpec): OciProcess {
+  const env = spec.env ?? [];
+  const tty = spec.tty ?? false;
+  return {
+    terminal: tty,
+    ...(tty ? { consoleSize: { height: spec.rows ?? 24, width: spec.cols ?? 80 } } : {}),
+    user: { uid: spec.uid ?? 0, gid: spec.gid ?? 0 },
+    args: spec.args,
+    env: [...(env.some((e) => e.startsWith('PATH=')) ? [] : [DEFAULT_PATH]), ...(tty && !env.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : []), ...env],
+    cwd: spec.cwd ?? '/',
+    capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
+    rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+    noNewPrivileges: true,
+  };
+}
