@@ -34,11 +34,17 @@ interface Size {
   readonly label: string;
   readonly bytes: number;
 }
-const SIZES: readonly Size[] = [
-  { label: '0', bytes: 0 },
-  { label: '100 MB', bytes: 100_000_000 },
-  { label: '1 GB', bytes: 1_000_000_000 },
-];
+/** Inner data sizes in MB: SYSRUNC_BENCH_DIND_SIZES (e.g. "0,5000"), default 0, 100 MB and 1 GB. */
+export function dindSizes(spec = process.env['SYSRUNC_BENCH_DIND_SIZES'] ?? '0,100,1000'): Size[] {
+  return spec.split(',').map((t) => {
+    const mb = Number(t.trim());
+    if (!Number.isInteger(mb) || mb < 0) throw new Error(`SYSRUNC_BENCH_DIND_SIZES: "${t}" is not a size in MB`);
+    return { label: mb === 0 ? '0' : mb >= 1000 ? `${mb / 1000} GB` : `${mb} MB`, bytes: mb * 1_000_000 };
+  });
+}
+const SIZES: readonly Size[] = dindSizes();
+/** SYSRUNC_BENCH_DIND_OWNERSHIP=clone: the sysrunc side in copy mode (its volume under the manager's state dir). */
+const OWNERSHIP = process.env['SYSRUNC_BENCH_DIND_OWNERSHIP'];
 
 // ------------------------------------------------------------------ the data set
 
@@ -245,7 +251,7 @@ function life(e: Env, runtime: Runtime, size: Size, data: DataTar | undefined, n
     // The runc side: the dind entrypoint's dockerd cannot run there; tini + sleep is what it ends in.
     const runArgs =
       runtime === 'sysrunc'
-        ? ['run', '-d', '--runtime=sysrunc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, IMAGE]
+        ? ['run', '-d', '--runtime=sysrunc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, ...(OWNERSHIP ? ['-e', `SYSRUNC_OWNERSHIP=${OWNERSHIP}`] : []), IMAGE]
         : ['run', '-d', '--runtime=runc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, '--entrypoint', 'tini', IMAGE, '-s', '-g', '--', 'sleep', 'infinity'];
     sync();
     const t0 = performance.now();
@@ -314,13 +320,14 @@ const sizeText = (b: number): string => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB`
 export const dindScenario: Scenario = {
   key: 'dind',
   alias: 'e',
-  title: `(e) ${IMAGE}: start, and stop with 0 / 100 MB / 1 GB of inner images, --runtime=runc vs --runtime=sysrunc (only with --only dind)`,
+  title: `(e) ${IMAGE}: start, and stop with ${SIZES.map((x) => x.label).join(' / ')} of inner images, --runtime=runc vs --runtime=sysrunc${OWNERSHIP ? ` (SYSRUNC_OWNERSHIP=${OWNERSHIP})` : ''} (only with --only dind)`,
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const d = await ctx.dockerd();
     const m = await ctx.manager();
     const t = performance.now();
     await ensureDebianImage(d, 'dind');
     const imageS = (performance.now() - t) / 1000;
+    log(`(e) sizes ${SIZES.map((x) => x.label).join(', ')}; sysrunc ownership ${OWNERSHIP ?? 'default'}; manager state dir ${m.stateDir} (${spawnSync('stat', ['-f', '-c', '%T', m.stateDir], { encoding: 'utf8' }).stdout.trim()})`);
     const e: Env = { ctx, d, o: { scratch: ctx.work, env: ctx.dockerEnv(d), timeoutMs: 300_000 }, mgrLog: m.logPath, volumesDir: path.join(m.stateDir, 'volumes') };
     ctx.cleanup.defer('dind containers', async () => {
       const ps = timeCmd(d.cli, ['ps', '-aq', '--filter', `label=${LABEL}=${ctx.tag}`], e.o);
@@ -396,6 +403,10 @@ export const dindScenario: Scenario = {
       notes,
       extra: {
         image: IMAGE,
+        sizes: SIZES,
+        ownership: OWNERSHIP ?? null,
+        stateDir: m.stateDir,
+        stateDirFs: spawnSync('stat', ['-f', '-c', '%T', m.stateDir], { encoding: 'utf8' }).stdout.trim(),
         imageEnsureS: imageS,
         stopTimeoutS: STOP_TIMEOUT_S,
         dataSets: Object.fromEntries([...data].map(([k, v]) => [k, { files: v.files, contentBytes: v.contentBytes, tarBytes: v.tarBytes }])),
