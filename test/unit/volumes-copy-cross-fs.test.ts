@@ -5,13 +5,14 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, truncateSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VolumeManager } from '../../src/manager/volumes/volume-manager.ts';
 import { FS_OWN_XATTRS } from '../../src/manager/volumes/copy-tree.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
-import { manifest, withoutBlocks } from '../fixtures/volumes/manifest.ts';
+import { contentHash, manifest, withoutBlocks } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
 const BASE = 268435456;
@@ -79,6 +80,23 @@ for (const type of ['xfs', 'tmpfs'] as const) {
     assert.deepEqual(withoutBlocks(manifest(path.join(target, DOCKER))), withoutBlocks(manifest(path.join(rootfs, DOCKER))), 'synced out');
   });
 }
+
+test('copy mode with the volume and the rootfs on one XFS filesystem shares the data extents (reflinks) instead of copying the bytes', { skip: !hasXfs && 'mkfs.xfs missing (scripts/setup-host.sh installs xfsprogs)' }, async () => {
+  const xfs = filesystem('xfs');
+  const rootfs = path.join(xfs, 'rootfs');
+  makeSpecialTree(path.join(rootfs, DOCKER));
+  const target = path.join(xfs, 'target');
+  mkdirSync(target);
+  const { vm } = manager(path.join(xfs, 'mgr'));
+  const volume = (await vm.createVolumes('c1', { rootfs, mountpoints: [DOCKER], ...IDS })).mounts[0]!.source;
+  writeFileSync(path.join(volume, 'blob'), randomBytes(1 << 20));
+  chownSync(path.join(volume, 'blob'), BASE, BASE);
+  await vm.syncOut('c1', { rootfs: target });
+  const frag = spawnSync('filefrag', ['-v', path.join(target, DOCKER, 'blob')], { encoding: 'utf8' });
+  assert.equal(frag.status, 0, frag.stderr);
+  assert.match(frag.stdout, /shared/, frag.stdout);
+  assert.equal(contentHash(path.join(target, DOCKER, 'blob')), contentHash(path.join(volume, 'blob')));
+});
 
 function runChild(m: { root: string; stateFile: string }, req: object, steps: string[]): { signal: NodeJS.Signals | null; out: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify({ ...m, id: 'c1', req, steps, owner: IDS })], { encoding: 'utf8' });
