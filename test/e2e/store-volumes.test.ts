@@ -258,3 +258,25 @@ test('with clone ownership the store volume is copied at stop (copy mode), and a
   }
   await waitUntilVolumesGone(id);
 });
+
+test('with clone ownership a later stop copies only what changed', {
+  todo: 'clone ownership shifts the whole upper dir at start and reverts it at stop, the synced-out copy of the store volume included: every entry\'s ctime moves, so the next sync-out trusts none of them and copies everything (bench e, copy mode: 1 GB later stop 9.7 s); chownUpper should leave copy-mode store paths alone',
+}, async () => {
+  const name = 'vol-copy-again';
+  const id = (await rig.run(['-d', '--name', name, '-e', 'SYSRUNC_OWNERSHIP=clone', DIND])).stdout.trim();
+  try {
+    await waitForInnerDocker(id);
+    await sh(id, WRITE_DATA);
+    await rig.docker(['stop', name]);
+    await rig.docker(['start', name]);
+    await waitForInnerDocker(id);
+    await rig.docker(['stop', name]);
+    const outs = syncOuts(id) as Array<{ volumes: Array<{ entries: number; kept?: number }> }>;
+    assert.equal(outs.length, 2);
+    const second = outs[1]?.volumes[0];
+    assert.ok((second?.kept ?? 0) > (second?.entries ?? 0) / 2, `kept ${second?.kept} of ${second?.entries} entries`);
+  } finally {
+    await rig.docker(['rm', '-f', name], { reject: false });
+  }
+  await waitUntilVolumesGone(id);
+});
