@@ -171,8 +171,17 @@ interface Life {
   readonly stop2: number;
   /** docker rm of the stopped container (sysrunc's volume goes afterwards, by the manager's sweep). */
   readonly rm: number;
-  /** sysrunc: the manager's own sync-out time and entry count at stop #1 / #2 (from its log). */
-  readonly syncOut?: ReadonlyArray<{ readonly ms: number; readonly entries: number; readonly mode: string }>;
+  /** sysrunc: the manager's own sync-out at stop #1 / #2 (from its log). */
+  readonly syncOut?: readonly SyncOut[];
+}
+
+/** One sync-out as the manager logged it: time, entries walked, entries kept as they were (copy mode), bytes copied. */
+interface SyncOut {
+  readonly ms: number;
+  readonly entries: number;
+  readonly kept: number;
+  readonly bytes: number;
+  readonly mode: string;
 }
 
 interface Env {
@@ -215,15 +224,17 @@ function waitInnerDockerd(e: Env, id: string): void {
 }
 
 /** Sync-out lines the manager logged for the container, in order. */
-function syncOuts(e: Env, id: string): Array<{ ms: number; entries: number; mode: string }> {
-  const out: Array<{ ms: number; entries: number; mode: string }> = [];
+function syncOuts(e: Env, id: string): SyncOut[] {
+  const out: SyncOut[] = [];
   for (const line of readFileSync(e.mgrLog, 'utf8').split('\n')) {
     if (!line.includes(id) || !line.includes('synced store volumes out')) continue;
-    const rec = JSON.parse(line) as { id?: string; volumes?: Array<{ ms: number; entries: number; mode?: string }> };
+    const rec = JSON.parse(line) as { id?: string; volumes?: Array<{ ms: number; entries: number; kept?: number; bytes?: number; mode?: string }> };
     if (rec.id !== id) continue;
     out.push({
       ms: (rec.volumes ?? []).reduce((a, v) => a + v.ms, 0),
       entries: (rec.volumes ?? []).reduce((a, v) => a + v.entries, 0),
+      kept: (rec.volumes ?? []).reduce((a, v) => a + (v.kept ?? 0), 0),
+      bytes: (rec.volumes ?? []).reduce((a, v) => a + (v.bytes ?? 0), 0),
       mode: [...new Set((rec.volumes ?? []).map((v) => v.mode ?? 'copy'))].join('+'),
     });
   }
@@ -392,7 +403,7 @@ export const dindScenario: Scenario = {
         return (
           `(e) ${s.label}: /var/lib/docker runc ${sizeText(stats(pick('runc', (l) => l.dataRootBytes, s.label)).median)}, sysrunc ${sizeText(stats(pick('sysrunc', (l) => l.dataRootBytes, s.label)).median)}` +
           `${data.get(s.label) ? ` (${data.get(s.label)?.files} files loaded; load median runc ${med(pick('runc', (l) => l.loadMs, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.loadMs, s.label))} ms)` : ''}; ` +
-          `sysrunc sync-out in the manager (${so[0]?.[0]?.mode ?? '?'} mode; median ms, entries): stop #1 ${med(so.map((x) => x[0]?.ms ?? Number.NaN))} (${so[0]?.[0]?.entries ?? '?'}), stop #2 ${med(so.map((x) => x[1]?.ms ?? Number.NaN))}; ` +
+          `sysrunc sync-out in the manager (${so[0]?.[0]?.mode ?? '?'} mode; median ms, entries): stop #1 ${med(so.map((x) => x[0]?.ms ?? Number.NaN))} (${so[0]?.[0]?.entries ?? '?'}), stop #2 ${med(so.map((x) => x[1]?.ms ?? Number.NaN))} (kept ${so[0]?.[1]?.kept ?? '?'}, ${sizeText(so[0]?.[1]?.bytes ?? 0)} copied); ` +
           `sync after stop #1 runc ${med(pick('runc', (l) => l.syncAfterStop1, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.syncAfterStop1, s.label))} ms; ` +
           `docker rm runc ${med(pick('runc', (l) => l.rm, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.rm, s.label))} ms`
         );
