@@ -100,7 +100,9 @@ export class BenchContext {
           continue;
         }
         log(`starting sysrunc-mgr (dist/ built ${before.built}, sha256 ${before.sha.slice(0, 12)})`);
-        const m = await startTestManager({ name: MGR_NAME });
+        // SYSRUNC_BENCH_STATE_DIR: the manager's state dir (copy-mode volumes live there) on another filesystem.
+        const stateDir = process.env['SYSRUNC_BENCH_STATE_DIR'];
+        const m = await startTestManager({ name: MGR_NAME, ...(stateDir ? { stateDir } : {}) });
         if (distBuild().sha !== before.sha) {
           log(`dist/ was rebuilt while the manager started (attempt ${attempt}); starting it again`);
           await m.dispose();

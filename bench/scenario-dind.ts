@@ -34,11 +34,17 @@ interface Size {
   readonly label: string;
   readonly bytes: number;
 }
-const SIZES: readonly Size[] = [
-  { label: '0', bytes: 0 },
-  { label: '100 MB', bytes: 100_000_000 },
-  { label: '1 GB', bytes: 1_000_000_000 },
-];
+/** Inner data sizes in MB: SYSRUNC_BENCH_DIND_SIZES (e.g. "0,5000"), default 0, 100 MB and 1 GB. */
+export function dindSizes(spec = process.env['SYSRUNC_BENCH_DIND_SIZES'] ?? '0,100,1000'): Size[] {
+  return spec.split(',').map((t) => {
+    const mb = Number(t.trim());
+    if (!Number.isInteger(mb) || mb < 0) throw new Error(`SYSRUNC_BENCH_DIND_SIZES: "${t}" is not a size in MB`);
+    return { label: mb === 0 ? '0' : mb >= 1000 ? `${mb / 1000} GB` : `${mb} MB`, bytes: mb * 1_000_000 };
+  });
+}
+const SIZES: readonly Size[] = dindSizes();
+/** SYSRUNC_BENCH_DIND_OWNERSHIP=clone: the sysrunc side in copy mode (its volume under the manager's state dir). */
+const OWNERSHIP = process.env['SYSRUNC_BENCH_DIND_OWNERSHIP'];
 
 // ------------------------------------------------------------------ the data set
 
@@ -165,8 +171,17 @@ interface Life {
   readonly stop2: number;
   /** docker rm of the stopped container (sysrunc's volume goes afterwards, by the manager's sweep). */
   readonly rm: number;
-  /** sysrunc: the manager's own sync-out time and entry count at stop #1 / #2 (from its log). */
-  readonly syncOut?: ReadonlyArray<{ readonly ms: number; readonly entries: number; readonly mode: string }>;
+  /** sysrunc: the manager's own sync-out at stop #1 / #2 (from its log). */
+  readonly syncOut?: readonly SyncOut[];
+}
+
+/** One sync-out as the manager logged it: time, entries walked, entries kept as they were (copy mode), bytes copied. */
+interface SyncOut {
+  readonly ms: number;
+  readonly entries: number;
+  readonly kept: number;
+  readonly bytes: number;
+  readonly mode: string;
 }
 
 interface Env {
@@ -209,15 +224,17 @@ function waitInnerDockerd(e: Env, id: string): void {
 }
 
 /** Sync-out lines the manager logged for the container, in order. */
-function syncOuts(e: Env, id: string): Array<{ ms: number; entries: number; mode: string }> {
-  const out: Array<{ ms: number; entries: number; mode: string }> = [];
+function syncOuts(e: Env, id: string): SyncOut[] {
+  const out: SyncOut[] = [];
   for (const line of readFileSync(e.mgrLog, 'utf8').split('\n')) {
     if (!line.includes(id) || !line.includes('synced store volumes out')) continue;
-    const rec = JSON.parse(line) as { id?: string; volumes?: Array<{ ms: number; entries: number; mode?: string }> };
+    const rec = JSON.parse(line) as { id?: string; volumes?: Array<{ ms: number; entries: number; kept?: number; bytes?: number; mode?: string }> };
     if (rec.id !== id) continue;
     out.push({
       ms: (rec.volumes ?? []).reduce((a, v) => a + v.ms, 0),
       entries: (rec.volumes ?? []).reduce((a, v) => a + v.entries, 0),
+      kept: (rec.volumes ?? []).reduce((a, v) => a + (v.kept ?? 0), 0),
+      bytes: (rec.volumes ?? []).reduce((a, v) => a + (v.bytes ?? 0), 0),
       mode: [...new Set((rec.volumes ?? []).map((v) => v.mode ?? 'copy'))].join('+'),
     });
   }
@@ -245,7 +262,7 @@ function life(e: Env, runtime: Runtime, size: Size, data: DataTar | undefined, n
     // The runc side: the dind entrypoint's dockerd cannot run there; tini + sleep is what it ends in.
     const runArgs =
       runtime === 'sysrunc'
-        ? ['run', '-d', '--runtime=sysrunc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, IMAGE]
+        ? ['run', '-d', '--runtime=sysrunc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, ...(OWNERSHIP ? ['-e', `SYSRUNC_OWNERSHIP=${OWNERSHIP}`] : []), IMAGE]
         : ['run', '-d', '--runtime=runc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, '--entrypoint', 'tini', IMAGE, '-s', '-g', '--', 'sleep', 'infinity'];
     sync();
     const t0 = performance.now();
@@ -314,13 +331,14 @@ const sizeText = (b: number): string => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB`
 export const dindScenario: Scenario = {
   key: 'dind',
   alias: 'e',
-  title: `(e) ${IMAGE}: start, and stop with 0 / 100 MB / 1 GB of inner images, --runtime=runc vs --runtime=sysrunc (only with --only dind)`,
+  title: `(e) ${IMAGE}: start, and stop with ${SIZES.map((x) => x.label).join(' / ')} of inner images, --runtime=runc vs --runtime=sysrunc${OWNERSHIP ? ` (SYSRUNC_OWNERSHIP=${OWNERSHIP})` : ''} (only with --only dind)`,
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const d = await ctx.dockerd();
     const m = await ctx.manager();
     const t = performance.now();
     await ensureDebianImage(d, 'dind');
     const imageS = (performance.now() - t) / 1000;
+    log(`(e) sizes ${SIZES.map((x) => x.label).join(', ')}; sysrunc ownership ${OWNERSHIP ?? 'default'}; manager state dir ${m.stateDir} (${spawnSync('stat', ['-f', '-c', '%T', m.stateDir], { encoding: 'utf8' }).stdout.trim()})`);
     const e: Env = { ctx, d, o: { scratch: ctx.work, env: ctx.dockerEnv(d), timeoutMs: 300_000 }, mgrLog: m.logPath, volumesDir: path.join(m.stateDir, 'volumes') };
     ctx.cleanup.defer('dind containers', async () => {
       const ps = timeCmd(d.cli, ['ps', '-aq', '--filter', `label=${LABEL}=${ctx.tag}`], e.o);
@@ -385,7 +403,7 @@ export const dindScenario: Scenario = {
         return (
           `(e) ${s.label}: /var/lib/docker runc ${sizeText(stats(pick('runc', (l) => l.dataRootBytes, s.label)).median)}, sysrunc ${sizeText(stats(pick('sysrunc', (l) => l.dataRootBytes, s.label)).median)}` +
           `${data.get(s.label) ? ` (${data.get(s.label)?.files} files loaded; load median runc ${med(pick('runc', (l) => l.loadMs, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.loadMs, s.label))} ms)` : ''}; ` +
-          `sysrunc sync-out in the manager (${so[0]?.[0]?.mode ?? '?'} mode; median ms, entries): stop #1 ${med(so.map((x) => x[0]?.ms ?? Number.NaN))} (${so[0]?.[0]?.entries ?? '?'}), stop #2 ${med(so.map((x) => x[1]?.ms ?? Number.NaN))}; ` +
+          `sysrunc sync-out in the manager (${so[0]?.[0]?.mode ?? '?'} mode; median ms, entries): stop #1 ${med(so.map((x) => x[0]?.ms ?? Number.NaN))} (${so[0]?.[0]?.entries ?? '?'}), stop #2 ${med(so.map((x) => x[1]?.ms ?? Number.NaN))} (kept ${so[0]?.[1]?.kept ?? '?'}, ${sizeText(so[0]?.[1]?.bytes ?? 0)} copied); ` +
           `sync after stop #1 runc ${med(pick('runc', (l) => l.syncAfterStop1, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.syncAfterStop1, s.label))} ms; ` +
           `docker rm runc ${med(pick('runc', (l) => l.rm, s.label))}, sysrunc ${med(pick('sysrunc', (l) => l.rm, s.label))} ms`
         );
@@ -396,6 +414,10 @@ export const dindScenario: Scenario = {
       notes,
       extra: {
         image: IMAGE,
+        sizes: SIZES,
+        ownership: OWNERSHIP ?? null,
+        stateDir: m.stateDir,
+        stateDirFs: spawnSync('stat', ['-f', '-c', '%T', m.stateDir], { encoding: 'utf8' }).stdout.trim(),
         imageEnsureS: imageS,
         stopTimeoutS: STOP_TIMEOUT_S,
         dataSets: Object.fromEntries([...data].map(([k, v]) => [k, { files: v.files, contentBytes: v.contentBytes, tarBytes: v.tarBytes }])),

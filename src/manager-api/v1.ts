@@ -53,6 +53,12 @@ export const HostAction = z.discriminatedUnion('kind', [
     upperdir: AbsPath,
     workdir: AbsPath,
     options: z.record(z.string(), z.string()),
+    /**
+     * Paths in the rootfs (store volumes in copy mode) whose directories in the upper dir keep
+     * their ownership: their synced-out copies stay owned by host root and unchanged, so a later
+     * sync-out can skip what did not change.
+     */
+    keepOwnership: z.optional(z.array(AbsPath)),
   }),
   z.object({
     /**

@@ -74,7 +74,7 @@ export class HostExecutor {
       case 'rootfs-clone':
         undoMountTarget(ctx, action.target);
         // docker commit, docker cp and docker diff read the upper dir of a stopped container.
-        this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert');
+        this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
         return this.o.cloner.unmountClone(ctx.id);
       case 'chown-tree':
         return this.chownTree(ctx, action.path, 'revert');
@@ -116,7 +116,7 @@ export class HostExecutor {
     const size = rangeSize(ctx);
     const mount = () => this.o.cloner.mountClone({ id: ctx.id, lowerdirs: action.lowerdirs, offset, size });
     const clone = await (this.o.offQueue ? this.o.offQueue(mount) : mount());
-    this.o.cloner.chownUpper(ctx.id, action.upperdir, offset, size, 'shift');
+    this.o.cloner.chownUpper(ctx.id, action.upperdir, offset, size, 'shift', action.keepOwnership);
     undoMountTarget(ctx, action.target);
     makeParents(ctx, path.dirname(action.target));
     mkdirSync(action.target, { mode: 0o700 });

@@ -366,7 +366,7 @@ export class ManagerService {
       // Only this container's volumes are involved (the volume manager serializes per container),
       // so other containers' creates and deletes need not wait for a copy of gigabytes.
       const synced = await this.o.unlocked(() => this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: volumes.upperdir !== undefined }));
-      this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, mode: v.mode, entries: v.entries, ms: v.ms })) }, 'synced store volumes out');
+      this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, mode: v.mode, entries: v.entries, kept: v.kept, bytes: v.bytes, ms: v.ms })) }, 'synced store volumes out');
     } catch (err) {
       this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed; the volumes keep the data');
     }

@@ -29,7 +29,12 @@ export const rootfsOwnership: Transform = {
         if (overlay?.upperdir === undefined || overlay.workdir === undefined) {
           throw new SysruncError(`root.path ${plan.rootfs.requested}: ownership mode clone needs an overlay rootfs with an upper dir`);
         }
-        const action: HostAction = { kind: 'rootfs-clone', target, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options } };
+        // Copy-mode store volumes: their synced-out copies in the upper dir keep host-root ownership.
+        const keep = plan.volumeMounts.map((v) => v.destination);
+        const action: HostAction = {
+          kind: 'rootfs-clone', target, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options },
+          ...(keep.length > 0 ? { keepOwnership: keep } : {}),
+        };
         return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [action] };
       }
       case 'chown': {

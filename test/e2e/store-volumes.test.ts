@@ -10,6 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ensureDebianImage, DEBIAN_IMAGE_TAGS } from '../rig/debian-images.ts';
 import { startE2ERig, type E2ERig } from './helpers.ts';
+import { contentHash, dataExtents } from '../fixtures/volumes/manifest.ts';
 
 let rig: E2ERig;
 const DIND = DEBIAN_IMAGE_TAGS.dind;
@@ -61,6 +62,23 @@ async function dindWithData(name: string, extra: string[] = []): Promise<{ id: s
   return { id, sums: await sh(id, SUMS) };
 }
 
+const SUMMED = ['blob', 'sparse', 'deep/a/b/c', 'deep/hardlink'];
+
+/** sha256 by file name, from `sha256sum` lines as SUMS prints them. */
+function sumsByName(out: string): Record<string, string> {
+  const byName: Record<string, string> = {};
+  for (const line of out.split('\n')) {
+    const m = /^([0-9a-f]{64})\s+(\S+)$/.exec(line);
+    if (m) byName[m[2]!] = m[1]!;
+  }
+  return byName;
+}
+
+/** The same sums of the files as the host sees them under dir. */
+function hostSums(dir: string): Record<string, string> {
+  return Object.fromEntries(SUMMED.map((n) => [n, contentHash(path.join(dir, n))]));
+}
+
 async function upperOf(name: string): Promise<string> {
   return (await rig.docker(['inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', name])).stdout.trim();
 }
@@ -103,6 +121,7 @@ test('inner data lives in the layer with host-root ownership and survives stop a
     assert.equal(statSync(blob).size, 4194304);
     assert.equal(statSync(path.join(upper, 'var/lib/docker/deep/a/b/c')).uid, 1234);
     assert.ok(existsSync(path.join(upper, 'var/lib/docker/image')), 'inner images in the layer');
+    assert.deepEqual(hostSums(path.join(upper, 'var/lib/docker')), sumsByName(sums), 'the layer holds the inner data byte for byte');
 
     await rig.docker(['start', name]);
     await waitForInnerDocker(id);
@@ -147,14 +166,17 @@ test('docker cp, docker diff and docker commit of a stopped container see the in
     assert.deepEqual(lines.slice(0, 3), ['0:0', '0:0', '1234:5678']);
     assert.equal(lines[3]?.split(' ')[0], sums.split('\n')[0]?.split(' ')[0], 'blob content in the committed image');
 
-    // The committed image as a new system container: its inner images are there and run.
-    const copy = (await rig.run(['-d', '--name', 'vol-from-commit', 'vol-committed:local'])).stdout.trim();
-    try {
-      await waitForInnerDocker(copy);
-      assert.equal(await sh(copy, SUMS), sums);
-      await innerStillWorks(copy);
-    } finally {
-      await rig.docker(['rm', '-f', 'vol-from-commit'], { reject: false });
+    // The committed image as a new system container, in each volume mode (copy mode: the sync-in
+    // copies the image's inner data into the volume): its inner images are there, byte for byte, and run.
+    for (const [copyName, extra] of [['vol-from-commit', []], ['vol-from-commit-copy', ['-e', 'SYSRUNC_OWNERSHIP=clone']]] as const) {
+      const copy = (await rig.run(['-d', '--name', copyName, ...extra, 'vol-committed:local'])).stdout.trim();
+      try {
+        await waitForInnerDocker(copy);
+        assert.equal(await sh(copy, SUMS), sums, copyName);
+        await innerStillWorks(copy);
+      } finally {
+        await rig.docker(['rm', '-f', copyName], { reject: false });
+      }
     }
   } finally {
     await rig.docker(['rm', '-f', name], { reject: false });
@@ -214,17 +236,47 @@ test('with clone ownership the store volume is copied at stop (copy mode), and a
     await rig.docker(['start', name]);
     await waitForInnerDocker(id);
     assert.equal(await sh(id, SUMS), sums);
+    const volume = path.join(volumesDir(), id, readdirSync(path.join(volumesDir(), id))[0] ?? '');
+    const sparseExtents = dataExtents(path.join(volume, 'sparse'), 64 << 20);
     await rig.docker(['stop', name]);
     const outs = syncOuts(id);
     assert.equal(outs.at(-1)?.volumes[0]?.mode, 'copy');
     const upper = await upperOf(name);
     assert.equal(statSync(path.join(upper, 'var/lib/docker/blob')).uid, 0, 'synced out with host-root ownership');
+    // What the stop copied into the layer (what docker commit and docker cp read), byte for byte and
+    // with the sparse file's holes; the restarted container reads the volume, not this copy.
+    assert.deepEqual(hostSums(path.join(upper, 'var/lib/docker')), sumsByName(sums));
+    assert.equal(dataExtents(path.join(upper, 'var/lib/docker/sparse'), 64 << 20), sparseExtents);
+    assert.equal(sparseExtents.split(' ').length, 2, `data at both ends, a hole between: ${sparseExtents}`);
     await rig.docker(['start', name]);
     await waitForInnerDocker(id);
     assert.equal(await sh(id, SUMS), sums);
     await innerStillWorks(id);
   } finally {
     rig.mgr.setEnv({});
+    await rig.docker(['rm', '-f', name], { reject: false });
+  }
+  await waitUntilVolumesGone(id);
+});
+
+// Clone ownership shifts the container's upper dir at start and reverts it at stop; the synced-out
+// copy of a store volume there must be left alone, or every entry's ctime moves and the next
+// sync-out trusts none of them.
+test('with clone ownership a later stop copies only what changed', async () => {
+  const name = 'vol-copy-again';
+  const id = (await rig.run(['-d', '--name', name, '-e', 'SYSRUNC_OWNERSHIP=clone', DIND])).stdout.trim();
+  try {
+    await waitForInnerDocker(id);
+    await sh(id, WRITE_DATA);
+    await rig.docker(['stop', name]);
+    await rig.docker(['start', name]);
+    await waitForInnerDocker(id);
+    await rig.docker(['stop', name]);
+    const outs = syncOuts(id) as Array<{ volumes: Array<{ entries: number; kept?: number }> }>;
+    assert.equal(outs.length, 2);
+    const second = outs[1]?.volumes[0];
+    assert.ok((second?.kept ?? 0) > (second?.entries ?? 0) / 2, `kept ${second?.kept} of ${second?.entries} entries`);
+  } finally {
     await rig.docker(['rm', '-f', name], { reject: false });
   }
   await waitUntilVolumesGone(id);

@@ -343,3 +343,45 @@ test('a failed chown names the operation, errno and path and keeps the journal',
   resumeInterruptedChown(journal(work));
   assert.equal(lstatSync(p).uid, OFF.uid);
 }));
+
+/** A tree with a store-volume copy at var/lib/docker (host-root owned) beside ordinary entries. */
+function buildWithStoreCopy(root: string): void {
+  mkdirSync(path.join(root, 'etc'));
+  for (let f = 0; f < 20; f++) file(path.join(root, 'etc', `f${f}`), 0, 0, 0o644);
+  mkdirSync(path.join(root, 'var/lib/docker/overlay2'), { recursive: true });
+  file(path.join(root, 'var/lib/docker/overlay2/blob'), 0, 0, 0o644);
+  file(path.join(root, 'var/lib/docker/overlay2/user-file'), 1000, 1000, 0o600);
+}
+
+const ctimes = (dir: string): string[] =>
+  ['', 'overlay2', 'overlay2/blob', 'overlay2/user-file'].map((p) => {
+    const st = lstatSync(path.join(dir, p), { bigint: true });
+    return `${p} ${st.uid}:${st.gid} ${st.ctimeNs}`;
+  });
+
+test('an excluded directory and everything below it keep their owners and ctimes', withTree((root, work) => {
+  buildWithStoreCopy(root);
+  const docker = path.join(root, 'var/lib/docker');
+  const before = ctimes(docker);
+  const report = chownTreeByOffset(root, OFF, { journalPath: journal(work), direction: 'shift', exclude: ['/var/lib/docker'] });
+  assert.deepEqual(ctimes(docker), before);
+  assert.equal(report.skippedExcluded, 1);
+  assert.equal(statSync(path.join(root, 'etc/f0')).uid, OFF.uid, 'the rest is shifted');
+  assert.equal(statSync(path.join(root, 'var/lib')).uid, OFF.uid, 'parents of the excluded directory are shifted');
+}));
+
+test('a resumed chown leaves the directories the interrupted run excluded alone', withTree((root, work) => {
+  buildWithStoreCopy(root);
+  const docker = path.join(root, 'var/lib/docker');
+  const before = ctimes(docker);
+  assert.throws(() => chownTreeByOffset(root, OFF, {
+    journalPath: journal(work), direction: 'shift', exclude: ['var/lib/docker'], progressEvery: 1,
+    onProgress: (n) => {
+      if (n === 3) throw new Error('interrupted');
+    },
+  }), /interrupted/);
+  assert.ok(existsSync(journal(work)), 'the journal stays for the resume');
+  resumeInterruptedChown(journal(work));
+  assert.deepEqual(ctimes(docker), before);
+  assert.equal(statSync(path.join(root, 'etc/f19')).uid, OFF.uid);
+}));

@@ -160,6 +160,13 @@ test('in clone mode, root.path becomes a new overlay over a clone of the layers,
   }]);
 });
 
+test('in clone mode, the store volumes\' paths keep their ownership in the upper dir', () => {
+  const volume = { destination: '/var/lib/docker', source: '/var/lib/sysrunc/volumes/c1/var-lib-docker', type: 'bind' as const, options: ['rbind', 'rprivate'] };
+  const base = plan({ ownership: { mode: 'clone', bindSources: new Map() }, volumeMounts: [volume] });
+  const { actions } = rootfsOwnership.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay: DOCKER_OVERLAY } });
+  assert.deepEqual(actions.map((a: HostAction) => a.kind === 'rootfs-clone' && a.keepOwnership), [['/var/lib/docker']]);
+});
+
 test('clone mode on a rootfs that is not an overlay is an error naming root.path', () => {
   assert.throws(() => rootfsOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'clone', bindSources: new Map() } })), /root.path \/var\/lib\/docker\/overlay2\/abc\/merged: ownership mode clone needs an overlay rootfs/);
 });

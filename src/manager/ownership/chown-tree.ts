@@ -46,6 +46,11 @@ export interface ChownOptions {
   /** Called every progressEvery entries (default 1000) after the progress line is journaled. */
   onProgress?: (entries: number) => void;
   progressEvery?: number;
+  /**
+   * Directories (relative to root, no leading slash) left alone with everything below them, like
+   * a mount; journaled, so a resumed run leaves them alone too.
+   */
+  exclude?: readonly string[];
 }
 
 export interface ChownReport {
@@ -54,6 +59,8 @@ export interface ChownReport {
   /** Entries whose owner, ACL or file caps were rewritten. */
   changed: number;
   skippedOtherMounts: number;
+  /** Directories skipped because the caller excluded them (see ChownOptions.exclude). */
+  skippedExcluded: number;
   /** Entries with an owner, ACL id or caps rootid outside the source domain (left as is). */
   outOfRange: number;
   /** Visits of a hardlink whose inode was already changed through another name. */
@@ -92,6 +99,7 @@ interface Plan {
   direction: ChownDirection;
   offset: IdOffset;
   size: number;
+  exclude?: string[] | undefined;
 }
 
 function validatePlan(plan: Plan): void {
@@ -199,6 +207,7 @@ const BeginSchema = z.object({
   direction: z.enum(['shift', 'revert']),
   offset: IdOffsetSchema,
   size: z.number().int().positive(),
+  exclude: z.optional(z.array(z.string())),
 });
 const SpecialSchema = z.object({
   op: z.literal('special'),
@@ -411,14 +420,16 @@ interface WalkHooks {
 }
 
 class TreeWalk {
-  readonly report: Omit<ChownReport, 'ms'> = { entries: 0, changed: 0, skippedOtherMounts: 0, outOfRange: 0, hardlinkAliases: 0 };
+  readonly report: Omit<ChownReport, 'ms'> = { entries: 0, changed: 0, skippedOtherMounts: 0, skippedExcluded: 0, outOfRange: 0, hardlinkAliases: 0 };
   private readonly changedInodes = new Set<string>();
   private readonly mounts: Set<string>;
+  private readonly excluded: ReadonlySet<string>;
   private readonly every: number;
   private rootDev = 0;
 
   constructor(private readonly plan: Plan, private readonly journal: JournalWriter, private readonly hooks: WalkHooks) {
     this.mounts = new Set(mountsUnder(plan.root).filter((m) => m !== plan.root));
+    this.excluded = new Set(plan.exclude ?? []);
     this.every = Math.max(1, hooks.progressEvery ?? 1000);
   }
 
@@ -482,6 +493,10 @@ class TreeWalk {
     // the same filesystem keeps st_dev, so the mount-root flag is checked too.
     if (st.dev !== this.rootDev || this.mounts.has(shown)) {
       this.report.skippedOtherMounts++;
+      return;
+    }
+    if (this.excluded.size > 0 && this.excluded.has(rel.toString('utf8'))) {
+      this.report.skippedExcluded++;
       return;
     }
     const dir = openDirAt(op, shown, st);
@@ -672,7 +687,11 @@ function resolveRoot(root: string): string {
  * first; one for another tree or offset is an error (resume it first).
  */
 export function chownTreeByOffset(root: string, offset: IdOffset, opts: ChownOptions): ChownReport {
-  const plan: Plan = { root: resolveRoot(root), direction: opts.direction, offset: { uid: offset.uid, gid: offset.gid }, size: opts.range?.size ?? DEFAULT_RANGE_SIZE };
+  const exclude = opts.exclude?.map((p) => path.posix.normalize(p).replace(/^\/+|\/+$/g, '')).filter((p) => p !== '' && p !== '.');
+  const plan: Plan = {
+    root: resolveRoot(root), direction: opts.direction, offset: { uid: offset.uid, gid: offset.gid }, size: opts.range?.size ?? DEFAULT_RANGE_SIZE,
+    ...(exclude !== undefined && exclude.length > 0 ? { exclude } : {}),
+  };
   validatePlan(plan);
   const journalPath = path.resolve(opts.journalPath);
   if (journalPath === plan.root || journalPath.startsWith(`${plan.root}/`)) {
@@ -700,7 +719,7 @@ export function resumeInterruptedChown(journalPath: string, opts: ResumeOptions 
   const b = pending.begin;
   repairSpecials(pending);
   const direction: ChownDirection = opts.action === 'rollback' ? (b.direction === 'shift' ? 'revert' : 'shift') : b.direction;
-  const plan: Plan = { root: b.root, direction, offset: b.offset, size: b.size };
+  const plan: Plan = { root: b.root, direction, offset: b.offset, size: b.size, exclude: b.exclude };
   validatePlan(plan);
   return run(plan, file, opts);
 }

@@ -74,9 +74,13 @@ export class RootfsCloner {
     }
   }
 
-  /** Shifts (or reverts) the container's own upper dir in place. */
-  chownUpper(id: string, upperdir: string, offset: IdOffset, size: number, direction: ChownDirection): ChownReport {
-    return chownTreeByOffset(upperdir, offset, { journalPath: path.join(this.root, `${id}.upper-journal.json`), direction, range: { size } });
+  /**
+   * Shifts (or reverts) the container's own upper dir in place, except the directories at `keep`
+   * (paths in the rootfs): copy-mode store volumes' synced-out copies, which the container never
+   * sees (its volume is mounted over them) and which must keep host-root ownership and their ctimes.
+   */
+  chownUpper(id: string, upperdir: string, offset: IdOffset, size: number, direction: ChownDirection, keep: readonly string[] = []): ChownReport {
+    return chownTreeByOffset(upperdir, offset, { journalPath: path.join(this.root, `${id}.upper-journal.json`), direction, range: { size }, exclude: keep });
   }
 
   /** At stop: the clone stays on disk, shifted, for the next start. */

@@ -16,6 +16,9 @@ import { SidecarWriter, sidecarName } from './sidecar.ts';
 import { withUnshiftedView, type IdRange } from './shift-view.ts';
 import { readSidecar } from './volume-fs.ts';
 
+/** The copy-sync-out:mid-copy fault point fires when the copy has reached this many entries. */
+const FAULT_MID_COPY_AFTER = 20;
+
 /** What syncOutVolume reads and updates of a volume's record. */
 export interface CopyVolume {
   rootfsPath: string;
@@ -79,12 +82,16 @@ export async function syncOutVolume(r: Rootfs, v: CopyVolume, ids: IdRange, pers
       persist();
     }
     const sidecar = new SidecarWriter();
+    let seen = 0;
     const opts = {
       srcLabel: v.hostDir,
       dstLabel: r.label(v.rootfsPath),
       hooks: {
         onRejectedWhiteout: (w: Whiteout) => sidecar.addWhiteout(w),
-        onXattrs: (p: Buffer, x: Xattrs) => sidecar.addXattrs(p, x),
+        onXattrs: (p: Buffer, x: Xattrs) => {
+          if (++seen === FAULT_MID_COPY_AFTER) faultPoint('copy-sync-out:mid-copy');
+          sidecar.addXattrs(p, x);
+        },
         onRejectedXattr: (_p: Buffer, name: string) => sidecar.keepsXattr(name),
       },
     };

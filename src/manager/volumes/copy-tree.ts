@@ -17,6 +17,19 @@ const EMPTY = Buffer.alloc(0);
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsConstants;
 const YIELD_EVERY_MS = 20;
 
+/**
+ * Names a filesystem lists for its own bookkeeping of something copied under another name: XFS
+ * shows the on-disk form of POSIX ACLs (system.posix_acl_*) as trusted.SGI_ACL_*. Their ids bypass
+ * idmapped mounts, so copying them would undo the shift of the ACL's ids (and set the raw form as a
+ * stray xattr on other filesystems); removing them from an XFS destination would remove its ACLs.
+ */
+export const FS_OWN_XATTRS: ReadonlySet<string> = new Set(['trusted.SGI_ACL_FILE', 'trusted.SGI_ACL_DEFAULT']);
+
+/** The extended attributes a copy carries: all but FS_OWN_XATTRS. */
+export function copyableXattrs(xattrs: Xattrs): Xattrs {
+  return xattrs.some(([n]) => FS_OWN_XATTRS.has(n)) ? xattrs.filter(([n]) => !FS_OWN_XATTRS.has(n)) : xattrs;
+}
+
 /** The attributes copyTree gives an entry besides its content. */
 export type Attrs = Pick<Stat, 'mode' | 'uid' | 'gid' | 'atimeSec' | 'atimeNsec' | 'mtimeSec' | 'mtimeNsec'>;
 
@@ -115,10 +128,10 @@ class Copier {
   }
 
   xattrsOf(p: Buffer, rel: Buffer): Xattrs {
-    const own = lgetxattrs(p, this.srcLabel(rel));
+    const own = copyableXattrs(lgetxattrs(p, this.srcLabel(rel)));
     this.o.hooks?.onXattrs?.(rel, own);
-    const extra = this.o.hooks?.extraXattrs?.(rel);
-    if (extra === undefined || extra.length === 0) return own;
+    const extra = copyableXattrs(this.o.hooks?.extraXattrs?.(rel) ?? []);
+    if (extra.length === 0) return own;
     const names = new Set(extra.map(([n]) => n));
     return [...own.filter(([n]) => !names.has(n)), ...extra];
   }
@@ -324,7 +337,7 @@ class Copier {
       for (const [name] of lgetxattrs(p, this.dstLabel(rel))) {
         // LSM labels (security.selinux, ...) belong to the destination's policy, not to the copy.
         const lsm = name.startsWith('security.') && name !== 'security.capability';
-        if (!keep.has(name) && !lsm) lremovexattr(p, name, this.dstLabel(rel));
+        if (!keep.has(name) && !lsm && !FS_OWN_XATTRS.has(name)) lremovexattr(p, name, this.dstLabel(rel));
       }
     }
     this.setXattrs(p, rel, xattrs);

@@ -20,7 +20,7 @@ import { NotMountedError, isMountPoint, moveMountTo, setIdmap, unmount } from '.
 import { O_PATH, S_IFCHR, S_IFMT, lgetxattrs, lsetxattr, lstatx, lutimens } from '../../host/fs-native.ts';
 import { probeIdmapSupport } from '../../host/idmap-probe.ts';
 import { createUserNamespaceFd } from '../../host/userns.ts';
-import { copyTree, type CopyStats } from './copy-tree.ts';
+import { copyTree, copyableXattrs, type CopyStats } from './copy-tree.ts';
 import { faultPoint } from './fault.ts';
 import { withRootfs, withRootfsSync, type Rootfs } from '../../host/in-root.ts';
 import { SidecarWriter, sidecarName } from './sidecar.ts';
@@ -273,7 +273,7 @@ async function walkMetadata(root: Buffer, label: string, writer: SidecarWriter):
   let lastYield = Date.now();
   const visit = async (p: Buffer, rel: Buffer): Promise<void> => {
     const shown = rel.length === 0 ? label : `${label}/${rel.toString()}`;
-    writer.addXattrs(rel, lgetxattrs(p, shown));
+    writer.addXattrs(rel, copyableXattrs(lgetxattrs(p, shown)));
     let entries;
     try {
       entries = readdirSync(p, { encoding: 'buffer', withFileTypes: true });
@@ -289,7 +289,7 @@ async function walkMetadata(root: Buffer, label: string, writer: SidecarWriter):
         continue;
       }
       const clabel = `${label}/${crel.toString()}`;
-      const xattrs = lgetxattrs(cp, clabel);
+      const xattrs = copyableXattrs(lgetxattrs(cp, clabel));
       if (e.isCharacterDevice()) {
         const st = lstatx(cp, clabel);
         if ((st.mode & S_IFMT) === S_IFCHR && st.rdevMajor === 0 && st.rdevMinor === 0) {
