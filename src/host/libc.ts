@@ -54,6 +54,7 @@ export const FD_CLOEXEC = 1;
 export const OPEN_TREE_CLONE = 1;
 export const OPEN_TREE_CLOEXEC = O_CLOEXEC;
 export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+export const MOUNT_ATTR_RDONLY = 0x00000001;
 export const MOUNT_ATTR_IDMAP = 0x00100000;
 export const MOUNT_ATTR_SIZE_VER0 = 32;
 export const MS_PRIVATE = 1 << 18;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_RECURSIVE, AT_SYMLINK_NOFOLLOW,
-  MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_SIZE_VER0, MOVE_MOUNT_F_EMPTY_PATH, MS_PRIVATE,
+  MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, MOUNT_ATTR_SIZE_VER0, MOVE_MOUNT_F_EMPTY_PATH, MS_PRIVATE,
   OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, STATX_ATTR_MOUNT_ROOT, STATX_BUF_SIZE, STATX_MNT_ID, STATX_TYPE,
   SyscallError, UMOUNT_NOFOLLOW, fromNodeError, libc, sysFail,
 } from './libc.ts';
@@ -193,16 +193,33 @@ export function mountsUnder(prefix: string): string[] {
  * an idmapped, private view of source. source must be an already-resolved path;
  * a symlink as its last component is rejected with ELOOP, never followed.
  */
-export function idmappedBindMount(source: string, target: string, usernsFd: number, opts: RecursiveOption = {}): void {
+export function idmappedBindMount(source: string, target: string, usernsFd: number, opts: BindOptions = {}): void {
   attachTree(source, target, usernsFd, opts);
 }
 
 /** A private bind mount of source at target (an existing file or dir); never follows a symlink source. */
-export function bindMount(source: string, target: string, opts: RecursiveOption = {}): void {
+export function bindMount(source: string, target: string, opts: BindOptions = {}): void {
   attachTree(source, target, undefined, opts);
 }
 
-function attachTree(source: string, target: string, usernsFd: number | undefined, opts: RecursiveOption): void {
+export interface BindOptions extends RecursiveOption {
+  /**
+   * Read-only, set here in the host's user namespace: a container's mount namespace gets it
+   * locked, so its root cannot remount the bind read-write (a read-only flag runc sets inside the
+   * container can be cleared by the container's root).
+   */
+  readOnly?: boolean;
+}
+
+/** Makes a detached mount (tree) read-only. */
+function setReadOnly(fd: number, opts: RecursiveOption & { label: string }): void {
+  const attr = Buffer.alloc(MOUNT_ATTR_SIZE_VER0);
+  attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_RDONLY), 0); // attr_set
+  const flags = AT_EMPTY_PATH | (opts.recursive ? AT_RECURSIVE : 0);
+  if (libc().mountSetattr(fd, '', flags, attr) === -1) throw sysFail('mount_setattr(MOUNT_ATTR_RDONLY)', opts.label);
+}
+
+function attachTree(source: string, target: string, usernsFd: number | undefined, opts: BindOptions): void {
   const fd = openTreeClone(source, opts);
   try {
     const src = statxAt(fd, '', AT_EMPTY_PATH, source);
@@ -215,6 +232,7 @@ function attachTree(source: string, target: string, usernsFd: number | undefined
         throw explainIdmapFailure(err, source, opts.recursive ?? false);
       }
     }
+    if (opts.readOnly === true) setReadOnly(fd, { recursive: opts.recursive, label: source });
     moveMountTo(fd, target);
   } finally {
     libc().close(fd);

@@ -29,6 +29,8 @@ export const HostAction = z.discriminatedUnion('kind', [
     /** Created by the manager (empty dir or file), inside the container's run dir only. */
     target: AbsPath,
     recursive: z.boolean(),
+    /** Made read-only on the host's side, so the container cannot remount it read-write. */
+    readOnly: z.optional(z.boolean()),
     /**
      * Overlay writes its work files with the mounter's (host root's) credentials, which an idmapped
      * mount can only store if host root has an id in the mapping: it gets one spare id above the
@@ -84,9 +86,11 @@ export const HostAction = z.discriminatedUnion('kind', [
     /** A plain bind mount into the run dir (a chowned directory rootfs: runc must reach it as container root). */
     kind: z.literal('bind-mount'),
     source: AbsPath,
-    /** Created by the manager (empty dir), inside the container's run dir only. */
+    /** Created by the manager (empty dir or file), inside the container's run dir only. */
     target: AbsPath,
     recursive: z.boolean(),
+    /** Made read-only on the host's side, so the container cannot remount it read-write. */
+    readOnly: z.optional(z.boolean()),
   }),
   z.object({
     kind: z.literal('overlay-mount'),

@@ -151,7 +151,7 @@ export class HostExecutor {
 
   private idmappedMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'idmapped-mount' }>): void {
     prepareMountTarget(ctx, action, 'idmapped mount');
-    idmappedBindMount(action.source, action.target, this.usernsFd(ctx, action.mounterWritable === true), { recursive: action.recursive });
+    idmappedBindMount(action.source, action.target, this.usernsFd(ctx, action.mounterWritable === true), { recursive: action.recursive, readOnly: action.readOnly === true });
   }
 
   private usernsFd(ctx: ContainerContext, mounterWritable: boolean): number {
@@ -175,7 +175,7 @@ export function withHostRootSpare(mappings: readonly IdMapping[]): IdMapping[] {
 
 function bindMountAction(ctx: ContainerContext, action: Extract<HostAction, { kind: 'bind-mount' }>): void {
   prepareMountTarget(ctx, action, 'bind mount');
-  bindMount(action.source, action.target, { recursive: action.recursive });
+  bindMount(action.source, action.target, { recursive: action.recursive, readOnly: action.readOnly === true });
 }
 
 /** An empty file or dir at target, matching the source (never followed if it is a symlink). */

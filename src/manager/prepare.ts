@@ -9,7 +9,7 @@ import { validateSpecDocument } from '../oci/validate.ts';
 import { runPipeline } from '../spec-transform/pipeline.ts';
 import { gatherHostFacts, type HostFacts } from '../spec-transform/gather-facts.ts';
 import { readSettings, type ContainerSettings } from '../spec-transform/settings.ts';
-import { isReadOnlyMount } from '../spec-transform/bind-mount-ownership.ts';
+import { isEngineFile, isReadOnlyMount } from '../spec-transform/bind-mount-ownership.ts';
 import { callerUserns } from '../spec-transform/user-namespace.ts';
 import type { HostAction } from '../manager-api/v1.ts';
 import { SysruncError } from '../errors.ts';
@@ -119,7 +119,7 @@ function registerParams(
         : shared !== undefined
           ? { from: 'share', owner: shared.owner.id }
           : { from: 'allocate', ...(settings.usernsSize === undefined ? {} : { size: settings.usernsSize }) },
-    ownership: ownershipRequest(bundle, facts, settings),
+    ownership: ownershipRequest(p.id, bundle, facts, settings),
     ...(settings.systemContainer && settings.storeVolumes && facts.storeVolumes.mountpoints.length > 0
       ? {
           storeVolumes: {
@@ -134,10 +134,12 @@ function registerParams(
 }
 
 /** What the manager needs to choose how the container's root gets ownership of its files. */
-function ownershipRequest(bundle: LoadedBundle, facts: HostFacts, settings: ContainerSettings): Params<'register'>['ownership'] {
+function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, settings: ContainerSettings): Params<'register'>['ownership'] {
   const overlay = facts.rootfs.overlay;
   const readOnly = new Map<string, boolean>();
   for (const [index, fact] of facts.bindSources) {
+    // Only these get host root's ownership inside; other binds keep the container's own range.
+    if (settings.bindOwnership !== 'host-root' && !isEngineFile(fact.resolved, id, bundle.spec)) continue;
     const mount = bundle.spec.mounts?.[index];
     // One source mounted twice is read-only only if every mount of it is.
     readOnly.set(fact.resolved, (readOnly.get(fact.resolved) ?? true) && mount !== undefined && isReadOnlyMount(mount));

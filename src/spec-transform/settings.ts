@@ -23,6 +23,12 @@ export interface ContainerSettings {
   readonly storeVolumes: boolean;
   /** How the rootfs is made root-owned inside; 'auto' picks idmap > shiftfs > clone/chown. */
   readonly ownership: OwnershipSetting;
+  /**
+   * Host bind mounts (`-v`): 'container' mounts them as they are, so what the container writes
+   * there is owned by its own range on the host; 'host-root' maps host root to container root there
+   * (files the host's root owns look root-owned inside, and what container root writes is host root's).
+   */
+  readonly bindOwnership: 'container' | 'host-root';
   /** Where each non-default setting came from, e.g. "annotation io.sysrunc.userns.size", for errors. */
   readonly origins: Readonly<Record<string, string>>;
 }
@@ -34,6 +40,7 @@ export const DEFAULT_SETTINGS: ContainerSettings = {
   systemd: 'auto',
   storeVolumes: true,
   ownership: 'auto',
+  bindOwnership: 'container',
   origins: {},
 };
 
@@ -46,6 +53,7 @@ const SETTINGS: Record<string, Parser> = {
   systemd: (v, w) => ({ systemd: oneOf(v, w, ['auto', 'true', 'false'] as const) }),
   'store-volumes': (v, w) => ({ storeVolumes: boolean(v, w) }),
   ownership: (v, w) => ({ ownership: oneOf(v, w, ['auto', 'idmap', 'shiftfs', 'clone', 'chown'] as const) }),
+  'bind-ownership': (v, w) => ({ bindOwnership: oneOf(v, w, ['container', 'host-root'] as const) }),
 };
 
 /** The settings' names, as in `io.sysrunc.<name>` (sysrunc features lists them). */

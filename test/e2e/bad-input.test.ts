@@ -156,7 +156,9 @@ test('docker run -e SYSRUNC_BOGUS=1 fails with an error naming the unknown varia
 // Filesystems that cannot be idmapped: a directory inside an overlay mount (overlayfs lets its
 // layers be idmapped, not its own mounts). With ownership mode auto sysrunc falls back to chown
 // (test/e2e/ownership-*.test.ts); with idmap forced, it must refuse.
-const IDMAP_ONLY = ['-e', 'SYSRUNC_OWNERSHIP=idmap'];
+// Binds get host-root ownership only when asked for (the default keeps the container's range).
+const HOST_ROOT_BINDS = ['-e', 'SYSRUNC_BIND_OWNERSHIP=host-root'];
+const IDMAP_ONLY = ['-e', 'SYSRUNC_OWNERSHIP=idmap', ...HOST_ROOT_BINDS];
 
 test('with idmap forced, docker run -v <dir on overlayfs>:/x fails with an error naming the filesystem', async () => {
   const source = path.join(merged, 'sub');
@@ -174,9 +176,9 @@ test('a docker run refused for a -v source on overlayfs leaves no mount, record,
   await rig.docker(['rm', 'ovl-volume']);
 });
 
-test('in ownership mode auto, a -v source on overlayfs is chowned instead: root-owned inside, host root again after exit', async () => {
+test('in ownership mode auto with host-root binds, a -v source on overlayfs is chowned instead: root-owned inside, host root again after exit', async () => {
   const source = path.join(merged, 'sub');
-  const r = await rig.run(['--rm', '-v', `${source}:/x`, 'bb:local', 'sh', '-c', 'touch /x/by-root && stat -c %u:%g /x /x/by-root && cat /proc/self/uid_map'], { reject: false });
+  const r = await rig.run(['--rm', ...HOST_ROOT_BINDS, '-v', `${source}:/x`, 'bb:local', 'sh', '-c', 'touch /x/by-root && stat -c %u:%g /x /x/by-root && cat /proc/self/uid_map'], { reject: false });
   assert.equal(r.exitCode, 0, r.stderr);
   const [owners1, owners2, uidMap = ''] = r.stdout.trim().split('\n');
   assert.deepEqual([owners1, owners2], ['0:0', '0:0']);

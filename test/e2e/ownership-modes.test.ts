@@ -9,6 +9,8 @@ import { inspect, leftovers, NOTHING_LEFT, parseIdMap, startE2ERig, type E2ERig 
 let rig: E2ERig;
 let scratch: string;
 const CLONE = ['-e', 'SYSRUNC_OWNERSHIP=clone'];
+// Bind sources are re-owned only for containers that ask for host-root binds.
+const HOST_ROOT_BINDS = ['-e', 'SYSRUNC_BIND_OWNERSHIP=host-root'];
 
 before(async () => {
   rig = await startE2ERig('e2e-ownership');
@@ -111,7 +113,7 @@ test('clone mode: a writable bind source is re-owned while the container runs an
   const dir = path.join(scratch, 'bind');
   mkdirSync(path.join(dir, 'sub'), { recursive: true });
   writeFileSync(path.join(dir, 'sub', 'file'), 'x');
-  const id = (await rig.run(['-d', ...CLONE, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  const id = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
   try {
     assert.equal(registeredMode(id), 'clone');
     const root = await hostRoot(id);
@@ -129,8 +131,8 @@ test('a bind source already re-owned for another running container is left alone
   const dir = path.join(scratch, 'shared');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'file'), 'x');
-  const first = (await rig.run(['-d', ...CLONE, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
-  const second = (await rig.run(['-d', ...CLONE, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  const first = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  const second = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
   try {
     const root = await hostRoot(first);
     assert.equal(owner(path.join(dir, 'file')), `${root}:${root}`, 'still owned by the first container');
@@ -174,7 +176,7 @@ test('symlinks to host files in the image or a bind source are never followed by
   await rig.docker(['rm', 'mk-links']);
   await rig.docker(['run', '--rm', '--runtime=runc', '-v', `${bind}:/b`, 'bb:local', 'sh', '-c', `ln -s ${victimDir}/file /b/link-file && ln -s ${victimDir} /b/link-dir && ln -s /etc/passwd /b/link-passwd`]);
   const etcBefore = owner('/etc/passwd');
-  const id = (await rig.run(['-d', ...CLONE, '-v', `${bind}:/b`, 'links:local', 'sleep', '1000'])).stdout.trim();
+  const id = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${bind}:/b`, 'links:local', 'sleep', '1000'])).stdout.trim();
   try {
     // Checked while it runs, when the clone and the bind source are chowned into its range.
     assert.equal(registeredMode(id), 'clone');
@@ -198,7 +200,7 @@ test('symlinks to host files in the image or a bind source are never followed by
 });
 
 test('a writable bind mount of a host system directory is refused in clone mode, nothing left behind', async () => {
-  const r = await rig.run(['--rm', '--name', 'sysdir', ...CLONE, '-v', '/usr/share:/x', 'bb:local', 'true'], { reject: false });
+  const r = await rig.run(['--rm', '--name', 'sysdir', ...CLONE, ...HOST_ROOT_BINDS, '-v', '/usr/share:/x', 'bb:local', 'true'], { reject: false });
   assert.notEqual(r.exitCode, 0);
   assert.match(r.stderr, /refusing to chown \/usr\/share for container [0-9a-f]+: it is a host system path/);
   assert.equal(owner('/usr/share'), '0:0');
@@ -209,7 +211,7 @@ test('a writable bind mount of a host system directory is refused in clone mode,
 test('a read-only bind mount is never re-owned in clone mode', async () => {
   const dir = path.join(scratch, 'ro');
   mkdirSync(dir, { recursive: true });
-  const r = await rig.run(['--rm', ...CLONE, '-v', `${dir}:/ro:ro`, 'bb:local', 'sh', '-c', 'stat -c %u /ro && cat /proc/self/uid_map']);
+  const r = await rig.run(['--rm', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/ro:ro`, 'bb:local', 'sh', '-c', 'stat -c %u /ro && cat /proc/self/uid_map']);
   const [inside, ...map] = r.stdout.trim().split('\n');
   assert.equal(inside, '65534', r.stdout);
   assert.ok((parseIdMap(map.join('\n'))[0]?.hostID ?? 0) > 0, `root inside is not host root: ${r.stdout}`);

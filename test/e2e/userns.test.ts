@@ -2,7 +2,7 @@
 // root is an unprivileged host id, image files and Docker's bind mounts still look root-owned inside.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execTool } from '../rig/exec.ts';
 import {
@@ -90,21 +90,65 @@ test('two containers running at once get disjoint ranges', async () => {
   );
 });
 
-test('a file container root writes into a -v bind mount is owned by host root on the host', async () => {
+// Host binds (-v): by default mounted as they are, in the container's own range (SECURITY.md);
+// host-root ownership inside only for a container that asks for it (SYSRUNC_BIND_OWNERSHIP=host-root).
+const HOST_ROOT_BINDS = ['-e', 'SYSRUNC_BIND_OWNERSHIP=host-root'];
+
+test('by default, what container root writes into a -v bind mount is owned by its own range on the host', async () => {
+  const vol = path.join(work, 'vol-own-range');
+  await execTool('mkdir', ['-m', '0777', vol], process.env);
+  const r = await rig.run(['--rm', '-v', `${vol}:/data`, 'bb:local', 'sh', '-c', 'echo from-container > /data/written && stat -c %u:%g /data/written && cat /proc/self/uid_map']);
+  const [inside, map = ''] = r.stdout.trim().split('\n');
+  const base = parseIdMap(map)[0]?.hostID ?? 0;
+  assert.equal(inside, '0:0');
+  assert.ok(base > 0, `root inside is host root: ${map}`);
+  assert.deepEqual(hostOwner(path.join(vol, 'written')), { uid: base, gid: base });
+});
+
+test('by default, a setuid file container root makes in a -v bind mount is not host root\'s on the host', async () => {
+  const vol = path.join(work, 'vol-setuid');
+  await execTool('mkdir', ['-m', '0777', vol], process.env);
+  await rig.run(['--rm', '-v', `${vol}:/data`, 'bb:local', 'sh', '-c', 'cp /bin/busybox /data/x && chmod 4755 /data/x']);
+  const st = statSync(path.join(vol, 'x'));
+  assert.notEqual(st.uid, 0, 'a setuid file owned by host root');
+  assert.equal(st.mode & 0o4000, 0o4000);
+});
+
+test('by default, host root\'s files in a -v bind mount are nobody\'s inside, and container root cannot write them', async () => {
+  const vol = path.join(work, 'vol-nobody');
+  await execTool('mkdir', ['-m', '0755', vol], process.env);
+  writeFileSync(path.join(vol, 'from-host'), 'host data\n');
+  const r = await rig.run(['--rm', '-v', `${vol}:/data`, 'bb:local', 'sh', '-c', 'stat -c %u:%g /data/from-host; echo x >> /data/from-host && echo WROTE; touch /data/new && echo CREATED; true']);
+  assert.equal(r.stdout.trim(), '65534:65534');
+  assert.equal(readFileSync(path.join(vol, 'from-host'), 'utf8'), 'host data\n');
+});
+
+test('a :ro bind mount cannot be remounted read-write by container root', async () => {
+  const vol = path.join(work, 'vol-ro');
+  await execTool('mkdir', ['-m', '0777', vol], process.env);
+  for (const extra of [[], HOST_ROOT_BINDS]) {
+    const r = await rig.run(['--rm', ...extra, '-v', `${vol}:/ro:ro`, 'bb:local', 'sh', '-c', 'mount -o remount,rw,bind /ro && echo REMOUNTED; touch /ro/x && echo WROTE; true']);
+    assert.equal(r.stdout.trim(), '', `${extra.join(' ')}: ${r.stdout}`);
+  }
+  assert.deepEqual(readdirSync(vol), []);
+});
+
+test('with bind-ownership host-root, what container root writes into a -v bind mount is owned by host root', async () => {
   const vol = path.join(work, 'vol-write');
   await execTool('mkdir', ['-m', '0755', vol], process.env);
-  await rig.run(['--rm', '-v', `${vol}:/data`, 'bb:local', 'sh', '-c', 'echo from-container > /data/written; mkdir /data/subdir']);
+  const r = await rig.run(['--rm', ...HOST_ROOT_BINDS, '-v', `${vol}:/data`, 'bb:local', 'sh', '-c', 'echo from-container > /data/written; mkdir /data/subdir; cat /proc/self/uid_map']);
+  assert.ok((parseIdMap(r.stdout)[0]?.hostID ?? 0) > 0, `root inside is host root: ${r.stdout}`);
   assert.deepEqual(hostOwner(path.join(vol, 'written')), { uid: 0, gid: 0 });
   assert.deepEqual(hostOwner(path.join(vol, 'subdir')), { uid: 0, gid: 0 });
   assert.equal(readFileSync(path.join(vol, 'written'), 'utf8'), 'from-container\n');
 });
 
-test('a host-root-owned file in a -v bind mount is root-owned inside', async () => {
+test('with bind-ownership host-root, a host-root-owned file in a -v bind mount is root-owned inside', async () => {
   const vol = path.join(work, 'vol-read');
   await execTool('mkdir', ['-m', '0755', vol], process.env);
   writeFileSync(path.join(vol, 'from-host'), 'host data\n');
   chmodSync(path.join(vol, 'from-host'), 0o600);
-  const r = await rig.run(['--rm', '-v', `${vol}:/data`, 'bb:local', 'sh', '-c', 'stat -c %u:%g /data /data/from-host; cat /data/from-host']);
+  const r = await rig.run(['--rm', ...HOST_ROOT_BINDS, '-v', `${vol}:/data`, 'bb:local', 'sh', '-c', 'stat -c %u:%g /data /data/from-host; cat /data/from-host']);
   assert.equal(r.stdout, '0:0\n0:0\nhost data');
 });
 

@@ -6,7 +6,7 @@ import type { HostAction } from '../../src/manager-api/v1.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { userNamespace } from '../../src/spec-transform/user-namespace.ts';
 import { rootfsOwnership } from '../../src/spec-transform/rootfs-ownership.ts';
-import { bindMountOwnership, wantsOwnership } from '../../src/spec-transform/bind-mount-ownership.ts';
+import { bindMountOwnership, isEngineFile, wantsOwnership } from '../../src/spec-transform/bind-mount-ownership.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
 import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { systemNamespaces } from '../../src/spec-transform/system-namespaces.ts';
@@ -183,14 +183,41 @@ test('in chown mode, the rootfs is shifted in place and bound into the run dir',
 test('a bind source the manager chose to chown keeps its source and gets one chown-tree action', () => {
   const input = dockerLikeSpec();
   input.mounts = [...(input.mounts ?? []), { destination: '/data2', type: 'bind', source: '/srv/data', options: ['bind'] }];
-  const base = plan({ ownership: { mode: 'clone', bindSources: new Map([['/var/lib/docker/containers/c1/hosts', 'none'], ['/srv/data', 'chown']]) } });
-  const bindSources = new Map(base.bindSources);
+  const base = plan({ ownership: { mode: 'clone', bindSources: new Map([['/srv/data', 'chown']]) } });
+  const bindSources = new Map([...base.bindSources].filter(([index]) => index !== 2));
   bindSources.set(4, { requested: '/srv/data', resolved: '/srv/data', kind: 'dir' });
   const { spec, actions } = bindMountOwnership.apply(input, { ...base, bindSources });
-  assert.equal(spec.mounts?.[2]?.source, '/var/lib/docker/containers/c1/hosts');
   assert.equal(spec.mounts?.[3]?.source, '/srv/data');
   assert.equal(spec.mounts?.[4]?.source, '/srv/data');
   assert.deepEqual(actions, [{ kind: 'chown-tree', path: '/srv/data' }]);
+});
+
+test('a bind source left in the container\'s own range is bound on the host\'s side first, as it is', () => {
+  const base = plan({ ownership: { mode: 'idmap', bindSources: new Map() } });
+  const { spec, actions } = bindMountOwnership.apply(dockerLikeSpec(), base);
+  assert.equal(spec.mounts?.[3]?.source, '/run/sysrunc/c1/mounts/3');
+  assert.deepEqual(actions[1], { kind: 'bind-mount', source: '/srv/data', target: '/run/sysrunc/c1/mounts/3', recursive: false, readOnly: false });
+});
+
+test('a read-only bind is made read-only on the host\'s side, idmapped or not, so container root cannot remount it read-write', () => {
+  const input = dockerLikeSpec();
+  input.mounts = (input.mounts ?? []).map((m) => (m.destination === '/data' ? { ...m, options: ['bind', 'ro'] } : m));
+  const plain = bindMountOwnership.apply(input, plan({ ownership: { mode: 'idmap', bindSources: new Map() } })).actions;
+  assert.deepEqual(plain.find((a) => a.kind === 'bind-mount' && a.source === '/srv/data'), { kind: 'bind-mount', source: '/srv/data', target: '/run/sysrunc/c1/mounts/3', recursive: false, readOnly: true });
+  const idmapped = bindMountOwnership.apply(input, plan()).actions;
+  assert.deepEqual(idmapped.find((a) => a.kind === 'idmapped-mount' && a.source === '/srv/data'), { kind: 'idmapped-mount', source: '/srv/data', target: '/run/sysrunc/c1/mounts/3', recursive: false, readOnly: true });
+});
+
+test('the engine\'s own files for the container are told apart from user binds by the container\'s (or its pod\'s) id', () => {
+  const id = 'f'.repeat(64);
+  const sandbox = 'a'.repeat(64);
+  const spec: Spec = { ...dockerLikeSpec(), annotations: { 'io.kubernetes.cri.sandbox-id': sandbox } };
+  assert.equal(isEngineFile(`/var/lib/docker/containers/${id}/hosts`, id, spec), true);
+  assert.equal(isEngineFile(`/var/lib/docker/containers/${id}/mounts/shm`, id, spec), true);
+  assert.equal(isEngineFile(`/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/${sandbox}/resolv.conf`, id, spec), true);
+  assert.equal(isEngineFile('/srv/data', id, spec), false);
+  assert.equal(isEngineFile(`/srv/${id}`, id, spec), false, 'a dir named after the container is not its engine file; only what is inside one');
+  assert.equal(isEngineFile('/srv/c1/x', 'c1', dockerLikeSpec()), false, 'short ids are not trusted as engine dirs');
 });
 
 test('a mount that already asks for idmap is left to runc', () => {
