@@ -97,7 +97,7 @@ export const METHODS = {
     params: z.object({ ...Ref, args: z.array(z.string()).check(z.minLength(1)), timeout: z.optional(z.number().check(z.positive(), z.lte(3600))) }),
     result: z.object({ exitCode: z.int(), stdout: z.string(), stderr: z.string() }),
   },
-  /** The last `tail` lines (default all) of the entrypoint's stdout and stderr. */
+  /** The last `tail` lines (default all) of the entrypoint's output: stdout and stderr interleaved, in stdout. */
   logs: {
     params: z.object({ ...Ref, tail: z.optional(z.int().check(z.positive())) }),
     result: z.object({ stdout: z.string(), stderr: z.string() }),

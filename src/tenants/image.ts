@@ -31,12 +31,13 @@ async function readJson<T>(ctrd: ContainerdClient, ns: string, digest: string): 
   return JSON.parse((await ctrd.readContent(ns, digest)).toString('utf8')) as T;
 }
 
-export async function resolveImage(ctrd: ContainerdClient, ns: string, ref: string): Promise<ImageConfig> {
+export async function resolveImage(ctrd: ContainerdClient, ns: string, ref: string, forContainer: string): Promise<ImageConfig> {
+  const what = `container ${forContainer}: image ${ref}`;
   let image: Message;
   try {
     image = (await ctrd.call('images', 'Get', ns, { name: ref }))['image'] as Message;
   } catch (err) {
-    if (isNotFound(err)) throw new TenantError('missing-image', `image ${ref}: not in the content store of namespace ${ns}`);
+    if (isNotFound(err)) throw new TenantError('missing-image', `${what}: not in the content store of namespace ${ns}`);
     throw err;
   }
   const target = image['target'] as { media_type: string; digest: string };
@@ -44,13 +45,13 @@ export async function resolveImage(ctrd: ContainerdClient, ns: string, ref: stri
   if (INDEX_TYPES.has(target.media_type) || manifest.manifests !== undefined) {
     const arch = GO_ARCH[process.arch] ?? process.arch;
     const pick = manifest.manifests?.find((m) => (m.platform?.os ?? 'linux') === 'linux' && (m.platform?.architecture ?? arch) === arch);
-    if (pick === undefined) throw new TenantError('missing-image', `image ${ref}: no linux/${arch} manifest in its index`);
+    if (pick === undefined) throw new TenantError('missing-image', `${what}: no linux/${arch} manifest in its index`);
     manifest = await readJson(ctrd, ns, pick.digest);
   }
-  if (manifest.config === undefined) throw new TenantError('missing-image', `image ${ref}: its manifest has no config`);
+  if (manifest.config === undefined) throw new TenantError('missing-image', `${what}: its manifest has no config`);
   const config = await readJson<{ rootfs?: { diff_ids?: string[] }; config?: { Env?: string[]; WorkingDir?: string } }>(ctrd, ns, manifest.config.digest);
   const diffIds = config.rootfs?.diff_ids ?? [];
-  if (diffIds.length === 0) throw new TenantError('missing-image', `image ${ref}: its config lists no layers`);
+  if (diffIds.length === 0) throw new TenantError('missing-image', `${what}: its config lists no layers`);
   const wd = config.config?.WorkingDir;
   return { chainId: chainId(diffIds), env: config.config?.Env ?? [], workingDir: wd !== undefined && wd !== '' ? wd : undefined };
 }

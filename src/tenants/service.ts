@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { TenantError, type Container, type ContainerState, type Params, type Result } from '../tenants-api/v1.ts';
 import { ContainerdCallError, GRPC_ALREADY_EXISTS, isNotFound, type Message } from './containerd-client.ts';
+import { ExecOutput } from './exec-fifos.ts';
 import { checkHost } from './host-checks.ts';
 import { prepareSnapshot, resolveImage } from './image.ts';
 import { key, logDir, PROCESS_TYPE, RUNTIME_NAME, SPEC_TYPE, type TenantRuntime } from './runtime.ts';
@@ -22,18 +23,17 @@ export async function listNamespaces(rt: TenantRuntime): Promise<string[]> {
 
 export async function createNamespace(rt: TenantRuntime, ns: string): Promise<void> {
   try {
-    await rt.ctrd.call('namespaces', 'Create', undefined, { namespace: { name: ns, labels: {} } });
+    // containerd publishes the create event in the new namespace: it must be in the metadata too.
+    await rt.ctrd.call('namespaces', 'Create', ns, { namespace: { name: ns, labels: {} } });
   } catch (err) {
     if (!(err instanceof ContainerdCallError && err.code === GRPC_ALREADY_EXISTS)) throw err;
   }
 }
 
 async function requireNamespace(rt: TenantRuntime, ns: string): Promise<void> {
-  try {
-    await rt.ctrd.call('namespaces', 'Get', undefined, { name: ns });
-  } catch (err) {
-    if (isNotFound(err)) throw new TenantError('unknown-namespace', `namespace ${ns} does not exist in containerd (create it with sysrunc-ctl ns create ${ns})`);
-    throw err;
+  // Not Namespaces.Get: containerd 1.6 answers it with empty labels for a namespace that does not exist.
+  if (!(await listNamespaces(rt)).includes(ns)) {
+    throw new TenantError('unknown-namespace', `namespace ${ns} does not exist in containerd (create it with sysrunc-ctl tenant ns create ${ns})`);
   }
 }
 
@@ -59,7 +59,7 @@ export async function run(rt: TenantRuntime, p: Params<'run'>): Promise<Result<'
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  const image = c.image === undefined ? undefined : await resolveImage(rt.ctrd, ns, c.image);
+  const image = c.image === undefined ? undefined : await resolveImage(rt.ctrd, ns, c.image, c.name);
   const spec = buildSpec({
     container: c,
     rootPath: c.rootfs ?? 'rootfs',
@@ -160,18 +160,20 @@ export async function remove(rt: TenantRuntime, p: Params<'delete'>): Promise<vo
 
 export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result<'exec'>> {
   const c = await getManaged(rt, p.ns, p.id);
-  const spec = specOf(c) as { process?: Record<string, unknown> };
+  const spec = specOf(c) as { process?: Record<string, unknown>; linux?: { namespaces?: Array<{ type: string; path?: string }> } };
   const execId = `tnt-exec-${randomBytes(6).toString('hex')}`;
   const dir = path.join(rt.stateDir, 'exec', `${p.ns}-${p.id}-${execId}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const proc = { ...(spec.process ?? {}), args: p.args, terminal: false };
+  let out: ExecOutput | undefined;
   try {
+    out = new ExecOutput(dir);
     await rt.ctrd.call('tasks', 'Exec', p.ns, {
       container_id: p.id,
       exec_id: execId,
       stdin: '',
-      stdout: `file://${path.join(dir, 'stdout')}`,
-      stderr: `file://${path.join(dir, 'stderr')}`,
+      stdout: out.stdoutPath,
+      stderr: out.stderrPath,
       terminal: false,
       spec: { type_url: PROCESS_TYPE, value: Buffer.from(JSON.stringify(proc)) },
     });
@@ -183,14 +185,18 @@ export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result
       await waitExit(rt, p.ns, p.id, execId, 10_000);
       throw new TenantError('timeout', `exec in ${p.ns}/${p.id}: ${p.args[0]} still ran after ${timeoutS} s: killed`);
     }
-    // DeleteProcess waits for the shim to finish copying the output into the files.
+    // DeleteProcess returns once the shim has copied all the output into the FIFOs.
     await rt.ctrd.call('tasks', 'DeleteProcess', p.ns, { container_id: p.id, exec_id: execId }).catch(() => undefined);
-    return { exitCode: r.status, stdout: readText(path.join(dir, 'stdout')), stderr: readText(path.join(dir, 'stderr')) };
+    return { exitCode: r.status, ...out.finish() };
   } catch (err) {
     if (err instanceof TenantError) throw err;
-    throw new TenantError(isNotFound(err) ? 'not-found' : 'containerd-failed', `exec in ${p.ns}/${p.id}: ${err instanceof Error ? err.message : String(err)}`);
+    // runc before 1.2 joins the user namespace first, after which a host-owned netns cannot be joined.
+    const hostNetns = spec.linux?.namespaces?.some((n) => n.type === 'network' && n.path !== undefined) === true;
+    const hint = hostNetns ? ' (the container joined a host-owned named netns: runc before 1.2 cannot exec into it)' : '';
+    throw new TenantError(isNotFound(err) ? 'not-found' : 'containerd-failed', `exec in ${p.ns}/${p.id}: ${err instanceof Error ? err.message : String(err)}${hint}`);
   } finally {
     await rt.ctrd.call('tasks', 'DeleteProcess', p.ns, { container_id: p.id, exec_id: execId }).catch(() => undefined);
+    out?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -213,6 +219,6 @@ export function tailLines(text: string, n: number | undefined): string {
 
 export async function logs(rt: TenantRuntime, p: Params<'logs'>): Promise<Result<'logs'>> {
   await getManaged(rt, p.ns, p.id);
-  const dir = logDir(rt, p.ns, p.id);
-  return { stdout: tailLines(readText(path.join(dir, 'stdout.log')), p.tail), stderr: tailLines(readText(path.join(dir, 'stderr.log')), p.tail) };
+  // The shim's file:// stdio writes stdout and stderr into the one file, interleaved as written.
+  return { stdout: tailLines(readText(path.join(logDir(rt, p.ns, p.id), 'output.log')), p.tail), stderr: '' };
 }

@@ -37,8 +37,9 @@ export async function createAndStartTask(rt: TenantRuntime, ns: string, id: stri
       container_id: id,
       rootfs,
       stdin: '',
-      stdout: `file://${path.join(logs, 'stdout.log')}`,
-      stderr: `file://${path.join(logs, 'stderr.log')}`,
+      // containerd's runc shim sends both streams of a file:// URI to that one file.
+      stdout: `file://${path.join(logs, 'output.log')}`,
+      stderr: `file://${path.join(logs, 'output.log')}`,
       terminal: false,
       options: runcOptions(rt),
     },
@@ -54,7 +55,8 @@ export async function waitExit(rt: TenantRuntime, ns: string, id: string, execId
     const r = await rt.ctrd.call('tasks', 'Wait', ns, { container_id: id, exec_id: execId }, Math.max(timeoutMs, 1));
     return { exited: true, status: Number(r['exit_status'] ?? 0) };
   } catch (err) {
-    if (err instanceof ContainerdCallError && err.code === GRPC_DEADLINE) return { exited: false, status: -1 };
+    // containerd answers its own context's expiry as UNKNOWN "context deadline exceeded".
+    if (err instanceof ContainerdCallError && (err.code === GRPC_DEADLINE || /deadline exceeded/.test(err.message))) return { exited: false, status: -1 };
     throw err;
   }
 }
