@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { TenantError, type Container } from '../../src/tenants-api/v1.ts';
@@ -14,7 +14,7 @@ import { startContainerd, type ContainerdDaemon } from '../rig/dockerd.ts';
 import { ensureBusyboxRootfs, ensureContainerdImage } from '../rig/images.ts';
 import { REPO_ROOT } from '../rig/paths.ts';
 import { pidAlive, waitUntil } from '../rig/proc.ts';
-import { disjoint, leftovers, NOTHING_LEFT, parseIdMap } from './helpers.ts';
+import { disjoint, leftovers, NOTHING_LEFT, parseIdMap, removeEmptyDir } from './helpers.ts';
 
 const TAG = process.pid.toString(36);
 const BASE = `/run/sysrunc-test/tnt-${TAG}`;
@@ -114,7 +114,19 @@ after(async () => {
   await kill9Service();
   grpc?.close();
   await ctrd?.stop();
+  const runDir = mgr?.runDir;
   await mgr?.dispose();
+  if (runDir !== undefined) {
+    for (const sub of ['hints', 'bundles', 'containers']) removeEmptyDir(path.join(runDir, sub));
+    removeEmptyDir(runDir);
+  }
+  // The tenants' parent cgroups (runc removes only the containers' own), ours by name; empty ones only.
+  for (const controller of readdirSync('/sys/fs/cgroup')) {
+    const top = path.join('/sys/fs/cgroup', controller, `tnt-e2e-${TAG}`);
+    if (!existsSync(top)) continue;
+    for (const ns of readdirSync(top, { withFileTypes: true }).filter((e) => e.isDirectory())) removeEmptyDir(path.join(top, ns.name));
+    removeEmptyDir(top);
+  }
   spawnSync('ip', ['netns', 'delete', NETNS]);
   rmSync(WORK, { recursive: true, force: true });
   rmSync(BASE, { recursive: true, force: true });
@@ -250,6 +262,33 @@ test('a Run that fails in the runtime removes its container, snapshot and alloca
   assert.ok(!(await containerIds(B)).includes('bad-entry'));
   assert.deepEqual(await snapshotKeys(B), ['tnt-rootfs-b2']);
   assert.deepEqual(await leftovers(mgr, ['bad-entry']), NOTHING_LEFT);
+});
+
+test('sysrunc-ctl status --json lists each container with its range and ownership mode, and the free ranges', async () => {
+  const r = spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['status', '--json', '--manager-socket', mgr.socket], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { containers: Array<{ id: string; uidMappings: Array<{ hostID: number }>; ownership?: { mode: string; reason: string } }>; ranges: { freeUid: unknown[] }; allocations: unknown[] };
+  assert.deepEqual(s.containers.map((c) => c.id).sort(), ['a1', 'a2', 'b1', 'b2']);
+  const a1 = s.containers.find((c) => c.id === 'a1');
+  assert.equal(a1?.uidMappings[0]?.hostID, (await uidMapOf(A, 'a1')).hostID);
+  assert.ok(a1?.ownership !== undefined && a1.ownership.reason !== '', JSON.stringify(a1));
+  assert.equal(s.allocations.length, 4);
+  assert.ok(s.ranges.freeUid.length > 0);
+  const text = spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['status', '--manager-socket', mgr.socket], { encoding: 'utf8' });
+  assert.match(text.stdout, /^subid mode exclusive: \d+ of \d+ uids in use, 4 allocations/);
+});
+
+test('sysrunc-ctl tenant commands drive the service, and a bad input exits 1 with its code', async () => {
+  const ctl = (...args: string[]) => spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['tenant', ...args, '--socket', SOCKET], { encoding: 'utf8' });
+  const list = ctl('list', A);
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stdout, /^a1\trunning\t\d+\trestarts=0$/m);
+  const ex = spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['tenant', 'exec', '--socket', SOCKET, A, 'a1', 'sh', '-c', 'echo hi; exit 4'], { encoding: 'utf8' });
+  assert.equal(ex.status, 4, ex.stderr);
+  assert.equal(ex.stdout, 'hi\n');
+  const bad = spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['tenant', 'run', '--socket', SOCKET, '--rootfs', '/nonexistent-tnt', A, 'bad-cli', 'true'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr, 'sysrunc-ctl: missing-rootfs: container bad-cli: rootfs /nonexistent-tnt is not a directory\n');
 });
 
 test('Delete removes the task, the container, its snapshot and logs, and everything sysrunc allocated', async () => {
