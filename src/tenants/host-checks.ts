@@ -31,8 +31,8 @@ function kernelFilesystems(): Set<string> {
 
 /** Why the mount is not acceptable, or undefined. */
 export function mountProblem(m: MountInfo, fsTypes: ReadonlySet<string>, sourceExists: (p: string) => boolean): string | undefined {
-  if (path.posix.normalize(m.target) !== m.target.replace(/\/+$/, '') || m.target.split('/').includes('..')) return `target ${m.target} is not a clean absolute path`;
   if (m.target === '/') return 'target / would hide the rootfs';
+  if (path.posix.normalize(m.target) !== m.target || m.target.endsWith('/')) return `target ${m.target} is not a clean absolute path`;
   if ((m.options ?? []).some((o) => o === '' || o.includes(','))) return `options of ${m.target} must be single, non-empty options`;
   if (BIND_TYPES.has(m.type)) {
     if (!m.source.startsWith('/')) return `bind source ${m.source} is not an absolute path`;
