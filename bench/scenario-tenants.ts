@@ -19,7 +19,7 @@ import { checkpoint, log, makeRow, mustTime, type Paired } from './lib.ts';
 const TENANTS = 5;
 const PER_TENANT = 20;
 /** PID 1 leaves at SIGTERM at once (a trapped signal interrupts `wait`), on both sides alike. */
-const ENTRYPOINT = ['sh', '-c', 'trap "exit 0" TERM; sleep 100000 & wait'];
+const ENTRYPOINT = ['/bin/sh', '-c', 'trap "exit 0" TERM; /bin/sleep 100000 & wait'];
 
 function vmRssKb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -50,6 +50,15 @@ export const tenantsScenario: Scenario = {
       await mgr.dispose();
       rmSync(mgr.runDir, { recursive: true, force: true });
     });
+    // Last (cleanup runs in reverse): the tenants' parent cgroups, ours by name, once all is stopped.
+    ctx.cleanup.defer('tenants cgroups', () => {
+      for (const controller of readdirSync('/sys/fs/cgroup')) {
+        const top = path.join('/sys/fs/cgroup', controller, name);
+        if (!existsSync(top)) continue;
+        for (const e of readdirSync(top, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(path.join(top, e.name));
+        rmdirSync(top);
+      }
+    });
     const ctrd = await startContainerd({ name, runtimeBinary: SYSRUNC, env: mgr.env, namespace: 'tnt-bench' });
     ctx.cleanup.defer('tenants containerd', () => ctrd.stop());
     const logFd = openSync(path.join(ctx.work, 'tenantd.log'), 'a');
@@ -62,16 +71,15 @@ export const tenantsScenario: Scenario = {
     ctx.cleanup.defer('sysrunc-tenantd', async () => {
       if (service.exitCode === null) await new Promise((resolve) => (service.once('exit', resolve), service.kill('SIGTERM')));
       rmSync(base, { recursive: true, force: true });
-      // The tenants' parent cgroups, ours by name (runc removes the containers' own).
-      for (const controller of readdirSync('/sys/fs/cgroup')) {
-        const top = path.join('/sys/fs/cgroup', controller, name);
-        if (!existsSync(top)) continue;
-        for (const e of readdirSync(top, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(path.join(top, e.name));
-        rmdirSync(top);
-      }
     });
     const client = await TenantsClient.connect(socket, 20_000);
-    ctx.cleanup.defer('tenants client', () => client.close());
+    ctx.cleanup.defer('tenants client', async () => {
+      // Whatever a failed run left: deleted through the service, so sysrunc releases it.
+      for (const ns of (await client.call('listNS', {})).namespaces.filter((n) => n.startsWith('tnt-bench'))) {
+        for (const c of (await client.call('list', { ns })).containers) await client.call('delete', { ns, id: c.id }).catch(() => undefined);
+      }
+      client.close();
+    });
     await client.call('createNS', { ns: 'tnt-bench' });
 
     // The same busybox tree for both sides, a copy each (sysrunc may take ownership of its own).
@@ -82,7 +90,7 @@ export const tenantsScenario: Scenario = {
     const ctr = (args: string[]): number => mustTime(bins.ctr, ['--address', ctrd.address, '--namespace', 'tnt-bench', ...args], o);
     const ctrRun = (id: string): number =>
       ctr(['run', '-d', '--null-io', '--runtime', 'io.containerd.runc.v2', '--runc-binary', bins.runc, '--runc-root', ctrd.runcRoot, '--cgroup', `/${name}/plain/${id}`, '--rootfs', rootfsRunc, id, ...ENTRYPOINT]);
-    const ctrRm = (id: string): number => ctr(['task', 'kill', id]) + ctr(['task', 'rm', '-f', id]) + ctr(['rm', id]);
+    const ctrRm = (id: string): number => ctr(['task', 'kill', id]) + ctr(['task', 'rm', '-f', id]) + ctr(['containers', 'rm', id]);
     const timed = async (fn: () => Promise<unknown>): Promise<number> => {
       const t0 = performance.now();
       await fn();
@@ -134,7 +142,7 @@ export const tenantsScenario: Scenario = {
     return {
       rows: [
         makeRow('(j)', 'Run until the entrypoint runs', { runc: 'ctr run -d --null-io --rootfs R (runc v2 shim, plain runc)', sysrunc: 'tenantd API run {rootfs R} (runc v2 shim, BinaryName sysrunc)' }, run),
-        makeRow('(j)', 'Delete (SIGTERM, exit, remove)', { runc: 'ctr task kill + ctr task rm -f + ctr rm', sysrunc: 'tenantd API delete' }, del),
+        makeRow('(j)', 'Delete (SIGTERM, exit, remove)', { runc: 'ctr task kill + ctr task rm -f + ctr containers rm', sysrunc: 'tenantd API delete' }, del),
       ],
       notes: [
         `(j) ${TENANTS} tenants x ${PER_TENANT} containers, Run all at once: ${results.length - failed.length}/${results.length} succeeded in ${(burstMs / 1000).toFixed(1)} s, ${running.length} running, host uid ranges disjoint: ${disjoint}; deleting all took ${(deleteAllMs / 1000).toFixed(1)} s, ${leftover} left`,

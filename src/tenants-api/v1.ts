@@ -7,9 +7,13 @@ import * as z from 'zod/mini';
 
 export const TENANTS_API_VERSION = 1 as const;
 
-/** Tenant (containerd namespace) and container names: containerd's own identifier rules. */
-export const Namespace = z.string().check(z.regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/), z.maxLength(76));
-export const ContainerName = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/), z.maxLength(76));
+/**
+ * Tenant (containerd namespace) and container names: containerd's identifier rules (letters and
+ * digits, single . _ - between them). A container's containerd id is "<ns>.<name>", at most 76.
+ */
+const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+export const Namespace = z.string().check(z.regex(IDENTIFIER), z.maxLength(76));
+export const ContainerName = z.string().check(z.regex(IDENTIFIER), z.maxLength(74));
 const AbsPath = z.string().check(z.startsWith('/'), z.maxLength(4096));
 
 export const TenantErrorCode = z.enum([

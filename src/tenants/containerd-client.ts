@@ -40,12 +40,14 @@ export class ContainerdClient {
   }
 
   /** One unary call; `ns` undefined for calls outside any namespace (namespaces, version). */
-  call(service: ServiceName, method: string, ns: string | undefined, req: Message, timeoutMs = 30_000): Promise<Message> {
+  call(service: ServiceName, method: string, ns: string | undefined, req: Message, timeoutMs = 30_000, lease?: string): Promise<Message> {
     const client = this.clients[service] as unknown as Record<string, Unary>;
     const fn = client[method];
     if (fn === undefined) return Promise.reject(new Error(`containerd API: ${service} has no method ${method}`));
     const md = new grpc.Metadata();
     if (ns !== undefined) md.set('containerd-namespace', ns);
+    // What is created under a lease is safe from containerd's garbage collector until it ends.
+    if (lease !== undefined) md.set('containerd-lease', lease);
     return new Promise((resolve, reject) => {
       fn.call(client, req, md, { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err !== null) reject(new ContainerdCallError(err.code, `${service}.${method}`, err.details || err.message));

@@ -10,7 +10,7 @@ const GOCODE = process.env['SYSRUNC_GOCODE'] ?? '/usr/share/gocode/src';
 const CONTAINERD = path.join(GOCODE, 'github.com/containerd/containerd');
 const INCLUDE = [GOCODE, path.join(GOCODE, 'github.com/gogo/protobuf')];
 
-const SERVICES = ['containers', 'tasks', 'namespaces', 'events', 'images', 'content', 'snapshots', 'version'] as const;
+const SERVICES = ['containers', 'tasks', 'namespaces', 'events', 'images', 'content', 'snapshots', 'leases', 'version'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 function serviceFile(name: ServiceName): string {
@@ -40,6 +40,7 @@ export function loadServices(): Record<ServiceName, GrpcServiceCtor> {
     images: svc('images', 'Images'),
     content: svc('content', 'Content'),
     snapshots: svc('snapshots', 'Snapshots'),
+    leases: svc('leases', 'Leases'),
     version: svc('version', 'Version'),
   };
 }

@@ -57,11 +57,22 @@ export async function resolveImage(ctrd: ContainerdClient, ns: string, ref: stri
 }
 
 /** A writable snapshot on top of the image's unpacked layers: the container's rootfs mounts. */
-export async function prepareSnapshot(ctrd: ContainerdClient, ns: string, snapshotter: string, key: string, ref: string, parent: string): Promise<void> {
+export async function prepareSnapshot(ctrd: ContainerdClient, ns: string, snapshotter: string, key: string, ref: string, parent: string, lease: string): Promise<void> {
   try {
-    await ctrd.call('snapshots', 'Prepare', ns, { snapshotter, key, parent, labels: {} });
+    await ctrd.call('snapshots', 'Prepare', ns, { snapshotter, key, parent, labels: {} }, 30_000, lease);
   } catch (err) {
     if (isNotFound(err)) throw new TenantError('missing-image', `image ${ref}: not unpacked for snapshotter ${snapshotter} (snapshot ${parent} missing)`);
     throw err;
   }
+}
+
+/**
+ * A short lease for a Run: a prepared snapshot no container references yet would otherwise be
+ * garbage-collected under a busy containerd (seen with 100 Runs at once). It expires on its own
+ * should the service die before deleting it.
+ */
+export async function createLease(ctrd: ContainerdClient, ns: string, id: string): Promise<string> {
+  const expire = new Date(Date.now() + 10 * 60_000).toISOString();
+  const r = await ctrd.call('leases', 'Create', ns, { id, labels: { 'containerd.io/gc.expire': expire } });
+  return String((r['lease'] as Message)['id']);
 }

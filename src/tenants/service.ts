@@ -8,8 +8,8 @@ import { TenantError, type Container, type ContainerState, type Params, type Res
 import { ContainerdCallError, GRPC_ALREADY_EXISTS, isNotFound, type Message } from './containerd-client.ts';
 import { ExecOutput } from './exec-fifos.ts';
 import { checkHost } from './host-checks.ts';
-import { prepareSnapshot, resolveImage } from './image.ts';
-import { key, logDir, PROCESS_TYPE, RUNTIME_NAME, SPEC_TYPE, type TenantRuntime } from './runtime.ts';
+import { createLease, prepareSnapshot, resolveImage } from './image.ts';
+import { containerdId, key, logDir, PROCESS_TYPE, RUNTIME_NAME, SPEC_TYPE, type TenantRuntime } from './runtime.ts';
 import { buildLabels, buildSpec, containerFromSpec, LABELS } from './spec.ts';
 import { createAndStartTask, removeContainer, runcOptions, stopTask, waitExit } from './tasks.ts';
 
@@ -41,7 +41,7 @@ async function requireNamespace(rt: TenantRuntime, ns: string): Promise<void> {
 export async function getManaged(rt: TenantRuntime, ns: string, id: string): Promise<Message> {
   await requireNamespace(rt, ns);
   try {
-    const c = (await rt.ctrd.call('containers', 'Get', ns, { id }))['container'] as Message;
+    const c = (await rt.ctrd.call('containers', 'Get', ns, { id: containerdId(ns, id) }))['container'] as Message;
     if ((c['labels'] as Record<string, string>)[LABELS.managed] === '1') return c;
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -52,9 +52,12 @@ export async function getManaged(rt: TenantRuntime, ns: string, id: string): Pro
 export async function run(rt: TenantRuntime, p: Params<'run'>): Promise<Result<'run'>> {
   const { ns, container: c } = p;
   await requireNamespace(rt, ns);
+  const cid = containerdId(ns, c.name);
+  // containerd's limit for identifiers.
+  if (cid.length > 76) throw new TenantError('invalid-request', `container ${c.name}: namespace and name together exceed 75 characters`);
   const { netnsPath } = checkHost(c, rt.netnsDir);
   try {
-    await rt.ctrd.call('containers', 'Get', ns, { id: c.name });
+    await rt.ctrd.call('containers', 'Get', ns, { id: cid });
     throw new TenantError('duplicate-name', `container ${c.name}: the name is taken in namespace ${ns}`);
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -71,14 +74,18 @@ export async function run(rt: TenantRuntime, p: Params<'run'>): Promise<Result<'
   const env = (spec['process'] as { env: string[] }).env;
   const addedPath = !(c.env ?? image?.env ?? []).some((e) => e.startsWith('PATH=')) && env.length > 0;
   const snapshotKey = image === undefined ? '' : `tnt-rootfs-${c.name}`;
-  rt.busy.add(key(ns, c.name));
+  rt.busy.add(key(ns, cid));
   let created = false;
+  let lease: string | undefined;
   try {
-    if (image !== undefined) await prepareSnapshot(rt.ctrd, ns, rt.snapshotter, snapshotKey, c.image ?? '', image.chainId);
+    if (image !== undefined) {
+      lease = await createLease(rt.ctrd, ns, `tnt-run-${c.name}-${randomBytes(4).toString('hex')}`);
+      await prepareSnapshot(rt.ctrd, ns, rt.snapshotter, snapshotKey, c.image ?? '', image.chainId, lease);
+    }
     try {
       await rt.ctrd.call('containers', 'Create', ns, {
         container: {
-          id: c.name,
+          id: cid,
           labels: buildLabels(c, addedPath),
           image: c.image ?? '',
           runtime: { name: RUNTIME_NAME, options: runcOptions(rt) },
@@ -86,24 +93,26 @@ export async function run(rt: TenantRuntime, p: Params<'run'>): Promise<Result<'
           snapshotter: image === undefined ? '' : rt.snapshotter,
           snapshot_key: snapshotKey,
         },
-      });
+      }, 30_000, lease);
     } catch (err) {
       if (err instanceof ContainerdCallError && err.code === GRPC_ALREADY_EXISTS) throw new TenantError('duplicate-name', `container ${c.name}: the name is taken in namespace ${ns}`);
       throw err;
     }
     created = true;
-    await createAndStartTask(rt, ns, c.name);
+    await createAndStartTask(rt, ns, cid);
     rt.log.info({ ns, id: c.name }, 'started');
     return { id: c.name };
   } catch (err) {
     // Nothing of a failed Run stays: task (sysrunc releases), container, snapshot, logs.
-    await stopTask(rt, ns, c.name, 0).catch(() => undefined);
-    if (created) await removeContainer(rt, ns, c.name, rt.snapshotter, snapshotKey).catch(() => undefined);
+    await stopTask(rt, ns, cid, 0).catch(() => undefined);
+    if (created) await removeContainer(rt, ns, cid, rt.snapshotter, snapshotKey).catch(() => undefined);
     else if (snapshotKey !== '') await rt.ctrd.call('snapshots', 'Remove', ns, { snapshotter: rt.snapshotter, key: snapshotKey }).catch(() => undefined);
     if (err instanceof TenantError) throw err;
     throw new TenantError('containerd-failed', `run ${ns}/${c.name}: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
-    rt.busy.delete(key(ns, c.name));
+    // The container now references its snapshot (or both are gone): the lease has done its job.
+    if (lease !== undefined) await rt.ctrd.call('leases', 'Delete', ns, { id: lease }).catch(() => undefined);
+    rt.busy.delete(key(ns, cid));
   }
 }
 
@@ -117,12 +126,12 @@ function specOf(c: Message): unknown {
 }
 
 async function stateOf(rt: TenantRuntime, ns: string, c: Message): Promise<ContainerState> {
-  const id = String(c['id']);
   const labels = labelsOf(c);
+  const id = labels[LABELS.name] ?? String(c['id']);
   let status = 'none';
   let pid = 0;
   try {
-    const t = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: id }))['process'] as Message;
+    const t = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: c['id'] }))['process'] as Message;
     status = String(t['status']).toLowerCase();
     pid = Number(t['pid'] ?? 0);
   } catch (err) {
@@ -148,18 +157,20 @@ export async function list(rt: TenantRuntime, p: Params<'list'>): Promise<Result
 export async function remove(rt: TenantRuntime, p: Params<'delete'>): Promise<void> {
   const c = await getManaged(rt, p.ns, p.id);
   const labels = labelsOf(c);
-  rt.busy.add(key(p.ns, p.id));
+  const cid = String(c['id']);
+  rt.busy.add(key(p.ns, cid));
   try {
-    await stopTask(rt, p.ns, p.id, Number(labels[LABELS.shutdownTimeout] ?? DEFAULT_SHUTDOWN_S));
-    await removeContainer(rt, p.ns, p.id, String(c['snapshotter'] ?? ''), String(c['snapshot_key'] ?? ''));
+    await stopTask(rt, p.ns, cid, Number(labels[LABELS.shutdownTimeout] ?? DEFAULT_SHUTDOWN_S));
+    await removeContainer(rt, p.ns, cid, String(c['snapshotter'] ?? ''), String(c['snapshot_key'] ?? ''));
     rt.log.info({ ns: p.ns, id: p.id }, 'deleted');
   } finally {
-    rt.busy.delete(key(p.ns, p.id));
+    rt.busy.delete(key(p.ns, cid));
   }
 }
 
 export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result<'exec'>> {
   const c = await getManaged(rt, p.ns, p.id);
+  const cid = String(c['id']);
   const spec = specOf(c) as { process?: Record<string, unknown>; linux?: { namespaces?: Array<{ type: string; path?: string }> } };
   const execId = `tnt-exec-${randomBytes(6).toString('hex')}`;
   const dir = path.join(rt.stateDir, 'exec', `${p.ns}-${p.id}-${execId}`);
@@ -169,7 +180,7 @@ export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result
   try {
     out = new ExecOutput(dir);
     await rt.ctrd.call('tasks', 'Exec', p.ns, {
-      container_id: p.id,
+      container_id: cid,
       exec_id: execId,
       stdin: '',
       stdout: out.stdoutPath,
@@ -177,16 +188,16 @@ export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result
       terminal: false,
       spec: { type_url: PROCESS_TYPE, value: Buffer.from(JSON.stringify(proc)) },
     });
-    await rt.ctrd.call('tasks', 'Start', p.ns, { container_id: p.id, exec_id: execId });
+    await rt.ctrd.call('tasks', 'Start', p.ns, { container_id: cid, exec_id: execId });
     const timeoutS = p.timeout ?? DEFAULT_EXEC_TIMEOUT_S;
-    const r = await waitExit(rt, p.ns, p.id, execId, timeoutS * 1000);
+    const r = await waitExit(rt, p.ns, cid, execId, timeoutS * 1000);
     if (!r.exited) {
-      await rt.ctrd.call('tasks', 'Kill', p.ns, { container_id: p.id, exec_id: execId, signal: 9 }).catch(() => undefined);
-      await waitExit(rt, p.ns, p.id, execId, 10_000);
+      await rt.ctrd.call('tasks', 'Kill', p.ns, { container_id: cid, exec_id: execId, signal: 9 }).catch(() => undefined);
+      await waitExit(rt, p.ns, cid, execId, 10_000);
       throw new TenantError('timeout', `exec in ${p.ns}/${p.id}: ${p.args[0]} still ran after ${timeoutS} s: killed`);
     }
     // DeleteProcess returns once the shim has copied all the output into the FIFOs.
-    await rt.ctrd.call('tasks', 'DeleteProcess', p.ns, { container_id: p.id, exec_id: execId }).catch(() => undefined);
+    await rt.ctrd.call('tasks', 'DeleteProcess', p.ns, { container_id: cid, exec_id: execId }).catch(() => undefined);
     return { exitCode: r.status, ...out.finish() };
   } catch (err) {
     if (err instanceof TenantError) throw err;
@@ -195,7 +206,7 @@ export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result
     const hint = hostNetns ? ' (the container joined a host-owned named netns: runc before 1.2 cannot exec into it)' : '';
     throw new TenantError(isNotFound(err) ? 'not-found' : 'containerd-failed', `exec in ${p.ns}/${p.id}: ${err instanceof Error ? err.message : String(err)}${hint}`);
   } finally {
-    await rt.ctrd.call('tasks', 'DeleteProcess', p.ns, { container_id: p.id, exec_id: execId }).catch(() => undefined);
+    await rt.ctrd.call('tasks', 'DeleteProcess', p.ns, { container_id: cid, exec_id: execId }).catch(() => undefined);
     out?.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -218,7 +229,7 @@ export function tailLines(text: string, n: number | undefined): string {
 }
 
 export async function logs(rt: TenantRuntime, p: Params<'logs'>): Promise<Result<'logs'>> {
-  await getManaged(rt, p.ns, p.id);
+  const cid = String((await getManaged(rt, p.ns, p.id))['id']);
   // The shim's file:// stdio writes stdout and stderr into the one file, interleaved as written.
-  return { stdout: tailLines(readText(path.join(logDir(rt, p.ns, p.id), 'output.log')), p.tail), stderr: '' };
+  return { stdout: tailLines(readText(path.join(logDir(rt, p.ns, cid), 'output.log')), p.tail), stderr: '' };
 }

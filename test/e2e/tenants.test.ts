@@ -109,7 +109,7 @@ before(async () => {
 
 after(async () => {
   for (const ns of [A, B]) {
-    for (const id of (await containerIds(ns).catch(() => [])) ?? []) await call((c) => c.call('delete', { ns, id })).catch(() => undefined);
+    for (const id of (await containerIds(ns).catch(() => [])) ?? []) await call((c) => c.call('delete', { ns, id: id.slice(ns.length + 1) })).catch(() => undefined);
   }
   await kill9Service();
   grpc?.close();
@@ -249,7 +249,7 @@ for (const [what, ns, code, make] of BAD) {
     } else {
       assert.ok(!(await call((c) => c.call('listNS', {}))).namespaces.includes(ns));
     }
-    if (container.name !== 'a1') assert.deepEqual(await leftovers(mgr, [container.name]), NOTHING_LEFT);
+    if (container.name !== 'a1') assert.deepEqual(await leftovers(mgr, [`${ns}.${container.name}`]), NOTHING_LEFT);
   });
 }
 
@@ -259,17 +259,17 @@ test('a Run that fails in the runtime removes its container, snapshot and alloca
     call((c) => c.call('run', { ns: B, container: { name: 'bad-entry', image, entrypoint: ['/no/such/binary'] } })),
     (err: unknown) => err instanceof TenantError && err.code === 'containerd-failed' && err.message.includes('bad-entry'),
   );
-  assert.ok(!(await containerIds(B)).includes('bad-entry'));
+  assert.ok(!(await containerIds(B)).includes(`${B}.bad-entry`));
   assert.deepEqual(await snapshotKeys(B), ['tnt-rootfs-b2']);
-  assert.deepEqual(await leftovers(mgr, ['bad-entry']), NOTHING_LEFT);
+  assert.deepEqual(await leftovers(mgr, [`${B}.bad-entry`]), NOTHING_LEFT);
 });
 
 test('sysrunc-ctl status --json lists each container with its range and ownership mode, and the free ranges', async () => {
   const r = spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['status', '--json', '--manager-socket', mgr.socket], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as { containers: Array<{ id: string; uidMappings: Array<{ hostID: number }>; ownership?: { mode: string; reason: string } }>; ranges: { freeUid: unknown[] }; allocations: unknown[] };
-  assert.deepEqual(s.containers.map((c) => c.id).sort(), ['a1', 'a2', 'b1', 'b2']);
-  const a1 = s.containers.find((c) => c.id === 'a1');
+  assert.deepEqual(s.containers.map((c) => c.id).sort(), ['tnt-a.a1', 'tnt-a.a2', 'tnt-b.b1', 'tnt-b.b2']);
+  const a1 = s.containers.find((c) => c.id === 'tnt-a.a1');
   assert.equal(a1?.uidMappings[0]?.hostID, (await uidMapOf(A, 'a1')).hostID);
   assert.ok(a1?.ownership !== undefined && a1.ownership.reason !== '', JSON.stringify(a1));
   assert.equal(s.allocations.length, 4);
@@ -299,7 +299,7 @@ test('Delete removes the task, the container, its snapshot and logs, and everyth
   assert.deepEqual(await containerIds(A), []);
   assert.deepEqual(await containerIds(B), []);
   assert.deepEqual(await snapshotKeys(B), []);
-  assert.ok(!existsSync(path.join(WORK, 'state', 'logs', A, 'a1')));
+  assert.ok(!existsSync(path.join(WORK, 'state', 'logs', A, `${A}.a1`)));
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
   await assert.rejects(call((c) => c.call('inspect', { ns: A, id: 'a1' })), (err: unknown) => err instanceof TenantError && err.code === 'not-found');
 });
