@@ -124,6 +124,13 @@ export class Supervisor {
         const delay = backoffMs(this.rt.restart, restarts);
         this.rt.log.info({ ns, id, status, restarts, delay }, 'task exited: restarting after back-off');
         await sleep(delay);
+        // A Delete may have come during the back-off: it does not wait for a restart.
+        try {
+          await this.rt.ctrd.call('containers', 'Get', ns, { id });
+        } catch (err) {
+          if (isNotFound(err)) return;
+          throw err;
+        }
         labels[LABELS.restarts] = String(restarts + 1);
         await setLabels(this.rt, ns, c, labels);
         try {

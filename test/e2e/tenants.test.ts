@@ -214,6 +214,21 @@ test('the service killed -9 and restarted: containers keep running and Inspect s
   assert.deepEqual(await uidMapOf(A, 'a1'), before_);
 });
 
+test('a task that exited while the service was down is restarted when it starts again (reconcile)', async () => {
+  await call(async (c) => c.call('run', { ns: A, container: sleeper('rec', await rootfsCopy('rec')) }));
+  const pid = (await call((c) => c.call('inspect', { ns: A, id: 'rec' }))).state.pid;
+  await kill9Service();
+  process.kill(pid, 'SIGKILL'); // the container's init: the whole container goes
+  await waitUntil(`pid ${pid} to be gone`, () => !pidAlive(pid), 10_000, 50);
+  await startService();
+  await waitUntil('rec to run again', async () => {
+    const { state } = await call((c) => c.call('inspect', { ns: A, id: 'rec' }));
+    return state.status === 'running' && state.restarts === 1;
+  }, 20_000, 100);
+  assert.notEqual((await call((c) => c.call('inspect', { ns: A, id: 'rec' }))).state.pid, pid);
+  await call((c) => c.call('delete', { ns: A, id: 'rec' }));
+});
+
 test('a task that keeps exiting is restarted a bounded number of times, then reported failed', async () => {
   await call(async (c) => c.call('run', { ns: A, container: { name: 'crash', rootfs: await rootfsCopy('crash'), entrypoint: ['sh', '-c', 'echo run; exit 3'] } }));
   await waitUntil('crash to be failed', async () => (await call((c) => c.call('inspect', { ns: A, id: 'crash' }))).state.failed !== undefined, 60_000, 200);
