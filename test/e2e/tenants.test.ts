@@ -173,6 +173,13 @@ test('Inspect returns exactly what Run was given, read back from containerd', as
   assert.equal(readFileSync(`/proc/${state.pid}/cmdline`, 'utf8').split('\0')[0], '/dev/.sysrunc-tini');
   assert.equal(readFileSync(`/proc/${state.pid}/root/data/hello.txt`, 'utf8'), 'shared\n');
   assert.equal(statSync(`/proc/${state.pid}/ns/net`).ino, statSync(`/var/run/netns/${NETNS}`).ino);
+  // The limits reach the container's cgroups (v1 here).
+  const cg = (controller: string): string => {
+    const line = readFileSync(`/proc/${state.pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
+    return path.join('/sys/fs/cgroup', controller, line?.split(':')[2] ?? '/nonexistent');
+  };
+  assert.equal(readFileSync(path.join(cg('memory'), 'memory.limit_in_bytes'), 'utf8').trim(), String(64 << 20));
+  assert.equal(readFileSync(path.join(cg('cpu'), 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
   await call((c) => c.call('delete', { ns: A, id: 'full' }));
 });
 
