@@ -59,12 +59,12 @@ export function registerTenantCommands(program: Command): void {
   const tenant = program.command('tenant').description('the tenant container service (sysrunc-tenantd): containers per containerd namespace');
 
   const ns = tenant.command('ns').description('tenants (containerd namespaces)');
-  ns.command('list')
-    .addOption(socketOption())
-    .action(async (o: { socket?: string }) => {
-      const { namespaces } = await withClient(o.socket, (c) => c.call('listNS', {}));
-      for (const n of namespaces) process.stdout.write(`${n}\n`);
-    });
+  const listNS = async (o: { socket?: string }): Promise<void> => {
+    const { namespaces } = await withClient(o.socket, (c) => c.call('listNS', {}));
+    for (const n of namespaces) process.stdout.write(`${n}\n`);
+  };
+  ns.command('list').addOption(socketOption()).action(listNS);
+  tenant.command('list-ns').description('the same as ns list (the seed\'s ListNS)').addOption(socketOption()).action(listNS);
   ns.command('create')
     .argument('<ns>')
     .addOption(socketOption())
