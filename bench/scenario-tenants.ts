@@ -60,7 +60,7 @@ export const tenantsScenario: Scenario = {
       }
     });
     const ctrd = await startContainerd({ name, runtimeBinary: SYSRUNC, env: mgr.env, namespace: 'tnt-bench' });
-    ctx.cleanup.defer('tenants containerd', () => ctrd.stop());
+    ctx.cleanup.defer('tenants containerd', () => ctrd.stop({ purge: true }));
     const logFd = openSync(path.join(ctx.work, 'tenantd.log'), 'a');
     const service: ChildProcess = spawn(
       path.join(REPO_ROOT, 'bin', 'sysrunc-tenantd'),

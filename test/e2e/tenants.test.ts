@@ -113,7 +113,7 @@ after(async () => {
   }
   await kill9Service();
   grpc?.close();
-  await ctrd?.stop();
+  await ctrd?.stop({ purge: true });
   const runDir = mgr?.runDir;
   await mgr?.dispose();
   if (runDir !== undefined) {
