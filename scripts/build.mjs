@@ -13,6 +13,7 @@ const entries = {
   'sysrunc-mgr': 'src/manager/main.ts',
   'sysrunc-depotd': 'src/depot/main.ts',
   'sysrunc-ctl': 'src/ctl/main.ts',
+  'sysrunc-tenantd': 'src/tenants/main.ts',
 };
 
 // Chunk names carry content hashes: without this, every build would leave the old ones behind.

@@ -1,12 +1,14 @@
-// sysrunc-ctl: the command line of sysrunc's services. This branch registers the depot's commands
-// only; the tenant service's commands join here (registerTenantCommands) when the branches merge.
+// sysrunc-ctl: the command line of sysrunc's services: the depot's commands, the tenant service's
+// (under `tenant`) and the manager's status.
 import { Command } from 'commander';
 import { oneLine } from '../errors.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { registerDepotCommands } from './depot-commands.ts';
+import { registerTenantCommands } from './tenant-commands.ts';
 
-const program = new Command('sysrunc-ctl').description('drive sysrunc\'s services: depot containers and their processes').version(SYSRUNC_VERSION);
+const program = new Command('sysrunc-ctl').description('drive sysrunc\'s services: depot containers and their processes, tenant containers, the manager\'s status').version(SYSRUNC_VERSION);
 registerDepotCommands(program);
+registerTenantCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -130,6 +130,8 @@ export const ErrorCode = z.enum([
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+const Range = z.object({ start: z.int(), size: z.int() });
+
 export const Allocation = z.object({ uid: z.int(), gid: z.int(), size: z.int() });
 export type Allocation = z.infer<typeof Allocation>;
 
@@ -273,6 +275,26 @@ export const METHODS = {
           actions: z.array(HostAction),
         }),
       ),
+    }),
+  },
+  /** Read-only: what the manager holds, for operators (sysrunc-ctl status). */
+  status: {
+    params: z.object({}),
+    result: z.object({
+      mode: z.enum(['exclusive', 'common']),
+      ranges: z.object({ uid: z.array(Range), gid: z.array(Range), freeUid: z.array(Range), freeGid: z.array(Range) }),
+      allocations: z.array(z.object({ id: z.string(), uid: z.int(), gid: z.int(), size: z.int() })),
+      containers: z.array(
+        z.object({
+          id: ContainerId,
+          bundle: AbsPath,
+          uidMappings: z.array(IdMapping),
+          ownership: z.optional(z.object({ mode: OwnershipMode, reason: z.string() })),
+          stopped: z.boolean(),
+          actions: z.array(HostAction),
+        }),
+      ),
+      volumes: z.array(z.object({ id: z.string(), mountpoint: z.string(), hostDir: z.string(), mode: z.enum(['copy', 'in-layer']), bytes: z.int() })),
     }),
   },
 } as const;

@@ -190,6 +190,8 @@ function dispatch(service: ManagerService, method: MethodName, params: unknown):
       return service.release(params as Parameters<ManagerService['release']>[0]);
     case 'list':
       return service.list();
+    case 'status':
+      return service.status();
     case 'sweep':
       return service.sweepOrphans().then((released) => ({ released }));
   }

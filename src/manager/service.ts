@@ -1,6 +1,6 @@
 // The manager's request handlers. The server runs them one at a time (SerialQueue), so no two
 // creates can interleave an allocation or a mount; only a store volume's sync-out steps aside.
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { Logger } from 'pino';
@@ -274,6 +274,26 @@ export class ManagerService {
     };
   }
 
+  status(): Result<'status'> {
+    const state = this.o.allocator.state();
+    return {
+      mode: state.mode,
+      ranges: this.o.allocator.pool(),
+      allocations: state.allocations,
+      containers: this.o.registry.all().map((r) => ({
+        id: r.id,
+        bundle: r.bundle,
+        uidMappings: r.uidMappings,
+        ...(r.ownership !== undefined ? { ownership: r.ownership } : {}),
+        stopped: r.stopped === true,
+        actions: r.actions,
+      })),
+      volumes: this.o.volumes.list().flatMap((c) =>
+        c.volumes.map((v) => ({ id: c.id, mountpoint: v.mountpoint, hostDir: v.hostDir, mode: v.layer === undefined ? ('copy' as const) : ('in-layer' as const), bytes: treeBytes(v.hostDir) })),
+      ),
+    };
+  }
+
   /**
    * Brings records in line with reality: containers that no runc root knows and no create is
    * working on are released; allocations and mounts nobody records are dropped.
@@ -502,3 +522,30 @@ function removeUnmountedTree(dir: string): void {
   }
 }
 
+
+/** Bytes of the regular files under dir (lstat: symlinks are not followed); 0 when unreadable. */
+function treeBytes(dir: string): number {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop() as string;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) {
+        try {
+          total += lstatSync(p).size;
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  }
+  return total;
+}

@@ -165,6 +165,17 @@ export class SubidAllocator {
     return [...this.#allocations].map(([id, a]) => ({ id, ...a }));
   }
 
+  /** The pool and what is free in it (operators' status). */
+  pool(): { uid: IdRange[]; gid: IdRange[]; freeUid: IdRange[]; freeGid: IdRange[] } {
+    const all = [...this.#allocations.values()];
+    return {
+      uid: this.#uidRanges.map((r) => ({ ...r })),
+      gid: this.#gidRanges.map((r) => ({ ...r })),
+      freeUid: subtract(this.#uidRanges, all.map((a) => ({ start: a.uid, size: a.size }))),
+      freeGid: subtract(this.#gidRanges, all.map((a) => ({ start: a.gid, size: a.size }))),
+    };
+  }
+
   /** The state as persisted. */
   state(): SubidState {
     return { version: 1, mode: this.mode, allocations: this.list() };

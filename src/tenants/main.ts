@@ -1,0 +1,110 @@
+// sysrunc-tenantd: the tenant container service. A stateless proxy to containerd (gRPC, the
+// tenant's containerd namespace on every call) whose containers all run through sysrunc: kill it,
+// start it again, and it answers for every container from containerd and restarts what exited.
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { DEFAULT_TENANTS_SOCKET } from '../tenants-api/client.ts';
+import { SYSRUNC_VERSION } from '../version.ts';
+import { ContainerdClient } from './containerd-client.ts';
+import type { TenantRuntime } from './runtime.ts';
+import { createTenantServer } from './server.ts';
+import { Supervisor } from './supervisor.ts';
+
+// dist/sysrunc-tenantd.mjs: the install's top is one level up.
+const top = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+interface Options {
+  socket: string;
+  containerd: string;
+  stateDir: string;
+  runcRoot: string;
+  sysrunc: string;
+  tini: string;
+  cgroupParent: string;
+  snapshotter: string;
+  netnsDir: string;
+  maxRestarts: string;
+  restartDelay: string;
+  logLevel: string;
+}
+
+const program = new Command('sysrunc-tenantd')
+  .description('sysrunc tenant container service: containers over containerd, every tenant user-namespace isolated')
+  .version(SYSRUNC_VERSION)
+  .option('--socket <path>', 'unix socket to listen on (mode 0600, root only)', process.env['SYSRUNC_TENANTS_SOCKET'] ?? DEFAULT_TENANTS_SOCKET)
+  .option('--containerd <path>', 'containerd\'s gRPC socket', '/run/containerd/containerd.sock')
+  .option('--state-dir <dir>', 'container logs and exec output', '/var/lib/sysrunc-tenants')
+  .option('--runc-root <dir>', 'runc --root the shim gives sysrunc', '/run/sysrunc-tenants/runc')
+  .option('--sysrunc <path>', 'the runtime (runc v2 shim BinaryName)', path.join(top, 'bin', 'sysrunc'))
+  .option('--tini <path>', 'the init of interactive containers (static)', '/usr/bin/tini-static')
+  .option('--cgroup-parent <name>', 'cgroup parent of all tenant containers', 'sysrunc-tenants')
+  .option('--snapshotter <name>', 'snapshotter images are unpacked with', 'overlayfs')
+  .option('--netns-dir <dir>', 'where named network namespaces are', '/var/run/netns')
+  .option('--max-restarts <n>', 'restarts after unexpected exits before a container is failed', '3')
+  .option('--restart-delay <ms>', 'first back-off before a restart (doubles each time, at most 30 s)', '500')
+  .option('--log-level <level>', 'debug, info, warn or error', 'info')
+  .action(async (opts: Options) => {
+    const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, pino.destination(2));
+    for (const [what, file] of [['--sysrunc', opts.sysrunc], ['--containerd', opts.containerd]] as const) {
+      if (!existsSync(file)) {
+        process.stderr.write(`sysrunc-tenantd: ${what} ${file} does not exist\n`);
+        process.exit(1);
+      }
+    }
+    for (const dir of [opts.stateDir, opts.runcRoot, path.dirname(opts.socket)]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const ctrd = new ContainerdClient(opts.containerd);
+    const rt: TenantRuntime = {
+      ctrd,
+      sysrunc: path.resolve(opts.sysrunc),
+      runcRoot: path.resolve(opts.runcRoot),
+      stateDir: path.resolve(opts.stateDir),
+      cgroupParent: opts.cgroupParent,
+      tini: opts.tini,
+      snapshotter: opts.snapshotter,
+      netnsDir: opts.netnsDir,
+      managerSocket: process.env['SYSRUNC_MGR_SOCKET'],
+      restart: { maxRestarts: Number(opts.maxRestarts), baseDelayMs: Number(opts.restartDelay), maxDelayMs: 30_000 },
+      log,
+      busy: new Set(),
+    };
+    if (await answers(opts.socket)) {
+      process.stderr.write(`sysrunc-tenantd: another service is listening on ${opts.socket}\n`);
+      process.exit(1);
+    }
+    rmSync(opts.socket, { force: true });
+    const supervisor = new Supervisor(rt);
+    const server = createTenantServer(rt, opts.containerd, log);
+    server.listen(opts.socket, () => {
+      chmodSync(opts.socket, 0o600);
+      log.info({ socket: opts.socket, containerd: opts.containerd }, 'listening');
+      void supervisor.start();
+    });
+    server.on('error', (err) => {
+      process.stderr.write(`sysrunc-tenantd: listen ${opts.socket}: ${err.message}\n`);
+      process.exit(1);
+    });
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down; containers keep running');
+      supervisor.stop();
+      server.close();
+      rmSync(opts.socket, { force: true });
+      ctrd.close();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(socket);
+    probe.once('connect', () => (probe.destroy(), resolve(true)));
+    probe.once('error', () => resolve(false));
+  });
+}
+
+await program.parseAsync(process.argv);
