@@ -17,6 +17,8 @@ export interface TestManagerOptions {
   readonly extraArgs?: readonly string[];
   /** Extra environment of the manager process (e.g. SYSRUNC_TEST_FAULT); see setEnv. */
   readonly env?: Record<string, string>;
+  /** A state dir of the test's own (e.g. on a small tmpfs); default: a fresh dir under /var/tmp. */
+  readonly stateDir?: string;
 }
 
 export interface TestManager {
@@ -39,7 +41,7 @@ export interface TestManager {
 
 export async function startTestManager(o: TestManagerOptions): Promise<TestManager> {
   const base = mkdtempSync(path.join('/var/tmp', `sysrunc-mgr-${o.name}-`));
-  const stateDir = path.join(base, 'state');
+  const stateDir = o.stateDir ?? path.join(base, 'state');
   const runDir = path.join('/run/sysrunc-test', `mgr-${o.name}`);
   const socket = path.join(runDir, 'mgr.sock');
   const logPath = path.join(base, 'mgr.log');

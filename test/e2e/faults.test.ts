@@ -1,0 +1,250 @@
+// Crash and failure injection (SYSRUNC_TEST_FAULT, src/testing/fault.ts): the shim killed -9 after
+// each step of create and during delete, the manager killed -9 mid-request, runc missing or
+// failing, the state disk full. After each one the next create and delete work, a sweep leaves
+// nothing (mounts, allocations, records, files under the state and run dirs), and no range is
+// given to two live containers. Containers are driven through bin/sysrunc directly, as
+// containerd's shim drives runc, so each call can carry its own fault.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
+import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
+import { runToFiles, type Outcome } from '../oci-conformance/fixture.ts';
+import { scratchDir } from './helpers.ts';
+import { mountsUnder } from '../rig/proc.ts';
+import { allocations, assertDisjoint, assertNothingLeft, liveUidRange, type Allocation } from './faults-helpers.ts';
+
+const RUNC_ROOT = '/run/sysrunc-test/faults-runc';
+let mgr: TestManager;
+let work: string;
+let rootfs: string;
+let serial = 0;
+
+before(async () => {
+  mgr = await startTestManager({ name: 'faults' });
+  work = scratchDir('faults');
+  rootfs = await ensureBusyboxRootfs();
+});
+after(async () => {
+  const ids = execFileSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const id of ids) await sysrunc(['delete', '--force', id]);
+  rmSync(RUNC_ROOT, { recursive: true, force: true });
+  await mgr.dispose();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function sysrunc(args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
+  return runToFiles(SYSRUNC, ['--root', RUNC_ROOT, ...args], { env: { ...process.env, ...mgr.env, ...env }, cwd: work, input: undefined, dir: work });
+}
+
+interface Box {
+  readonly id: string;
+  readonly bundle: string;
+}
+
+/**
+ * A busybox bundle running `sleep`, with /var/lib/docker in its rootfs: the manager gives it a store
+ * volume (a host dir and a mount) besides the idmapped rootfs, and its delete is the synchronous one.
+ */
+async function newBox(tag: string): Promise<Box> {
+  const id = `${tag}-${++serial}`;
+  const b = await makeBundle(path.join(work, id), rootfs, ['sleep', '100000']);
+  mkdirSync(path.join(b.rootfs, 'var/lib/docker'), { recursive: true });
+  return { id, bundle: b.bundle };
+}
+
+/** `create` then `start`: a running container. */
+async function run(box: Box, env: Record<string, string> = {}): Promise<Outcome> {
+  const created = await sysrunc(['create', '--bundle', box.bundle, box.id], env);
+  if (created.exitCode !== 0) return created;
+  return sysrunc(['start', box.id]);
+}
+
+/** What `docker rm -f` does: kill, delete, and the layer (here the bundle) removed. */
+async function remove(box: Box, env: Record<string, string> = {}): Promise<Outcome> {
+  await sysrunc(['kill', box.id, 'KILL']);
+  const out = await sysrunc(['delete', '--force', box.id], env);
+  rmSync(box.bundle, { recursive: true, force: true });
+  return out;
+}
+
+/**
+ * The next create and delete work, the new container's range is disjoint from every other
+ * allocation, and afterwards nothing of it is left.
+ */
+async function assertNextCreateAndDeleteWork(): Promise<void> {
+  const box = await newBox('next');
+  const out = await run(box);
+  assert.equal(out.exitCode, 0, `the next create failed: ${out.stderr}`);
+  const range = liveUidRange(RUNC_ROOT, box.id);
+  const held = allocations(mgr);
+  assert.deepEqual(
+    held.find((a) => a.id === box.id),
+    { id: box.id, uid: range.start, gid: range.start, size: range.size },
+    'the allocator holds the range the container runs with',
+  );
+  assertDisjoint(held);
+  const removed = await remove(box);
+  assert.equal(removed.exitCode, 0, removed.stderr);
+  await assertNothingLeft(mgr);
+}
+
+/** Fails the test unless the call was killed (or failed) at the fault point. */
+function assertKilledAt(out: Outcome, point: string): void {
+  assert.notEqual(out.exitCode, 0, `the call went on past ${point}`);
+}
+
+async function withManagerEnv(env: Record<string, string>, fn: () => Promise<void>): Promise<void> {
+  mgr.setEnv(env);
+  await mgr.restart();
+  try {
+    await fn();
+  } finally {
+    mgr.setEnv({});
+    await mgr.restart();
+  }
+}
+
+const CREATE_STEPS = [
+  ['create:allocated', 'the allocation and record'],
+  ['create:volumes', 'the store volume mount'],
+  ['create:mount-1', 'the first host action (the idmapped rootfs mount)'],
+  ['create:mount-2', 'the second host action'],
+  ['create:config-written', 'the prepared config write'],
+  ['create:prepared', 'the whole prepare, before the answer'],
+] as const;
+
+for (const [point, step] of CREATE_STEPS) {
+  test(`the shim killed -9 after ${step} leaves nothing once swept, and the next create and delete work`, async () => {
+    const box = await newBox('shim');
+    await withManagerEnv({ SYSRUNC_TEST_FAULT: `caller@${point}` }, async () => {
+      assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id]), point);
+      assert.match(mgr.log(), new RegExp(`killing caller pid \\d+ and its children at ${point}`));
+      rmSync(box.bundle, { recursive: true, force: true });
+      await assertNothingLeft(mgr);
+    });
+    await assertNextCreateAndDeleteWork();
+  });
+
+  test(`the manager killed -9 at ${step} of a create leaves nothing after its restart, and the next create and delete work`, async () => {
+    const box = await newBox('mgr');
+    await withManagerEnv({ SYSRUNC_TEST_FAULT: point }, async () => {
+      const out = await sysrunc(['create', '--bundle', box.bundle, box.id]);
+      assertKilledAt(out, point);
+      assert.match(mgr.log(), new RegExp(`killing pid \\d+ at ${point}`));
+    });
+    rmSync(box.bundle, { recursive: true, force: true });
+    await assertNothingLeft(mgr);
+    await assertNextCreateAndDeleteWork();
+  });
+}
+
+test('the per-call binary killed -9 once the manager answered leaves nothing once swept', async () => {
+  const box = await newBox('call');
+  assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:answered' }), 'create:answered');
+  rmSync(box.bundle, { recursive: true, force: true });
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
+
+test('the launcher killed -9 just before it becomes runc leaves nothing once swept', async () => {
+  const box = await newBox('launcher');
+  assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:before-runc' }), 'create:before-runc');
+  rmSync(box.bundle, { recursive: true, force: true });
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
+
+test('the launcher killed -9 during delete, after runc deleted the container, leaves nothing once the layer is gone', async () => {
+  const box = await newBox('delete');
+  assert.equal((await run(box)).exitCode, 0);
+  const out = await remove(box, { SYSRUNC_TEST_FAULT: 'delete:after-runc' });
+  assertKilledAt(out, 'delete:after-runc');
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
+
+test('the manager killed -9 in the middle of a release leaves nothing after its restart', async () => {
+  const box = await newBox('release');
+  assert.equal((await run(box)).exitCode, 0);
+  await withManagerEnv({ SYSRUNC_TEST_FAULT: 'delete:undone' }, async () => {
+    await remove(box);
+    assert.match(mgr.log(), /killing pid \d+ at delete:undone/);
+  });
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
+
+test('a runc that is missing fails the create naming it, and leaves nothing', async () => {
+  const box = await newBox('no-runc');
+  const missing = path.join(work, 'no-such-runc');
+  const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_RUNTIME: missing });
+  assert.notEqual(out.exitCode, 0);
+  assert.ok(out.stderr.includes(missing), out.stderr);
+  rmSync(box.bundle, { recursive: true, force: true });
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
+
+test('a runc that fails after the manager prepared the container leaves nothing once swept', async () => {
+  const box = await newBox('bad-runc');
+  const failing = path.join(work, 'failing-runc');
+  writeFileSync(failing, '#!/bin/sh\necho "failing-runc: refusing $*" >&2\nexit 1\n');
+  chmodSync(failing, 0o755);
+  const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_RUNTIME: failing });
+  assert.equal(out.exitCode, 1);
+  assert.match(out.stderr, /failing-runc: refusing/);
+  rmSync(box.bundle, { recursive: true, force: true });
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
+
+test('a manager restarted with 50 containers running keeps every allocation, and gives a new one a disjoint range', async () => {
+  const boxes = await Promise.all(Array.from({ length: 50 }, () => newBox('fifty')));
+  for (const box of boxes) assert.equal((await run(box)).exitCode, 0);
+  const before: Allocation[] = allocations(mgr);
+  assert.equal(before.length, 50);
+  await mgr.kill9();
+  await mgr.restart();
+  assert.deepEqual(allocations(mgr), before, 'the allocator state after the restart');
+  for (const box of boxes) {
+    const range = liveUidRange(RUNC_ROOT, box.id);
+    assert.equal(before.find((a) => a.id === box.id)?.uid, range.start, `${box.id} runs with the range the allocator holds`);
+  }
+  await assertNextCreateAndDeleteWork();
+  for (const box of boxes) assert.equal((await remove(box)).exitCode, 0);
+  await assertNothingLeft(mgr);
+});
+
+test('a full state disk fails the create with a one-line error naming the state file, leaves nothing, and the next create works once there is space', async () => {
+  const disk = path.join(work, 'small-state');
+  mkdirSync(disk);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0711', 'rel-faults-state', disk]);
+  let small: TestManager | undefined;
+  try {
+    small = await startTestManager({ name: 'faults-full', stateDir: path.join(disk, 'state') });
+    const filler = path.join(disk, 'filler');
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
+    } catch {
+      // ENOSPC: the disk is full, as wanted
+    }
+    const env = { SYSRUNC_MGR_SOCKET: small.socket };
+    const box = await newBox('full');
+    const out = await sysrunc(['create', '--bundle', box.bundle, box.id], env);
+    assert.notEqual(out.exitCode, 0);
+    assert.match(out.stderr, /ENOSPC/);
+    assert.ok(out.stderr.includes(small.stateDir), out.stderr);
+    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+    rmSync(filler);
+    await assertNothingLeft(small);
+    assert.equal((await run(box, env)).exitCode, 0);
+    assert.equal((await remove(box, env)).exitCode, 0);
+    await assertNothingLeft(small);
+  } finally {
+    await small?.dispose();
+    for (const m of mountsUnder([disk]).reverse()) execFileSync('umount', ['-l', m]);
+  }
+});
