@@ -108,7 +108,10 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
     tracker: watch,
   });
-  const { released } = await service.reconcile();
+  // In the queue like every other request: a release it makes may step out of the queue for a
+  // store volume's sync-out (SerialQueue.unlocked), and steps back in when done; outside the queue,
+  // stepping back in would take the queue for good and every later request would wait forever.
+  const { released } = await queue.run(() => service.reconcile());
   log.info({ released: released.length, containers: service.list().containers.length }, 'reconciled container records');
   for (const record of service.records()) if (record.stopped !== true) watch.track(record);
 
