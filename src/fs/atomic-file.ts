@@ -24,7 +24,12 @@ export function writeFileAtomic(path: string, data: string, options: WriteFileAt
   const dir = dirname(path);
   // Unique per writer so two processes never write into the same temp file.
   const tmpPath = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmpPath, 'wx', options.mode ?? 0o600);
+  let fd: number;
+  try {
+    fd = openSync(tmpPath, 'wx', options.mode ?? 0o600);
+  } catch (err) {
+    throw namingFile(path, err);
+  }
   try {
     try {
       fchmodSync(fd, options.mode ?? 0o600);
@@ -43,9 +48,17 @@ export function writeFileAtomic(path: string, data: string, options: WriteFileAt
     } catch {
       // already renamed or never created; nothing to clean up
     }
-    throw err;
+    throw namingFile(path, err);
   }
   if (options.durable !== false) fsyncDir(dir);
+}
+
+/** The error with the file it was writing named first (a full disk must say which file); errno code kept. */
+function namingFile(path: string, err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(`write ${path}: ${String(err)}`);
+  const named = new Error(`write ${path}: ${err.message.replace(/, (open|write) '[^']*'$/, '').replace(/, write$/, '')}`, { cause: err });
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === undefined ? named : Object.assign(named, { code });
 }
 
 export function fsyncDir(dir: string): void {

@@ -77,8 +77,11 @@ export interface Held {
 
 export const NOTHING: Held = { records: [], allocations: [], mounts: [], runDirEntries: [], stateFiles: [], stateDirs: [] };
 
-/** Everything the manager holds on the host, after two sweeps (a release as a stop, then the removal). */
-export async function held(mgr: TestManager): Promise<Held> {
+/**
+ * Everything the manager holds on the host, after two sweeps (a release as a stop, then the
+ * removal); with `id`, only what names that container.
+ */
+export async function held(mgr: TestManager, id?: string): Promise<Held> {
   await sweepManager(mgr.socket);
   await sweepManager(mgr.socket);
   const client = await ManagerClient.connect(mgr.socket);
@@ -88,16 +91,18 @@ export async function held(mgr: TestManager): Promise<Held> {
   } finally {
     client.close();
   }
+  const mine = (s: string) => id === undefined || s === id || s.split('/').includes(id) || s.includes(`/${id}/`) || s.includes(`.${id}.`) || s.endsWith(`/${id}.json`);
   return {
-    records,
-    allocations: allocations(mgr).map((a) => a.id),
-    mounts: mountsUnder([mgr.runDir, mgr.stateDir]),
-    runDirEntries: runDirEntries(mgr.runDir, mgr.socket),
-    stateFiles: stateDirFiles(mgr.stateDir),
-    stateDirs: perContainerDirs(mgr.stateDir),
+    records: records.filter(mine),
+    allocations: allocations(mgr).map((a) => a.id).filter(mine),
+    mounts: mountsUnder([mgr.runDir, mgr.stateDir]).filter(mine),
+    runDirEntries: runDirEntries(mgr.runDir, mgr.socket).filter(mine),
+    stateFiles: stateDirFiles(mgr.stateDir).filter(mine),
+    stateDirs: perContainerDirs(mgr.stateDir).filter(mine),
   };
 }
 
-export async function assertNothingLeft(mgr: TestManager): Promise<void> {
-  assert.deepEqual(await held(mgr), NOTHING);
+/** Nothing at all (or, with `id`, nothing of that container) is left with the manager. */
+export async function assertNothingLeft(mgr: TestManager, id?: string): Promise<void> {
+  assert.deepEqual(await held(mgr, id), NOTHING);
 }
