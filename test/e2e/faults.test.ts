@@ -96,6 +96,11 @@ function assertKilledAt(out: Outcome, point: string): void {
   assert.notEqual(out.exitCode, 0, `the call went on past ${point}`);
 }
 
+/** Waits until the manager's log matches (the fault fired); bounded by the test's timeout. */
+async function waitForLog(re: RegExp): Promise<void> {
+  while (!re.test(mgr.log())) await new Promise((r) => setTimeout(r, 20));
+}
+
 async function withManagerEnv(env: Record<string, string>, fn: () => Promise<void>): Promise<void> {
   mgr.setEnv(env);
   await mgr.restart();
@@ -131,7 +136,8 @@ for (const [point, step] of CREATE_STEPS) {
   test(`the manager killed -9 at ${step} of a create leaves nothing after its restart, and the next create and delete work`, async () => {
     const box = await newBox('mgr');
     await withManagerEnv({ SYSRUNC_TEST_FAULT: point }, async () => {
-      const out = await sysrunc(['create', '--bundle', box.bundle, box.id]);
+      // Not waiting for a new manager (the next test does): the call fails at once.
+      const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' });
       assertKilledAt(out, point);
       assert.match(mgr.log(), new RegExp(`killing pid \\d+ at ${point}`));
     });
@@ -140,6 +146,26 @@ for (const [point, step] of CREATE_STEPS) {
     await assertNextCreateAndDeleteWork();
   });
 }
+
+test('a create in flight when the manager is killed -9 is sent again to the new manager, and succeeds', async () => {
+  const box = await newBox('resent');
+  mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:mount-1' });
+  await mgr.restart();
+  const creating = run(box);
+  try {
+    await waitForLog(/killing pid \d+ at create:mount-1/);
+  } finally {
+    mgr.setEnv({});
+    await mgr.restart();
+  }
+  const out = await creating;
+  assert.equal(out.exitCode, 0, out.stderr);
+  const range = liveUidRange(RUNC_ROOT, box.id);
+  assert.deepEqual(allocations(mgr).find((a) => a.id === box.id), { id: box.id, uid: range.start, gid: range.start, size: range.size });
+  assertDisjoint(allocations(mgr));
+  assert.equal((await remove(box)).exitCode, 0);
+  await assertNothingLeft(mgr);
+});
 
 test('the per-call binary killed -9 once the manager answered leaves nothing once swept', async () => {
   const box = await newBox('call');
