@@ -167,6 +167,22 @@ test('a create in flight when the manager is killed -9 is sent again to the new 
   await assertNothingLeft(mgr);
 });
 
+test('parallel creates across a kill -9 and restart of the manager all succeed, with disjoint ranges', async () => {
+  const boxes = await Promise.all(Array.from({ length: 16 }, () => newBox('burst')));
+  const before = allocations(mgr).length;
+  const runs = boxes.map((box) => run(box));
+  while (allocations(mgr).length < before + 3) await new Promise((r) => setTimeout(r, 10));
+  await mgr.kill9();
+  await mgr.restart();
+  const outs = await Promise.all(runs);
+  assert.deepEqual(outs.filter((o) => o.exitCode !== 0).map((o) => o.stderr.trim()), []);
+  const held = allocations(mgr);
+  assertDisjoint(held);
+  for (const box of boxes) assert.equal(held.find((a) => a.id === box.id)?.uid, liveUidRange(RUNC_ROOT, box.id).start, `${box.id} runs with the range the allocator holds`);
+  for (const box of boxes) assert.equal((await remove(box)).exitCode, 0);
+  await assertNothingLeft(mgr);
+});
+
 test('the per-call binary killed -9 once the manager answered leaves nothing once swept', async () => {
   const box = await newBox('call');
   assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:answered' }), 'create:answered');
