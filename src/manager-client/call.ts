@@ -40,12 +40,16 @@ export async function callManager<M extends MethodName>(socketPath: string, meth
     } catch (err) {
       if (!(err instanceof sock.SocketCallError)) throw err;
       if (err.syscall !== 'connect') {
-        // The manager died with the request (killed, restarted): sent once more to the next one,
-        // waiting for it as for any restart. Only requests the manager can take twice.
-        if (resent || !RESENDABLE.has(method) || !DIED_WITH_REQUEST.has(err.code) || waitMs === 0) throw new SysruncError(`manager at ${socketPath}: ${method}: ${err.message}`);
+        // The manager died with the request (killed, restarted): sent again to the next one,
+        // waiting for it as for any restart, within one wait bound from the first loss. A dying
+        // manager's listening socket can still take a connection and then drop it, so more than
+        // one resend may be needed. Only requests the manager can take twice.
+        if (!RESENDABLE.has(method) || !DIED_WITH_REQUEST.has(err.code) || waitMs === 0) throw new SysruncError(`manager at ${socketPath}: ${method}: ${err.message}`);
+        if (!resent) deadline = Date.now() + waitMs;
         resent = true;
-        deadline = Date.now() + waitMs;
-        delay = FIRST_RETRY_MS;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new SysruncError(`manager at ${socketPath}: ${method}: ${err.message}, still after waiting ${(waitMs / 1000).toFixed(1)}s for a new manager`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
         continue;
       }
       const left = deadline - Date.now();
