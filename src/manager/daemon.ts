@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node
 import { connect, type Server } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from '../fs/atomic-file.ts';
+import { removeStaleTempFiles, writeFileAtomic } from '../fs/atomic-file.ts';
 import { ensureSysruncRange } from './subid-ranges.ts';
 import { openSubidAllocator, SubidStore, type SubidMode } from './subid-alloc.ts';
 import { Registry } from './registry.ts';
@@ -81,6 +81,11 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   // Traversable but not listable: container roots reach their own dir by name only.
   mkdirSync(o.runDir, { recursive: true, mode: 0o711 });
   chmodSync(o.runDir, 0o711);
+  // A manager killed -9 in the middle of a state write leaves its temp file behind.
+  const bundles = new PreparedBundles(o.runDir, o.socket);
+  for (const dir of [o.stateDir, path.join(o.stateDir, 'containers'), path.join(o.stateDir, 'journals'), bundles.hintsDir]) {
+    for (const file of removeStaleTempFiles(dir)) log.warn({ file }, 'removed a temp file left by an interrupted write');
+  }
   const queue = new SerialQueue();
   let service: ManagerService | undefined;
   const watch = new ContainerWatch({
@@ -104,7 +109,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     defaultSize: o.subidSize,
     unlocked: (fn) => queue.unlocked(fn),
     ownership: { defaultMode: o.ownershipDefault ?? 'auto', shiftfs: detectShiftfs() },
-    bundles: new PreparedBundles(o.runDir, o.socket),
+    bundles,
     hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
     tracker: watch,
   });

@@ -14,7 +14,7 @@ import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
 import { runToFiles, type Outcome } from '../oci-conformance/fixture.ts';
 import { scratchDir } from './helpers.ts';
 import { mountsUnder } from '../rig/proc.ts';
-import { allocations, assertDisjoint, assertNothingLeft, liveUidRange, type Allocation } from './faults-helpers.ts';
+import { allocations, assertDisjoint, assertNothingLeft, liveUidRange, stateDirFiles, type Allocation } from './faults-helpers.ts';
 
 const RUNC_ROOT = '/run/sysrunc-test/faults-runc';
 let mgr: TestManager;
@@ -53,6 +53,16 @@ async function newBox(tag: string): Promise<Box> {
   const b = await makeBundle(path.join(work, id), rootfs, ['sleep', '100000']);
   mkdirSync(path.join(b.rootfs, 'var/lib/docker'), { recursive: true });
   return { id, bundle: b.bundle };
+}
+
+/**
+ * What `docker rm` of a container whose create failed does, once the manager has released it: the
+ * release of a container with a store volume syncs it out into the rootfs, and removing the rootfs
+ * under a running sync-out fails (ENOTEMPTY), as dockerd's removal of a layer would.
+ */
+async function removeLayerOnceReleased(box: Box): Promise<void> {
+  await waitForLog(new RegExp(`"id":"${box.id}"[^\\n]*"msg":"released`));
+  rmSync(box.bundle, { recursive: true, force: true });
 }
 
 /** `create` then `start`: a running container. */
@@ -127,7 +137,7 @@ for (const [point, step] of CREATE_STEPS) {
     await withManagerEnv({ SYSRUNC_TEST_FAULT: `caller@${point}` }, async () => {
       assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id]), point);
       assert.match(mgr.log(), new RegExp(`killing caller pid \\d+ and its children at ${point}`));
-      rmSync(box.bundle, { recursive: true, force: true });
+      await removeLayerOnceReleased(box);
       await assertNothingLeft(mgr);
     });
     await assertNextCreateAndDeleteWork();
@@ -141,11 +151,23 @@ for (const [point, step] of CREATE_STEPS) {
       assertKilledAt(out, point);
       assert.match(mgr.log(), new RegExp(`killing pid \\d+ at ${point}`));
     });
-    rmSync(box.bundle, { recursive: true, force: true });
+    await removeLayerOnceReleased(box);
     await assertNothingLeft(mgr);
     await assertNextCreateAndDeleteWork();
   });
 }
+
+test('a manager killed -9 in the middle of a state write leaves no temp file after its restart', async () => {
+  const box = await newBox('tmp');
+  await withManagerEnv({ SYSRUNC_TEST_FAULT: 'write:subid.json:before-rename' }, async () => {
+    assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'write:subid.json:before-rename');
+    assert.match(mgr.log(), /killing pid \d+ at write:subid.json:before-rename/);
+    assert.notDeepEqual(stateDirFiles(mgr.stateDir), [], 'the killed write left its temp file');
+  });
+  rmSync(box.bundle, { recursive: true, force: true });
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
 
 test('a create in flight when the manager is killed -9 is sent again to the new manager, and succeeds', async () => {
   const box = await newBox('resent');
@@ -175,18 +197,21 @@ test('parallel creates across a kill -9 and restart of the manager all succeed, 
   await mgr.kill9();
   await mgr.restart();
   const outs = await Promise.all(runs);
-  assert.deepEqual(outs.filter((o) => o.exitCode !== 0).map((o) => o.stderr.trim()), []);
-  const held = allocations(mgr);
-  assertDisjoint(held);
-  for (const box of boxes) assert.equal(held.find((a) => a.id === box.id)?.uid, liveUidRange(RUNC_ROOT, box.id).start, `${box.id} runs with the range the allocator holds`);
-  for (const box of boxes) assert.equal((await remove(box)).exitCode, 0);
+  try {
+    assert.deepEqual(outs.filter((o) => o.exitCode !== 0).map((o) => o.stderr.trim()), []);
+    const held = allocations(mgr);
+    assertDisjoint(held);
+    for (const box of boxes) assert.equal(held.find((a) => a.id === box.id)?.uid, liveUidRange(RUNC_ROOT, box.id).start, `${box.id} runs with the range the allocator holds`);
+  } finally {
+    for (const box of boxes) await remove(box);
+  }
   await assertNothingLeft(mgr);
 });
 
 test('the per-call binary killed -9 once the manager answered leaves nothing once swept', async () => {
   const box = await newBox('call');
   assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:answered' }), 'create:answered');
-  rmSync(box.bundle, { recursive: true, force: true });
+  await removeLayerOnceReleased(box);
   await assertNothingLeft(mgr);
   await assertNextCreateAndDeleteWork();
 });
@@ -194,7 +219,7 @@ test('the per-call binary killed -9 once the manager answered leaves nothing onc
 test('the launcher killed -9 just before it becomes runc leaves nothing once swept', async () => {
   const box = await newBox('launcher');
   assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:before-runc' }), 'create:before-runc');
-  rmSync(box.bundle, { recursive: true, force: true });
+  await removeLayerOnceReleased(box);
   await assertNothingLeft(mgr);
   await assertNextCreateAndDeleteWork();
 });
@@ -246,7 +271,7 @@ test('a runc that fails after the manager prepared the container leaves nothing 
   const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_RUNTIME: failing });
   assert.equal(out.exitCode, 1);
   assert.match(out.stderr, /failing-runc: refusing/);
-  rmSync(box.bundle, { recursive: true, force: true });
+  await removeLayerOnceReleased(box);
   await assertNothingLeft(mgr);
   await assertNextCreateAndDeleteWork();
 });
