@@ -284,11 +284,17 @@ test('a manager restarted with 50 containers running keeps every allocation, and
   await mgr.kill9();
   await mgr.restart();
   assert.deepEqual(allocations(mgr), before, 'the allocator state after the restart');
-  for (const box of boxes) {
-    const range = liveUidRange(RUNC_ROOT, box.id);
-    assert.equal(before.find((a) => a.id === box.id)?.uid, range.start, `${box.id} runs with the range the allocator holds`);
-  }
-  await assertNextCreateAndDeleteWork();
+  const live = boxes.map((box) => ({ id: box.id, ...liveUidRange(RUNC_ROOT, box.id) }));
+  for (const r of live) assert.equal(before.find((a) => a.id === r.id)?.uid, r.start, `${r.id} runs with the range the allocator holds`);
+  // The file above is the one written before the restart; what the new manager holds shows in the
+  // state it writes with its next allocation, and in the range that allocation gets.
+  const next = await newBox('after-restart');
+  assert.equal((await run(next)).exitCode, 0);
+  const after = allocations(mgr);
+  assert.deepEqual(after.filter((a) => a.id !== next.id), before, 'the new manager still holds all 50 ranges');
+  const fresh = liveUidRange(RUNC_ROOT, next.id);
+  for (const r of live) assert.ok(fresh.start + fresh.size <= r.start || r.start + r.size <= fresh.start, `the new container got ${JSON.stringify(fresh)}, overlapping ${r.id}'s ${JSON.stringify(r)}`);
+  assert.equal((await remove(next)).exitCode, 0);
   for (const box of boxes) assert.equal((await remove(box)).exitCode, 0);
   await assertNothingLeft(mgr);
 });
