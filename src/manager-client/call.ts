@@ -5,7 +5,7 @@
 import { SysruncError } from '../errors.ts';
 import type { MethodName, Params, Result } from '../manager-api/v1.ts';
 import { API_VERSION } from '../manager-api/version.ts';
-import { ManagerClient } from './client.ts';
+import { ConnectionLostError, ManagerClient } from './client.ts';
 import { FIRST_RETRY_MS, managerWaitMs, MAX_RETRY_MS, parseReply, RETRYABLE, unreachable, waitedText } from './reply.ts';
 
 const CALL_TIMEOUT_MS = 120_000;
@@ -19,14 +19,7 @@ const RESENDABLE: ReadonlySet<MethodName> = new Set(['prepare', 'release']);
 const DIED_WITH_REQUEST: ReadonlySet<string> = new Set(['EOF', 'ECONNRESET', 'EPIPE']);
 
 export async function callManager<M extends MethodName>(socketPath: string, method: M, params: Params<M>): Promise<Result<M>> {
-  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') {
-    const client = await ManagerClient.connect(socketPath);
-    try {
-      return await client.call(method, params);
-    } finally {
-      client.close();
-    }
-  }
+  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return callWithNode(socketPath, method, params);
   const sock = await import('../host/unix-socket-bun.ts');
   const waitMs = managerWaitMs();
   let deadline = Date.now() + waitMs;
@@ -58,4 +51,24 @@ export async function callManager<M extends MethodName>(socketPath: string, meth
     }
   }
   return parseReply(socketPath, method, line);
+}
+
+/** The same under Node (the fallback where Bun cannot run), resending as above. */
+async function callWithNode<M extends MethodName>(socketPath: string, method: M, params: Params<M>): Promise<Result<M>> {
+  const waitMs = managerWaitMs();
+  let deadline: number | undefined;
+  for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+    const client = await ManagerClient.connect(socketPath);
+    try {
+      return await client.call(method, params);
+    } catch (err) {
+      if (!(err instanceof ConnectionLostError) || !RESENDABLE.has(method) || waitMs === 0) throw err;
+      deadline ??= Date.now() + waitMs;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SysruncError(`${err.message} during ${method}, still after waiting ${(waitMs / 1000).toFixed(1)}s for a new manager`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+    } finally {
+      client.close();
+    }
+  }
 }
