@@ -299,32 +299,58 @@ test('a manager restarted with 50 containers running keeps every allocation, and
   await assertNothingLeft(mgr);
 });
 
-test('a full state disk fails the create with a one-line error naming the state file, leaves nothing, and the next create works once there is space', async () => {
-  const disk = path.join(work, 'small-state');
+/** A manager whose state dir is on a 1 MiB tmpfs of the test's own, and a way to fill that disk. */
+async function withSmallStateDisk(tag: string, fn: (small: TestManager, fill: () => void, unfill: () => void) => Promise<void>): Promise<void> {
+  const disk = path.join(work, `small-state-${tag}`);
   mkdirSync(disk);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0711', 'rel-faults-state', disk]);
+  const filler = path.join(disk, 'filler');
   let small: TestManager | undefined;
   try {
-    small = await startTestManager({ name: 'faults-full', stateDir: path.join(disk, 'state') });
-    const filler = path.join(disk, 'filler');
-    try {
-      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
-    } catch {
-      // ENOSPC: the disk is full, as wanted
-    }
+    small = await startTestManager({ name: `faults-${tag}`, stateDir: path.join(disk, 'state') });
+    const fill = () => {
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'ignore' });
+      } catch {
+        // ENOSPC: the disk is full, as wanted
+      }
+    };
+    await fn(small, fill, () => rmSync(filler, { force: true }));
+  } finally {
+    await small?.dispose();
+    for (const m of mountsUnder([disk]).reverse()) execFileSync('umount', ['-l', m]);
+  }
+}
+
+test('a full state disk fails the create with a one-line error naming the state file, leaves nothing, and the next create works once there is space', async () => {
+  await withSmallStateDisk('full', async (small, fill, unfill) => {
+    fill();
     const env = { SYSRUNC_MGR_SOCKET: small.socket };
     const box = await newBox('full');
     const out = await sysrunc(['create', '--bundle', box.bundle, box.id], env);
     assert.notEqual(out.exitCode, 0);
     assert.match(out.stderr, new RegExp(`write ${small.stateDir}/\\S+: ENOSPC`));
     assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
-    rmSync(filler);
+    unfill();
     await assertNothingLeft(small);
     assert.equal((await run(box, env)).exitCode, 0);
     assert.equal((await remove(box, env)).exitCode, 0);
     await assertNothingLeft(small);
-  } finally {
-    await small?.dispose();
-    for (const m of mountsUnder([disk]).reverse()) execFileSync('umount', ['-l', m]);
-  }
+  });
+});
+
+test('a state disk that fills while a container runs: its delete works, and the manager releases all of it once there is space', async () => {
+  await withSmallStateDisk('full-delete', async (small, fill, unfill) => {
+    const env = { SYSRUNC_MGR_SOCKET: small.socket };
+    const box = await newBox('full-delete');
+    assert.equal((await run(box, env)).exitCode, 0);
+    fill();
+    const out = await remove(box, env);
+    assert.equal(out.exitCode, 0, out.stderr);
+    // The manager could not record the release (runc's delete stands): one warning naming the file.
+    assert.match(out.stderr, new RegExp(`^sysrunc: warning: delete ${box.id}: release: write ${small.stateDir}/\\S+: ENOSPC[^\\n]*\\n$`));
+    assert.equal(execFileSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).split('\n').includes(box.id), false, 'runc still has the container');
+    unfill();
+    await assertNothingLeft(small);
+  });
 });
