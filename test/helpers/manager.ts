@@ -1,7 +1,7 @@
 // A private sysrunc-mgr for a test: its own socket, state dir, run dir and subuid/subgid files,
 // so tests never touch /etc/subuid or another test's containers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import path from 'node:path';
 import { REPO_ROOT } from '../rig/paths.ts';
@@ -17,7 +17,7 @@ export interface TestManagerOptions {
   readonly extraArgs?: readonly string[];
   /** Extra environment of the manager process (e.g. SYSRUNC_TEST_FAULT); see setEnv. */
   readonly env?: Record<string, string>;
-  /** A state dir of the test's own (e.g. on a small tmpfs); default: a fresh dir under /var/tmp. */
+  /** State dir (default: <base>/state); one outside the base dir is emptied, not removed, by dispose. */
   readonly stateDir?: string;
 }
 
@@ -100,6 +100,7 @@ export async function startTestManager(o: TestManagerOptions): Promise<TestManag
     async dispose() {
       await manager.stop();
       rmSync(base, { recursive: true, force: true });
+      if (o.stateDir !== undefined) for (const n of readdirSync(o.stateDir)) rmSync(path.join(o.stateDir, n), { recursive: true, force: true });
       rmSync(socket, { force: true });
       try {
         rmdirSync(runDir);
