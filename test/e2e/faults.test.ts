@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
@@ -156,6 +156,22 @@ for (const [point, step] of CREATE_STEPS) {
     await assertNextCreateAndDeleteWork();
   });
 }
+
+test('a container whose layer is removed while the manager is down, after it died mid-create, is released whole at its restart', async () => {
+  const box = await newBox('gone');
+  mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:mount-1' });
+  await mgr.restart();
+  try {
+    assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'create:mount-1');
+    rmSync(box.bundle, { recursive: true, force: true });
+  } finally {
+    mgr.setEnv({});
+    await mgr.restart();
+  }
+  assert.equal(existsSync(box.bundle), false, 'the release recreated the removed layer');
+  await assertNothingLeft(mgr);
+  await assertNextCreateAndDeleteWork();
+});
 
 test('a manager killed -9 in the middle of a state write leaves no temp file after its restart', async () => {
   const box = await newBox('tmp');
