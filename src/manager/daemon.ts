@@ -18,6 +18,7 @@ import { PreparedBundles } from './prepared-bundles.ts';
 import { createManagerServer, SerialQueue } from './server.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
+import { killOrphanedSocketHolders } from './orphans.ts';
 
 export interface ManagerOptions {
   readonly socket: string;
@@ -58,7 +59,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   // Traversable (not listable): container roots reach their store volumes below it by name.
   mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
   chmodSync(o.stateDir, 0o711);
-  await refuseSecondInstance(o);
+  await refuseSecondInstance(o, log);
   writeFileAtomic(path.join(o.stateDir, 'mgr.pid'), `${process.pid} ${processStartTime(process.pid) ?? ''}\n`);
 
   const ranges = ensureSysruncRange({
@@ -154,7 +155,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
 }
 
 /** One manager per state dir and per socket: a live pid file or an answering socket means no. */
-async function refuseSecondInstance(o: ManagerOptions): Promise<void> {
+async function refuseSecondInstance(o: ManagerOptions, log: Logger): Promise<void> {
   const pidFile = path.join(o.stateDir, 'mgr.pid');
   if (existsSync(pidFile)) {
     const [pid, start] = readFileSync(pidFile, 'utf8').trim().split(' ');
@@ -162,6 +163,7 @@ async function refuseSecondInstance(o: ManagerOptions): Promise<void> {
       throw new ManagerStartError(`another sysrunc-mgr (pid ${pid}) is using ${o.stateDir}`);
     }
   }
+  for (const helper of await killOrphanedSocketHolders(o.socket)) log.warn({ helper, socket: o.socket }, 'killed a user-namespace helper a killed sysrunc-mgr left holding its socket');
   const answering = await new Promise<boolean>((resolve) => {
     const socket = connect(o.socket);
     socket.once('connect', () => (socket.destroy(), resolve(true)));

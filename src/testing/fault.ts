@@ -9,6 +9,7 @@
 // The points (README "Fault points"): create:allocated, create:volumes, create:mount-<n>,
 // create:config-written, create:prepared (manager); create:answered (per-call binary);
 // write:<file name>:before-rename (any atomic file write: the temp file is written, not renamed);
+// userns:cloned (the manager holds a user-namespace child: host/userns.ts);
 // create:before-runc, delete:after-runc (bin/sysrunc); delete:undone (manager);
 // copy-sync-out:*, layer-sync-in:*, layer-sync-out:* (store volumes).
 import { readFileSync } from 'node:fs';

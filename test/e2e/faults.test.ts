@@ -205,6 +205,25 @@ test('a create in flight when the manager is killed -9 is sent again to the new 
   await assertNothingLeft(mgr);
 });
 
+test('a manager killed -9 while it holds a user-namespace child is replaced at once, and the create in flight succeeds with the new one', async () => {
+  const box = await newBox('userns');
+  mgr.setEnv({ SYSRUNC_TEST_FAULT: 'userns:cloned' });
+  await mgr.restart();
+  const creating = run(box);
+  try {
+    await waitForLog(/killing pid \d+ at userns:cloned/);
+  } finally {
+    mgr.setEnv({});
+    await mgr.restart();
+  }
+  // The child shared the dead manager's fd table: its listening socket and the caller's connection.
+  assert.match(mgr.log(), /killed a user-namespace helper a killed sysrunc-mgr left holding its socket/);
+  const out = await creating;
+  assert.equal(out.exitCode, 0, out.stderr);
+  assert.equal((await remove(box)).exitCode, 0);
+  await assertNothingLeft(mgr);
+});
+
 test('parallel creates across a kill -9 and restart of the manager all succeed, with disjoint ranges', async () => {
   const boxes = await Promise.all(Array.from({ length: 16 }, () => newBox('burst')));
   const before = allocations(mgr).length;
