@@ -1,7 +1,8 @@
 // Crash-safe file replacement, shared by the shim (config.json) and the manager (state files).
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { faultPoint } from '../testing/fault.ts';
 
 export interface WriteFileAtomicOptions {
   /** File mode of the result (default 0o600); applied with fchmod, so umask does not interfere. */
@@ -24,7 +25,12 @@ export function writeFileAtomic(path: string, data: string, options: WriteFileAt
   const dir = dirname(path);
   // Unique per writer so two processes never write into the same temp file.
   const tmpPath = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmpPath, 'wx', options.mode ?? 0o600);
+  let fd: number;
+  try {
+    fd = openSync(tmpPath, 'wx', options.mode ?? 0o600);
+  } catch (err) {
+    throw namingFile(path, err);
+  }
   try {
     try {
       fchmodSync(fd, options.mode ?? 0o600);
@@ -36,6 +42,7 @@ export function writeFileAtomic(path: string, data: string, options: WriteFileAt
     } finally {
       closeSync(fd);
     }
+    faultPoint(`write:${basename(path)}:before-rename`);
     renameSync(tmpPath, path);
   } catch (err) {
     try {
@@ -43,9 +50,45 @@ export function writeFileAtomic(path: string, data: string, options: WriteFileAt
     } catch {
       // already renamed or never created; nothing to clean up
     }
-    throw err;
+    throw namingFile(path, err);
   }
   if (options.durable !== false) fsyncDir(dir);
+}
+
+/** The error with the file it was writing named first (a full disk must say which file); errno code kept. */
+function namingFile(path: string, err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(`write ${path}: ${String(err)}`);
+  const named = new Error(`write ${path}: ${err.message.replace(/, (open|write) '[^']*'$/, '').replace(/, write$/, '')}`, { cause: err });
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === undefined ? named : Object.assign(named, { code });
+}
+
+/** The temp files writeFileAtomic makes: .<name>.<pid>.<8 hex>.tmp */
+const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes temp files a writer killed mid-write left in `dir` (not this process's own); returns their
+ * paths. Only for a directory one process writes at a time (a manager's state dirs, at its start).
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_FILE.exec(name);
+    if (m === null || Number(m[1]) === process.pid) continue;
+    try {
+      unlinkSync(join(dir, name));
+      removed.push(join(dir, name));
+    } catch {
+      // gone already, or not a file: left alone
+    }
+  }
+  return removed;
 }
 
 export function fsyncDir(dir: string): void {

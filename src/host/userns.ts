@@ -8,6 +8,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import {
   CLONE_FILES, CLONE_NEWUSER, O_CLOEXEC, O_RDONLY, SIGCHLD, SIGKILL, SyscallError, fromNodeError, libc, sysFail,
 } from './libc.ts';
+import { faultPoint } from '../testing/fault.ts';
 
 export interface IdMap {
   containerID: number;
@@ -78,6 +79,7 @@ export function createUserNamespaceFd(uidMap: readonly IdMap[], gidMap: readonly
   const pid = c.clone(c.pauseAddress, childStackTop(), CLONE_NEWUSER | CLONE_FILES | SIGCHLD, null);
   if (pid === -1) throw sysFail('clone', 'CLONE_NEWUSER');
   try {
+    faultPoint('userns:cloned');
     writeProcFile(`/proc/${pid}/uid_map`, uidText);
     // A writer with CAP_SETGID in the parent namespace may map gids without
     // first writing "deny" to setgroups.

@@ -5,36 +5,70 @@
 import { SysruncError } from '../errors.ts';
 import type { MethodName, Params, Result } from '../manager-api/v1.ts';
 import { API_VERSION } from '../manager-api/version.ts';
-import { ManagerClient } from './client.ts';
+import { ConnectionLostError, ManagerClient } from './client.ts';
 import { FIRST_RETRY_MS, managerWaitMs, MAX_RETRY_MS, parseReply, RETRYABLE, unreachable, waitedText } from './reply.ts';
 
 const CALL_TIMEOUT_MS = 120_000;
+/**
+ * Requests a new manager can be asked again after the one that had them died: prepare (the new
+ * manager releases the half-prepared container of the same caller and starts afresh) and release
+ * (a second release finds nothing or finishes the first).
+ */
+const RESENDABLE: ReadonlySet<MethodName> = new Set(['prepare', 'release']);
+/** The connection ended without an answer: the manager exited (EOF) or was killed (reset). */
+const DIED_WITH_REQUEST: ReadonlySet<string> = new Set(['EOF', 'ECONNRESET', 'EPIPE']);
 
 export async function callManager<M extends MethodName>(socketPath: string, method: M, params: Params<M>): Promise<Result<M>> {
-  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') {
-    const client = await ManagerClient.connect(socketPath);
-    try {
-      return await client.call(method, params);
-    } finally {
-      client.close();
-    }
-  }
+  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return callWithNode(socketPath, method, params);
   const sock = await import('../host/unix-socket-bun.ts');
   const waitMs = managerWaitMs();
-  const deadline = Date.now() + waitMs;
+  let deadline = Date.now() + waitMs;
   const request = `${JSON.stringify({ v: API_VERSION, seq: 1, method, params })}\n`;
   let line: string;
+  let resent = false;
   for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
     try {
       line = await sock.requestLine(socketPath, request, CALL_TIMEOUT_MS);
       break;
     } catch (err) {
       if (!(err instanceof sock.SocketCallError)) throw err;
-      if (err.syscall !== 'connect') throw new SysruncError(`manager at ${socketPath}: ${method}: ${err.message}`);
+      if (err.syscall !== 'connect') {
+        // The manager died with the request (killed, restarted): sent again to the next one,
+        // waiting for it as for any restart, within one wait bound from the first loss. A dying
+        // manager's listening socket can still take a connection and then drop it, so more than
+        // one resend may be needed. Only requests the manager can take twice.
+        if (!RESENDABLE.has(method) || !DIED_WITH_REQUEST.has(err.code) || waitMs === 0) throw new SysruncError(`manager at ${socketPath}: ${method}: ${err.message}`);
+        if (!resent) deadline = Date.now() + waitMs;
+        resent = true;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new SysruncError(`manager at ${socketPath}: ${method}: ${err.message}, still after waiting ${(waitMs / 1000).toFixed(1)}s for a new manager`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+        continue;
+      }
       const left = deadline - Date.now();
       if (!RETRYABLE.has(err.code) || left <= 0) throw unreachable(socketPath, `connect: ${err.code}${waitedText(err.code, waitMs)}`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
     }
   }
   return parseReply(socketPath, method, line);
+}
+
+/** The same under Node (the fallback where Bun cannot run), resending as above. */
+async function callWithNode<M extends MethodName>(socketPath: string, method: M, params: Params<M>): Promise<Result<M>> {
+  const waitMs = managerWaitMs();
+  let deadline: number | undefined;
+  for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+    const client = await ManagerClient.connect(socketPath);
+    try {
+      return await client.call(method, params);
+    } catch (err) {
+      if (!(err instanceof ConnectionLostError) || !RESENDABLE.has(method) || waitMs === 0) throw err;
+      deadline ??= Date.now() + waitMs;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SysruncError(`${err.message} during ${method}, still after waiting ${(waitMs / 1000).toFixed(1)}s for a new manager`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+    } finally {
+      client.close();
+    }
+  }
 }

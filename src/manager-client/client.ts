@@ -12,6 +12,9 @@ const CONNECT_TIMEOUT_MS = 5_000;
 // Host actions (idmapped mounts, later clones and chowns) can take long on a big rootfs.
 const CALL_TIMEOUT_MS = 120_000;
 
+/** The connection ended (the manager exited or was killed) with requests unanswered. */
+export class ConnectionLostError extends SysruncError {}
+
 export class ManagerClient {
   private seq = 0;
   private buffer = '';
@@ -23,13 +26,13 @@ export class ManagerClient {
   ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
-    socket.on('close', () => this.failAll(new SysruncError(`manager at ${socketPath} closed the connection`)));
-    socket.on('error', (err) => this.failAll(new SysruncError(`manager at ${socketPath}: ${err.message}`)));
+    socket.on('close', () => this.failAll(new ConnectionLostError(`manager at ${socketPath} closed the connection`)));
+    socket.on('error', (err) => this.failAll(new ConnectionLostError(`manager at ${socketPath}: ${err.message}`)));
   }
 
   /**
    * Connects to the manager. While nobody listens (socket missing: ENOENT; a stale socket:
-   * ECONNREFUSED; backlog full: EAGAIN), as during a manager restart, it tries again with a short
+   * ECONNREFUSED; backlog full: EAGAIN; a listener dying: ECONNRESET), as during a manager restart, it tries again with a short
    * back-off, for at most SYSRUNC_MGR_WAIT_MS (default 5 s), then fails with a one-line error.
    */
   static async connect(socketPath: string): Promise<ManagerClient> {

@@ -35,8 +35,11 @@ export function parseReply<M extends MethodName>(socketPath: string, method: M, 
 export const DEFAULT_MANAGER_WAIT_MS = 5_000;
 export const FIRST_RETRY_MS = 50;
 export const MAX_RETRY_MS = 500;
-/** Errors that mean "nobody is listening right now", as while the manager restarts. */
-export const RETRYABLE: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
+/**
+ * Errors that mean "nobody is listening right now", as while the manager restarts: no socket file,
+ * a stale one, a full backlog, or a listener that died while the connection was being made.
+ */
+export const RETRYABLE: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'ECONNRESET']);
 
 /** The bound on waiting for the manager: SYSRUNC_MGR_WAIT_MS (ms, 0 = no wait) or the default. */
 export function managerWaitMs(env: NodeJS.ProcessEnv = process.env): number {

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node
 import { connect, type Server } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from '../fs/atomic-file.ts';
+import { removeStaleTempFiles, writeFileAtomic } from '../fs/atomic-file.ts';
 import { ensureSysruncRange } from './subid-ranges.ts';
 import { openSubidAllocator, SubidStore, type SubidMode } from './subid-alloc.ts';
 import { Registry } from './registry.ts';
@@ -18,6 +18,7 @@ import { PreparedBundles } from './prepared-bundles.ts';
 import { createManagerServer, SerialQueue } from './server.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
+import { killOrphanedSocketHolders } from './orphans.ts';
 
 export interface ManagerOptions {
   readonly socket: string;
@@ -58,7 +59,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   // Traversable (not listable): container roots reach their store volumes below it by name.
   mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
   chmodSync(o.stateDir, 0o711);
-  await refuseSecondInstance(o);
+  await refuseSecondInstance(o, log);
   writeFileAtomic(path.join(o.stateDir, 'mgr.pid'), `${process.pid} ${processStartTime(process.pid) ?? ''}\n`);
 
   const ranges = ensureSysruncRange({
@@ -81,6 +82,11 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   // Traversable but not listable: container roots reach their own dir by name only.
   mkdirSync(o.runDir, { recursive: true, mode: 0o711 });
   chmodSync(o.runDir, 0o711);
+  // A manager killed -9 in the middle of a state write leaves its temp file behind.
+  const bundles = new PreparedBundles(o.runDir, o.socket);
+  for (const dir of [o.stateDir, path.join(o.stateDir, 'containers'), path.join(o.stateDir, 'journals'), bundles.hintsDir]) {
+    for (const file of removeStaleTempFiles(dir)) log.warn({ file }, 'removed a temp file left by an interrupted write');
+  }
   const queue = new SerialQueue();
   let service: ManagerService | undefined;
   const watch = new ContainerWatch({
@@ -104,11 +110,14 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     defaultSize: o.subidSize,
     unlocked: (fn) => queue.unlocked(fn),
     ownership: { defaultMode: o.ownershipDefault ?? 'auto', shiftfs: detectShiftfs() },
-    bundles: new PreparedBundles(o.runDir, o.socket),
+    bundles,
     hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
     tracker: watch,
   });
-  const { released } = await service.reconcile();
+  // In the queue like every other request: a release it makes may step out of the queue for a
+  // store volume's sync-out (SerialQueue.unlocked), and steps back in when done; outside the queue,
+  // stepping back in would take the queue for good and every later request would wait forever.
+  const { released } = await queue.run(() => service.reconcile());
   log.info({ released: released.length, containers: service.list().containers.length }, 'reconciled container records');
   for (const record of service.records()) if (record.stopped !== true) watch.track(record);
 
@@ -146,7 +155,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
 }
 
 /** One manager per state dir and per socket: a live pid file or an answering socket means no. */
-async function refuseSecondInstance(o: ManagerOptions): Promise<void> {
+async function refuseSecondInstance(o: ManagerOptions, log: Logger): Promise<void> {
   const pidFile = path.join(o.stateDir, 'mgr.pid');
   if (existsSync(pidFile)) {
     const [pid, start] = readFileSync(pidFile, 'utf8').trim().split(' ');
@@ -154,6 +163,7 @@ async function refuseSecondInstance(o: ManagerOptions): Promise<void> {
       throw new ManagerStartError(`another sysrunc-mgr (pid ${pid}) is using ${o.stateDir}`);
     }
   }
+  for (const helper of await killOrphanedSocketHolders(o.socket)) log.warn({ helper, socket: o.socket }, 'killed a user-namespace helper a killed sysrunc-mgr left holding its socket');
   const answering = await new Promise<boolean>((resolve) => {
     const socket = connect(o.socket);
     socket.once('connect', () => (socket.destroy(), resolve(true)));

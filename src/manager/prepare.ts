@@ -15,6 +15,7 @@ import type { HostAction } from '../manager-api/v1.ts';
 import { SysruncError } from '../errors.ts';
 import type { ContainerHint } from './prepared-bundles.ts';
 import { ServiceError } from './service-error.ts';
+import { faultPoint } from '../testing/fault.ts';
 import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
 import type { ContainerRecord } from './registry.ts';
 
@@ -77,8 +78,10 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
     if (!check.ok) throw new ServiceError('internal', `${p.command} ${p.id}: transformed config.json is not a valid OCI config (a sysrunc bug): ${check.errors[0]}`);
     const applied = await host.apply({ id: p.id, actions: [...actions] });
     const dir = host.writeConfig(p.id, bundle.json.stringify(spec));
+    faultPoint('create:config-written', p.callerPid);
     const hint = hintFor(settings, ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove);
     host.writeHint(p.id, hint);
+    faultPoint('create:prepared', p.callerPid);
     return { bundle: dir, warnings: applied.warnings ?? [], cleanup: hint.delete };
   } catch (err) {
     await host.abandon(p.id, p.runtimeRoot).catch(() => undefined);

@@ -16,6 +16,7 @@ import { containerRoot, type HostExecutor } from './host-executor.ts';
 import { processIsAlive, runcKnowsContainer } from './liveness.ts';
 import { isMountPoint, mountsUnder, unmount } from '../host/mount.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
+import { faultPoint } from '../testing/fault.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
 
@@ -171,6 +172,7 @@ export class ManagerService {
     try {
       this.save(record);
       makeRunDir(record);
+      faultPoint('create:allocated', p.shimPid);
       if (p.storeVolumes !== undefined && p.storeVolumes.mountpoints.length > 0) {
         const root = containerRoot(record);
         const created = await this.o.volumes.createVolumes(p.id, {
@@ -183,6 +185,7 @@ export class ManagerService {
           ...(ownership?.mode === 'idmap' && p.storeVolumes.upperdir !== undefined ? { upperdir: p.storeVolumes.upperdir } : {}),
         });
         volumeMounts = created.mounts;
+        faultPoint('create:volumes', p.shimPid);
       }
     } catch (err) {
       await this.releaseRecord(record, { keep: false }).catch(() => undefined);
@@ -205,6 +208,7 @@ export class ManagerService {
       try {
         await this.o.executor.perform(record, action);
         done.push(action);
+        faultPoint(`create:mount-${before.length + done.length}`, record.shimPid);
       } catch (err) {
         for (const undone of [action, ...done.reverse()]) {
           try {
@@ -463,6 +467,7 @@ export class ManagerService {
       this.save({ ...record, actions: remaining });
       throw new ServiceError('host-action-failed', `release ${record.id}: ${failures.join('; ')}`);
     }
+    faultPoint('delete:undone');
     this.o.executor.forget(record.id);
     this.o.tracker?.untrack(record.id);
     this.o.bundles.remove(record.id);

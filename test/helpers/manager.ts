@@ -120,5 +120,7 @@ function answers(socket: string): Promise<boolean> {
       s.once('data', () => (s.destroy(), resolve(true)));
     });
     s.once('error', () => resolve(false));
+    // A manager that accepted and then went away (shutting down, killed) never answers.
+    s.once('close', () => resolve(false));
   });
 }

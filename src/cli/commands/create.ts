@@ -15,6 +15,7 @@ import { processStartTime } from '../../host/process-stat.ts';
 import { callerPid } from '../caller.ts';
 import { reportWarning } from '../report-error.ts';
 import { DEFAULT_RUNC_ROOT } from '../runc-root.ts';
+import { faultPoint } from '../../testing/fault.ts';
 
 export async function createCommand(inv: Invocation, command: 'create' | 'run'): Promise<number> {
   const args = parseCreateArgs(command, inv.commandArgs);
@@ -33,6 +34,7 @@ export async function createCommand(inv: Invocation, command: 'create' | 'run'):
     callerStartTime: processStartTime(caller) ?? '',
     ...(inv.globals.systemdCgroup ? { systemdCgroup: true } : {}),
   });
+  faultPoint('create:answered');
   for (const warning of prepared.warnings) reportWarning(warning, inv.globals);
   const consoleSocket = args.consoleSocket !== undefined && !path.isAbsolute(args.consoleSocket) ? path.resolve(bundle, args.consoleSocket) : '';
   writeSync(1, `${prepared.bundle}\n${consoleSocket}\n${prepared.cleanup}\n`);

@@ -1,0 +1,108 @@
+// What the fault tests check after each fault, read from the host and the manager's files rather
+// than through the code under test: mounts, records, allocations, files under the state and run dirs.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TestManager } from '../helpers/manager.ts';
+import { runDirEntries, sweepManager } from '../helpers/manager-state.ts';
+import { ManagerClient } from '../../src/manager-client/client.ts';
+import { mountsUnder } from '../rig/proc.ts';
+
+export interface Allocation {
+  id: string;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+/** The allocations in the manager's persisted subid state. */
+export function allocations(mgr: TestManager): Allocation[] {
+  const file = path.join(mgr.stateDir, 'subid.json');
+  if (!existsSync(file)) return [];
+  return (JSON.parse(readFileSync(file, 'utf8')) as { allocations: Allocation[] }).allocations;
+}
+
+/** No two allocations overlap, in uids or in gids. */
+export function assertDisjoint(held: readonly Allocation[]): void {
+  for (const key of ['uid', 'gid'] as const) {
+    const sorted = [...held].sort((a, b) => a[key] - b[key]);
+    for (let i = 1; i < sorted.length; i++) {
+      const [prev, cur] = [sorted[i - 1] as Allocation, sorted[i] as Allocation];
+      assert.ok(prev[key] + prev.size <= cur[key], `${key} ranges of ${prev.id} and ${cur.id} overlap: ${JSON.stringify([prev, cur])}`);
+    }
+  }
+}
+
+/** The host uid range a running container's init has (its /proc/<pid>/uid_map, one line). */
+export function liveUidRange(runcRoot: string, id: string): { start: number; size: number } {
+  const state = JSON.parse(execFileSync('runc', ['--root', runcRoot, 'state', id], { encoding: 'utf8' })) as { pid: number };
+  const lines = readFileSync(`/proc/${state.pid}/uid_map`, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 1, `uid_map of ${id}: ${lines.join(' | ')}`);
+  const [inside, start, size] = (lines[0] ?? '').trim().split(/\s+/).map(Number);
+  assert.equal(inside, 0);
+  return { start: start ?? -1, size: size ?? -1 };
+}
+
+/** Files the manager keeps whatever it holds: everything else under the state dir is per container. */
+const STATE_FILES = new Set(['subid.json', 'volumes.json', 'mgr.pid']);
+
+/** Non-directory entries under the state dir, other than the manager's own files. */
+export function stateDirFiles(stateDir: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = path.join(dir, name);
+      if (lstatSync(p).isDirectory()) walk(p);
+      else if (!(dir === stateDir && STATE_FILES.has(name))) out.push(path.relative(stateDir, p));
+    }
+  };
+  if (existsSync(stateDir)) walk(stateDir);
+  return out.sort();
+}
+
+/** Directories directly in the state dir's per-container dirs (volumes/<id>, clones/<id>, journals/<id>). */
+function perContainerDirs(stateDir: string): string[] {
+  return ['volumes', 'clones', 'journals'].flatMap((d) => (existsSync(path.join(stateDir, d)) ? readdirSync(path.join(stateDir, d)).map((n) => `${d}/${n}`) : []));
+}
+
+export interface Held {
+  records: string[];
+  allocations: string[];
+  mounts: string[];
+  runDirEntries: string[];
+  stateFiles: string[];
+  stateDirs: string[];
+}
+
+export const NOTHING: Held = { records: [], allocations: [], mounts: [], runDirEntries: [], stateFiles: [], stateDirs: [] };
+
+/**
+ * Everything the manager holds on the host, after two sweeps (a release as a stop, then the
+ * removal); with `id`, only what names that container.
+ */
+export async function held(mgr: TestManager, id?: string): Promise<Held> {
+  await sweepManager(mgr.socket);
+  await sweepManager(mgr.socket);
+  const client = await ManagerClient.connect(mgr.socket);
+  let records: string[];
+  try {
+    records = (await client.call('list', {})).containers.map((c) => c.id);
+  } finally {
+    client.close();
+  }
+  const mine = (s: string) => id === undefined || s === id || s.split('/').includes(id) || s.includes(`/${id}/`) || s.includes(`.${id}.`) || s.endsWith(`/${id}.json`);
+  return {
+    records: records.filter(mine),
+    allocations: allocations(mgr).map((a) => a.id).filter(mine),
+    mounts: mountsUnder([mgr.runDir, mgr.stateDir]).filter(mine),
+    runDirEntries: runDirEntries(mgr.runDir, mgr.socket).filter(mine),
+    stateFiles: stateDirFiles(mgr.stateDir).filter(mine),
+    stateDirs: perContainerDirs(mgr.stateDir).filter(mine),
+  };
+}
+
+/** Nothing at all (or, with `id`, nothing of that container) is left with the manager. */
+export async function assertNothingLeft(mgr: TestManager, id?: string): Promise<void> {
+  assert.deepEqual(await held(mgr, id), NOTHING);
+}

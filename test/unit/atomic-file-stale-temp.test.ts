@@ -1,0 +1,24 @@
+// A writer killed between writing its temp file and the rename leaves `.<name>.<pid>.<hex>.tmp`;
+// the manager removes such files from its state dirs when it starts, and nothing else.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { removeStaleTempFiles } from '../../src/fs/atomic-file.ts';
+
+test('temp files of another (dead) writer are removed; the own, the real files and other dot files stay', () => {
+  const dir = mkdtempSync('/var/tmp/sysrunc-stale-temp-');
+  try {
+    const stale = '.subid.json.4242.0badf00d.tmp';
+    const own = `.subid.json.${process.pid}.12345678.tmp`;
+    for (const name of [stale, own, 'subid.json', '.hidden', 'x.tmp', '.a.b.tmp']) writeFileSync(path.join(dir, name), '');
+    assert.deepEqual(removeStaleTempFiles(dir), [path.join(dir, stale)]);
+    assert.deepEqual(readdirSync(dir).sort(), [own, '.a.b.tmp', '.hidden', 'subid.json', 'x.tmp'].sort());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a directory that does not exist has nothing to remove', () => {
+  assert.deepEqual(removeStaleTempFiles('/var/tmp/sysrunc-no-such-dir-for-stale-temp'), []);
+});
