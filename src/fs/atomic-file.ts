@@ -23,8 +23,9 @@ export interface WriteFileAtomicOptions {
  */
 export function writeFileAtomic(path: string, data: string, options: WriteFileAtomicOptions = {}): void {
   const dir = dirname(path);
-  // Unique per writer so two processes never write into the same temp file.
-  const tmpPath = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  // Unique per writer so two processes never write into the same temp file. The name is cut so the
+  // temp name stays within NAME_MAX (255) for the longest names (a 250-character container id).
+  const tmpPath = join(dir, `.${basename(path).slice(0, 200)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number;
   try {
     fd = openSync(tmpPath, 'wx', options.mode ?? 0o600);

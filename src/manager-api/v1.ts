@@ -4,13 +4,14 @@
 // Both sides validate every message against these schemas; adding a method or an optional field
 // keeps version 1, anything else is version 2.
 // zod/mini: the shim loads this on every create, and full zod costs ~30 ms of startup.
+import { CONTAINER_ID, MAX_CONTAINER_ID_LENGTH } from '../oci/container-id.ts';
 import * as z from 'zod/mini';
 
 import { API_VERSION } from './version.ts';
 
 export { API_VERSION };
 
-const ContainerId = z.string().check(z.regex(/^[\w+\-.]+$/), z.maxLength(1024));
+const ContainerId = z.string().check(z.regex(CONTAINER_ID), z.maxLength(MAX_CONTAINER_ID_LENGTH));
 const AbsPath = z.string().check(z.startsWith('/'), z.maxLength(4096));
 
 export const IdMapping = z.object({

@@ -251,6 +251,11 @@ export class ManagerService {
   async release(p: Params<'release'>): Promise<Result<'release'>> {
     const record = this.o.registry.get(p.id);
     if (record === undefined || record.stopped === true || record.runtimeRoot !== p.runtimeRoot) return { found: false };
+    // Undoing mounts under a container runc still has would pull them from under its processes:
+    // only a container runc has deleted (or never had) is released.
+    if (runcKnowsContainer(record.runtimeRoot, record.id)) {
+      throw new ServiceError('conflict', `release ${p.id}: runc still has the container in ${record.runtimeRoot}; delete it with runc first`);
+    }
     await this.releaseOnce(record, { keep: true });
     this.o.log.info({ id: p.id }, 'released container');
     return { found: true, bundle: record.bundle };

@@ -1,5 +1,6 @@
 // The subcommands sysrunc acts on, parsed with runc's own flag sets so that a flag runc would
 // reject is rejected before sysrunc changes anything on the host.
+import { containerIdProblem } from './container-id.ts';
 import { boolFlag, FlagError, parseFlags, stringFlag, type FlagSpec } from './flags.ts';
 import { UsageError } from './invocation.ts';
 
@@ -21,8 +22,6 @@ const RUN_FLAGS: readonly FlagSpec[] = [
 
 const DELETE_FLAGS: readonly FlagSpec[] = [{ names: ['force', 'f'], takesValue: false }];
 
-// runc's own rule for container ids (libcontainer/factory_linux.go); ids become path components.
-const CONTAINER_ID = /^[\w+\-.]+$/;
 
 export interface CreateArgs {
   readonly id: string;
@@ -49,9 +48,8 @@ function parse(command: string, args: readonly string[], specs: readonly FlagSpe
       throw new UsageError(`"${command}" requires exactly 1 argument(s)`);
     }
     const id = parsed.positionals[0] as string;
-    if (!CONTAINER_ID.test(id) || id === '.' || id === '..') {
-      throw new UsageError(`invalid container id format: ${id}`);
-    }
+    const problem = containerIdProblem(id);
+    if (problem !== undefined) throw new UsageError(problem);
     return { parsed, id };
   } catch (err) {
     if (err instanceof FlagError) throw new UsageError(`${command}: ${err.message}`);

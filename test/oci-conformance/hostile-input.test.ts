@@ -8,6 +8,7 @@ import path from 'node:path';
 import { startFixture, type Fixture, type Outcome } from './fixture.ts';
 import { managerRecords, mountsUnder, runDirEntries, snapshotTree } from './helpers/host-state.ts';
 import { subidAllocations } from '../e2e/helpers.ts';
+import { ManagerClient } from '../../src/manager-client/client.ts';
 
 let fx: Fixture;
 
@@ -63,12 +64,23 @@ for (const [what, id] of [
   ['with a slash (a/b)', 'a/b'],
   ['..', '..'],
   ['with a path (../../etc/x)', '../../etc/x'],
+  ['with a newline', 'a\nb'],
+  ['of 300 characters', 'a'.repeat(300)],
+  ['of 251 characters (its record file name would pass NAME_MAX)', 'b'.repeat(251)],
 ] as const) {
   test(`a container id ${what} is refused like runc: one line naming the id, nothing left`, async () => {
     const bundle = await bundleDir(`id-${what.replace(/\W+/g, '-')}`);
     await assertCreateRefused(bundle, id, ['invalid container id']);
   });
 }
+
+test('a container id of 250 characters, the most sysrunc takes, is created and deleted', async () => {
+  const bundle = await bundleDir('id-250');
+  const id = 'c'.repeat(250);
+  assert.equal((await fx.sysrunc.cli(['create', '--bundle', bundle, id])).exitCode, 0);
+  assert.equal(await containerStatus(id), 'created');
+  assert.equal((await fx.sysrunc.cli(['delete', '--force', id])).exitCode, 0);
+});
 
 test('a config.json over the size limit (100 MB) is refused before it is read, naming the file and the limit', async () => {
   const bundle = await bundleDir('config-huge');
@@ -139,4 +151,35 @@ test('caller-provided uid mappings that overlap the range sysrunc gave another c
   } finally {
     await fx.sysrunc.cli(['delete', '--force', 'maps-owner']);
   }
+});
+
+test('the manager refuses to release a container runc still has, and its mounts stay', async () => {
+  const bundle = await bundleDir('release-live');
+  const id = 'release-live';
+  assert.equal((await fx.sysrunc.cli(['create', '--bundle', bundle, id])).exitCode, 0);
+  try {
+    const mountsBefore = mountsUnder(path.join(fx.manager.runDir, 'containers', id));
+    assert.notDeepEqual(mountsBefore, [], 'the container has no mounts of sysrunc\'s to check');
+    const client = await ManagerClient.connect(fx.manager.socket);
+    try {
+      await assert.rejects(client.call('release', { id, runtimeRoot: fx.sysrunc.root }), /conflict|runc still has the container/);
+    } finally {
+      client.close();
+    }
+    assert.deepEqual(mountsUnder(path.join(fx.manager.runDir, 'containers', id)), mountsBefore);
+    assert.ok((await managerRecords(fx.manager)).some((r) => r.id === id));
+  } finally {
+    await fx.sysrunc.cli(['delete', '--force', id]);
+  }
+});
+
+test('a release of a container the manager has no record of changes nothing', async () => {
+  const recordsBefore = await managerRecords(fx.manager);
+  const client = await ManagerClient.connect(fx.manager.socket);
+  try {
+    assert.deepEqual(await client.call('release', { id: 'never-created', runtimeRoot: fx.sysrunc.root }), { found: false });
+  } finally {
+    client.close();
+  }
+  assert.deepEqual(await managerRecords(fx.manager), recordsBefore);
 });

@@ -1,0 +1,125 @@
+// Issue 12, symlink attacks: an image whose paths are symlinks to host paths, a bind target that is
+// one, a bind source swapped for one while containers start, and an image's daemon.json whose
+// data-root climbs out. The host paths they aim at are a canary tree made here; after each attack
+// nothing in it may have been created, removed, chowned, chmodded or mounted over.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { leftovers, NOTHING_LEFT, startE2ERig, type E2ERig } from './helpers.ts';
+
+let rig: E2ERig;
+let scratch: string;
+let canary: string;
+
+before(async () => {
+  rig = await startE2ERig('e2e-symlinks');
+  scratch = mkdtempSync('/var/tmp/sysrunc-e2e-symlinks-');
+  canary = path.join(scratch, 'canary');
+  for (const dir of ['', 'docker', 'dev', 'etc', 'data']) mkdirSync(path.join(canary, dir), { recursive: true, mode: 0o755 });
+  for (const file of ['etc/hosts', 'docker/keep', 'dev/keep', 'data/keep']) writeFileSync(path.join(canary, file), `canary ${file}\n`, { mode: 0o644 });
+});
+
+after(async () => {
+  await rig.dispose();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** Every entry of the canary tree with its owner, mode, size and mtime; and any mount at or below it. */
+function canaryState(): { entries: string[]; mounts: string[] } {
+  const entries: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = path.join(dir, name);
+      const st = lstatSync(p);
+      entries.push(`${path.relative(canary, p)} ${st.uid}:${st.gid} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  const top = lstatSync(canary);
+  entries.push(`. ${top.uid}:${top.gid} ${top.mode.toString(8)} ${top.mtimeMs}`);
+  walk(canary);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(canary));
+  return { entries, mounts };
+}
+
+/** An image made from bb:local by a runc container running `script` (which plants the symlinks). */
+async function imageWith(tag: string, script: string): Promise<void> {
+  const name = `mk-${tag.replace(/\W+/g, '-')}`;
+  await rig.docker(['run', '--runtime=runc', '--name', name, 'bb:local', 'sh', '-c', script]);
+  await rig.docker(['commit', name, tag]);
+  await rig.docker(['rm', name]);
+}
+
+async function attack(image: string, args: readonly string[], script: string): Promise<void> {
+  const before = canaryState();
+  await rig.run(['--rm', ...args, image, 'sh', '-c', `${script}; true`], { reject: false });
+  assert.deepEqual(canaryState(), before, 'the canary tree changed');
+  assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
+}
+
+const WRITE_EVERYTHING = (dir: string) => `touch ${dir}/new; chmod 4777 ${dir}/keep; chown 0:0 ${dir}/keep; rm -f ${dir}/keep; mkdir ${dir}/sub`;
+
+test('an image whose /var/lib/docker is a symlink to a host path touches nothing there', async () => {
+  await imageWith('sl-docker:local', `rm -rf /var/lib/docker; mkdir -p /var/lib /usr/bin; ln -s ${canary}/docker /var/lib/docker; cp /bin/busybox /usr/bin/dockerd`);
+  await attack('sl-docker:local', [], WRITE_EVERYTHING('/var/lib/docker'));
+});
+
+test('an image whose /dev is a symlink to a host path touches nothing there', async () => {
+  await imageWith('sl-dev:local', `rm -rf /dev; ln -s ${canary}/dev /dev`);
+  await attack('sl-dev:local', [], WRITE_EVERYTHING('/dev'));
+});
+
+test('an image whose /etc/hosts is a symlink to a host file leaves that file alone', async () => {
+  await imageWith('sl-hosts:local', `rm -f /etc/hosts; ln -s ${canary}/etc/hosts /etc/hosts`);
+  await attack('sl-hosts:local', [], 'echo owned >> /etc/hosts; chmod 4777 /etc/hosts');
+});
+
+test('a bind target that is a symlink to a host path in the image mounts nothing over the host path', async () => {
+  const source = path.join(scratch, 'bind-src');
+  mkdirSync(source, { recursive: true, mode: 0o777 });
+  await imageWith('sl-target:local', `ln -s ${canary}/data /data`);
+  await attack('sl-target:local', ['-v', `${source}:/data`], WRITE_EVERYTHING('/data'));
+  await attack('sl-target:local', ['-e', 'SYSRUNC_BIND_OWNERSHIP=host-root', '-v', `${source}:/data`], WRITE_EVERYTHING('/data'));
+});
+
+test('an image\'s daemon.json with data-root ../../.. gets its store volume inside its own layer, nothing outside', async () => {
+  await imageWith('sl-dataroot:local', `mkdir -p /etc/docker /usr/bin && echo '{"data-root": "../../..${canary}/docker"}' > /etc/docker/daemon.json && cp /bin/busybox /usr/bin/dockerd`);
+  await attack('sl-dataroot:local', [], `${WRITE_EVERYTHING('/var/lib/docker')}; ${WRITE_EVERYTHING(`${canary}/docker`)}`);
+});
+
+test('a bind source swapped for a symlink to a host path while containers start never changes or mounts over the host path', async () => {
+  const real = path.join(scratch, 'swap-real');
+  const link = path.join(scratch, 'swap-link');
+  const source = path.join(scratch, 'swap');
+  mkdirSync(real, { recursive: true, mode: 0o777 });
+  symlinkSync(path.join(canary, 'data'), link);
+  const before = canaryState();
+  // A bounded race: the source flips between a real dir and a symlink into the canary while
+  // containers start on it, in the default bind mode. (With bind-ownership host-root the source's
+  // symlinks are followed as runc follows them: SECURITY.md.)
+  let flipping = true;
+  const flipper = (async () => {
+    let n = 0;
+    while (flipping && n < 20_000) {
+      n++;
+      try {
+        renameSync(n % 2 === 0 ? real : link, source);
+        renameSync(source, n % 2 === 0 ? real : link);
+      } catch {
+        // a container start holding the path open: try again
+      }
+      if (n % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
+  })();
+  try {
+    for (let i = 0; i < 8; i++) {
+      await rig.run(['--rm', '-v', `${source}:/data`, 'bb:local', 'sh', '-c', `${WRITE_EVERYTHING('/data')}; true`], { reject: false });
+    }
+  } finally {
+    flipping = false;
+    await flipper;
+  }
+  assert.deepEqual(canaryState(), before, 'the canary tree changed');
+  assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
+});
