@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { execTool } from '../rig/exec.ts';
 import { leftovers, NOTHING_LEFT, startE2ERig, type E2ERig } from './helpers.ts';
 
 let rig: E2ERig;
@@ -53,7 +54,9 @@ async function imageWith(tag: string, script: string): Promise<void> {
 
 async function attack(image: string, args: readonly string[], script: string): Promise<void> {
   const before = canaryState();
-  await rig.run(['--rm', ...args, image, 'sh', '-c', `${script}; true`], { reject: false });
+  const r = await rig.run(['--rm', ...args, image, 'sh', '-c', `${script}; echo ATTACK-RAN`], { reject: false });
+  // The attack ran inside the container (it cannot be blocked just by the container failing to start).
+  assert.match(r.stdout, /ATTACK-RAN/, `the container did not run: ${r.stderr}`);
   assert.deepEqual(canaryState(), before, 'the canary tree changed');
   assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
 }
@@ -71,7 +74,17 @@ test('an image whose /dev is a symlink to a host path touches nothing there', as
 });
 
 test('an image whose /etc/hosts is a symlink to a host file leaves that file alone', async () => {
-  await imageWith('sl-hosts:local', `rm -f /etc/hosts; ln -s ${canary}/etc/hosts /etc/hosts`);
+  // /etc/hosts is a bind mount in any running container: the image is made with docker import.
+  const tar = path.join(scratch, 'sl-hosts.tar');
+  await rig.docker(['create', '--name', 'mk-sl-hosts', 'bb:local', 'true']);
+  await rig.docker(['export', '-o', tar, 'mk-sl-hosts']);
+  await rig.docker(['rm', 'mk-sl-hosts']);
+  await execTool('tar', ['--delete', '-f', tar, 'etc/hosts'], process.env).catch(() => undefined);
+  const links = path.join(scratch, 'sl-hosts-root');
+  mkdirSync(path.join(links, 'etc'), { recursive: true });
+  symlinkSync(`${canary}/etc/hosts`, path.join(links, 'etc', 'hosts'));
+  await execTool('tar', ['-r', '-f', tar, '-C', links, 'etc/hosts'], process.env);
+  await rig.docker(['import', tar, 'sl-hosts:local']);
   await attack('sl-hosts:local', [], 'echo owned >> /etc/hosts; chmod 4777 /etc/hosts');
 });
 
