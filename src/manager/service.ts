@@ -1,6 +1,8 @@
 // The manager's request handlers. The server runs them one at a time (SerialQueue), so no two
 // creates can interleave an allocation or a mount; only a store volume's sync-out steps aside.
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync, type Dirent } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { makeRunDir, removeRunDir, removeUnmountedTree } from './run-dirs.ts';
+import { treeBytes } from '../fs/tree-bytes.ts';
 import path from 'node:path';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { Logger } from 'pino';
@@ -14,7 +16,7 @@ import { SubidError, type SubidAllocator } from './subid-alloc.ts';
 import { rangeKeyOf, type ContainerRecord, type Registry } from './registry.ts';
 import { containerRoot, type HostExecutor } from './host-executor.ts';
 import { processIsAlive, runcKnowsContainer } from './liveness.ts';
-import { isMountPoint, mountsUnder, unmount } from '../host/mount.ts';
+import { mountsUnder, unmount } from '../host/mount.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { faultPoint } from '../testing/fault.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
@@ -495,67 +497,3 @@ export class ManagerService {
 }
 
 export type StoredVolumes = NonNullable<ContainerRecord['volumes']>;
-
-function makeRunDir(record: ContainerRecord): void {
-  removeRunDir(record.runDir); // an empty one left by a crash
-  mkdirSync(record.runDir, { mode: 0o700 });
-  // Container root must traverse it (runc sets up mounts from inside the user namespace);
-  // nobody else on the host can.
-  const root = containerRoot(record);
-  chownSync(record.runDir, root.uid, root.gid);
-}
-
-/** Removes a run dir whose mount targets were already removed; never recursive through mounts. */
-function removeRunDir(dir: string): void {
-  for (const sub of ['mounts', 'layers', '']) {
-    try {
-      rmdirSync(path.join(dir, sub));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new ServiceError('host-action-failed', `remove ${path.join(dir, sub)}: ${code ?? String(err)}`);
-    }
-  }
-}
-
-/**
- * Removes a run dir left without a record (its mounts already detached): only empty placeholder
- * files and directories can be in it, and it refuses to descend into anything still mounted.
- */
-function removeUnmountedTree(dir: string): void {
-  if (isMountPoint(dir)) throw new ServiceError('host-action-failed', `remove ${dir}: still a mount point`);
-  const stat = lstatSync(dir);
-  if (stat.isDirectory()) {
-    for (const name of readdirSync(dir)) removeUnmountedTree(path.join(dir, name));
-    rmdirSync(dir);
-  } else {
-    unlinkSync(dir);
-  }
-}
-
-
-/** Bytes of the regular files under dir (lstat: symlinks are not followed); 0 when unreadable. */
-function treeBytes(dir: string): number {
-  let total = 0;
-  const stack = [dir];
-  while (stack.length > 0) {
-    const d = stack.pop() as string;
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) {
-        try {
-          total += lstatSync(p).size;
-        } catch {
-          // gone meanwhile
-        }
-      }
-    }
-  }
-  return total;
-}
