@@ -1,6 +1,7 @@
 // The OCI configs the depot writes: a container whose PID 1 is the keep-alive init, and the process
 // specs of `runc exec --process`. sysrunc's manager adds the user and cgroup namespaces, the
 // system-container capabilities and the ownership on top (the config here is runc's own defaults).
+import { defaultMounts } from '../oci/default-mounts.ts';
 import type { Params, ProcessSpec } from '../depot-api/v1.ts';
 
 /** Where the init is bind-mounted: in /dev, a tmpfs runc makes, so the rootfs is never written. */
@@ -38,13 +39,7 @@ export function containerConfig(p: Params<'create'>, initPath: string): Record<s
     root: { path: p.rootfs, readonly: p.readonlyRootfs ?? false },
     hostname: p.hostname ?? p.id,
     mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+      ...defaultMounts(),
       { destination: INIT_IN_CONTAINER, type: 'bind', source: initPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },
       ...(p.mounts ?? []).map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readOnly === true ? 'ro' : 'rw'] })),
     ],

@@ -1,5 +1,6 @@
 // The OCI spec of a tenant container, and the way back: Inspect rebuilds the Container from the
 // spec containerd stores plus a few labels, so the service needs no database. Pure functions.
+import { defaultMounts } from '../oci/default-mounts.ts';
 import type { Container, MountInfo } from '../tenants-api/v1.ts';
 
 /** tini, bind-mounted read-only into /dev (a tmpfs runc makes): the rootfs is never written. */
@@ -44,16 +45,6 @@ export interface OciMount {
   options?: string[];
 }
 
-const BASE_MOUNTS: readonly OciMount[] = [
-  { destination: '/proc', type: 'proc', source: 'proc' },
-  { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-  { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-  { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-  { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-  { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-  { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-];
-
 /**
  * runc 1.1 binds only with a bind/rbind option: a bind mount without one gets "rbind" first, and
  * the label mountFixups lists those mounts so Inspect gives back the options as given.
@@ -93,7 +84,7 @@ export function buildSpec(i: SpecInputs): Record<string, unknown> {
     root: { path: i.rootPath, readonly: false },
     hostname: c.name,
     mounts: [
-      ...BASE_MOUNTS,
+      ...defaultMounts(),
       ...(interactive ? [{ destination: TINI_IN_CONTAINER, type: 'bind', source: i.tini, options: ['bind', 'ro', 'nosuid', 'nodev'] }] : []),
       ...userMounts(c).mounts,
     ],
