@@ -232,6 +232,11 @@ export const METHODS = {
       callerStartTime: z.string(),
       /** runc's global --systemd-cgroup flag was given. */
       systemdCgroup: z.optional(z.boolean()),
+      /**
+       * sysrunc's global flags of the call, `--sysrunc-<name>=<value>` (the operator's runtimeArgs):
+       * flag name without dashes -> value. Trusted settings, below annotations (setting-sources.ts).
+       */
+      runtimeFlags: z.optional(z.record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(256)))),
     }),
     result: z.object({
       /** The prepared bundle: its config.json is the transformed one; root.path and sources are absolute. */

@@ -26,6 +26,8 @@ export interface ManagerOptions {
   readonly runDir: string;
   readonly subidMode: SubidMode;
   readonly subidSize: number;
+  /** The most ids one container may ask for; default: subidSize x 16 (see maxSubidSize). */
+  readonly maxSubidSize?: number;
   readonly subuidFile: string;
   readonly subgidFile: string;
   readonly passwdFile: string;
@@ -55,6 +57,23 @@ export class ManagerStartError extends Error {
   override readonly name = 'ManagerStartError';
 }
 
+/** How many times the default size one container may ask for, unless the operator says otherwise. */
+export const MAX_SIZE_FACTOR = 16;
+
+/**
+ * The bound on one container's range: the operator's, or the default size x 16; never so large that
+ * one container could take the whole pool (it leaves at least one default-size range free).
+ */
+function maxSubidSize(o: ManagerOptions, uidPool: readonly { size: number }[], gidPool: readonly { size: number }[], log: Logger): number {
+  const wanted = o.maxSubidSize ?? o.subidSize * MAX_SIZE_FACTOR;
+  if (wanted < o.subidSize) throw new ManagerStartError(`--max-subid-size ${wanted} is below --subid-size ${o.subidSize}`);
+  const pool = Math.min(...[uidPool, gidPool].map((ranges) => ranges.reduce((sum, r) => sum + r.size, 0)));
+  const ceiling = Math.max(o.subidSize, pool - o.subidSize);
+  if (wanted <= ceiling) return wanted;
+  log.warn({ wanted, pool, bound: ceiling }, 'the largest range one container may ask for is lowered so that one container cannot take the whole pool');
+  return ceiling;
+}
+
 export async function startManager(o: ManagerOptions, log: Logger): Promise<RunningManager> {
   // Traversable (not listable): container roots reach their store volumes below it by name.
   mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
@@ -78,6 +97,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     store: new SubidStore(path.join(o.stateDir, 'subid.json')),
   });
   for (const warning of allocator.warnings) log.warn(warning);
+  const maxSize = maxSubidSize(o, allocator.pool().uid, allocator.pool().gid, log);
 
   // Traversable but not listable: container roots reach their own dir by name only.
   mkdirSync(o.runDir, { recursive: true, mode: 0o711 });
@@ -108,6 +128,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     volumes: new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') }),
     log,
     defaultSize: o.subidSize,
+    maxSize,
     unlocked: (fn) => queue.unlocked(fn),
     ownership: { defaultMode: o.ownershipDefault ?? 'auto', shiftfs: detectShiftfs() },
     bundles,
@@ -133,7 +154,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     server.listen(o.socket, () => resolve());
   });
   chmodSync(o.socket, 0o600);
-  log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode, ownership: o.ownershipDefault ?? 'auto' }, 'sysrunc-mgr listening');
+  log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode, ownership: o.ownershipDefault ?? 'auto', maxSubidSize: maxSize }, 'sysrunc-mgr listening');
 
   return {
     server,

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { OwnershipSetting } from './ownership/decide.ts';
 import { pino } from 'pino';
 import { SYSRUNC_VERSION } from '../version.ts';
-import { startManager, ManagerStartError } from './daemon.ts';
+import { startManager, ManagerStartError, MAX_SIZE_FACTOR } from './daemon.ts';
 import { DEFAULT_SUBID_SIZE, MAX_SUBID_SIZE } from './subid-alloc.ts';
 import { INTERNAL_CHOWN_FLAG, runInternalChown } from './ownership/chown-child.ts';
 
@@ -25,6 +25,7 @@ const program = new Command('sysrunc-mgr')
   .option('--run-dir <dir>', 'per-container mount directories', '/run/sysrunc')
   .addOption(new Option('--subid-mode <mode>', 'exclusive: a range per container; common: one shared range').choices(['exclusive', 'common']).default('exclusive'))
   .option('--subid-size <n>', 'ids per container unless an annotation says otherwise', positiveInt, DEFAULT_SUBID_SIZE)
+  .option('--max-subid-size <n>', `the most ids one container may ask for, from any source (default: --subid-size x ${MAX_SIZE_FACTOR})`, positiveInt)
   .option('--subuid-file <path>', 'subordinate uid file', '/etc/subuid')
   .option('--subgid-file <path>', 'subordinate gid file', '/etc/subgid')
   .option('--sweep-interval <ms>', 'how often removed containers are looked for (their store volumes then go)', positiveInt, 30_000)
@@ -34,7 +35,7 @@ const program = new Command('sysrunc-mgr')
       .default('auto'),
   )
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (opts: { socket: string; stateDir: string; runDir: string; subidMode: 'exclusive' | 'common'; subidSize: number; subuidFile: string; subgidFile: string; logLevel: string; sweepInterval: number; ownership: OwnershipSetting }) => {
+  .action(async (opts: { socket: string; stateDir: string; runDir: string; subidMode: 'exclusive' | 'common'; subidSize: number; maxSubidSize?: number; subuidFile: string; subgidFile: string; logLevel: string; sweepInterval: number; ownership: OwnershipSetting }) => {
     const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, pino.destination(2));
     let manager;
     try {

@@ -8,7 +8,8 @@ import { loadBundle, type LoadedBundle } from '../oci/bundle.ts';
 import { validateSpecDocument } from '../oci/validate.ts';
 import { runPipeline } from '../spec-transform/pipeline.ts';
 import { gatherHostFacts, type HostFacts } from '../spec-transform/gather-facts.ts';
-import { readSettings, type ContainerSettings } from '../spec-transform/settings.ts';
+import type { ContainerSettings } from '../spec-transform/settings.ts';
+import { resolveSettings } from '../spec-transform/setting-sources.ts';
 import { isEngineFile, isReadOnlyMount } from '../spec-transform/bind-mount-ownership.ts';
 import { callerUserns } from '../spec-transform/user-namespace.ts';
 import type { HostAction } from '../manager-api/v1.ts';
@@ -31,11 +32,14 @@ export interface PrepareHost {
   readonly hookBinary: string;
   /** The containers the manager has records of (owners of namespaces a config may join). */
   records(): readonly ContainerRecord[];
+  /** A setting was ignored (the container's environment may not choose it): the manager's log. */
+  warnIgnored(id: string, message: string): void;
 }
 
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
   const bundle = asRequestError(() => loadBundle(p.bundle));
-  const settings = asRequestError(() => readSettings(bundle.spec));
+  const { settings, ignored } = asRequestError(() => resolveSettings(bundle.spec, p.runtimeFlags ?? {}));
+  for (const message of ignored) host.warnIgnored(p.id, message);
   const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }));
   const caller = callerUserns(bundle.spec);
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {

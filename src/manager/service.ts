@@ -32,6 +32,8 @@ export interface ServiceOptions {
   readonly volumes: VolumeManager;
   readonly log: Logger;
   readonly defaultSize: number;
+  /** The most ids one container may ask for (sysrunc-mgr --max-subid-size), whatever the source. */
+  readonly maxSize?: number;
   readonly ownership: OwnershipHost;
   /** Runs fn outside the manager's request queue (see SerialQueue.unlocked); the caller holds it. */
   readonly unlocked: <T>(fn: () => Promise<T>) => Promise<T>;
@@ -70,6 +72,7 @@ export class ManagerService {
         writeHint: (id, hint) => this.o.bundles.writeHint(id, hint),
         hookBinary: this.o.hookBinary,
         records: () => this.o.registry.all(),
+        warnIgnored: (id, message) => this.o.log.warn({ id }, `ignored setting: ${message}`),
       },
       p,
     );
@@ -105,6 +108,10 @@ export class ManagerService {
   }
 
   async register(p: Params<'register'>): Promise<Result<'register'>> {
+    const size = p.userns.from === 'allocate' ? (p.userns.size ?? this.o.defaultSize) : undefined;
+    if (size !== undefined && this.o.maxSize !== undefined && size > this.o.maxSize) {
+      throw new ServiceError('invalid-size', `container ${p.id}: ${size} ids is over the manager's bound of ${this.o.maxSize} ids per container (sysrunc-mgr --max-subid-size)`);
+    }
     if (p.userns.from === 'caller') {
       // Before anything is recorded or swept: a refused request changes nothing.
       const held = this.o.allocator.list().map((a) => ({ id: a.id, start: a.uid, size: a.size }));

@@ -17,8 +17,13 @@ export interface GlobalOptions {
 }
 
 export interface Invocation {
-  /** The argv after the program name, exactly as received. */
+  /** The argv after the program name as received, less sysrunc's own global flags (runc's argv). */
   readonly argv: readonly string[];
+  /**
+   * sysrunc's own global flags, `--sysrunc-<name>=<value>` before the subcommand (the operator's
+   * runtimeArgs): flag name without dashes -> value. bin/sysrunc never hands them to runc.
+   */
+  readonly sysruncFlags: Readonly<Record<string, string>>;
   readonly globals: GlobalOptions;
   /** Global flags as they appeared (runtimeArgs from daemon.json come first, then the shim's). */
   readonly globalArgs: readonly string[];
@@ -49,7 +54,8 @@ export const RUNC_COMMANDS = [
   'restore', 'resume', 'run', 'spec', 'start', 'state', 'update', 'help',
 ] as const;
 
-export function parseInvocation(argv: readonly string[]): Invocation {
+export function parseInvocation(received: readonly string[]): Invocation {
+  const { argv, sysruncFlags } = splitSysruncFlags(received);
   let parsed;
   try {
     parsed = parseFlags(argv, GLOBAL_FLAGS);
@@ -77,7 +83,34 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     globalArgs: argv.slice(0, argv.length - parsed.positionals.length),
     command,
     commandArgs,
+    sysruncFlags,
   };
+}
+
+const SYSRUNC_FLAG = /^--?(sysrunc-[^=]*)(=(.*))?$/s;
+
+/** Takes `--sysrunc-<name>=<value>` out of the global flags (before the subcommand), as bin/sysrunc does. */
+function splitSysruncFlags(received: readonly string[]): { argv: string[]; sysruncFlags: Record<string, string> } {
+  const argv: string[] = [];
+  const sysruncFlags: Record<string, string> = {};
+  const valueFlags = new Set(GLOBAL_FLAGS.filter((f) => f.takesValue).flatMap((f) => f.names));
+  for (let i = 0; i < received.length; i++) {
+    const arg = received[i] as string;
+    const match = SYSRUNC_FLAG.exec(arg);
+    if (match !== null) {
+      if (match[2] === undefined) throw new UsageError(`${arg}: sysrunc's flags take their value after "=" (${arg}=<value>)`);
+      sysruncFlags[match[1] as string] = match[3] as string;
+      continue;
+    }
+    argv.push(arg);
+    if (arg === '--' || !arg.startsWith('-') || arg.length < 2) {
+      argv.push(...received.slice(i + 1));
+      break;
+    }
+    // `--root <dir>`: the next argument is the flag's value, even if it looks like one of ours.
+    if (!arg.includes('=') && valueFlags.has(arg.replace(/^--?/, '')) && i + 1 < received.length) argv.push(received[++i] as string);
+  }
+  return { argv, sysruncFlags };
 }
 
 /** Best-effort read of the log options, for reporting errors found before parsing succeeded. */

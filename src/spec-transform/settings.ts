@@ -1,9 +1,8 @@
-// sysrunc's per-container settings: OCI annotations `io.sysrunc.<name>`, or environment variables
-// `SYSRUNC_<NAME>` in the container's process env (Docker 20.10 cannot set annotations; `docker run
-// -e` can). An annotation wins over the variable. An unknown or malformed setting is an error: a
-// typo must not silently give a container different isolation.
+// sysrunc's per-container settings: their names, values and parsers. Who may choose each one (OCI
+// annotations, the operator's runtime flags, the manager's defaults; the container's own environment
+// only for harmless ones) is setting-sources.ts. An unknown or malformed setting from a trusted
+// source is an error: a typo must not silently give a container different isolation.
 import { SysruncError } from '../errors.ts';
-import type { Spec } from '../oci/spec.ts';
 
 export const ANNOTATION_PREFIX = 'io.sysrunc.';
 export const ENV_PREFIX = 'SYSRUNC_';
@@ -64,29 +63,14 @@ export function envName(setting: string): string {
   return ENV_PREFIX + setting.toUpperCase().replace(/[.-]/g, '_');
 }
 
-export function readSettings(spec: Spec): ContainerSettings {
-  let settings = DEFAULT_SETTINGS;
-  const byEnv = new Map(Object.keys(SETTINGS).map((name) => [envName(name), name]));
-  for (const entry of spec.process?.env ?? []) {
-    if (!entry.startsWith(ENV_PREFIX)) continue;
-    const eq = entry.indexOf('=');
-    const key = eq === -1 ? entry : entry.slice(0, eq);
-    const name = byEnv.get(key);
-    if (name === undefined) throw unknown(`environment variable ${key}`, [...byEnv.keys()]);
-    const where = `environment variable ${key}`;
-    settings = { ...settings, ...(SETTINGS[name] as Parser)(eq === -1 ? '' : entry.slice(eq + 1), where), origins: { ...settings.origins, [name]: where } };
-  }
-  for (const [key, value] of Object.entries(spec.annotations ?? {})) {
-    if (!key.startsWith(ANNOTATION_PREFIX)) continue;
-    const parse = SETTINGS[key.slice(ANNOTATION_PREFIX.length)];
-    if (parse === undefined) throw unknown(`annotation ${key}`, Object.keys(SETTINGS).map((n) => ANNOTATION_PREFIX + n));
-    const where = `annotation ${key}`;
-    settings = { ...settings, ...parse(value, where), origins: { ...settings.origins, [key.slice(ANNOTATION_PREFIX.length)]: where } };
-  }
-  return settings;
+/** Parses one setting's value; a SysruncError naming `where` when the name or value is wrong. */
+export function parseSetting(name: string, value: string, where: string): Partial<ContainerSettings> {
+  const parse = SETTINGS[name];
+  if (parse === undefined) throw unknown(where, SETTING_NAMES);
+  return parse(value, where);
 }
 
-function unknown(what: string, known: readonly string[]): SysruncError {
+export function unknown(what: string, known: readonly string[]): SysruncError {
   return new SysruncError(`${what}: unknown sysrunc setting (known: ${known.join(', ')})`);
 }
 

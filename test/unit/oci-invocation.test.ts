@@ -112,3 +112,20 @@ test('delete args: --force and -f', () => {
 test('boolean flags accept =false', () => {
   assert.deepEqual(parseDeleteArgs(['--force=false', 'c1']), { id: 'c1', force: false });
 });
+
+test("sysrunc's own --sysrunc-<name>=<value> global flags are collected and left out of runc's argv", () => {
+  const inv = parseInvocation(['--sysrunc-bind-ownership=host-root', '--root', '/r', '-sysrunc-userns-size=131072', 'create', '--bundle', '/b', 'id']);
+  assert.deepEqual(inv.sysruncFlags, { 'sysrunc-bind-ownership': 'host-root', 'sysrunc-userns-size': '131072' });
+  assert.deepEqual(inv.argv, ['--root', '/r', 'create', '--bundle', '/b', 'id']);
+  assert.equal(inv.globals.root, '/r');
+});
+
+test('a --sysrunc- argument after the subcommand is not a sysrunc flag', () => {
+  const inv = parseInvocation(['exec', 'id', 'sh', '--sysrunc-x=1']);
+  assert.deepEqual(inv.sysruncFlags, {});
+  assert.deepEqual(inv.argv, ['exec', 'id', 'sh', '--sysrunc-x=1']);
+});
+
+test('a sysrunc flag without =value is a usage error naming it', () => {
+  assert.throws(() => parseInvocation(['--sysrunc-bind-ownership', 'host-root', 'create', 'id']), (err: unknown) => err instanceof UsageError && /--sysrunc-bind-ownership: sysrunc's flags take their value after "="/.test(err.message));
+});

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import type { Mount, Spec } from '../../src/oci/spec.ts';
 import type { Plan, PathFact } from '../../src/spec-transform/types.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
-import { readSettings } from '../../src/spec-transform/settings.ts';
+import { readSettings } from '../../src/spec-transform/setting-sources.ts';
 import { SysruncError } from '../../src/errors.ts';
 import { configSchemaErrors } from '../helpers/schema.ts';
 

@@ -16,9 +16,12 @@ import { callerPid } from '../caller.ts';
 import { reportWarning } from '../report-error.ts';
 import { DEFAULT_RUNC_ROOT } from '../runc-root.ts';
 import { faultPoint } from '../../testing/fault.ts';
+import { parseRuntimeFlags } from '../../spec-transform/setting-sources.ts';
 
 export async function createCommand(inv: Invocation, command: 'create' | 'run'): Promise<number> {
   const args = parseCreateArgs(command, inv.commandArgs);
+  // A bad flag in the runtime's registration is reported here, before the manager is asked.
+  parseRuntimeFlags(inv.sysruncFlags);
   const config = loadSysruncConfig();
   // bin/sysrunc execs it once the container is prepared: a missing one is reported before that.
   resolveRuntimeBinary(config.runtime);
@@ -33,6 +36,7 @@ export async function createCommand(inv: Invocation, command: 'create' | 'run'):
     callerPid: caller,
     callerStartTime: processStartTime(caller) ?? '',
     ...(inv.globals.systemdCgroup ? { systemdCgroup: true } : {}),
+    ...(Object.keys(inv.sysruncFlags).length === 0 ? {} : { runtimeFlags: inv.sysruncFlags }),
   });
   faultPoint('create:answered');
   for (const warning of prepared.warnings) reportWarning(warning, inv.globals);
