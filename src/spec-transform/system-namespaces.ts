@@ -22,7 +22,7 @@ export const systemNamespaces: Transform = {
       // A namespace joined by path (e.g. a pod's shared network) is fine unless it is the host's.
       if (plan.hostNamespaces.has(type)) {
         throw new SysruncError(
-          `system container ${plan.containerId}: the ${type} namespace is the host's (${DOCKER_FLAG[type]}); system containers need their own (or set SYSRUNC_SYSCONT=false for a plain user-namespace container)`,
+          `system container ${plan.containerId}: the ${type} namespace is the host's (${DOCKER_FLAG[type]}); system containers need their own (or, for a plain user-namespace container, the annotation io.sysrunc.syscont=false or the runtime flag --sysrunc-syscont=false)`,
         );
       }
     }

@@ -38,13 +38,13 @@ test('the container\'s exit code comes back through the shim', async () => {
 });
 
 test('a sysrunc error reaches containerd from the json log, as "OCI runtime create failed"', async () => {
-  const r = await ctrd.run(image, 'ctrd-bad', ['true'], { reject: false, flags: ['--env', 'SYSRUNC_BOGUS=1'] });
+  const r = await ctrd.run(image, 'ctrd-bad', ['true'], { reject: false, flags: ['--annotation', 'io.sysrunc.bogus=1'] });
   assert.notEqual(r.exitCode, 0);
-  assert.match(r.stderr, /SYSRUNC_BOGUS: unknown sysrunc setting/);
+  assert.match(r.stderr, /annotation io\.sysrunc\.bogus: unknown sysrunc setting/);
 });
 
 test('clone mode works with the overlayfs snapshotter; the clone goes once ctr removes the snapshot', async () => {
-  const r = await ctrd.run(image, 'ctrd-clone', ['sh', '-c', 'touch /new && stat -c %u:%g /new /bin/busybox'], { flags: ['--env', 'SYSRUNC_OWNERSHIP=clone'] });
+  const r = await ctrd.run(image, 'ctrd-clone', ['sh', '-c', 'touch /new && stat -c %u:%g /new /bin/busybox'], { flags: ['--annotation', 'io.sysrunc.ownership=clone'] });
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal(r.stdout.trim(), '0:0\n0:0');
   const clones = path.join(mgr.stateDir, 'clones');

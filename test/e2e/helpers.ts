@@ -29,12 +29,34 @@ export interface E2ERigOptions {
   readonly subid?: string;
 }
 
-/** A private manager and a dockerd whose `sysrunc` runtime talks to it, with bb:local imported. */
+/**
+ * Second runtime names whose daemon.json runtimeArgs choose settings, as an operator registers them
+ * (config/daemon.json): a container picks one with `docker run --runtime=<name>` (the last
+ * --runtime wins over the rig's --runtime=sysrunc). The container's environment cannot choose these.
+ */
+export const SETTING_RUNTIMES: Readonly<Record<string, readonly string[]>> = {
+  'sysrunc-host-root-binds': ['--sysrunc-bind-ownership=host-root'],
+  'sysrunc-clone': ['--sysrunc-ownership=clone'],
+  'sysrunc-chown': ['--sysrunc-ownership=chown'],
+  'sysrunc-shiftfs': ['--sysrunc-ownership=shiftfs'],
+  'sysrunc-clone-host-root-binds': ['--sysrunc-ownership=clone', '--sysrunc-bind-ownership=host-root'],
+  'sysrunc-idmap-host-root-binds': ['--sysrunc-ownership=idmap', '--sysrunc-bind-ownership=host-root'],
+  'sysrunc-plain-userns': ['--sysrunc-syscont=false'],
+};
+
+/** The `sysrunc` runtime and SETTING_RUNTIMES, for startDockerd. */
+export function sysruncRuntimes(): Record<string, { path: string; runtimeArgs?: string[] }> {
+  const runtimes: Record<string, { path: string; runtimeArgs?: string[] }> = { sysrunc: { path: SYSRUNC } };
+  for (const [name, runtimeArgs] of Object.entries(SETTING_RUNTIMES)) runtimes[name] = { path: SYSRUNC, runtimeArgs: [...runtimeArgs] };
+  return runtimes;
+}
+
+/** A private manager and a dockerd whose `sysrunc` runtime (and SETTING_RUNTIMES) talks to it, with bb:local imported. */
 export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<E2ERig> {
   const mgr = await startTestManager({ name, ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.subid !== undefined ? { subid: o.subid } : {}) });
   let d: DockerDaemon;
   try {
-    d = await startDockerd({ name, runtimes: { sysrunc: { path: SYSRUNC } }, env: mgr.env });
+    d = await startDockerd({ name, runtimes: sysruncRuntimes(), env: mgr.env });
   } catch (err) {
     await mgr.dispose();
     throw err;

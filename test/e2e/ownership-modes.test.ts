@@ -1,5 +1,5 @@
 // Issue 5: ownership without idmapped mounts. This machine has idmapped mounts, so the clone and
-// chown paths are forced (SYSRUNC_OWNERSHIP / io.sysrunc.ownership); each runs under a real dockerd.
+// chown paths are forced (a runtime registered with --sysrunc-ownership, or io.sysrunc.ownership); each runs under a real dockerd.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -8,9 +8,9 @@ import { inspect, leftovers, NOTHING_LEFT, parseIdMap, startE2ERig, type E2ERig 
 
 let rig: E2ERig;
 let scratch: string;
-const CLONE = ['-e', 'SYSRUNC_OWNERSHIP=clone'];
+const CLONE = ['--runtime=sysrunc-clone'];
 // Bind sources are re-owned only for containers that ask for host-root binds.
-const HOST_ROOT_BINDS = ['-e', 'SYSRUNC_BIND_OWNERSHIP=host-root'];
+const CLONE_HOST_ROOT_BINDS = ['--runtime=sysrunc-clone-host-root-binds'];
 
 before(async () => {
   rig = await startE2ERig('e2e-ownership');
@@ -113,7 +113,7 @@ test('clone mode: a writable bind source is re-owned while the container runs an
   const dir = path.join(scratch, 'bind');
   mkdirSync(path.join(dir, 'sub'), { recursive: true });
   writeFileSync(path.join(dir, 'sub', 'file'), 'x');
-  const id = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  const id = (await rig.run(['-d', ...CLONE_HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
   try {
     assert.equal(registeredMode(id), 'clone');
     const root = await hostRoot(id);
@@ -131,8 +131,8 @@ test('a bind source already re-owned for another running container is left alone
   const dir = path.join(scratch, 'shared');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'file'), 'x');
-  const first = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
-  const second = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  const first = (await rig.run(['-d', ...CLONE_HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
+  const second = (await rig.run(['-d', ...CLONE_HOST_ROOT_BINDS, '-v', `${dir}:/data`, 'bb:local', 'sleep', '1000'])).stdout.trim();
   try {
     const root = await hostRoot(first);
     assert.equal(owner(path.join(dir, 'file')), `${root}:${root}`, 'still owned by the first container');
@@ -147,7 +147,7 @@ test('a bind source already re-owned for another running container is left alone
 });
 
 test('chown mode under dockerd: the merged rootfs is shifted in place while it runs and shifted back at stop', async () => {
-  const id = (await rig.run(['-d', '-e', 'SYSRUNC_OWNERSHIP=chown', 'bb:local', 'sh', '-c', 'touch /made-inside; exec sleep 1000'])).stdout.trim();
+  const id = (await rig.run(['-d', '--runtime=sysrunc-chown', 'bb:local', 'sh', '-c', 'touch /made-inside; exec sleep 1000'])).stdout.trim();
   const upper = await inspect(rig.d, id, '{{.GraphDriver.Data.UpperDir}}');
   try {
     assert.equal(registeredMode(id), 'chown');
@@ -176,7 +176,7 @@ test('symlinks to host files in the image or a bind source are never followed by
   await rig.docker(['rm', 'mk-links']);
   await rig.docker(['run', '--rm', '--runtime=runc', '-v', `${bind}:/b`, 'bb:local', 'sh', '-c', `ln -s ${victimDir}/file /b/link-file && ln -s ${victimDir} /b/link-dir && ln -s /etc/passwd /b/link-passwd`]);
   const etcBefore = owner('/etc/passwd');
-  const id = (await rig.run(['-d', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${bind}:/b`, 'links:local', 'sleep', '1000'])).stdout.trim();
+  const id = (await rig.run(['-d', ...CLONE_HOST_ROOT_BINDS, '-v', `${bind}:/b`, 'links:local', 'sleep', '1000'])).stdout.trim();
   try {
     // Checked while it runs, when the clone and the bind source are chowned into its range.
     assert.equal(registeredMode(id), 'clone');
@@ -200,7 +200,7 @@ test('symlinks to host files in the image or a bind source are never followed by
 });
 
 test('a writable bind mount of a host system directory is refused in clone mode, nothing left behind', async () => {
-  const r = await rig.run(['--rm', '--name', 'sysdir', ...CLONE, ...HOST_ROOT_BINDS, '-v', '/usr/share:/x', 'bb:local', 'true'], { reject: false });
+  const r = await rig.run(['--rm', '--name', 'sysdir', ...CLONE_HOST_ROOT_BINDS, '-v', '/usr/share:/x', 'bb:local', 'true'], { reject: false });
   assert.notEqual(r.exitCode, 0);
   assert.match(r.stderr, /refusing to chown \/usr\/share for container [0-9a-f]+: it is a host system path/);
   assert.equal(owner('/usr/share'), '0:0');
@@ -211,7 +211,7 @@ test('a writable bind mount of a host system directory is refused in clone mode,
 test('a read-only bind mount is never re-owned in clone mode', async () => {
   const dir = path.join(scratch, 'ro');
   mkdirSync(dir, { recursive: true });
-  const r = await rig.run(['--rm', ...CLONE, ...HOST_ROOT_BINDS, '-v', `${dir}:/ro:ro`, 'bb:local', 'sh', '-c', 'stat -c %u /ro && cat /proc/self/uid_map']);
+  const r = await rig.run(['--rm', ...CLONE_HOST_ROOT_BINDS, '-v', `${dir}:/ro:ro`, 'bb:local', 'sh', '-c', 'stat -c %u /ro && cat /proc/self/uid_map']);
   const [inside, ...map] = r.stdout.trim().split('\n');
   assert.equal(inside, '65534', r.stdout);
   assert.ok((parseIdMap(map.join('\n'))[0]?.hostID ?? 0) > 0, `root inside is not host root: ${r.stdout}`);
@@ -219,9 +219,9 @@ test('a read-only bind mount is never re-owned in clone mode', async () => {
 });
 
 test('forcing shiftfs where the module is absent is a one-line error naming the setting, nothing left behind', async () => {
-  const r = await rig.run(['--rm', '-e', 'SYSRUNC_OWNERSHIP=shiftfs', 'bb:local', 'true'], { reject: false });
+  const r = await rig.run(['--rm', '--runtime=sysrunc-shiftfs', 'bb:local', 'true'], { reject: false });
   assert.notEqual(r.exitCode, 0);
-  assert.match(r.stderr, /environment variable SYSRUNC_OWNERSHIP: ownership mode shiftfs was forced but cannot work here: shiftfs is not available on this host \(shiftfs is not registered in \/proc\/filesystems/);
+  assert.match(r.stderr, /runtime flag --sysrunc-ownership: ownership mode shiftfs was forced but cannot work here: shiftfs is not available on this host \(shiftfs is not registered in \/proc\/filesystems/);
   assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
 });
 

@@ -1,4 +1,6 @@
-// Valid per-container settings (docker run -e SYSRUNC_<NAME>) each do what the README says, and
+// Valid per-container settings each do what the README says (the widening ones through a runtime the
+// operator registered with --sysrunc-<name>=<value> runtimeArgs, the harmless ones through
+// docker run -e SYSRUNC_<NAME>), and
 // sysrunc's own config file ($SYSRUNC_CONFIG) names the real runtime and the manager socket.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +32,16 @@ before(async () => {
   const config = path.join(work, 'sysrunc.json');
   writeFileSync(config, JSON.stringify({ runtime: loggingRunc, managerSocket: mgr.socket }));
   const viaConfig = script('sysrunc-via-config', `unset SYSRUNC_MGR_SOCKET SYSRUNC_RUNTIME\nSYSRUNC_CONFIG='${config}' exec '${SYSRUNC}' "$@"`);
-  d = await startDockerd({ name: RIG, runtimes: { sysrunc: { path: SYSRUNC }, 'sysrunc-config': { path: viaConfig } }, env: mgr.env });
+  d = await startDockerd({
+    name: RIG,
+    runtimes: {
+      sysrunc: { path: SYSRUNC },
+      'sysrunc-config': { path: viaConfig },
+      'sysrunc-131072-ids': { path: SYSRUNC, runtimeArgs: ['--sysrunc-userns-size=131072'] },
+      'sysrunc-caller-caps': { path: SYSRUNC, runtimeArgs: ['--sysrunc-capabilities=caller'] },
+    },
+    env: mgr.env,
+  });
   await ensureDockerImage(d);
   await derivedImage(STORE_IMAGE, 'mkdir -p /var/lib/docker');
   await derivedImage(FAKE_SYSTEMD_IMAGE, 'mkdir -p /lib/systemd && printf "#!/bin/sh\\nexec \\"\\$@\\"\\n" > /lib/systemd/systemd && chmod 755 /lib/systemd/systemd && rm -f /sbin/init && ln -s /lib/systemd/systemd /sbin/init');
@@ -78,8 +89,8 @@ function mountPoints(mountinfo: string): Map<string, string> {
 /** What a container shows of its systemd setting: its /run mount's fs type and $container. */
 const SYSTEMD_PROBE = 'awk \'$5 == "/run" { print "run=" $9 }\' /proc/self/mountinfo; echo "container=$container"';
 
-test('SYSRUNC_USERNS_SIZE=131072 gives the container a 131072-id uid and gid map, not the default 65536', async () => {
-  const r = await run(['--rm', '-e', 'SYSRUNC_USERNS_SIZE=131072', 'bb:local', 'sh', '-c', 'cat /proc/self/uid_map; echo --; cat /proc/self/gid_map']);
+test('a runtime registered with --sysrunc-userns-size=131072 gives the container a 131072-id uid and gid map, not the default 65536', async () => {
+  const r = await run(['--rm', '--runtime=sysrunc-131072-ids', 'bb:local', 'sh', '-c', 'cat /proc/self/uid_map; echo --; cat /proc/self/gid_map']);
   const [uid, gid] = r.stdout.split('--').map(parseIdMap);
   for (const map of [uid, gid]) {
     assert.equal(map?.length, 1, r.stdout);
@@ -134,9 +145,9 @@ async function capabilities(runtime: string, env: readonly string[]): Promise<st
   return r.stdout.trim();
 }
 
-test('SYSRUNC_CAPABILITIES=caller keeps the capabilities Docker asked for, the same as under plain runc', async () => {
+test('a runtime registered with --sysrunc-capabilities=caller keeps the capabilities Docker asked for, the same as under plain runc', async () => {
   const plain = await capabilities('runc', []);
-  assert.equal(await capabilities('sysrunc', ['-e', 'SYSRUNC_CAPABILITIES=caller']), plain);
+  assert.equal(await capabilities('sysrunc-caller-caps', []), plain);
 });
 
 test('by default (capabilities=all) root gets more capabilities than Docker asked for (the control for the test above)', async () => {

@@ -168,7 +168,7 @@ test('docker cp, docker diff and docker commit of a stopped container see the in
 
     // The committed image as a new system container, in each volume mode (copy mode: the sync-in
     // copies the image's inner data into the volume): its inner images are there, byte for byte, and run.
-    for (const [copyName, extra] of [['vol-from-commit', []], ['vol-from-commit-copy', ['-e', 'SYSRUNC_OWNERSHIP=clone']]] as const) {
+    for (const [copyName, extra] of [['vol-from-commit', []], ['vol-from-commit-copy', ['--runtime=sysrunc-clone']]] as const) {
       const copy = (await rig.run(['-d', '--name', copyName, ...extra, 'vol-committed:local'])).stdout.trim();
       try {
         await waitForInnerDocker(copy);
@@ -224,7 +224,7 @@ test('a --rm container skips the sync-out and leaves no store volume behind', as
 
 test('with clone ownership the store volume is copied at stop (copy mode), and a kill -9 before the swap loses nothing', async () => {
   const name = 'vol-copy';
-  const { id, sums } = await dindWithData(name, ['-e', 'SYSRUNC_OWNERSHIP=clone']);
+  const { id, sums } = await dindWithData(name, ['--runtime=sysrunc-clone']);
   try {
     assert.deepEqual(readdirSync(path.join(volumesDir(), id)).length, 1);
     rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'copy-sync-out:before-swap' });
@@ -264,7 +264,7 @@ test('with clone ownership the store volume is copied at stop (copy mode), and a
 // sync-out trusts none of them.
 test('with clone ownership a later stop copies only what changed', async () => {
   const name = 'vol-copy-again';
-  const id = (await rig.run(['-d', '--name', name, '-e', 'SYSRUNC_OWNERSHIP=clone', DIND])).stdout.trim();
+  const id = (await rig.run(['-d', '--name', name, '--runtime=sysrunc-clone', DIND])).stdout.trim();
   try {
     await waitForInnerDocker(id);
     await sh(id, WRITE_DATA);

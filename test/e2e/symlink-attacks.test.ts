@@ -93,7 +93,7 @@ test('a bind target that is a symlink to a host path in the image mounts nothing
   mkdirSync(source, { recursive: true, mode: 0o777 });
   await imageWith('sl-target:local', `ln -s ${canary}/data /data`);
   await attack('sl-target:local', ['-v', `${source}:/data`], WRITE_EVERYTHING('/data'));
-  await attack('sl-target:local', ['-e', 'SYSRUNC_BIND_OWNERSHIP=host-root', '-v', `${source}:/data`], WRITE_EVERYTHING('/data'));
+  await attack('sl-target:local', ['--runtime=sysrunc-host-root-binds', '-v', `${source}:/data`], WRITE_EVERYTHING('/data'));
 });
 
 test('an image\'s daemon.json with data-root ../../.. gets its store volume inside its own layer, nothing outside', async () => {

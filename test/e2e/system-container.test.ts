@@ -176,7 +176,7 @@ test('a -v mount over /var/lib/docker is respected and gets no store volume', as
   const hostDir = mkdtempSync('/var/tmp/sysrunc-e2e-userdocker-');
   try {
     // The user's own dir, given to the container's root the way SECURITY.md says: host-root binds.
-    const r = await rig.run(['--rm', '-e', 'SYSRUNC_BIND_OWNERSHIP=host-root', '-v', `${hostDir}:/var/lib/docker`, '--entrypoint', 'sh', DEBIAN_IMAGE_TAGS.dind, '-c', 'touch /var/lib/docker/mine && stat -c %u /var/lib/docker/mine && cat /proc/self/uid_map']);
+    const r = await rig.run(['--rm', '--runtime=sysrunc-host-root-binds', '-v', `${hostDir}:/var/lib/docker`, '--entrypoint', 'sh', DEBIAN_IMAGE_TAGS.dind, '-c', 'touch /var/lib/docker/mine && stat -c %u /var/lib/docker/mine && cat /proc/self/uid_map']);
     const [owner, ...map] = r.stdout.trim().split('\n');
     assert.equal(owner, '0', r.stderr);
     assert.ok((parseIdMap(map.join('\n'))[0]?.hostID ?? 0) > 0, `root inside is not host root: ${r.stdout}`);

@@ -91,8 +91,10 @@ test('two containers running at once get disjoint ranges', async () => {
 });
 
 // Host binds (-v): by default mounted as they are, in the container's own range (SECURITY.md);
-// host-root ownership inside only for a container that asks for it (SYSRUNC_BIND_OWNERSHIP=host-root).
-const HOST_ROOT_BINDS = ['-e', 'SYSRUNC_BIND_OWNERSHIP=host-root'];
+// host-root ownership inside only for a container whose runtime the operator registered with
+// --sysrunc-bind-ownership=host-root (helpers.ts SETTING_RUNTIMES).
+const HOST_ROOT_BINDS = ['--runtime=sysrunc-host-root-binds'];
+const PLAIN_USERNS = ['--runtime=sysrunc-plain-userns'];
 
 test('by default, what container root writes into a -v bind mount is owned by its own range on the host', async () => {
   const vol = path.join(work, 'vol-own-range');
@@ -166,11 +168,11 @@ test('--network host: a system container (the default) is refused with an error 
   const r = await rig.run(['--rm', '--network', 'host', 'bb:local', 'true'], { reject: false });
   assert.notEqual(r.exitCode, 0);
   assert.match(r.stderr, /network namespace is the host's \(--network host\)/);
-  assert.match(r.stderr, /SYSRUNC_SYSCONT=false/);
+  assert.match(r.stderr, /io\.sysrunc\.syscont=false or the runtime flag --sysrunc-syscont=false/);
 });
 
-test('--network host with SYSRUNC_SYSCONT=false: the container runs in its own user namespace', async () => {
-  const r = await rig.run(['--rm', '--network', 'host', '-e', 'SYSRUNC_SYSCONT=false', 'bb:local', 'cat', '/proc/self/uid_map'], { reject: false });
+test('--network host with syscont=false (a runtime flag): the container runs in its own user namespace', async () => {
+  const r = await rig.run(['--rm', '--network', 'host', ...PLAIN_USERNS, 'bb:local', 'cat', '/proc/self/uid_map'], { reject: false });
   assert.equal(r.exitCode, 0, r.stderr);
   const [row] = parseIdMap(r.stdout);
   assert.ok(row !== undefined && row.containerID === 0 && row.hostID > 0 && row.size === SIZE, r.stdout);

@@ -27,6 +27,8 @@ export interface CriOptions {
   readonly sandboxImage: string;
   /** Runtime handlers besides "runc": name -> the runc-compatible binary the runc v2 shim calls. */
   readonly handlers: Readonly<Record<string, string>>;
+  /** Per handler, the container annotations CRI passes on to the runtime (`container_annotations`, e.g. "io.sysrunc.*"). */
+  readonly containerAnnotations?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface LaunchOptions {
@@ -53,6 +55,7 @@ function criToml(d: RigDirs, cri: CriOptions): string[] {
   const handler = (name: string, binary: string | undefined): string[] => [
     `[${plugin}.containerd.runtimes.${name}]`,
     '  runtime_type = "io.containerd.runc.v2"',
+    ...(cri.containerAnnotations?.[name] === undefined ? [] : [`  container_annotations = [${cri.containerAnnotations[name].map(q).join(', ')}]`]),
     `[${plugin}.containerd.runtimes.${name}.options]`,
     ...(binary === undefined ? [] : [`  BinaryName = ${q(binary)}`]),
     `  Root = ${q(path.join(d.run, 'runc'))}`,

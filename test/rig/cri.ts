@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startContainerd, type ContainerdDaemon } from './containerd.ts';
+import { startContainerd, type ContainerdDaemon, type CriOptions } from './containerd.ts';
 import { ensureContainerdImage } from './images.ts';
 import { ensureDebianOciTar } from './debian-images.ts';
 import { REPO_ROOT, rigDirs } from './paths.ts';
@@ -58,7 +58,12 @@ function criClient(address: string): CriClient {
 }
 
 /** Starts containerd with CRI (handlers runc and, named here, others), CNI and the pause image. */
-export async function startCriRig(name: string, handlers: Readonly<Record<string, string>>, env: Record<string, string>): Promise<CriRig> {
+export async function startCriRig(
+  name: string,
+  handlers: Readonly<Record<string, string>>,
+  env: Record<string, string>,
+  options: Pick<CriOptions, 'containerAnnotations'> = {},
+): Promise<CriRig> {
   const d = rigDirs(name);
   // Beside the rig's run dir, not in it: starting containerd wipes that first.
   const cniConfDir = `${d.run}.cni`;
@@ -79,7 +84,7 @@ export async function startCriRig(name: string, handlers: Readonly<Record<string
       ],
     }),
   );
-  const containerd = await startContainerd({ name, namespace: 'k8s.io', env, cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers } });
+  const containerd = await startContainerd({ name, namespace: 'k8s.io', env, cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers, ...options } });
   try {
     await ensureContainerdImage(containerd, PAUSE_IMAGE, ['sleep', '2147483647']);
     await ensureContainerdImage(containerd, APP_IMAGE);

@@ -244,7 +244,7 @@ test('the pipeline asks for the rootfs mount before the bind mounts', () => {
 test('system-namespaces refuses the host network namespace, naming the opt-out', () => {
   assert.throws(
     () => systemNamespaces.apply(dockerLikeSpec(), plan({ hostNamespaces: new Set(['network']) })),
-    /the network namespace is the host's \(--network host\).*SYSRUNC_SYSCONT=false/,
+    /the network namespace is the host's \(--network host\).*io\.sysrunc\.syscont=false or the runtime flag --sysrunc-syscont=false/,
   );
 });
 
