@@ -11,6 +11,7 @@ import { startDockerd, type DockerDaemon, type ExecResult } from '../rig/dockerd
 import { ensureBusyboxRootfs, ensureDockerImage, ensureRootfsTar } from '../rig/images.ts';
 import { execTool } from '../rig/exec.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
+import { HOSTILE_ENV, WIDENING_ENV } from './hostile-env.ts';
 import { containerId, hostOwner, leftovers, managerList, NOTHING_LEFT, parseIdMap, removeEmptyDir } from './helpers.ts';
 
 const RIG = 'e2e-hostile';
@@ -18,20 +19,6 @@ const HOSTILE_IMAGE = 'hostile:local';
 /** The manager's own default range size and its bound, both set by the operator here. */
 const DEFAULT_SIZE = 131072;
 const MAX_SIZE = 262144;
-
-/** Every SYSRUNC_* setting at its most permissive value, plus one that is no setting at all. */
-export const HOSTILE_ENV: Readonly<Record<string, string>> = {
-  SYSRUNC_USERNS_SIZE: '16777216',
-  SYSRUNC_SYSCONT: 'false',
-  SYSRUNC_CAPABILITIES: 'all',
-  SYSRUNC_SYSTEMD: 'true',
-  SYSRUNC_STORE_VOLUMES: 'true',
-  SYSRUNC_OWNERSHIP: 'chown',
-  SYSRUNC_BIND_OWNERSHIP: 'host-root',
-  SYSRUNC_BOGUS: '1',
-};
-/** The ones the container's environment may not choose: each must be ignored with a warning. */
-export const WIDENING_ENV = ['SYSRUNC_USERNS_SIZE', 'SYSRUNC_SYSCONT', 'SYSRUNC_CAPABILITIES', 'SYSRUNC_OWNERSHIP', 'SYSRUNC_BIND_OWNERSHIP', 'SYSRUNC_BOGUS'];
 
 let mgr: TestManager;
 let d: DockerDaemon;

@@ -15,6 +15,11 @@ export interface ContainerConfig {
   readonly log_path?: string;
   /** namespace_options.pid: POD = 0 (the sandbox's), CONTAINER = 1 (its own). */
   readonly linux?: { readonly security_context?: { readonly namespace_options?: { readonly pid?: number } } };
+  /** KeyValue.value is bytes in ../shared/cri-api/api.proto. */
+  readonly envs?: readonly { readonly key: string; readonly value: Uint8Array }[];
+  readonly mounts?: readonly { readonly container_path: string; readonly host_path: string; readonly readonly?: boolean }[];
+  /** Passed on to the runtime only where the handler's container_annotations allow them. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface ExecSyncResult {
