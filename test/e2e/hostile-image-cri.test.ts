@@ -51,7 +51,10 @@ after(async () => {
 
 let attempt = 0;
 
-/** Runs `script` in a new app container of the pod, `vol` bound at /data; returns its stdout. */
+/**
+ * Runs `script` in a new app container of the pod, `vol` bound at /data, then stops and removes the
+ * container (ownership a host-root bind had while it ran is undone by then); returns its stdout.
+ */
 async function runApp(script: string, vol: string, extra: Partial<ContainerConfig> = {}): Promise<string> {
   assert.ok(podId !== undefined, 'no pod');
   const name = `app${attempt++}`;
@@ -61,9 +64,13 @@ async function runApp(script: string, vol: string, extra: Partial<ContainerConfi
     sandbox,
   );
   await cri.startContainer(id);
-  const r = await cri.execSync(id, ['sh', '-c', script]);
-  assert.equal(r.exitCode, 0, r.stderr);
-  return r.stdout;
+  try {
+    const r = await cri.execSync(id, ['sh', '-c', script]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    return r.stdout;
+  } finally {
+    await cri.stopAndRemoveContainer(id);
+  }
 }
 
 const HOSTILE: Partial<ContainerConfig> = { envs: Object.entries(HOSTILE_ENV).map(([key, value]) => ({ key, value: Buffer.from(value) })) };

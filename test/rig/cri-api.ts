@@ -49,6 +49,8 @@ export interface CriRuntime {
   createContainer(podId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string>;
   startContainer(id: string): Promise<void>;
   execSync(id: string, cmd: readonly string[], timeoutSeconds?: number): Promise<ExecSyncResult>;
+  /** StopContainer (SIGTERM, then SIGKILL after timeoutSeconds) and RemoveContainer. */
+  stopAndRemoveContainer(id: string, timeoutSeconds?: number): Promise<void>;
   stopPodSandbox(podId: string): Promise<void>;
   removePodSandbox(podId: string): Promise<void>;
   listContainers(podId?: string): Promise<ContainerSummary[]>;
@@ -69,6 +71,10 @@ export function criRuntime(cri: CriClient): CriRuntime {
     async execSync(id, cmd, timeoutSeconds = 20) {
       const r = await cri.runtime('ExecSync', { container_id: id, cmd, timeout: timeoutSeconds });
       return { stdout: text(r.stdout), stderr: text(r.stderr), exitCode: Number(r.exit_code) };
+    },
+    async stopAndRemoveContainer(id, timeoutSeconds = 0) {
+      await cri.runtime('StopContainer', { container_id: id, timeout: timeoutSeconds });
+      await cri.runtime('RemoveContainer', { container_id: id });
     },
     async stopPodSandbox(podId) {
       await cri.runtime('StopPodSandbox', { pod_sandbox_id: podId });
