@@ -173,7 +173,7 @@ export const METHODS = {
       ownership: z.optional(
         z.object({
           requested: z.enum(['auto', 'idmap', 'shiftfs', 'clone', 'chown']),
-          /** Where the setting came from, for error messages (e.g. "env SYSRUNC_OWNERSHIP"). */
+          /** Where the setting came from, for error messages (e.g. "runtime flag --sysrunc-ownership"). */
           origin: z.optional(z.string()),
           /** The rootfs directory, or an overlay's layers and upper dir. */
           rootfsPaths: z.array(AbsPath).check(z.minLength(1)),

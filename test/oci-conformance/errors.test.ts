@@ -176,6 +176,21 @@ test('malformed io.sysrunc.userns.size "abc": refused, naming the annotation and
   await assertRefused({ argv: create(bundle, id), bundle, names: ['io.sysrunc.userns.size', 'abc'], id });
 });
 
+test("io.sysrunc.userns.size over the manager's --max-subid-size: refused, naming the annotation and the bound", async () => {
+  // The fixture's manager has the default bound: 16 x its default size of 65536.
+  const bundle = await editedBundle('annotation-over-bound', (spec) => {
+    spec.annotations = { 'io.sysrunc.userns.size': String(65536 * 32) };
+  });
+  const id = cid(fx.sysrunc, 'annoverbound');
+  await assertRefused({ argv: create(bundle, id), bundle, names: ['io.sysrunc.userns.size', '2097152', '--max-subid-size'], id });
+});
+
+test('unknown runtime flag --sysrunc-nosuch: refused, naming the flag', async () => {
+  const bundle = await bundleDir('flag-unknown');
+  const id = cid(fx.sysrunc, 'flagunknown');
+  await assertRefused({ argv: ['--sysrunc-nosuch=1', ...create(bundle, id)], bundle, names: ['runtime flag --sysrunc-nosuch'], id });
+});
+
 /** containerd's rule: the msg of the last line whose level is "error". */
 function containerdMessage(log: string): string | undefined {
   const errors = log
