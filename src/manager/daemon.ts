@@ -19,6 +19,7 @@ import { createManagerServer, SerialQueue } from './server.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
 import { killOrphanedSocketHolders } from './orphans.ts';
+import { maxSubidSize } from './subid-bound.ts';
 
 export interface ManagerOptions {
   readonly socket: string;
@@ -57,23 +58,6 @@ export class ManagerStartError extends Error {
   override readonly name = 'ManagerStartError';
 }
 
-/** How many times the default size one container may ask for, unless the operator says otherwise. */
-export const MAX_SIZE_FACTOR = 16;
-
-/**
- * The bound on one container's range: the operator's, or the default size x 16; never so large that
- * one container could take the whole pool (it leaves at least one default-size range free).
- */
-function maxSubidSize(o: ManagerOptions, uidPool: readonly { size: number }[], gidPool: readonly { size: number }[], log: Logger): number {
-  const wanted = o.maxSubidSize ?? o.subidSize * MAX_SIZE_FACTOR;
-  if (wanted < o.subidSize) throw new ManagerStartError(`--max-subid-size ${wanted} is below --subid-size ${o.subidSize}`);
-  const pool = Math.min(...[uidPool, gidPool].map((ranges) => ranges.reduce((sum, r) => sum + r.size, 0)));
-  const ceiling = Math.max(o.subidSize, pool - o.subidSize);
-  if (wanted <= ceiling) return wanted;
-  log.warn({ wanted, pool, bound: ceiling }, 'the largest range one container may ask for is lowered so that one container cannot take the whole pool');
-  return ceiling;
-}
-
 export async function startManager(o: ManagerOptions, log: Logger): Promise<RunningManager> {
   // Traversable (not listable): container roots reach their store volumes below it by name.
   mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
@@ -97,7 +81,12 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     store: new SubidStore(path.join(o.stateDir, 'subid.json')),
   });
   for (const warning of allocator.warnings) log.warn(warning);
-  const maxSize = maxSubidSize(o, allocator.pool().uid, allocator.pool().gid, log);
+  let maxSize: number;
+  try {
+    maxSize = maxSubidSize({ defaultSize: o.subidSize, ...(o.maxSubidSize === undefined ? {} : { wanted: o.maxSubidSize }) }, allocator.pool().uid, allocator.pool().gid, log);
+  } catch (err) {
+    throw new ManagerStartError((err as Error).message);
+  }
 
   // Traversable but not listable: container roots reach their own dir by name only.
   mkdirSync(o.runDir, { recursive: true, mode: 0o711 });
