@@ -63,6 +63,14 @@ test('without Node, state answers byte for byte as runc does', async () => {
   assert.deepEqual(out.sysrunc, out.runc);
 });
 
+test("without Node, state with sysrunc's --sysrunc- runtime flags answers byte for byte as runc without them", async () => {
+  const id = await createWithRunc('nonode-flags', ['sleep', '1000']);
+  const runc = await fx.runc.cli(['--root', fx.runc.root, 'state', id], { noRoot: true });
+  const sysrunc = await fx.sysrunc.cli(['--sysrunc-bind-ownership=host-root', '--root', fx.runc.root, '-sysrunc-userns-size=131072', 'state', id], { noRoot: true, env: NO_NODE });
+  assert.equal(runc.exitCode, 0, runc.stderr);
+  assert.deepEqual(sysrunc, runc);
+});
+
 test('without Node, list answers byte for byte as runc does', async () => {
   await createWithRunc('nonode-list', ['sleep', '1000']);
   for (const format of [[], ['--format=json'], ['-q']]) {
