@@ -22,7 +22,9 @@ export const HARMLESS_IN_ENV: ReadonlySet<string> = new Set(['systemd', 'store-v
 
 /**
  * Podman writes this annotation into every config; podman before 4.6 also copies an image's own
- * annotations into it, so there an annotation may be the image author's (podman's fix: containers/podman#18542).
+ * annotations into it, so there an annotation may be the image author's (podman's fix:
+ * containers/podman#18542). Its presence, not its value, counts: podman keeps an image's own value.
+ * CRI-O writes it too, and is treated alike (its users give settings as runtime flags).
  */
 export const PODMAN_ANNOTATION = 'io.container.manager';
 
