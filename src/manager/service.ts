@@ -108,8 +108,11 @@ export class ManagerService {
   }
 
   async register(p: Params<'register'>): Promise<Result<'register'>> {
-    const size = p.userns.from === 'allocate' ? (p.userns.size ?? this.o.defaultSize) : undefined;
-    if (size !== undefined && this.o.maxSize !== undefined && size > this.o.maxSize) {
+    // A stopped container starting again with no size asked for keeps the range it holds (its kept
+    // volumes or clone are in those ids), even one an earlier version granted from its environment.
+    const kept = p.userns.from === 'allocate' && p.userns.size === undefined && this.o.registry.get(p.id)?.stopped === true ? this.o.allocator.lookup(p.id)?.size : undefined;
+    const size = p.userns.from === 'allocate' ? (p.userns.size ?? kept ?? this.o.defaultSize) : undefined;
+    if (size !== undefined && kept === undefined && this.o.maxSize !== undefined && size > this.o.maxSize) {
       throw new ServiceError('invalid-size', `container ${p.id}: ${size} ids is over the manager's bound of ${this.o.maxSize} ids per container (sysrunc-mgr --max-subid-size)`);
     }
     if (p.userns.from === 'caller') {
@@ -141,7 +144,7 @@ export class ManagerService {
     let sharedRange: string | undefined;
     const allocated = p.userns.from === 'allocate';
     if (p.userns.from === 'allocate') {
-      const a = this.allocate(p.id, p.userns.size ?? this.o.defaultSize);
+      const a = this.allocate(p.id, size ?? this.o.defaultSize);
       uidMappings = [{ containerID: 0, hostID: a.uid, size: a.size }];
       gidMappings = [{ containerID: 0, hostID: a.gid, size: a.size }];
     } else if (p.userns.from === 'share') {
