@@ -145,9 +145,8 @@ test('an image whose /etc/docker/daemon.json is a character device starts (the d
   await rig.docker(['rm', 'mk-dev-json']);
   const tree = path.join(scratch, 'dev-daemon-json-root');
   mkdirSync(path.join(tree, 'etc', 'docker'), { recursive: true });
-  mkdirSync(path.join(tree, 'usr', 'bin'), { recursive: true });
   await execTool('mknod', ['-m', '666', path.join(tree, 'etc', 'docker', 'daemon.json'), 'c', '1', '3'], process.env);
-  await execTool('tar', ['-r', '-f', tar, '-C', tree, 'etc/docker', 'etc/docker/daemon.json'], process.env);
+  await execTool('tar', ['-r', '-f', tar, '-C', tree, 'etc/docker'], process.env);
   await rig.docker(['import', tar, 'dev-daemon-json:local']);
   const r = await rig.run(['--rm', 'dev-daemon-json:local', 'sh', '-c', 'test -c /etc/docker/daemon.json && echo STARTED'], { reject: false });
   assert.match(r.stdout, /STARTED/, r.stderr);
