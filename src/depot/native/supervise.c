@@ -11,8 +11,13 @@
  * In <process dir> (its working directory):
  *   stdin, control   FIFOs it holds open for reading and writing, so clients can come and go.
  *                    control takes lines: "w <rows> <cols>" (TIOCSWINSZ), "k <signal>", "c" (close stdin)
- *   stdout, stderr   everything the process wrote, appended (a tty has stdout only; stderr then
- *                    holds the runtime's own messages)
+ *   stdout, stderr   what the process wrote, appended (a tty has stdout only; stderr then
+ *                    holds the runtime's own messages). Each file is rotated to <name>.1 when it
+ *                    reaches a quarter of SYSRUNC_DEPOT_MAX_OUTPUT (bytes, default 10 MiB, read
+ *                    from the environment): a process keeps at most that much output on disk, the
+ *                    oldest dropped, so no process can fill /run.
+ *   stdout.base, stderr.base   after a rotation: the stream offset of the file's first byte
+ *                    (what a reader adds to an offset into the file; absent means 0)
  *   pid              the process's host pid (written by the runtime)
  *   supervisor.pid   its own pid
  *   exitcode         written last, atomically: the exit status, or 128+signal
@@ -46,6 +51,20 @@
 #define CONSOLE_TIMEOUT_MS 60000
 
 static int report_fd = 3;
+
+#define DEFAULT_MAX_OUTPUT (10LL * 1024 * 1024)
+#define MIN_FILE_CAP 1024LL
+
+/* An output file: size of the current file and the stream offset of its first byte. */
+struct output {
+	const char *name;
+	int fd;
+	long long size;
+	long long base;
+};
+
+/* Each stream keeps its current file and one .1 file of at most this many bytes each. */
+static long long file_cap = DEFAULT_MAX_OUTPUT / 4;
 
 static void report(const char *fmt, ...) {
 	char msg[1024];
@@ -95,6 +114,70 @@ static int open_output(const char *path) {
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0) fail("open", path);
 	return fd;
+}
+
+static void write_base(const struct output *o) {
+	char tmp[64], final[64], text[32];
+	snprintf(tmp, sizeof tmp, "%s.base.tmp", o->name);
+	snprintf(final, sizeof final, "%s.base", o->name);
+	int len = snprintf(text, sizeof text, "%lld\n", o->base);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) fail("open", tmp);
+	if (write_all(fd, text, (size_t)len) < 0) fail("write", tmp);
+	close(fd);
+	if (rename(tmp, final) < 0) fail("rename", final);
+}
+
+/* The current file becomes <name>.1 (the older one is dropped) and a new one starts; the base file
+ * is written last: a reader that sees the base change reads again. */
+static void rotate(struct output *o) {
+	char old[64];
+	snprintf(old, sizeof old, "%s.1", o->name);
+	if (rename(o->name, old) < 0) fail("rename", old);
+	close(o->fd);
+	o->fd = open(o->name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (o->fd < 0) fail("open", o->name);
+	o->base += o->size;
+	o->size = 0;
+	write_base(o);
+}
+
+static void output_write(struct output *o, const char *buf, size_t len) {
+	while (len > 0) {
+		if (o->size >= file_cap) rotate(o);
+		size_t n = len;
+		if ((long long)n > file_cap - o->size) n = (size_t)(file_cap - o->size);
+		if (write_all(o->fd, buf, n) < 0) {
+			dprintf(2, "sysrunc-depot-supervise: write %s: %s (errno %d)\n", o->name, strerror(errno), errno);
+			return;
+		}
+		o->size += (long long)n;
+		buf += n;
+		len -= n;
+	}
+}
+
+static void output_open(struct output *o, const char *name) {
+	o->name = name;
+	o->fd = open_output(name);
+	struct stat st;
+	o->size = fstat(o->fd, &st) == 0 ? (long long)st.st_size : 0;
+	o->base = 0;
+}
+
+/* SYSRUNC_DEPOT_MAX_OUTPUT: bytes of output a process keeps (both streams, with their .1 files). */
+static void read_max_output(void) {
+	const char *v = getenv("SYSRUNC_DEPOT_MAX_OUTPUT");
+	if (v != NULL && *v != '\0') {
+		char *end;
+		long long max = strtoll(v, &end, 10);
+		if (*end != '\0' || max <= 0) {
+			report("SYSRUNC_DEPOT_MAX_OUTPUT=%s: not a positive number of bytes", v);
+			exit(1);
+		}
+		file_cap = max / 4 < MIN_FILE_CAP ? MIN_FILE_CAP : max / 4;
+	}
+	unsetenv("SYSRUNC_DEPOT_MAX_OUTPUT"); /* not the runtime's or the process's business */
 }
 
 static void set_nonblocking(int fd, const char *what) {
@@ -171,12 +254,12 @@ static pid_t read_pid(const char *path) {
 
 /* Copies what is readable now from fd to the output file; returns 0 at EOF (or EIO: a pty whose
  * slave side is closed), 1 otherwise. */
-static int pump(int fd, int out, const char *name) {
+static int pump(int fd, struct output *out, const char *name) {
 	char buf[65536];
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n > 0) {
-			if (write_all(out, buf, (size_t)n) < 0) dprintf(2, "sysrunc-depot-supervise: write %s: %s (errno %d)\n", name, strerror(errno), errno);
+			output_write(out, buf, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR) continue;
@@ -219,8 +302,11 @@ int main(int argc, char **argv) {
 
 	int stdin_fifo = open_fifo("stdin");
 	int control_fifo = open_fifo("control");
-	int out_file = open_output("stdout");
-	int err_file = open_output("stderr");
+	read_max_output();
+	struct output outputs[2];
+	output_open(&outputs[0], "stdout");
+	output_open(&outputs[1], "stderr");
+	int err_file = outputs[1].fd; /* the runtime's own messages, before any rotation */
 	int to_child[2] = {-1, -1}, from_out[2] = {-1, -1}, from_err[2] = {-1, -1};
 	int listen_fd = -1;
 	if (tty) listen_fd = listen_console();
@@ -259,7 +345,7 @@ int main(int argc, char **argv) {
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (!tty) {
 			set_nonblocking(from_err[0], "stderr pipe");
-			pump(from_err[0], err_file, "stderr");
+			pump(from_err[0], &outputs[1], "stderr");
 		}
 		unlink("stdin");
 		unlink("control");
@@ -275,7 +361,6 @@ int main(int argc, char **argv) {
 
 	/* Streams: [0] stdout (pipe, or the pty master), [1] stderr (pipes only). */
 	int sources[2] = {tty ? master : from_out[0], tty ? -1 : from_err[0]};
-	int sinks[2] = {out_file, err_file};
 	int child_stdin = tty ? master : to_child[1];
 	for (int i = 0; i < 2; i++)
 		if (sources[i] >= 0) set_nonblocking(sources[i], i == 0 ? "stdout" : "stderr");
@@ -371,7 +456,7 @@ int main(int argc, char **argv) {
 		for (int i = 0; i < 2; i++) {
 			if (at_src[i] < 0 || fds[at_src[i]].revents == 0) continue;
 			if (exited) quiet_since = now_ms();
-			if (!pump(sources[i], sinks[i], i == 0 ? "stdout" : "stderr")) {
+			if (!pump(sources[i], &outputs[i], i == 0 ? "stdout" : "stderr")) {
 				close(sources[i]);
 				sources[i] = -1;
 				if (tty) { /* the master was the process's input and its window too */
