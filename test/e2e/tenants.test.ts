@@ -299,8 +299,8 @@ test('sysrunc-ctl status --json lists each container with its range and ownershi
   const r = spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['status', '--json', '--manager-socket', mgr.socket], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as { containers: Array<{ id: string; uidMappings: Array<{ hostID: number }>; ownership?: { mode: string; reason: string } }>; ranges: { freeUid: unknown[] }; allocations: unknown[] };
-  assert.deepEqual(s.containers.map((c) => c.id).sort(), ['tnt-a.a1', 'tnt-a.a2', 'tnt-b.b1', 'tnt-b.b2']);
-  const a1 = s.containers.find((c) => c.id === 'tnt-a.a1');
+  assert.deepEqual(s.containers.map((c) => c.id).sort(), [containerdId(A, 'a1'), containerdId(A, 'a2'), containerdId(B, 'b1'), containerdId(B, 'b2')]);
+  const a1 = s.containers.find((c) => c.id === containerdId(A, 'a1'));
   assert.equal(a1?.uidMappings[0]?.hostID, (await uidMapOf(A, 'a1')).hostID);
   assert.ok(a1?.ownership !== undefined && a1.ownership.reason !== '', JSON.stringify(a1));
   assert.equal(s.allocations.length, 4);
