@@ -18,6 +18,8 @@ export interface DepotRuntime {
   readonly init: string;
   /** The static per-process supervisor (dist/sysrunc-depot-supervise). */
   readonly supervisor: string;
+  /** Output a process keeps on disk (both streams, the oldest dropped): passed to each supervisor. */
+  readonly maxOutputBytes: number;
   readonly env: NodeJS.ProcessEnv;
 }
 

@@ -22,7 +22,21 @@ interface Options {
   sysrunc: string;
   init: string;
   supervisor: string;
+  maxOutputBytes: number;
   logLevel: string;
+}
+
+/** Default cap of one process's kept output: its files are on /run (tmpfs, memory). */
+const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
+const MIN_MAX_OUTPUT_BYTES = 4096;
+
+function outputBytes(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < MIN_MAX_OUTPUT_BYTES) {
+    process.stderr.write(`sysrunc-depotd: --max-output-bytes ${value}: not a whole number of bytes of at least ${MIN_MAX_OUTPUT_BYTES}\n`);
+    process.exit(2);
+  }
+  return n;
 }
 
 const program = new Command('sysrunc-depotd')
@@ -34,6 +48,7 @@ const program = new Command('sysrunc-depotd')
   .option('--sysrunc <path>', 'the runtime every create and exec goes through', path.join(top, 'bin', 'sysrunc'))
   .option('--init <path>', 'the keep-alive init (static binary)', path.join(top, 'dist', 'sysrunc-depot-init'))
   .option('--supervisor <path>', 'the per-process supervisor (static binary)', path.join(top, 'dist', 'sysrunc-depot-supervise'))
+  .option('--max-output-bytes <n>', 'output each process keeps on disk, stdout and stderr together; past it the oldest is dropped', outputBytes, DEFAULT_MAX_OUTPUT_BYTES)
   .option('--log-level <level>', 'debug, info, warn or error', 'info')
   .action(async (opts: Options) => {
     const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, pino.destination(2));
@@ -50,6 +65,7 @@ const program = new Command('sysrunc-depotd')
       runcRoot: path.resolve(opts.runcRoot),
       init: path.resolve(opts.init),
       supervisor: path.resolve(opts.supervisor),
+      maxOutputBytes: opts.maxOutputBytes,
       env: process.env,
     };
     // A socket left by a daemon killed with -9 is removed; one a live daemon answers on is not taken.

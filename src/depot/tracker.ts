@@ -3,15 +3,14 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DepotError, type AttachEvent, type Params, type ProcessInfo } from '../depot-api/v1.ts';
 import type { DepotRuntime } from './containers.ts';
 import { pidAlive, readOptional, readPid } from './layout.ts';
 import { processConfig, type OciProcess } from './spec.ts';
+import { readOutput } from './output-files.ts';
 
-const READ_CHUNK = 64 * 1024;
 /** Wake-up for waits and attaches when an inotify event is missed (e.g. a watch set up late). */
 const FALLBACK_POLL_MS = 500;
 
@@ -46,7 +45,8 @@ export async function startProcess(rt: DepotRuntime, p: Params<'exec'>): Promise
   const log = openSync(path.join(dir, 'supervisor.log'), 'a', 0o600);
   // Its own session (detached): it must not get the daemon's terminal signals, and it outlives the
   // daemon. While the daemon lives it is the supervisor's parent and reaps it.
-  const child = spawn(rt.supervisor, args, { detached: true, stdio: ['ignore', 'ignore', log, 'pipe'], env: rt.env, cwd: dir });
+  const env = { ...rt.env, SYSRUNC_DEPOT_MAX_OUTPUT: String(rt.maxOutputBytes) };
+  const child = spawn(rt.supervisor, args, { detached: true, stdio: ['ignore', 'ignore', log, 'pipe'], env, cwd: dir });
   closeSync(log);
   const report = await new Promise<string>((resolve, reject) => {
     child.once('error', () => rmSync(dir, { recursive: true, force: true }));
@@ -154,33 +154,17 @@ export async function attachProcess(rt: DepotRuntime, p: Params<'attach'>, send:
     const info = processInfoWhileThere(rt, p.container, p.process, dir);
     for (const stream of ['stdout', 'stderr'] as const) {
       for (;;) {
-        const chunk = await readFrom(path.join(dir, stream), offsets[stream]);
-        if (chunk.length === 0) break;
-        offsets[stream] += chunk.length;
-        send({ stream, data: chunk.toString('base64'), offset: offsets[stream] });
+        const { start, data } = await readOutput(dir, stream, offsets[stream]);
+        if (data.length === 0) break;
+        // Output older than the kept files was dropped (--max-output-bytes): the stream goes on from `start`.
+        offsets[stream] = start + data.length;
+        send({ stream, data: data.toString('base64'), offset: offsets[stream] });
       }
     }
     if (info.exitCode !== undefined) return info.exitCode;
     if (info.state === 'lost') throw new DepotError('internal', `process ${p.process} of ${p.container}: its supervisor is gone and ${dir}/exitcode was never written`);
     if (abort.aborted) throw new DepotError('internal', 'the client went away');
     await changed;
-  }
-}
-
-async function readFrom(file: string, offset: number): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw new Error(`open ${file}: ${(err as Error).message}`);
-  }
-  try {
-    const buf = Buffer.alloc(READ_CHUNK);
-    const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, offset);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
   }
 }
 

@@ -24,8 +24,9 @@ export interface WriteFileAtomicOptions {
 export function writeFileAtomic(path: string, data: string, options: WriteFileAtomicOptions = {}): void {
   const dir = dirname(path);
   // Unique per writer so two processes never write into the same temp file. The name is cut so the
-  // temp name stays within NAME_MAX (255) for the longest names (a 250-character container id).
-  const tmpPath = join(dir, `.${basename(path).slice(0, 200)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  // temp name stays within NAME_MAX (255) for the longest names (a 250-character container id). The
+  // '#' is a character no container id has: a file named after an id is never taken for a temp file.
+  const tmpPath = join(dir, `.${basename(path).slice(0, 200)}#${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number;
   try {
     fd = openSync(tmpPath, 'wx', options.mode ?? 0o600);
@@ -64,14 +65,24 @@ function namingFile(path: string, err: unknown): Error {
   return code === undefined ? named : Object.assign(named, { code });
 }
 
-/** The temp files writeFileAtomic makes: .<name>.<pid>.<8 hex>.tmp */
-const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+/** The temp files writeFileAtomic makes: .<name>#<pid>.<8 hex>.tmp */
+const TEMP_FILE = /^\..+#(\d+)\.[0-9a-f]{8}\.tmp$/;
+/**
+ * The ones versions before 0.3 made, .<name>.<pid>.<8 hex>.tmp: a valid container id can look like
+ * that, so they are only recognized in dirs where no file is named after a bare id.
+ */
+const LEGACY_TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/** Whether a directory entry is a temp file of writeFileAtomic (never a file named after a container id). */
+export function isAtomicTempFile(name: string): boolean {
+  return TEMP_FILE.test(name);
+}
 
 /**
  * Removes temp files a writer killed mid-write left in `dir` (not this process's own); returns their
  * paths. Only for a directory one process writes at a time (a manager's state dirs, at its start).
  */
-export function removeStaleTempFiles(dir: string): string[] {
+export function removeStaleTempFiles(dir: string, o: { legacyNames?: boolean } = {}): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -80,7 +91,7 @@ export function removeStaleTempFiles(dir: string): string[] {
   }
   const removed: string[] = [];
   for (const name of names) {
-    const m = TEMP_FILE.exec(name);
+    const m = TEMP_FILE.exec(name) ?? (o.legacyNames === false ? null : LEGACY_TEMP_FILE.exec(name));
     if (m === null || Number(m[1]) === process.pid) continue;
     try {
       unlinkSync(join(dir, name));

@@ -14,6 +14,7 @@ export const SEEK_DATA = 3;
 export const SEEK_HOLE = 4;
 export const RESOLVE_NO_XDEV = 0x01;
 export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
 export const RESOLVE_IN_ROOT = 0x10;
 
 export const S_IFMT = 0o170000;

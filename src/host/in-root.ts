@@ -2,7 +2,7 @@
 // symlinks and ".." never leave the rootfs (openat2 RESOLVE_IN_ROOT). The image and, after a run,
 // the container itself control every symlink in there; following one with a plain host path walk
 // would let an image make the manager read or write host files.
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SyscallError, fromNodeError } from './libc.ts';
 import { ENOENT, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV, openat2 } from './fs-native.ts';
@@ -112,21 +112,55 @@ export class Rootfs {
     return fd;
   }
 
-  /** Content of regular file inRoot, or undefined if it does not exist. */
+  /**
+   * A read-only fd of regular file inRoot, or undefined if it does not exist. The image decides
+   * what is there: a FIFO, a tty or a watchdog device would act on being opened (block, become the
+   * manager's controlling terminal, arm a timer), so the entry is opened O_PATH first, its type
+   * checked on that fd, and only a regular file is opened for reading, through that same fd (the
+   * inode fstat saw). maxBytes caps the size fstat reports; readers must still cap what they read.
+   */
+  openRegularFile(inRoot: string, maxBytes: number): number | undefined {
+    const pathFd = this.open(inRoot, O_PATH);
+    if (pathFd === undefined) return undefined;
+    try {
+      const st = fstatSync(pathFd);
+      if (!st.isFile()) throw new SyscallError('open', this.label(inRoot), 22 /* EINVAL */, 'not a regular file');
+      if (st.size > maxBytes) throw new SyscallError('open', this.label(inRoot), 27 /* EFBIG */, `larger than ${maxBytes} bytes`);
+      return openSync(`/proc/self/fd/${pathFd}`, fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
+    } catch (err) {
+      throw fromNodeError(err, 'open', this.label(inRoot));
+    } finally {
+      closeSync(pathFd);
+    }
+  }
+
+  /** Content of regular file inRoot (see openRegularFile), or undefined if it does not exist. */
   readFile(inRoot: string, maxBytes: number): Buffer | undefined {
-    const fd = this.open(inRoot, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const fd = this.openRegularFile(inRoot, maxBytes);
     if (fd === undefined) return undefined;
     try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw new SyscallError('read', this.label(inRoot), 22 /* EINVAL */, 'not a regular file');
-      if (st.size > maxBytes) throw new SyscallError('read', this.label(inRoot), 27 /* EFBIG */, `larger than ${maxBytes} bytes`);
-      return readFileSync(fd);
+      return readCapped(fd, maxBytes, this.label(inRoot));
     } catch (err) {
       throw fromNodeError(err, 'read', this.label(inRoot));
     } finally {
       closeSync(fd);
     }
   }
+}
+
+/** Reads fd to its end, refusing more than maxBytes. */
+function readCapped(fd: number, maxBytes: number, label: string): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const buf = Buffer.allocUnsafe(Math.min(maxBytes + 1, 1024 * 1024));
+  for (;;) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, maxBytes + 1 - total), null);
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+    total += n;
+    if (total > maxBytes) throw new SyscallError('read', label, 27 /* EFBIG */, `larger than ${maxBytes} bytes`);
+  }
+  return Buffer.concat(chunks, total);
 }
 
 function relative(inRoot: string): string {

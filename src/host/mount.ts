@@ -41,6 +41,17 @@ export function openTreeClone(source: string, opts: RecursiveOption = {}): numbe
   return fd;
 }
 
+/**
+ * Detached copy of the mount (tree) at the entry an fd holds (an O_PATH fd of a pinned path): the
+ * fd is the one resolution of the source, no path is walked again.
+ */
+export function openTreeCloneFd(sourceFd: number, label: string, opts: RecursiveOption = {}): number {
+  const flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | (opts.recursive ? AT_RECURSIVE : 0);
+  const fd = libc().openTree(sourceFd, '', flags);
+  if (fd === -1) throw sysFail('open_tree', label);
+  return fd;
+}
+
 /** Idmaps a detached mount with the mapping of usernsFd and makes it private. */
 export function setIdmap(fd: number, usernsFd: number, opts: RecursiveOption & { label?: string } = {}): void {
   const attr = Buffer.alloc(MOUNT_ATTR_SIZE_VER0);
@@ -202,6 +213,22 @@ export function bindMount(source: string, target: string, opts: BindOptions = {}
   attachTree(source, target, undefined, opts);
 }
 
+/** A source already opened (O_PATH fd, see host/pinned-path.ts); `label` names it in errors. */
+export interface SourceFd {
+  readonly fd: number;
+  readonly label: string;
+}
+
+/** bindMount of the entry an fd holds. */
+export function bindMountFd(source: SourceFd, target: string, opts: BindOptions = {}): void {
+  attachTree(source, target, undefined, opts);
+}
+
+/** idmappedBindMount of the entry an fd holds. */
+export function idmappedBindMountFd(source: SourceFd, target: string, usernsFd: number, opts: BindOptions = {}): void {
+  attachTree(source, target, usernsFd, opts);
+}
+
 export interface BindOptions extends RecursiveOption {
   /**
    * Read-only, set here in the host's user namespace: a container's mount namespace gets it
@@ -219,8 +246,9 @@ function setReadOnly(fd: number, opts: RecursiveOption & { label: string }): voi
   if (libc().mountSetattr(fd, '', flags, attr) === -1) throw sysFail('mount_setattr(MOUNT_ATTR_RDONLY)', opts.label);
 }
 
-function attachTree(source: string, target: string, usernsFd: number | undefined, opts: BindOptions): void {
-  const fd = openTreeClone(source, opts);
+function attachTree(from: string | SourceFd, target: string, usernsFd: number | undefined, opts: BindOptions): void {
+  const source = typeof from === 'string' ? from : from.label;
+  const fd = typeof from === 'string' ? openTreeClone(from, opts) : openTreeCloneFd(from.fd, from.label, opts);
   try {
     const src = statxAt(fd, '', AT_EMPTY_PATH, source);
     if ((src.mode & S_IFMT) === S_IFLNK) throw new SyscallError('open_tree', source, ELOOP, 'source is a symlink, refusing to follow it');

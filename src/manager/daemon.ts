@@ -94,7 +94,8 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   // A manager killed -9 in the middle of a state write leaves its temp file behind.
   const bundles = new PreparedBundles(o.runDir, o.socket);
   for (const dir of [o.stateDir, path.join(o.stateDir, 'containers'), path.join(o.stateDir, 'journals'), bundles.hintsDir]) {
-    for (const file of removeStaleTempFiles(dir)) log.warn({ file }, 'removed a temp file left by an interrupted write');
+    // Hint files are named by bare container id, which may look like an old-style temp name.
+    for (const file of removeStaleTempFiles(dir, { legacyNames: dir !== bundles.hintsDir })) log.warn({ file }, 'removed a temp file left by an interrupted write');
   }
   const queue = new SerialQueue();
   let service: ManagerService | undefined;

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { delegateCgroups, undelegateCgroups } from './cgroup-delegate.ts';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
-import { bindMount, idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
+import { bindMountFd, idmappedBindMountFd, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
+import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';
 import { mountFs, type FsParam } from '../host/fsmount.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
@@ -130,14 +131,19 @@ export class HostExecutor {
     makePrivate(action.target);
   }
 
+  /**
+   * The source is pinned (opened once, no symlink in any component): the host-system check is
+   * made on what the fd really is, and the walk starts from that fd, so a parent directory swapped
+   * for a symlink to / after the path was resolved is refused, never followed.
+   */
   private chownTree(ctx: ContainerContext, target: string, direction: ChownDirection): void {
-    if (target === '/' || NEVER_CHOWNED.some((dir) => target === dir || target.startsWith(`${dir}/`))) {
-      throw new HostActionError(`refusing to chown ${target} for container ${ctx.id}: it is a host system path; mount it read-only, or use idmapped mounts`);
-    }
-    lstatNoSymlink(target, 'chown');
+    refuseHostSystemPath(ctx, target);
     const journal = path.join(this.o.journalDir, `${ctx.id}.${createHash('sha256').update(target).digest('hex').slice(0, 16)}.json`);
-    mkdirSync(this.o.journalDir, { recursive: true, mode: 0o700 });
-    chownTreeByOffset(target, idOffset(ctx), { journalPath: journal, direction, range: { size: rangeSize(ctx) } });
+    withPinnedPath(target, `chown for container ${ctx.id}`, (source) => {
+      refuseHostSystemPath(ctx, source.real);
+      mkdirSync(this.o.journalDir, { recursive: true, mode: 0o700 });
+      chownTreeByOffset(source.real, idOffset(ctx), { journalPath: journal, direction, range: { size: rangeSize(ctx) }, rootFd: source.fd });
+    });
   }
 
   /** Drops what the executor holds for a container (its user-namespace fds). */
@@ -150,8 +156,11 @@ export class HostExecutor {
   }
 
   private idmappedMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'idmapped-mount' }>): void {
-    prepareMountTarget(ctx, action, 'idmapped mount');
-    idmappedBindMount(action.source, action.target, this.usernsFd(ctx, action.mounterWritable === true), { recursive: action.recursive, readOnly: action.readOnly === true });
+    withPinnedPath(action.source, 'idmapped mount', (source) => {
+      prepareMountTarget(ctx, action.target, source);
+      const usernsFd = this.usernsFd(ctx, action.mounterWritable === true);
+      idmappedBindMountFd({ fd: source.fd, label: action.source }, action.target, usernsFd, { recursive: action.recursive, readOnly: action.readOnly === true });
+    });
   }
 
   private usernsFd(ctx: ContainerContext, mounterWritable: boolean): number {
@@ -173,19 +182,30 @@ export function withHostRootSpare(mappings: readonly IdMapping[]): IdMapping[] {
   return [...mappings, { containerID: spare, hostID: 0, size: 1 }];
 }
 
+/**
+ * The source is pinned once (no symlink in any component, see host/pinned-path.ts) and mounted
+ * from that fd: a parent directory swapped for a symlink after the facts were gathered is refused.
+ */
 function bindMountAction(ctx: ContainerContext, action: Extract<HostAction, { kind: 'bind-mount' }>): void {
-  prepareMountTarget(ctx, action, 'bind mount');
-  bindMount(action.source, action.target, { recursive: action.recursive, readOnly: action.readOnly === true });
+  withPinnedPath(action.source, 'bind mount', (source) => {
+    prepareMountTarget(ctx, action.target, source);
+    bindMountFd({ fd: source.fd, label: action.source }, action.target, { recursive: action.recursive, readOnly: action.readOnly === true });
+  });
 }
 
-/** An empty file or dir at target, matching the source (never followed if it is a symlink). */
-function prepareMountTarget(ctx: ContainerContext, action: { source: string; target: string }, what: string): void {
-  assertInside(ctx.runDir, action.target);
-  const sourceStat = lstatNoSymlink(action.source, what);
-  undoMountTarget(ctx, action.target);
-  makeParents(ctx, path.dirname(action.target));
-  if (sourceStat.isDirectory()) mkdirSync(action.target, { mode: 0o700 });
-  else closeSync(openSync(action.target, 'wx', 0o600));
+/** An empty file or dir at target, matching the pinned source. */
+function prepareMountTarget(ctx: ContainerContext, target: string, source: PinnedPath): void {
+  assertInside(ctx.runDir, target);
+  undoMountTarget(ctx, target);
+  makeParents(ctx, path.dirname(target));
+  if (source.stat.isDirectory()) mkdirSync(target, { mode: 0o700 });
+  else closeSync(openSync(target, 'wx', 0o600));
+}
+
+function refuseHostSystemPath(ctx: ContainerContext, p: string): void {
+  if (p === '/' || NEVER_CHOWNED.some((dir) => p === dir || p.startsWith(`${dir}/`))) {
+    throw new HostActionError(`refusing to chown ${p} for container ${ctx.id}: it is a host system path; mount it read-only, or use idmapped mounts`);
+  }
 }
 
 function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>): void {

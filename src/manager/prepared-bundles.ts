@@ -7,7 +7,7 @@
 // socket path alone.
 import { mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../fs/atomic-file.ts';
+import { isAtomicTempFile, writeFileAtomic } from '../fs/atomic-file.ts';
 import { readdirIfExists } from '../fs/read-dir.ts';
 
 /** How bin/sysrunc handles a container's delete and exec (see bin/sysrunc). */
@@ -61,7 +61,7 @@ export class PreparedBundles {
   ids(): Set<string> {
     const ids = new Set<string>();
     for (const name of readdirIfExists(this.bundlesDir)) ids.add(name);
-    for (const name of readdirIfExists(this.hintsDir)) if (!name.startsWith('.')) ids.add(name);
+    for (const name of readdirIfExists(this.hintsDir)) if (!isAtomicTempFile(name)) ids.add(name);
     return ids;
   }
 }

@@ -63,7 +63,8 @@ export class Registry {
     this.dir = path.join(stateDir, 'containers');
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(this.dir)) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      // Every <id>.json, ids starting with "." included (valid for runc); temp files end in .tmp.
+      if (!name.endsWith('.json')) continue;
       const record = readJson(path.join(this.dir, name), ContainerRecord);
       if (record !== undefined) this.records.set(record.id, record);
     }

@@ -34,11 +34,7 @@ export interface TenantRuntime {
 
 export const key = (ns: string, id: string): string => `${ns}/${id}`;
 
-/**
- * The containerd (and so runc) id of a tenant's container: the manager knows containers by id
- * host-wide, and two tenants may well both name one "web".
- */
-export const containerdId = (ns: string, name: string): string => `${ns}.${name}`;
+export { containerdId } from './container-ids.ts';
 
 export function logDir(rt: TenantRuntime, ns: string, id: string): string {
   return path.join(rt.stateDir, 'logs', ns, id);

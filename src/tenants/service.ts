@@ -10,6 +10,7 @@ import { ExecOutput } from './exec-fifos.ts';
 import { checkHost } from './host-checks.ts';
 import { createLease, prepareSnapshot, resolveImage } from './image.ts';
 import { containerdId, key, logDir, PROCESS_TYPE, RUNTIME_NAME, SPEC_TYPE, type TenantRuntime } from './runtime.ts';
+import { legacyContainerdId, MAX_CONTAINERD_ID } from './container-ids.ts';
 import { buildLabels, buildSpec, containerFromSpec, LABELS } from './spec.ts';
 import { createAndStartTask, removeContainer, runcOptions, stopTask, waitExit } from './tasks.ts';
 
@@ -37,31 +38,54 @@ async function requireNamespace(rt: TenantRuntime, ns: string): Promise<void> {
   }
 }
 
-/** The container's record, if it is one of the service's. */
+/**
+ * The container's record, if it is one of the service's: under its id, or under the id versions
+ * before 0.3 gave it (container-ids.ts), and only if its name label is the name asked for.
+ */
 export async function getManaged(rt: TenantRuntime, ns: string, id: string): Promise<Message> {
   await requireNamespace(rt, ns);
-  try {
-    const c = (await rt.ctrd.call('containers', 'Get', ns, { id: containerdId(ns, id) }))['container'] as Message;
-    if ((c['labels'] as Record<string, string>)[LABELS.managed] === '1') return c;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
+  for (const cid of [containerdId(ns, id), legacyContainerdId(ns, id)]) {
+    const c = await findContainer(rt, ns, cid);
+    const labels = (c?.['labels'] as Record<string, string> | undefined) ?? {};
+    if (c !== undefined && labels[LABELS.managed] === '1' && labels[LABELS.name] === id) return c;
   }
   throw new TenantError('not-found', `container ${id}: not in namespace ${ns}`);
+}
+
+async function findContainer(rt: TenantRuntime, ns: string, cid: string): Promise<Message | undefined> {
+  try {
+    return (await rt.ctrd.call('containers', 'Get', ns, { id: cid }))['container'] as Message;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Refuses a name taken in ns (also by a container of the old naming), and an id a container of
+ * the old naming in another namespace already has: the manager knows containers by id host-wide.
+ */
+async function refuseTaken(rt: TenantRuntime, ns: string, name: string, cid: string): Promise<void> {
+  for (const taken of [cid, legacyContainerdId(ns, name)]) {
+    if ((await findContainer(rt, ns, taken)) !== undefined) throw new TenantError('duplicate-name', `container ${name}: the name is taken in namespace ${ns}`);
+  }
+  for (const other of await listNamespaces(rt)) {
+    if (other === ns || !cid.startsWith(`${other}.`)) continue;
+    if ((await findContainer(rt, other, cid)) !== undefined) {
+      throw new TenantError('duplicate-name', `container ${name}: its id ${cid} is taken by a container of namespace ${other} (made by an older version)`);
+    }
+  }
 }
 
 export async function run(rt: TenantRuntime, p: Params<'run'>): Promise<Result<'run'>> {
   const { ns, container: c } = p;
   await requireNamespace(rt, ns);
   const cid = containerdId(ns, c.name);
-  // containerd's limit for identifiers.
-  if (cid.length > 76) throw new TenantError('invalid-request', `container ${c.name}: namespace and name together exceed 75 characters`);
-  const { netnsPath } = checkHost(c, rt.netnsDir);
-  try {
-    await rt.ctrd.call('containers', 'Get', ns, { id: cid });
-    throw new TenantError('duplicate-name', `container ${c.name}: the name is taken in namespace ${ns}`);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
+  if (cid.length > MAX_CONTAINERD_ID) {
+    throw new TenantError('invalid-request', `container ${c.name}: its containerd id ${cid} would exceed containerd's ${MAX_CONTAINERD_ID} characters; use a shorter name`);
   }
+  const { netnsPath } = checkHost(c, rt.netnsDir);
+  await refuseTaken(rt, ns, c.name, cid);
   const image = c.image === undefined ? undefined : await resolveImage(rt.ctrd, ns, c.image, c.name);
   const spec = buildSpec({
     container: c,

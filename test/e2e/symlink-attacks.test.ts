@@ -136,3 +136,19 @@ test('a bind source swapped for a symlink to a host path while containers start 
   assert.deepEqual(canaryState(), before, 'the canary tree changed');
   assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
 });
+
+test('an image whose /etc/docker/daemon.json is a character device starts (the device is refused, as a daemon.json that is not a regular file)', async () => {
+  // Device nodes survive only docker import (a build or commit runs in a container without mknod).
+  const tar = path.join(scratch, 'dev-daemon-json.tar');
+  await rig.docker(['create', '--name', 'mk-dev-json', 'bb:local', 'true']);
+  await rig.docker(['export', '-o', tar, 'mk-dev-json']);
+  await rig.docker(['rm', 'mk-dev-json']);
+  const tree = path.join(scratch, 'dev-daemon-json-root');
+  mkdirSync(path.join(tree, 'etc', 'docker'), { recursive: true });
+  await execTool('mknod', ['-m', '666', path.join(tree, 'etc', 'docker', 'daemon.json'), 'c', '1', '3'], process.env);
+  await execTool('tar', ['-r', '-f', tar, '-C', tree, 'etc/docker'], process.env);
+  await rig.docker(['import', tar, 'dev-daemon-json:local']);
+  const r = await rig.run(['--rm', 'dev-daemon-json:local', 'sh', '-c', 'test -c /etc/docker/daemon.json && echo STARTED'], { reject: false });
+  assert.match(r.stdout, /STARTED/, r.stderr);
+  assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
+});

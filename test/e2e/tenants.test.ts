@@ -9,6 +9,8 @@ import path from 'node:path';
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { TenantError, type Container } from '../../src/tenants-api/v1.ts';
 import { ContainerdClient, type Message } from '../../src/tenants/containerd-client.ts';
+import { containerdId, legacyContainerdId, parseContainerdId } from '../../src/tenants/container-ids.ts';
+import { LABELS } from '../../src/tenants/spec.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { startContainerd, type ContainerdDaemon } from '../rig/dockerd.ts';
 import { ensureBusyboxRootfs, ensureContainerdImage } from '../rig/images.ts';
@@ -23,6 +25,10 @@ const WORK = `/var/tmp/tnt-e2e-${TAG}`;
 const NETNS = `tnt-e2e-${TAG}`;
 const A = 'tnt-a';
 const B = 'tnt-b';
+/** Tenant A's "col.c" and this tenant's "c" would both have been "tnt-a.col.c" before 0.3. */
+const A_DOT = `${A}.col`;
+/** A tenant whose old-style ids ("5-tnt-a.<name>") look like new ids of tenant A. */
+const A_LEN = `${A.length}-${A}`;
 
 let mgr: TestManager;
 let ctrd: ContainerdDaemon;
@@ -108,8 +114,11 @@ before(async () => {
 });
 
 after(async () => {
-  for (const ns of [A, B]) {
-    for (const id of (await containerIds(ns).catch(() => [])) ?? []) await call((c) => c.call('delete', { ns, id: id.slice(ns.length + 1) })).catch(() => undefined);
+  for (const ns of [A, B, A_DOT, A_LEN]) {
+    for (const id of (await containerIds(ns).catch(() => [])) ?? []) {
+      const name = parseContainerdId(id)?.name ?? id.slice(ns.length + 1);
+      await call((c) => c.call('delete', { ns, id: name })).catch(() => undefined);
+    }
   }
   await kill9Service();
   grpc?.close();
@@ -281,17 +290,17 @@ test('a Run that fails in the runtime removes its container, snapshot and alloca
     call((c) => c.call('run', { ns: B, container: { name: 'bad-entry', image, entrypoint: ['/no/such/binary'] } })),
     (err: unknown) => err instanceof TenantError && err.code === 'containerd-failed' && err.message.includes('bad-entry'),
   );
-  assert.ok(!(await containerIds(B)).includes(`${B}.bad-entry`));
+  assert.ok(!(await containerIds(B)).includes(containerdId(B, 'bad-entry')));
   assert.deepEqual(await snapshotKeys(B), ['tnt-rootfs-b2']);
-  assert.deepEqual(await leftovers(mgr, [`${B}.bad-entry`]), NOTHING_LEFT);
+  assert.deepEqual(await leftovers(mgr, [containerdId(B, 'bad-entry')]), NOTHING_LEFT);
 });
 
 test('sysrunc-ctl status --json lists each container with its range and ownership mode, and the free ranges', async () => {
   const r = spawnSync(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['status', '--json', '--manager-socket', mgr.socket], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as { containers: Array<{ id: string; uidMappings: Array<{ hostID: number }>; ownership?: { mode: string; reason: string } }>; ranges: { freeUid: unknown[] }; allocations: unknown[] };
-  assert.deepEqual(s.containers.map((c) => c.id).sort(), ['tnt-a.a1', 'tnt-a.a2', 'tnt-b.b1', 'tnt-b.b2']);
-  const a1 = s.containers.find((c) => c.id === 'tnt-a.a1');
+  assert.deepEqual(s.containers.map((c) => c.id).sort(), [containerdId(A, 'a1'), containerdId(A, 'a2'), containerdId(B, 'b1'), containerdId(B, 'b2')]);
+  const a1 = s.containers.find((c) => c.id === containerdId(A, 'a1'));
   assert.equal(a1?.uidMappings[0]?.hostID, (await uidMapOf(A, 'a1')).hostID);
   assert.ok(a1?.ownership !== undefined && a1.ownership.reason !== '', JSON.stringify(a1));
   assert.equal(s.allocations.length, 4);
@@ -321,7 +330,50 @@ test('Delete removes the task, the container, its snapshot and logs, and everyth
   assert.deepEqual(await containerIds(A), []);
   assert.deepEqual(await containerIds(B), []);
   assert.deepEqual(await snapshotKeys(B), []);
-  assert.ok(!existsSync(path.join(WORK, 'state', 'logs', A, `${A}.a1`)));
+  assert.ok(!existsSync(path.join(WORK, 'state', 'logs', A, containerdId(A, 'a1'))));
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
   await assert.rejects(call((c) => c.call('inspect', { ns: A, id: 'a1' })), (err: unknown) => err instanceof TenantError && err.code === 'not-found');
+});
+
+test('tenant a\'s "col.c" and tenant "a.col"\'s "c" are two containers, with two ranges', async () => {
+  await call((c) => c.call('createNS', { ns: A_DOT }));
+  await call(async (c) => {
+    await c.call('run', { ns: A, container: sleeper('col.c', await rootfsCopy('col.c')) });
+    await c.call('run', { ns: A_DOT, container: sleeper('c', await rootfsCopy('c')) });
+  });
+  const maps = [await uidMapOf(A, 'col.c'), await uidMapOf(A_DOT, 'c')];
+  assert.ok(disjoint(maps.map((m) => ({ start: m.hostID, size: m.size }))), JSON.stringify(maps));
+  await call((c) => c.call('delete', { ns: A, id: 'col.c' }));
+  assert.equal((await call((c) => c.call('inspect', { ns: A_DOT, id: 'c' }))).state.status, 'running', 'the other tenant\'s container kept running');
+  await call((c) => c.call('delete', { ns: A_DOT, id: 'c' }));
+  assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
+});
+
+/** A container record as a version before 0.3 made it: a copy of a new one under the old-style id. */
+async function plantOldStyle(ns: string, name: string): Promise<void> {
+  await call(async (c) => c.call('run', { ns: A, container: sleeper('template', await rootfsCopy('template')) }));
+  const t = (await grpc.call('containers', 'Get', A, { id: containerdId(A, 'template') }))['container'] as Message;
+  await call((c) => c.call('delete', { ns: A, id: 'template' }));
+  const labels = { ...(t['labels'] as Record<string, string>), [LABELS.name]: name };
+  await grpc.call('containers', 'Create', ns, { container: { id: legacyContainerdId(ns, name), labels, image: '', runtime: t['runtime'], spec: t['spec'] } });
+}
+
+test('a container named the old way (<ns>.<name>) is still listed, inspected and deleted by its name', async () => {
+  await plantOldStyle(A, 'old.one');
+  assert.ok((await call((c) => c.call('list', { ns: A }))).containers.some((x) => x.id === 'old.one'));
+  assert.equal((await call((c) => c.call('inspect', { ns: A, id: 'old.one' }))).container.name, 'old.one');
+  await call((c) => c.call('delete', { ns: A, id: 'old.one' }));
+  assert.deepEqual(await containerIds(A), []);
+});
+
+test('a Run whose id an old-style container of another tenant has is refused as a duplicate', async () => {
+  await call((c) => c.call('createNS', { ns: A_LEN }));
+  await plantOldStyle(A_LEN, 'clash');
+  assert.equal(legacyContainerdId(A_LEN, 'clash'), containerdId(A, 'clash'));
+  await assert.rejects(
+    call(async (c) => c.call('run', { ns: A, container: sleeper('clash', await rootfsCopy('clash')) })),
+    (err: unknown) => err instanceof TenantError && err.code === 'duplicate-name' && err.message.includes(A_LEN),
+  );
+  await call((c) => c.call('delete', { ns: A_LEN, id: 'clash' }));
+  assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
 });

@@ -22,3 +22,26 @@ test('temp files of another (dead) writer are removed; the own, the real files a
 test('a directory that does not exist has nothing to remove', () => {
   assert.deepEqual(removeStaleTempFiles('/var/tmp/sysrunc-no-such-dir-for-stale-temp'), []);
 });
+
+test('a temp file of the current naming (.<name>#<pid>.<hex>.tmp) of a dead writer is removed', () => {
+  const dir = mkdtempSync('/var/tmp/sysrunc-stale-temp-');
+  try {
+    const stale = '.subid.json#4242.0badf00d.tmp';
+    writeFileSync(path.join(dir, stale), '');
+    assert.deepEqual(removeStaleTempFiles(dir), [path.join(dir, stale)]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('in a dir of files named by bare container id (hints), an id that looks like an old-style temp name is kept', () => {
+  const dir = mkdtempSync('/var/tmp/sysrunc-stale-temp-');
+  try {
+    const id = '.web.4242.0badf00d.tmp'; // a valid runc id
+    writeFileSync(path.join(dir, id), '{}\n');
+    assert.deepEqual(removeStaleTempFiles(dir, { legacyNames: false }), []);
+    assert.deepEqual(readdirSync(dir), [id]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,8 +11,13 @@
  * In <process dir> (its working directory):
  *   stdin, control   FIFOs it holds open for reading and writing, so clients can come and go.
  *                    control takes lines: "w <rows> <cols>" (TIOCSWINSZ), "k <signal>", "c" (close stdin)
- *   stdout, stderr   everything the process wrote, appended (a tty has stdout only; stderr then
- *                    holds the runtime's own messages)
+ *   stdout, stderr   what the process wrote, appended (a tty has stdout only; stderr then
+ *                    holds the runtime's own messages). Each file is rotated to <name>.1 when it
+ *                    reaches a quarter of SYSRUNC_DEPOT_MAX_OUTPUT (bytes, default 10 MiB, read
+ *                    from the environment): a process keeps at most that much output on disk, the
+ *                    oldest dropped, so no process can fill /run.
+ *   stdout.base, stderr.base   after a rotation: the stream offset of the file's first byte
+ *                    (what a reader adds to an offset into the file; absent means 0)
  *   pid              the process's host pid (written by the runtime)
  *   supervisor.pid   its own pid
  *   exitcode         written last, atomically: the exit status, or 128+signal
@@ -97,6 +102,8 @@ static int open_output(const char *path) {
 	return fd;
 }
 
+#include "output-files.h"
+
 static void set_nonblocking(int fd, const char *what) {
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) fail("fcntl O_NONBLOCK", what);
@@ -171,12 +178,12 @@ static pid_t read_pid(const char *path) {
 
 /* Copies what is readable now from fd to the output file; returns 0 at EOF (or EIO: a pty whose
  * slave side is closed), 1 otherwise. */
-static int pump(int fd, int out, const char *name) {
+static int pump(int fd, struct output *out, const char *name) {
 	char buf[65536];
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n > 0) {
-			if (write_all(out, buf, (size_t)n) < 0) dprintf(2, "sysrunc-depot-supervise: write %s: %s (errno %d)\n", name, strerror(errno), errno);
+			output_write(out, buf, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR) continue;
@@ -219,8 +226,11 @@ int main(int argc, char **argv) {
 
 	int stdin_fifo = open_fifo("stdin");
 	int control_fifo = open_fifo("control");
-	int out_file = open_output("stdout");
-	int err_file = open_output("stderr");
+	read_max_output();
+	struct output outputs[2];
+	output_open(&outputs[0], "stdout");
+	output_open(&outputs[1], "stderr");
+	int err_file = outputs[1].fd; /* the runtime's own messages, before any rotation */
 	int to_child[2] = {-1, -1}, from_out[2] = {-1, -1}, from_err[2] = {-1, -1};
 	int listen_fd = -1;
 	if (tty) listen_fd = listen_console();
@@ -259,7 +269,7 @@ int main(int argc, char **argv) {
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (!tty) {
 			set_nonblocking(from_err[0], "stderr pipe");
-			pump(from_err[0], err_file, "stderr");
+			pump(from_err[0], &outputs[1], "stderr");
 		}
 		unlink("stdin");
 		unlink("control");
@@ -275,7 +285,6 @@ int main(int argc, char **argv) {
 
 	/* Streams: [0] stdout (pipe, or the pty master), [1] stderr (pipes only). */
 	int sources[2] = {tty ? master : from_out[0], tty ? -1 : from_err[0]};
-	int sinks[2] = {out_file, err_file};
 	int child_stdin = tty ? master : to_child[1];
 	for (int i = 0; i < 2; i++)
 		if (sources[i] >= 0) set_nonblocking(sources[i], i == 0 ? "stdout" : "stderr");
@@ -371,7 +380,7 @@ int main(int argc, char **argv) {
 		for (int i = 0; i < 2; i++) {
 			if (at_src[i] < 0 || fds[at_src[i]].revents == 0) continue;
 			if (exited) quiet_since = now_ms();
-			if (!pump(sources[i], sinks[i], i == 0 ? "stdout" : "stderr")) {
+			if (!pump(sources[i], &outputs[i], i == 0 ? "stdout" : "stderr")) {
 				close(sources[i]);
 				sources[i] = -1;
 				if (tty) { /* the master was the process's input and its window too */

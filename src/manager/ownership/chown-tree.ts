@@ -26,6 +26,7 @@ import {
 import path from 'node:path';
 import { z } from 'zod';
 import { O_PATH, SyscallError, fromNodeError } from '../../host/libc.ts';
+import { pinPath, realPathOf } from '../../host/pinned-path.ts';
 import { isMountPoint, mountsUnder } from '../../host/mount.ts';
 import { lgetxattr, llistxattr, lsetxattr } from '../../host/xattr.ts';
 import { fsyncDir, writeFileAtomic } from '../../fs/atomic-file.ts';
@@ -51,6 +52,12 @@ export interface ChownOptions {
    * a mount; journaled, so a resumed run leaves them alone too.
    */
   exclude?: readonly string[];
+  /**
+   * An O_PATH fd of root, opened by the caller (host/pinned-path.ts): the walk starts from it and
+   * root is then only the name it goes by (journal, messages). Without it root is opened here,
+   * with no symlink allowed in any component.
+   */
+  rootFd?: number;
 }
 
 export interface ChownReport {
@@ -351,10 +358,10 @@ function lstatAt(op: Buffer, shown: string): Stats | undefined {
 }
 
 /** Opens a directory without following a symlink and checks it is the inode lstat saw. */
-function openDirAt(op: Buffer | string, shown: string, expect?: Stats): { fd: number; st: Stats } {
+function openDirAt(op: Buffer | string, shown: string, expect?: Stats, flags = O_DIR_NOFOLLOW): { fd: number; st: Stats } {
   let fd: number;
   try {
-    fd = openSync(op, O_DIR_NOFOLLOW);
+    fd = openSync(op, flags);
   } catch (err) {
     throw fromNodeError(err, 'open', shown);
   }
@@ -427,18 +434,31 @@ class TreeWalk {
   private readonly every: number;
   private rootDev = 0;
 
-  constructor(private readonly plan: Plan, private readonly journal: JournalWriter, private readonly hooks: WalkHooks) {
+  constructor(private readonly plan: Plan, private readonly journal: JournalWriter, private readonly hooks: WalkHooks, private readonly rootFd?: number) {
     this.mounts = new Set(mountsUnder(plan.root).filter((m) => m !== plan.root));
     this.excluded = new Set(plan.exclude ?? []);
     this.every = Math.max(1, hooks.progressEvery ?? 1000);
   }
 
+  /** Walks from the root fd given, or from root opened with no symlink in any component. */
   run(): void {
-    if (!lstatAt(Buffer.from(this.plan.root), this.plan.root)?.isDirectory()) {
-      this.runOnFile();
+    if (this.rootFd !== undefined) return this.runFrom(this.rootFd);
+    const pinned = pinPath(this.plan.root, 'chown');
+    try {
+      this.runFrom(pinned.fd);
+    } finally {
+      closeSync(pinned.fd);
+    }
+  }
+
+  private runFrom(rootFd: number): void {
+    const rootSt = fstatSync(rootFd);
+    if (!rootSt.isDirectory()) {
+      this.runOnFile(rootSt);
       return;
     }
-    const root = openDirAt(this.plan.root, this.plan.root);
+    // Reopened through the fd's magic link: the same inode, whatever its path names now.
+    const root = openDirAt(`/proc/self/fd/${rootFd}`, this.plan.root, rootSt, constants.O_RDONLY | constants.O_DIRECTORY);
     try {
       this.rootDev = root.st.dev;
       const op = procPath(root.fd, DOT);
@@ -451,13 +471,24 @@ class TreeWalk {
     }
   }
 
-  /** A root that is a file (a file bind mount's source): the file alone, reached through its parent. */
-  private runOnFile(): void {
-    const parent = openDirAt(path.dirname(this.plan.root), path.dirname(this.plan.root));
+  /**
+   * A root that is a file (a file bind mount's source): the file alone, reached through its parent
+   * (opened with no symlink in any component), which must still hold the inode of the root fd.
+   */
+  private runOnFile(rootSt: Stats): void {
+    const parentPath = path.dirname(this.plan.root);
+    const pinnedParent = pinPath(parentPath, 'chown');
+    let parent: { fd: number; st: Stats };
+    try {
+      parent = openDirAt(`/proc/self/fd/${pinnedParent.fd}`, parentPath, pinnedParent.stat, constants.O_RDONLY | constants.O_DIRECTORY);
+    } finally {
+      closeSync(pinnedParent.fd);
+    }
     try {
       const op = procPath(parent.fd, Buffer.from(path.basename(this.plan.root)));
       const st = lstatAt(op, this.plan.root);
       if (!st) throw new SyscallError('lstat', this.plan.root, 2);
+      if (st.dev !== rootSt.dev || st.ino !== rootSt.ino) throw new SyscallError('lstat', this.plan.root, ESTALE, 'file replaced since it was opened');
       this.rootDev = st.dev;
       this.fix(op, st, Buffer.alloc(0), this.plan.root);
     } finally {
@@ -640,7 +671,13 @@ function splitRel(rel: Buffer): Buffer[] {
 
 /** fd of root/parts..., each component opened without following symlinks; undefined if it is gone. */
 function openDirChain(root: string, parts: Buffer[], shown: string): number | undefined {
-  let fd = openDirAt(root, root).fd;
+  const pinned = pinPath(root, 'chown');
+  let fd: number;
+  try {
+    fd = openDirAt(`/proc/self/fd/${pinned.fd}`, root, pinned.stat, constants.O_RDONLY | constants.O_DIRECTORY).fd;
+  } finally {
+    closeSync(pinned.fd);
+  }
   for (const part of parts) {
     let next: number;
     try {
@@ -658,10 +695,10 @@ function openDirChain(root: string, parts: Buffer[], shown: string): number | un
 
 // --- entry points -----------------------------------------------------------
 
-function run(plan: Plan, journalPath: string, hooks: WalkHooks): ChownReport {
+function run(plan: Plan, journalPath: string, hooks: WalkHooks, rootFd?: number): ChownReport {
   const start = performance.now();
   const journal = new JournalWriter(journalPath, { op: 'begin', v: 1, ...plan });
-  const walk = new TreeWalk(plan, journal, hooks);
+  const walk = new TreeWalk(plan, journal, hooks, rootFd);
   try {
     walk.run();
   } catch (err) {
@@ -689,7 +726,7 @@ function resolveRoot(root: string): string {
 export function chownTreeByOffset(root: string, offset: IdOffset, opts: ChownOptions): ChownReport {
   const exclude = opts.exclude?.map((p) => path.posix.normalize(p).replace(/^\/+|\/+$/g, '')).filter((p) => p !== '' && p !== '.');
   const plan: Plan = {
-    root: resolveRoot(root), direction: opts.direction, offset: { uid: offset.uid, gid: offset.gid }, size: opts.range?.size ?? DEFAULT_RANGE_SIZE,
+    root: opts.rootFd !== undefined ? realPathOf(opts.rootFd, root) : resolveRoot(root), direction: opts.direction, offset: { uid: offset.uid, gid: offset.gid }, size: opts.range?.size ?? DEFAULT_RANGE_SIZE,
     ...(exclude !== undefined && exclude.length > 0 ? { exclude } : {}),
   };
   validatePlan(plan);
@@ -705,7 +742,7 @@ export function chownTreeByOffset(root: string, offset: IdOffset, opts: ChownOpt
     }
     repairSpecials(pending);
   }
-  return run(plan, journalPath, opts);
+  return run(plan, journalPath, opts, opts.rootFd);
 }
 
 /**

@@ -5,7 +5,6 @@
 import { closeSync, constants as fsConstants, lstatSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../state-file.ts';
 import { SyscallError, fromNodeError } from '../../host/libc.ts';
 import { O_PATH, S_IFDIR, S_IFMT, type Stat, type Xattrs } from '../../host/fs-native.ts';
 import { copyTree, type CopyStats, type Whiteout } from './copy-tree.ts';
@@ -14,7 +13,7 @@ import { faultPoint } from './fault.ts';
 import type { Rootfs } from '../../host/in-root.ts';
 import { SidecarWriter, sidecarName } from './sidecar.ts';
 import { withUnshiftedView, type IdRange } from './shift-view.ts';
-import { readSidecar } from './volume-fs.ts';
+import { restoreSidecar } from './volume-fs.ts';
 
 /** The copy-sync-out:mid-copy fault point fires when the copy has reached this many entries. */
 const FAULT_MID_COPY_AFTER = 20;
@@ -39,14 +38,11 @@ export async function syncIntoVolume(r: Rootfs, v: CopyVolume, ids: IdRange): Pr
   }
   if (srcFd === undefined) return undefined; // the image has nothing there: an empty volume
   try {
-    const sidecar = readSidecar(r, v.rootfsPath);
-    return await withUnshiftedView(v.hostDir, ids, (view) =>
-      copyTree(`/proc/self/fd/${srcFd}`, view, {
-        srcLabel: r.label(v.rootfsPath),
-        dstLabel: v.hostDir,
-        hooks: sidecar && { extraWhiteouts: (dir) => sidecar.whiteoutsIn(dir), extraXattrs: (p) => sidecar.xattrsOf(p) },
-      }),
-    );
+    return await withUnshiftedView(v.hostDir, ids, async (view) => {
+      const stats = await copyTree(`/proc/self/fd/${srcFd}`, view, { srcLabel: r.label(v.rootfsPath), dstLabel: v.hostDir });
+      stats.entries += await restoreSidecar(r, v.rootfsPath, view, v.hostDir);
+      return stats;
+    });
   } finally {
     closeQuietly(srcFd);
   }
@@ -81,7 +77,7 @@ export async function syncOutVolume(r: Rootfs, v: CopyVolume, ids: IdRange, pers
       v.lastSyncOut = undefined; // a crash mid-update must not leave the next one trusting the target
       persist();
     }
-    const sidecar = new SidecarWriter();
+    const sidecar = new SidecarWriter(parent, sidecarName(name), r.label(parentInRoot));
     let seen = 0;
     const opts = {
       srcLabel: v.hostDir,
@@ -96,34 +92,30 @@ export async function syncOutVolume(r: Rootfs, v: CopyVolume, ids: IdRange, pers
       },
     };
     let stats: CopyStats;
-    if (update) {
-      stats = await withUnshiftedView(v.hostDir, ids, (view) => copyTree(view, target, { ...opts, unchanged: unchangedSince(prev) }));
-      faultPoint('copy-sync-out:updated');
-    } else {
-      try {
-        mkdirSync(fresh, { mode: 0o700 });
-      } catch (err) {
-        throw fromNodeError(err, 'mkdir', label(fresh));
+    try {
+      if (update) {
+        stats = await withUnshiftedView(v.hostDir, ids, (view) => copyTree(view, target, { ...opts, unchanged: unchangedSince(prev) }));
+        faultPoint('copy-sync-out:updated');
+      } else {
+        try {
+          mkdirSync(fresh, { mode: 0o700 });
+        } catch (err) {
+          throw fromNodeError(err, 'mkdir', label(fresh));
+        }
+        try {
+          stats = await withUnshiftedView(v.hostDir, ids, (view) => copyTree(view, fresh, opts));
+          faultPoint('copy-sync-out:before-swap');
+          await replaceWith(target, fresh, old, r.label(v.rootfsPath));
+        } catch (err) {
+          await removeTree(fresh).catch(() => undefined);
+          throw err;
+        }
       }
-      try {
-        stats = await withUnshiftedView(v.hostDir, ids, (view) => copyTree(view, fresh, opts));
-        faultPoint('copy-sync-out:before-swap');
-        await replaceWith(target, fresh, old, r.label(v.rootfsPath));
-      } catch (err) {
-        await removeTree(fresh).catch(() => undefined);
-        throw err;
-      }
+    } catch (err) {
+      sidecar.abandon();
+      throw err;
     }
-    const sidecarPath = `${parent}/${sidecarName(name)}`;
-    if (sidecar.isEmpty()) {
-      removeFile(sidecarPath, label(sidecarPath));
-    } else {
-      try {
-        writeFileAtomic(sidecarPath, sidecar.toJson(), { mode: 0o600 });
-      } catch (err) {
-        throw fromNodeError(err, 'write', label(sidecarPath));
-      }
-    }
+    sidecar.commit();
     await removeTree(old, label(old));
     const targetIno = dirIno(target, label(target));
     if (targetIno !== undefined) v.lastSyncOut = { startMs, endMs: Date.now(), targetIno };

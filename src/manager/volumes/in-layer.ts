@@ -9,10 +9,9 @@
 // Crash safety: the data never moves after the first sync-in, which fills a hidden sibling and
 // renames it into place (atomic); a directory at the store path is therefore always complete and
 // is adopted as it is. The view is only a mount: losing it loses nothing.
-import { chmodSync, chownSync, closeSync, constants as fsConstants, mkdirSync, readdirSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsConstants, mkdirSync, readdirSync, renameSync, statfsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../../fs/atomic-file.ts';
 import {
   AT_EMPTY_PATH, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, SyscallError, fromNodeError, libc, sysFail,
 } from '../../host/libc.ts';
@@ -24,7 +23,7 @@ import { copyTree, copyableXattrs, type CopyStats } from './copy-tree.ts';
 import { faultPoint } from './fault.ts';
 import { withRootfs, withRootfsSync, type Rootfs } from '../../host/in-root.ts';
 import { SidecarWriter, sidecarName } from './sidecar.ts';
-import { readSidecar } from './volume-fs.ts';
+import { restoreSidecar } from './volume-fs.ts';
 import { OVERLAYFS_SUPER_MAGIC } from './records.ts';
 import type { IdRange } from './shift-view.ts';
 
@@ -75,12 +74,8 @@ export async function syncIntoLayer(merged: Rootfs, upperdir: string, rootfsPath
       try {
         mkdirOrFail(fresh, srcFd === undefined ? 0o755 : 0o700, freshLabel);
         if (srcFd !== undefined) {
-          const sidecar = readSidecar(merged, rootfsPath);
-          stats = await copyTree(`/proc/self/fd/${srcFd}`, fresh, {
-            srcLabel: merged.label(rootfsPath),
-            dstLabel: freshLabel,
-            hooks: sidecar && { extraWhiteouts: (dir) => sidecar.whiteoutsIn(dir), extraXattrs: (p) => sidecar.xattrsOf(p) },
-          });
+          stats = await copyTree(`/proc/self/fd/${srcFd}`, fresh, { srcLabel: merged.label(rootfsPath), dstLabel: freshLabel });
+          stats.entries += await restoreSidecar(merged, rootfsPath, fresh, freshLabel);
           lsetxattr(Buffer.from(fresh), OPAQUE, Buffer.from('y'), freshLabel);
         }
       } catch (err) {
@@ -237,26 +232,17 @@ export async function writeLayerSidecar(upperdir: string, rootfsPath: string): P
       const parentFd = upper.open(path.posix.dirname(rootfsPath), O_PATH | fsConstants.O_DIRECTORY);
       try {
         if (parentFd === undefined) return undefined;
-        const writer = new SidecarWriter();
-        const report = await walkMetadata(Buffer.from(`/proc/self/fd/${dirFd}/.`), upper.label(rootfsPath), writer);
-        faultPoint('layer-sync-out:before-sidecar');
         const name = sidecarName(path.posix.basename(rootfsPath));
-        const file = `/proc/self/fd/${parentFd}/${name}`;
-        const label = upper.label(path.posix.join(path.posix.dirname(rootfsPath), name));
-        if (writer.isEmpty()) {
-          try {
-            unlinkSync(file);
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromNodeError(err, 'unlink', label);
-          }
-        } else {
-          try {
-            writeFileAtomic(file, writer.toJson(), { mode: 0o600 });
-          } catch (err) {
-            throw fromNodeError(err, 'write', label);
-          }
+        const writer = new SidecarWriter(`/proc/self/fd/${parentFd}`, name, upper.label(path.posix.dirname(rootfsPath)));
+        try {
+          const report = await walkMetadata(Buffer.from(`/proc/self/fd/${dirFd}/.`), upper.label(rootfsPath), writer);
+          faultPoint('layer-sync-out:before-sidecar');
+          writer.commit();
+          return report;
+        } catch (err) {
+          writer.abandon();
+          throw err;
         }
-        return report;
       } finally {
         closeSync(dirFd);
         if (parentFd !== undefined) closeSync(parentFd);

@@ -10,19 +10,46 @@ import { VolumeError, describe } from './errors.ts';
 import type { Rootfs } from '../../host/in-root.ts';
 import { detachLayerView, removeLayerLeftovers } from './in-layer.ts';
 import { OVERLAYFS_SUPER_MAGIC, type VolumeRec } from './records.ts';
-import { Sidecar, sidecarName } from './sidecar.ts';
+import { readSidecarEntries, sidecarName, type SidecarEntry } from './sidecar.ts';
+import { applySidecar } from './sidecar-apply.ts';
 import type { IdRange } from './shift-view.ts';
 
-const MAX_SIDECAR_BYTES = 256 * 1024 * 1024;
+/** A sidecar of the rootfs, open for reading; close() when done. */
+export interface OpenSidecar {
+  readonly entries: Iterable<SidecarEntry>;
+  close(): void;
+}
 
-export function readSidecar(r: Rootfs, rootfsPath: string): Sidecar | undefined {
+// A version 2 sidecar is read a line at a time; the cap only bounds how long a read may take.
+const MAX_SIDECAR_BYTES = 4 * 1024 * 1024 * 1024;
+
+/** The sidecar next to rootfsPath, if the rootfs has one (a regular file: see Rootfs.openRegularFile). */
+export function openSidecar(r: Rootfs, rootfsPath: string): OpenSidecar | undefined {
   const file = path.posix.join(path.posix.dirname(rootfsPath), sidecarName(path.posix.basename(rootfsPath)));
-  const text = r.readFile(file, MAX_SIDECAR_BYTES);
-  if (text === undefined) return undefined;
+  const fd = r.openRegularFile(file, MAX_SIDECAR_BYTES);
+  if (fd === undefined) return undefined;
+  const label = r.label(file);
+  return {
+    entries: (function* () {
+      try {
+        yield* readSidecarEntries(fd);
+      } catch (err) {
+        if (err instanceof SyscallError) throw err;
+        throw new VolumeError(`${label}: ${describe(err)} (delete it to sync in without it)`);
+      }
+    })(),
+    close: () => closeSync(fd),
+  };
+}
+
+/** Copies a store path's tree, then restores what its sidecar recorded (whiteouts, xattrs) into the copy. */
+export async function restoreSidecar(r: Rootfs, rootfsPath: string, dstRoot: string, dstLabel: string): Promise<number> {
+  const sidecar = openSidecar(r, rootfsPath);
+  if (sidecar === undefined) return 0;
   try {
-    return Sidecar.parse(text.toString('utf8'));
-  } catch (err) {
-    throw new VolumeError(`${r.label(file)}: ${describe(err)} (delete it to sync in without it)`);
+    return (await applySidecar(sidecar.entries, dstRoot, dstLabel)).whiteouts;
+  } finally {
+    sidecar.close();
   }
 }
 
