@@ -101,7 +101,7 @@ export const HostAction = z.discriminatedUnion('kind', [
     lowerdirs: z.array(AbsPath).check(z.minLength(1)),
     upperdir: z.optional(AbsPath),
     workdir: z.optional(AbsPath),
-    /** Extra overlay options as key/value (e.g. redirect_dir=on). */
+    /** Extra overlay options as key/value (e.g. redirect_dir=on); an empty value is a flag (volatile). */
     options: z.record(z.string(), z.string()),
   }),
 ]);
@@ -180,6 +180,8 @@ export const METHODS = {
           overlay: z.boolean(),
           /** The overlay's upper dir: a kept clone goes when it does (docker rm). */
           upperdir: z.optional(AbsPath),
+          /** The engine overlay's options sysrunc's overlay carries (probed with them); '' is a flag. */
+          overlayOptions: z.optional(z.record(z.string(), z.string())),
           /** Docker's --rm: nothing is kept after the container stops. */
           autoRemove: z.boolean(),
           /** Host bind sources (resolved) that need container-root ownership inside. */

@@ -7,7 +7,7 @@ import { delegateCgroups, undelegateCgroups } from './cgroup-delegate.ts';
 import { readdirIfExists } from '../fs/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMount, idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
-import { mountFs, type FsParam } from '../host/fsmount.ts';
+import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
 import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
@@ -120,13 +120,8 @@ export class HostExecutor {
     undoMountTarget(ctx, action.target);
     makeParents(ctx, path.dirname(action.target));
     mkdirSync(action.target, { mode: 0o700 });
-    const params: FsParam[] = [
-      { key: 'lowerdir+', value: clone.merged },
-      { key: 'upperdir', value: action.upperdir },
-      { key: 'workdir', value: action.workdir },
-      ...Object.entries(action.options).map(([key, value]) => ({ key, value })),
-    ];
-    mountFs('overlay', params, action.target);
+    const layers = { lowerdirs: [clone.merged], upperdir: action.upperdir, workdir: action.workdir, options: action.options };
+    mountOverlay(action.target, layers, lowerdirSupport().syntax);
     makePrivate(action.target);
   }
 
@@ -196,11 +191,8 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
   undoMountTarget(ctx, action.target);
   makeParents(ctx, path.dirname(action.target));
   mkdirSync(action.target, { mode: 0o700 });
-  const params: FsParam[] = action.lowerdirs.map((dir) => ({ key: 'lowerdir+', value: dir }));
-  if (action.upperdir !== undefined) params.push({ key: 'upperdir', value: action.upperdir });
-  if (action.workdir !== undefined) params.push({ key: 'workdir', value: action.workdir });
-  for (const [key, value] of Object.entries(action.options)) params.push({ key, value });
-  mountFs('overlay', params, action.target);
+  // Legacy syntax: the layers are named relative to the run dir, to fit one page.
+  mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
   makePrivate(action.target);
 }
 

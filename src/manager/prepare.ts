@@ -153,6 +153,7 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
     rootfsPaths: overlay === undefined ? [facts.rootfs.resolved] : [...overlay.lowerdirs, ...(overlay.upperdir === undefined ? [] : [overlay.upperdir])],
     overlay: overlay !== undefined,
     ...(overlay?.upperdir === undefined ? {} : { upperdir: overlay.upperdir }),
+    ...(overlay === undefined ? {} : { overlayOptions: { ...overlay.options } }),
     autoRemove: facts.storeVolumes.autoRemove,
     bindSources: [...readOnly].map(([path, ro]) => ({ path, readOnly: ro })),
   };
