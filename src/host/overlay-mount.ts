@@ -68,7 +68,7 @@ export function lowerdirSupport(scratchParent = '/run'): LowerdirSupport {
 
 /**
  * Mounts an overlay of the layers at target (an existing directory). With the legacy syntax,
- * paths inside baseDir are passed relative to it (the process's working directory during the
+ * lower layers inside baseDir are passed relative to it (the process's working directory during the
  * call), which keeps the option string within one page.
  */
 export function mountOverlay(target: string, layers: OverlayLayers, syntax: LowerdirSyntax, baseDir?: string): void {
@@ -103,8 +103,9 @@ export function legacyOverlayData(layers: OverlayLayers, baseDir?: string): stri
     return rel === '' || rel.startsWith('..') || path.isAbsolute(rel) ? p : rel;
   };
   const parts = [`lowerdir=${layers.lowerdirs.map((d) => escapeOption(short(d))).join(':')}`];
-  if (layers.upperdir !== undefined) parts.push(`upperdir=${escapeOption(short(layers.upperdir))}`);
-  if (layers.workdir !== undefined) parts.push(`workdir=${escapeOption(short(layers.workdir))}`);
+  // Upper and work stay absolute: mountinfo then names them exactly (how sysrunc knows its own overlay).
+  if (layers.upperdir !== undefined) parts.push(`upperdir=${escapeOption(layers.upperdir)}`);
+  if (layers.workdir !== undefined) parts.push(`workdir=${escapeOption(layers.workdir)}`);
   for (const [key, value] of Object.entries(layers.options)) parts.push(value === '' ? key : `${key}=${value}`);
   return parts.join(',');
 }

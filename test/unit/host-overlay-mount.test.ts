@@ -31,9 +31,9 @@ function layers(base: string, n: number): string[] {
   });
 }
 
-test('the legacy option string names layers inside the base dir relatively, topmost first', () => {
+test('the legacy option string names lower layers inside the base dir relatively, topmost first, upper and work absolutely', () => {
   const data = legacyOverlayData({ lowerdirs: ['/r/c/layers/0', '/r/c/layers/1'], upperdir: '/r/c/upper/diff', workdir: '/r/c/upper/work', options: { redirect_dir: 'on' } }, '/r/c');
-  assert.equal(data, 'lowerdir=layers/0:layers/1,upperdir=upper/diff,workdir=upper/work,redirect_dir=on');
+  assert.equal(data, 'lowerdir=layers/0:layers/1,upperdir=/r/c/upper/diff,workdir=/r/c/upper/work,redirect_dir=on');
 });
 
 test('the legacy option string keeps paths outside the base dir absolute and escapes , : and \\', () => {
