@@ -22,6 +22,13 @@ export const IdMapping = z.object({
 export type IdMapping = z.infer<typeof IdMapping>;
 
 /** What the shim asks the manager to do on the host; each is recorded, then done, then undoable. */
+/**
+ * The engine's own overlay of the same upper dir, at its rootfs path: unmounted just before
+ * sysrunc's overlay is made and replaced there by sysrunc's, so that exactly one overlay writes to
+ * the upper dir (issue 25; see manager/ownership/engine-overlay.ts). Checked against mountinfo.
+ */
+const EngineOverlayRef = z.object({ mountpoint: AbsPath, upperdir: AbsPath });
+
 export const HostAction = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('idmapped-mount'),
@@ -62,6 +69,7 @@ export const HostAction = z.discriminatedUnion('kind', [
      * sync-out can skip what did not change.
      */
     keepOwnership: z.optional(z.array(AbsPath)),
+    replaces: z.optional(EngineOverlayRef),
   }),
   z.object({
     /**
@@ -103,6 +111,7 @@ export const HostAction = z.discriminatedUnion('kind', [
     workdir: z.optional(AbsPath),
     /** Extra overlay options as key/value (e.g. redirect_dir=on); an empty value is a flag (volatile). */
     options: z.record(z.string(), z.string()),
+    replaces: z.optional(EngineOverlayRef),
   }),
 ]);
 export type HostAction = z.infer<typeof HostAction>;

@@ -8,6 +8,7 @@ import { readdirIfExists } from '../fs/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMount, idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
+import { insideDir, releaseEnginePath, replaceEngineOverlay } from './ownership/engine-overlay.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
 import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
@@ -69,13 +70,19 @@ export class HostExecutor {
     switch (action.kind) {
       case 'idmapped-mount':
       case 'bind-mount':
-      case 'overlay-mount':
         return undoMountTarget(ctx, action.target);
-      case 'rootfs-clone':
+      case 'overlay-mount':
+        // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
+        if (action.replaces) releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
+        return undoMountTarget(ctx, action.target);
+      case 'rootfs-clone': {
+        const clone = this.o.cloner.mergedPath(ctx.id);
+        if (action.replaces) releaseEnginePath(action.replaces.mountpoint, (o) => o.lowerdirs.length === 1 && o.lowerdirs[0] === clone);
         undoMountTarget(ctx, action.target);
         // docker commit, docker cp and docker diff read the upper dir of a stopped container.
         this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
         return this.o.cloner.unmountClone(ctx.id);
+      }
       case 'chown-tree':
         return this.chownTree(ctx, action.path, 'revert');
       case 'cgroup-delegate':
@@ -121,8 +128,10 @@ export class HostExecutor {
     makeParents(ctx, path.dirname(action.target));
     mkdirSync(action.target, { mode: 0o700 });
     const layers = { lowerdirs: [clone.merged], upperdir: action.upperdir, workdir: action.workdir, options: action.options };
-    mountOverlay(action.target, layers, lowerdirSupport().syntax);
-    makePrivate(action.target);
+    replaceEngineOverlay(action.replaces, action.target, () => {
+      mountOverlay(action.target, layers, lowerdirSupport().syntax);
+      makePrivate(action.target);
+    });
   }
 
   private chownTree(ctx: ContainerContext, target: string, direction: ChownDirection): void {
@@ -191,9 +200,11 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
   undoMountTarget(ctx, action.target);
   makeParents(ctx, path.dirname(action.target));
   mkdirSync(action.target, { mode: 0o700 });
-  // Legacy syntax: the layers are named relative to the run dir, to fit one page.
-  mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
-  makePrivate(action.target);
+  replaceEngineOverlay(action.replaces, action.target, () => {
+    // Legacy syntax: the layers are named relative to the run dir, to fit one page.
+    mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
+    makePrivate(action.target);
+  });
 }
 
 /** Unmounts whatever is stacked on the target and removes it; never recursive. */

@@ -96,8 +96,11 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
  */
 function hintFor(settings: ContainerSettings, mode: string, actions: readonly HostAction[], keepsVolumes: boolean): ContainerHint {
   const changesDisk = mode === 'clone' || mode === 'chown' || actions.some((a) => a.kind === 'chown-tree');
+  // The engine unmounts its rootfs path after delete and may mount its own overlay again at once
+  // (restart): sysrunc's overlay in its place must be gone by then.
+  const replacesEngineOverlay = actions.some((a) => (a.kind === 'overlay-mount' || a.kind === 'rootfs-clone') && a.replaces !== undefined);
   return {
-    delete: keepsVolumes || changesDisk ? 'sync' : 'async',
+    delete: keepsVolumes || changesDisk || replacesEngineOverlay ? 'sync' : 'async',
     exec: settings.systemContainer && settings.capabilities === 'all' ? 'grant-capabilities' : 'as-is',
   };
 }
