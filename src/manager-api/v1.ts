@@ -26,8 +26,16 @@ export type IdMapping = z.infer<typeof IdMapping>;
  * The engine's own overlay of the same upper dir, at its rootfs path: unmounted just before
  * sysrunc's overlay is made and replaced there by sysrunc's, so that exactly one overlay writes to
  * the upper dir (issue 25; see manager/ownership/engine-overlay.ts). Checked against mountinfo.
+ * At delete it is mounted there again as it was (layers topmost first, resolved; options as in
+ * overlay-mount), unless the engine has unmounted its path already.
  */
-const EngineOverlayRef = z.object({ mountpoint: AbsPath, upperdir: AbsPath });
+const EngineOverlayRef = z.object({
+  mountpoint: AbsPath,
+  lowerdirs: z.array(AbsPath).check(z.minLength(1)),
+  upperdir: AbsPath,
+  workdir: AbsPath,
+  options: z.record(z.string(), z.string()),
+});
 
 export const HostAction = z.discriminatedUnion('kind', [
   z.object({

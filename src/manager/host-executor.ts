@@ -8,7 +8,7 @@ import { readdirIfExists } from '../fs/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMount, idmappedBindMount, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
-import { insideDir, releaseEnginePath, replaceEngineOverlay } from './ownership/engine-overlay.ts';
+import { insideDir, releaseEnginePath, replaceEngineOverlay, restoreEngineOverlay } from './ownership/engine-overlay.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
 import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
@@ -71,17 +71,22 @@ export class HostExecutor {
       case 'idmapped-mount':
       case 'bind-mount':
         return undoMountTarget(ctx, action.target);
-      case 'overlay-mount':
+      case 'overlay-mount': {
         // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
-        if (action.replaces) releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
-        return undoMountTarget(ctx, action.target);
+        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
+        undoMountTarget(ctx, action.target);
+        if (released && action.replaces) restoreEngineOverlay(action.replaces);
+        return;
+      }
       case 'rootfs-clone': {
         const clone = this.o.cloner.mergedPath(ctx.id);
-        if (action.replaces) releaseEnginePath(action.replaces.mountpoint, (o) => o.lowerdirs.length === 1 && o.lowerdirs[0] === clone);
+        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => o.lowerdirs.length === 1 && o.lowerdirs[0] === clone);
         undoMountTarget(ctx, action.target);
         // docker commit, docker cp and docker diff read the upper dir of a stopped container.
         this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
-        return this.o.cloner.unmountClone(ctx.id);
+        this.o.cloner.unmountClone(ctx.id);
+        if (released && action.replaces) restoreEngineOverlay(action.replaces);
+        return;
       }
       case 'chown-tree':
         return this.chownTree(ctx, action.path, 'revert');

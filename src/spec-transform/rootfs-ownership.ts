@@ -35,7 +35,7 @@ export const rootfsOwnership: Transform = {
         const action: HostAction = {
           kind: 'rootfs-clone', target, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options },
           ...(keep.length > 0 ? { keepOwnership: keep } : {}),
-          replaces: { mountpoint: plan.rootfs.resolved, upperdir: overlay.upperdir },
+          replaces: engineOverlay(overlay, plan.rootfs.resolved),
         };
         return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [action] };
       }
@@ -73,9 +73,17 @@ function overlayActions(overlay: OverlayFact, runDir: string, target: string, en
     workdir = path.join(upperMount, path.relative(parent, overlay.workdir));
   }
   // The engine's overlay over the same upper dir makes way for this one (one overlay per upper dir).
-  const replaces = overlay.upperdir === undefined ? {} : { replaces: { mountpoint: engineMountpoint, upperdir: overlay.upperdir } };
+  const engine = engineOverlay(overlay, engineMountpoint);
+  const replaces = engine === undefined ? {} : { replaces: engine };
   actions.push({ kind: 'overlay-mount', target, lowerdirs, upperdir, workdir, options: { ...overlay.options }, ...replaces });
   return actions;
+}
+
+type EngineOverlayRef = NonNullable<Extract<HostAction, { kind: 'overlay-mount' }>['replaces']>;
+
+function engineOverlay(overlay: OverlayFact, mountpoint: string): EngineOverlayRef | undefined {
+  if (overlay.upperdir === undefined || overlay.workdir === undefined) return undefined;
+  return { mountpoint, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options } };
 }
 
 function commonParent(a: string, b: string): string {

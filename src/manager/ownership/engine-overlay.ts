@@ -11,21 +11,20 @@ import { readMountInfo, unmount, bindMount, isMountPoint } from '../../host/moun
 import { parseOverlayMount, type OverlayMount } from '../../host/overlay-mountinfo.ts';
 import { lowerdirSupport, mountOverlay } from '../../host/overlay-mount.ts';
 
+/** The engine's overlay as the transform saw it (see HostAction's replaces). */
 export interface EngineOverlayRef {
   /** The engine's rootfs path (its overlay's mount point). */
   readonly mountpoint: string;
+  readonly lowerdirs: readonly string[];
   /** The upper dir that overlay must have (resolved): the check that it is the container's. */
   readonly upperdir: string;
+  readonly workdir: string;
+  /** As in overlay-mount: '' is a flag. */
+  readonly options: Readonly<Record<string, string>>;
 }
 
 export class EngineOverlayError extends Error {
   override readonly name = 'EngineOverlayError';
-}
-
-/** The engine's overlay as it was, to mount it again if sysrunc's own cannot be made. */
-export interface DetachedEngineOverlay {
-  readonly ref: EngineOverlayRef;
-  readonly overlay: OverlayMount;
 }
 
 /** dockerd mounts long layer lists relative to its overlay2 dir, which holds <id>/merged. */
@@ -34,6 +33,7 @@ function parseEngineOverlay(mountpoint: string): OverlayMount {
 }
 
 function isVolatile(options: Readonly<Record<string, string | true>>): boolean {
+  // Older kernels show the flag, newer ones fsync=volatile.
   return options['volatile'] !== undefined || options['fsync'] === 'volatile';
 }
 
@@ -43,7 +43,7 @@ function isVolatile(options: Readonly<Record<string, string | true>>): boolean {
  * overlay over that work dir; it is removed here, as the kernel's documentation allows when the
  * system has not crashed since (the engine mounted it moments ago).
  */
-export function detachEngineOverlay(ref: EngineOverlayRef): DetachedEngineOverlay {
+export function detachEngineOverlay(ref: EngineOverlayRef): void {
   let overlay: OverlayMount;
   try {
     overlay = parseEngineOverlay(ref.mountpoint);
@@ -55,7 +55,6 @@ export function detachEngineOverlay(ref: EngineOverlayRef): DetachedEngineOverla
   }
   unmount(ref.mountpoint, { detach: true });
   if (overlay.workdir !== undefined && isVolatile(overlay.options)) clearVolatileMarker(overlay.workdir);
-  return { ref, overlay };
 }
 
 export function clearVolatileMarker(workdir: string): void {
@@ -69,17 +68,15 @@ export function clearVolatileMarker(workdir: string): void {
   }
 }
 
-/** Mounts the engine's overlay again as it was (sysrunc's could not be made). */
-export function restoreEngineOverlay(detached: DetachedEngineOverlay): void {
-  const { overlay, ref } = detached;
+/**
+ * Mounts the engine's overlay at its path again, as it was: when sysrunc's could not be made, and
+ * at delete when sysrunc's was still there (the engine has not unmounted its path: it may start
+ * the container again without mounting, as dockerd's restart does).
+ */
+export function restoreEngineOverlay(ref: EngineOverlayRef): void {
   if (isMountPoint(ref.mountpoint)) return;
-  if (overlay.workdir !== undefined && isVolatile(overlay.options)) clearVolatileMarker(overlay.workdir);
-  const options: Record<string, string> = {};
-  for (const [key, value] of Object.entries(overlay.options)) {
-    if (key === 'rw' || key === 'ro') continue;
-    options[key] = value === true ? '' : value;
-  }
-  const layers = { lowerdirs: overlay.lowerdirs, upperdir: overlay.upperdir, workdir: overlay.workdir, options };
+  if (isVolatile(ref.options)) clearVolatileMarker(ref.workdir);
+  const layers = { lowerdirs: ref.lowerdirs, upperdir: ref.upperdir, workdir: ref.workdir, options: ref.options };
   mountOverlay(ref.mountpoint, layers, lowerdirSupport().syntax, path.dirname(path.dirname(ref.mountpoint)));
 }
 
@@ -90,14 +87,14 @@ export function restoreEngineOverlay(detached: DetachedEngineOverlay): void {
  */
 export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void): void {
   if (ref === undefined) return mountOwn();
-  const detached = detachEngineOverlay(ref);
+  detachEngineOverlay(ref);
   try {
     mountOwn();
     bindMount(ownTarget, ref.mountpoint, { recursive: false });
   } catch (err) {
     for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
     try {
-      restoreEngineOverlay(detached);
+      restoreEngineOverlay(ref);
     } catch (restoreErr) {
       throw new EngineOverlayError(`${describe(err)}; the engine's overlay at ${ref.mountpoint} could not be mounted again: ${describe(restoreErr)}`);
     }
@@ -113,20 +110,24 @@ function describe(err: unknown): string {
  * At delete: unmounts sysrunc's overlay from the engine's path, and only sysrunc's: one whose
  * upper dir is inside the run dir (idmap mode) or whose lower layer is the container's clone
  * (clone mode). The engine's own overlay, mounted again for a restart, is never touched.
+ * True when sysrunc's was there (then the engine's goes back once sysrunc's is gone).
  */
-export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean): void {
+export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean): boolean {
+  let released = false;
   for (let i = 0; i < 16; i++) {
     const top = readMountInfo().filter((m) => m.mountPoint === mountpoint).at(-1);
-    if (top === undefined || top.fsType !== 'overlay') return;
+    if (top === undefined || top.fsType !== 'overlay') break;
     let overlay: OverlayMount;
     try {
       overlay = parseEngineOverlay(mountpoint);
     } catch {
-      return;
+      break;
     }
-    if (!isOurs(overlay)) return;
+    if (!isOurs(overlay)) break;
     unmount(mountpoint, { detach: true });
+    released = true;
   }
+  return released;
 }
 
 export function insideDir(dir: string, p: string | undefined): boolean {
