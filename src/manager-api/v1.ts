@@ -22,6 +22,21 @@ export const IdMapping = z.object({
 export type IdMapping = z.infer<typeof IdMapping>;
 
 /** What the shim asks the manager to do on the host; each is recorded, then done, then undoable. */
+/**
+ * The engine's own overlay of the same upper dir, at its rootfs path: unmounted just before
+ * sysrunc's overlay is made and replaced there by sysrunc's, so that exactly one overlay writes to
+ * the upper dir (issue 25; see manager/ownership/engine-overlay.ts). Checked against mountinfo.
+ * At delete it is mounted there again as it was (layers topmost first, resolved; options as in
+ * overlay-mount), unless the engine has unmounted its path already.
+ */
+const EngineOverlayRef = z.object({
+  mountpoint: AbsPath,
+  lowerdirs: z.array(AbsPath).check(z.minLength(1)),
+  upperdir: AbsPath,
+  workdir: AbsPath,
+  options: z.record(z.string(), z.string()),
+});
+
 export const HostAction = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('idmapped-mount'),
@@ -62,6 +77,7 @@ export const HostAction = z.discriminatedUnion('kind', [
      * sync-out can skip what did not change.
      */
     keepOwnership: z.optional(z.array(AbsPath)),
+    replaces: z.optional(EngineOverlayRef),
   }),
   z.object({
     /**
@@ -101,8 +117,9 @@ export const HostAction = z.discriminatedUnion('kind', [
     lowerdirs: z.array(AbsPath).check(z.minLength(1)),
     upperdir: z.optional(AbsPath),
     workdir: z.optional(AbsPath),
-    /** Extra overlay options as key/value (e.g. redirect_dir=on). */
+    /** Extra overlay options as key/value (e.g. redirect_dir=on); an empty value is a flag (volatile). */
     options: z.record(z.string(), z.string()),
+    replaces: z.optional(EngineOverlayRef),
   }),
 ]);
 export type HostAction = z.infer<typeof HostAction>;
@@ -180,6 +197,8 @@ export const METHODS = {
           overlay: z.boolean(),
           /** The overlay's upper dir: a kept clone goes when it does (docker rm). */
           upperdir: z.optional(AbsPath),
+          /** The engine overlay's options sysrunc's overlay carries (probed with them); '' is a flag. */
+          overlayOptions: z.optional(z.record(z.string(), z.string())),
           /** Docker's --rm: nothing is kept after the container stops. */
           autoRemove: z.boolean(),
           /** Host bind sources (resolved) that need container-root ownership inside. */

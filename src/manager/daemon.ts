@@ -11,6 +11,8 @@ import { HostExecutor } from './host-executor.ts';
 import { RootfsCloner } from './ownership/rootfs-cloner.ts';
 import { chownInChild } from './ownership/chown-child.ts';
 import { detectShiftfs } from './ownership/shiftfs.ts';
+import { probeIdmappedOverlay } from '../host/idmapped-overlay-probe.ts';
+import { lowerdirSupport } from '../host/overlay-mount.ts';
 import type { OwnershipSetting } from './ownership/decide.ts';
 import { ManagerService } from './service.ts';
 import { ContainerWatch } from './container-watch.ts';
@@ -120,7 +122,12 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     defaultSize: o.subidSize,
     maxSize,
     unlocked: (fn) => queue.unlocked(fn),
-    ownership: { defaultMode: o.ownershipDefault ?? 'auto', shiftfs: detectShiftfs() },
+    ownership: {
+      defaultMode: o.ownershipDefault ?? 'auto',
+      shiftfs: detectShiftfs(),
+      probeOverlay: (lowerdir, options) => probeIdmappedOverlay(lowerdir, options, o.runDir),
+      overlaySyntax: () => lowerdirSupport(o.runDir).reason,
+    },
     bundles,
     hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
     tracker: watch,
@@ -144,7 +151,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     server.listen(o.socket, () => resolve());
   });
   chmodSync(o.socket, 0o600);
-  log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode, ownership: o.ownershipDefault ?? 'auto', maxSubidSize: maxSize }, 'sysrunc-mgr listening');
+  log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode, ownership: o.ownershipDefault ?? 'auto', maxSubidSize: maxSize, overlay: lowerdirSupport(o.runDir).reason }, 'sysrunc-mgr listening');
 
   return {
     server,

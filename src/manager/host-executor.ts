@@ -8,7 +8,8 @@ import { readdirIfExists } from '../fs/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMountFd, idmappedBindMountFd, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';
-import { mountFs, type FsParam } from '../host/fsmount.ts';
+import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
+import { insideDir, releaseEnginePath, replaceEngineOverlay, restoreEngineOverlay } from './ownership/engine-overlay.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
 import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
@@ -70,13 +71,24 @@ export class HostExecutor {
     switch (action.kind) {
       case 'idmapped-mount':
       case 'bind-mount':
-      case 'overlay-mount':
         return undoMountTarget(ctx, action.target);
-      case 'rootfs-clone':
+      case 'overlay-mount': {
+        // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
+        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
+        undoMountTarget(ctx, action.target);
+        if (released && action.replaces) restoreEngineOverlay(action.replaces);
+        return;
+      }
+      case 'rootfs-clone': {
+        const clone = this.o.cloner.mergedPath(ctx.id);
+        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => o.lowerdirs.length === 1 && o.lowerdirs[0] === clone);
         undoMountTarget(ctx, action.target);
         // docker commit, docker cp and docker diff read the upper dir of a stopped container.
         this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
-        return this.o.cloner.unmountClone(ctx.id);
+        this.o.cloner.unmountClone(ctx.id);
+        if (released && action.replaces) restoreEngineOverlay(action.replaces);
+        return;
+      }
       case 'chown-tree':
         return this.chownTree(ctx, action.path, 'revert');
       case 'cgroup-delegate':
@@ -121,14 +133,11 @@ export class HostExecutor {
     undoMountTarget(ctx, action.target);
     makeParents(ctx, path.dirname(action.target));
     mkdirSync(action.target, { mode: 0o700 });
-    const params: FsParam[] = [
-      { key: 'lowerdir+', value: clone.merged },
-      { key: 'upperdir', value: action.upperdir },
-      { key: 'workdir', value: action.workdir },
-      ...Object.entries(action.options).map(([key, value]) => ({ key, value })),
-    ];
-    mountFs('overlay', params, action.target);
-    makePrivate(action.target);
+    const layers = { lowerdirs: [clone.merged], upperdir: action.upperdir, workdir: action.workdir, options: action.options };
+    replaceEngineOverlay(action.replaces, action.target, () => {
+      mountOverlay(action.target, layers, lowerdirSupport().syntax);
+      makePrivate(action.target);
+    });
   }
 
   /**
@@ -216,12 +225,11 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
   undoMountTarget(ctx, action.target);
   makeParents(ctx, path.dirname(action.target));
   mkdirSync(action.target, { mode: 0o700 });
-  const params: FsParam[] = action.lowerdirs.map((dir) => ({ key: 'lowerdir+', value: dir }));
-  if (action.upperdir !== undefined) params.push({ key: 'upperdir', value: action.upperdir });
-  if (action.workdir !== undefined) params.push({ key: 'workdir', value: action.workdir });
-  for (const [key, value] of Object.entries(action.options)) params.push({ key, value });
-  mountFs('overlay', params, action.target);
-  makePrivate(action.target);
+  replaceEngineOverlay(action.replaces, action.target, () => {
+    // Legacy syntax: the layers are named relative to the run dir, to fit one page.
+    mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
+    makePrivate(action.target);
+  });
 }
 
 /** Unmounts whatever is stacked on the target and removes it; never recursive. */

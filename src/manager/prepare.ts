@@ -100,8 +100,11 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
  */
 function hintFor(settings: ContainerSettings, mode: string, actions: readonly HostAction[], keepsVolumes: boolean): ContainerHint {
   const changesDisk = mode === 'clone' || mode === 'chown' || actions.some((a) => a.kind === 'chown-tree');
+  // The engine unmounts its rootfs path after delete and may mount its own overlay again at once
+  // (restart): sysrunc's overlay in its place must be gone by then.
+  const replacesEngineOverlay = actions.some((a) => (a.kind === 'overlay-mount' || a.kind === 'rootfs-clone') && a.replaces !== undefined);
   return {
-    delete: keepsVolumes || changesDisk ? 'sync' : 'async',
+    delete: keepsVolumes || changesDisk || replacesEngineOverlay ? 'sync' : 'async',
     exec: settings.systemContainer && settings.capabilities === 'all' ? 'grant-capabilities' : 'as-is',
   };
 }
@@ -157,6 +160,7 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
     rootfsPaths: overlay === undefined ? [facts.rootfs.resolved] : [...overlay.lowerdirs, ...(overlay.upperdir === undefined ? [] : [overlay.upperdir])],
     overlay: overlay !== undefined,
     ...(overlay?.upperdir === undefined ? {} : { upperdir: overlay.upperdir }),
+    ...(overlay === undefined ? {} : { overlayOptions: { ...overlay.options } }),
     autoRemove: facts.storeVolumes.autoRemove,
     bindSources: [...readOnly].map(([path, ro]) => ({ path, readOnly: ro })),
   };

@@ -216,8 +216,11 @@ function resolvePath(requested: string, what: string): PathFact {
   }
 }
 
-// Overlay options that change how existing layer content is read; the rest are left at defaults.
-const CARRIED_OVERLAY_OPTIONS = ['redirect_dir', 'metacopy', 'xino', 'volatile'];
+// Overlay options that change how existing layer content is read or what the upper and work dirs
+// already hold (a work dir used with volatile is refused by a mount without it, as podman's --rm
+// makes); the rest are left at defaults. index stays off: see the overlay-mount host action.
+// Newer kernels show volatile as fsync=volatile.
+const CARRIED_OVERLAY_OPTIONS = ['redirect_dir', 'metacopy', 'xino', 'volatile', 'fsync', 'uuid'];
 
 function overlayAt(mountpoint: string): OverlayFact | undefined {
   if (!isMountPoint(mountpoint)) return undefined;
@@ -237,6 +240,7 @@ function overlayAt(mountpoint: string): OverlayFact | undefined {
   for (const key of CARRIED_OVERLAY_OPTIONS) {
     const value = overlay.options[key];
     if (typeof value === 'string') options[key] = value;
+    else if (value === true) options[key] = ''; // a flag (volatile)
   }
   return {
     lowerdirs: overlay.lowerdirs.map(real),

@@ -7,7 +7,8 @@ import { SysruncError } from '../errors.ts';
  * Gives the container's root ownership of the rootfs, the way the manager chose (plan.ownership):
  * - idmap: root.path becomes an idmapped view of the rootfs, so files owned by host root appear
  *   owned by the container's root, without a recursive chown. An overlay rootfs cannot be idmapped
- *   itself (no kernel allows it), so a new overlay is mounted over idmapped views of its layers.
+ *   itself (no kernel allows it), so a new overlay is mounted over idmapped views of its layers,
+ *   in place of the engine's (which the manager unmounts first: one overlay per upper dir).
  * - clone: root.path becomes a new overlay over a shifted clone of the layers (rootfs-clone).
  * - chown: the rootfs directory is shifted in place while the container exists, and bound into
  *   the run dir.
@@ -22,7 +23,7 @@ export const rootfsOwnership: Transform = {
         const actions: HostAction[] =
           overlay === undefined
             ? [{ kind: 'idmapped-mount', source: plan.rootfs.resolved, target, recursive: true }]
-            : overlayActions(overlay, plan.runDir, target);
+            : overlayActions(overlay, plan.runDir, target, plan.rootfs.resolved);
         return { spec: { ...spec, root: { ...spec.root, path: target } }, actions };
       }
       case 'clone': {
@@ -34,6 +35,7 @@ export const rootfsOwnership: Transform = {
         const action: HostAction = {
           kind: 'rootfs-clone', target, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options },
           ...(keep.length > 0 ? { keepOwnership: keep } : {}),
+          replaces: engineOverlay(overlay, plan.rootfs.resolved),
         };
         return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [action] };
       }
@@ -52,7 +54,7 @@ export const rootfsOwnership: Transform = {
   },
 };
 
-function overlayActions(overlay: OverlayFact, runDir: string, target: string): HostAction[] {
+function overlayActions(overlay: OverlayFact, runDir: string, target: string, engineMountpoint: string): HostAction[] {
   const actions: HostAction[] = [];
   const lowerdirs = overlay.lowerdirs.map((source, i) => {
     // Short names: a long list of layers must still fit the kernel's limits.
@@ -70,8 +72,18 @@ function overlayActions(overlay: OverlayFact, runDir: string, target: string): H
     upperdir = path.join(upperMount, path.relative(parent, overlay.upperdir));
     workdir = path.join(upperMount, path.relative(parent, overlay.workdir));
   }
-  actions.push({ kind: 'overlay-mount', target, lowerdirs, upperdir, workdir, options: { ...overlay.options } });
+  // The engine's overlay over the same upper dir makes way for this one (one overlay per upper dir).
+  const engine = engineOverlay(overlay, engineMountpoint);
+  const replaces = engine === undefined ? {} : { replaces: engine };
+  actions.push({ kind: 'overlay-mount', target, lowerdirs, upperdir, workdir, options: { ...overlay.options }, ...replaces });
   return actions;
+}
+
+type EngineOverlayRef = NonNullable<Extract<HostAction, { kind: 'overlay-mount' }>['replaces']>;
+
+function engineOverlay(overlay: OverlayFact, mountpoint: string): EngineOverlayRef | undefined {
+  if (overlay.upperdir === undefined || overlay.workdir === undefined) return undefined;
+  return { mountpoint, lowerdirs: [...overlay.lowerdirs], upperdir: overlay.upperdir, workdir: overlay.workdir, options: { ...overlay.options } };
 }
 
 function commonParent(a: string, b: string): string {

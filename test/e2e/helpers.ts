@@ -11,6 +11,7 @@ import { runDirEntries as layoutEntries, sweepManager } from '../helpers/manager
 import { startTestManager, SYSRUNC, type TestManager, type TestManagerOptions } from '../helpers/manager.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
 import type { IdMapping, Result } from '../../src/manager-api/v1.ts';
+import { assertNoSharedUpperWarning, kernelLogMark } from './kernel-log.ts';
 
 export { SYSRUNC };
 export type ListedContainer = Result<'list'>['containers'][number];
@@ -27,6 +28,8 @@ export interface E2ERig {
 export interface E2ERigOptions {
   readonly mode?: TestManagerOptions['mode'];
   readonly subid?: string;
+  /** Extra environment of the manager (e.g. SYSRUNC_MGR_OVERLAY_LOWERDIR). */
+  readonly managerEnv?: Record<string, string>;
 }
 
 /**
@@ -53,7 +56,14 @@ export function sysruncRuntimes(): Record<string, { path: string; runtimeArgs?: 
 
 /** A private manager and a dockerd whose `sysrunc` runtime (and SETTING_RUNTIMES) talks to it, with bb:local imported. */
 export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<E2ERig> {
-  const mgr = await startTestManager({ name, ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.subid !== undefined ? { subid: o.subid } : {}) });
+  // Issue 25: every docker e2e file fails if overlayfs warned about a shared upper/work dir meanwhile.
+  const kmsgMark = kernelLogMark();
+  const mgr = await startTestManager({
+    name,
+    ...(o.mode !== undefined ? { mode: o.mode } : {}),
+    ...(o.subid !== undefined ? { subid: o.subid } : {}),
+    ...(o.managerEnv !== undefined ? { env: o.managerEnv } : {}),
+  });
   let d: DockerDaemon;
   try {
     d = await startDockerd({ name, runtimes: sysruncRuntimes(), env: mgr.env });
@@ -80,6 +90,7 @@ export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<
         await mgr.dispose();
         removeEmptyDir(mgr.runDir);
       }
+      assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
     },
   };
 }

@@ -14,6 +14,13 @@ export interface OwnershipHost {
   readonly defaultMode: OwnershipSetting;
   readonly shiftfs: ShiftfsDetection;
   readonly probe?: (path: string) => IdmapSupport;
+  /**
+   * Whether an overlay over idmapped views of this topmost layer mounts with the engine's options
+   * (idmap mode on an overlay rootfs): the create path, tried once in a scratch dir.
+   */
+  readonly probeOverlay?: (lowerdir: string, options: Readonly<Record<string, string>>) => IdmapSupport;
+  /** How overlays are mounted on this kernel (lowerdir+ or legacy), for the decision's reason. */
+  readonly overlaySyntax?: () => string;
 }
 
 // sysrunc detects shiftfs and keeps reference-counted marks (ShiftfsMarks), but the shifted mount
@@ -29,7 +36,8 @@ export function decideOwnership(req: OwnershipRequest, host: OwnershipHost): Own
   const probe = host.probe ?? probeIdmapSupport;
   const forcedByRequest = req.requested !== 'auto';
   const setting = forcedByRequest ? req.requested : host.defaultMode;
-  const unsupported = req.rootfsPaths.map(probe).find((s): s is Extract<IdmapSupport, { supported: false }> => !s.supported);
+  const unsupported = req.rootfsPaths.map(probe).find((s): s is Extract<IdmapSupport, { supported: false }> => !s.supported)
+    ?? overlayUnsupported(req, host);
   const shiftfsReason = !host.shiftfs.available
     ? host.shiftfs.reason
     : SHIFTFS_MOUNTS_IMPLEMENTED ? undefined : 'the module is loaded, but this sysrunc does not make shiftfs mounts yet';
@@ -48,7 +56,17 @@ export function decideOwnership(req: OwnershipRequest, host: OwnershipHost): Own
   // idmap forced means nothing on disk may change: a bind source that cannot be idmapped then fails
   // at its idmapped mount, with the filesystem named, instead of falling back to a chown.
   const bindProbe = setting === 'idmap' ? () => ({ supported: true as const }) : probe;
-  return { mode: choice.mode, reason: choice.reason, bindSources: bindSourceOwnership(req.bindSources, choice.mode, bindProbe) };
+  const mountsOverlay = req.overlay && (choice.mode === 'idmap' || choice.mode === 'clone');
+  const reason = mountsOverlay && host.overlaySyntax ? `${choice.reason}; overlay: ${host.overlaySyntax()}` : choice.reason;
+  return { mode: choice.mode, reason, bindSources: bindSourceOwnership(req.bindSources, choice.mode, bindProbe) };
+}
+
+/** The overlay create path refused (by the probe), when every layer can be idmapped on its own. */
+function overlayUnsupported(req: OwnershipRequest, host: OwnershipHost): Extract<IdmapSupport, { supported: false }> | undefined {
+  const top = req.rootfsPaths[0];
+  if (!req.overlay || host.probeOverlay === undefined || top === undefined) return undefined;
+  const support = host.probeOverlay(top, req.overlayOptions ?? {});
+  return support.supported ? undefined : support;
 }
 
 /**

@@ -14,8 +14,8 @@
 //   layers. Containers cannot set those through an overlay, and image layers
 //   extracted by dockerd do not carry them, but a layer directory written by
 //   an untrusted party outside an overlay would be trusted here.
-import { lstatSync, mkdirSync, chmodSync, chownSync, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
-import { release } from 'node:os';
+import { lstatSync, mkdirSync, chmodSync, chownSync, readdirSync, rmdirSync, rmSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { lowerdirSupport, mountOverlay as mountOverlayWith } from '../../host/overlay-mount.ts';
 import path from 'node:path';
 import { SyscallError, fromNodeError, libc, sysFail } from '../../host/libc.ts';
 import { isMountPoint, mountsUnder, unmount } from '../../host/mount.ts';
@@ -45,10 +45,6 @@ const EINVAL = 22;
 const EBUSY = 16;
 const EXDEV = 18;
 const MS_PRIVATE = 1 << 18;
-// mount(2) copies its data argument as one page.
-const MOUNT_DATA_MAX = 4095;
-
-
 
 
 
@@ -86,11 +82,6 @@ function copyOwnerAndMode(p: string, st: Stats): void {
   }
 }
 
-/** Escapes a legacy lowerdir element: ':' separates layers, ',' options, '\' escapes. */
-function escapeLayer(p: string): string {
-  return p.replace(/[\\:,]/g, (c) => `\\${c}`);
-}
-
 function cloneParams(layers: { lower: string[]; data: string[] }, upper: string, work: string, id: string): FsParam[] {
   const params: FsParam[] = [{ key: 'source', value: `sysrunc-clone-${id}` }];
   for (const l of layers.lower) params.push({ key: 'lowerdir+', value: l });
@@ -108,33 +99,35 @@ function cloneParams(layers: { lower: string[]; data: string[] }, upper: string,
   return params;
 }
 
-function hasLowerdirPlus(): boolean {
-  const [major = 0, minor = 0] = release().split(/[.-]/).map(Number);
-  return major > 6 || (major === 6 && minor >= 8);
-}
-
 /**
  * Mounts the overlay through fsconfig, one parameter per layer ("lowerdir+",
  * Linux 6.8+). The classic mount(2) passes all options as one string copied
  * in a single page (4096 bytes): with dockerd's ~95-byte layer paths that
  * caps an image at about 40 layers, which is why dockerd falls back to short
  * relative links. fsconfig strings are capped at 255 bytes each instead.
- * Kernels without lowerdir+ get mount(2) with the legacy string if it fits.
+ * Kernels without lowerdir+ get mount(2) with the legacy string, the layers
+ * named through short links in the clone dir (l/0, l/1, ...) the same way.
  */
 function mountOverlay(layers: { lower: string[]; data: string[] }, upper: string, work: string, id: string, target: string): void {
   const params = cloneParams(layers, upper, work, id);
   const tooLong = params.find((p) => 'value' in p && Buffer.byteLength(p.value) > FSCONFIG_MAX_STRING);
   if (tooLong) throw new SyscallError('fsconfig', `overlay ${tooLong.key}`, 7, `path longer than ${FSCONFIG_MAX_STRING} bytes`);
-  if (hasLowerdirPlus()) {
+  if (lowerdirSupport().syntax === 'lowerdir+') {
     mountFs('overlay', params, target);
     return;
   }
-  const lowerdir = layers.lower.map(escapeLayer).join(':') + layers.data.map((d) => `::${escapeLayer(d)}`).join('');
-  const data = `lowerdir=${lowerdir},upperdir=${escapeLayer(upper)},workdir=${escapeLayer(work)},redirect_dir=on,metacopy=on,index=off`;
-  if (Buffer.byteLength(data) > MOUNT_DATA_MAX) {
-    throw new SyscallError('mount', target, 7, `overlay options are ${Buffer.byteLength(data)} bytes, mount(2) takes ${MOUNT_DATA_MAX} and this kernel has no lowerdir+`);
-  }
-  if (libc().mount(`sysrunc-clone-${id}`, target, 'overlay', 0, data) === -1) throw sysFail('mount', target);
+  if (layers.data.length > 0) throw new SyscallError('mount', target, 22, 'data-only layers need a kernel with lowerdir+ and datadir+');
+  const dir = path.dirname(target);
+  const links = path.join(dir, 'l');
+  rmSync(links, { recursive: true, force: true });
+  mkdirSync(links, { mode: 0o700 });
+  const lowerdirs = layers.lower.map((layer, i) => {
+    const link = path.join(links, String(i));
+    symlinkSync(layer, link);
+    return link;
+  });
+  const options = { redirect_dir: 'on', metacopy: 'on', index: 'off' };
+  mountOverlayWith(target, { lowerdirs, upperdir: upper, workdir: work, options }, 'legacy', dir);
 }
 
 /**

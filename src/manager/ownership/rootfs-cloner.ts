@@ -83,6 +83,11 @@ export class RootfsCloner {
     return chownTreeByOffset(upperdir, offset, { journalPath: path.join(this.root, `${id}.upper-journal.json`), direction, range: { size }, exclude: keep });
   }
 
+  /** Where the container's clone is mounted (the lower layer of its rootfs overlay). */
+  mergedPath(id: string): string {
+    return path.join(this.dir(id), 'merged');
+  }
+
   /** At stop: the clone stays on disk, shifted, for the next start. */
   unmountClone(id: string): void {
     unmountOverlayClone(id, this.root);

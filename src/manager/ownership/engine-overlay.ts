@@ -1,0 +1,137 @@
+// Exactly one overlay writes to a container's upper dir (issue 25). The engine (dockerd's overlay2,
+// containerd's overlayfs snapshotter, podman's containers/storage) has its own overlay of the
+// container's layers mounted at its rootfs path. sysrunc's overlay (idmapped layers, or the clone)
+// uses the same upper and work dirs, and overlayfs cannot be idmapped itself, so the two views
+// cannot both be live: the engine's overlay is unmounted just before sysrunc's is made, and
+// sysrunc's is attached at the engine's path in its place. The engine's operations on a running
+// container (docker cp, export, podman cp...) then go through the container's own file system.
+import { rmdirSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { readMountInfo, unmount, bindMount, isMountPoint } from '../../host/mount.ts';
+import { parseOverlayMount, type OverlayMount } from '../../host/overlay-mountinfo.ts';
+import { lowerdirSupport, mountOverlay } from '../../host/overlay-mount.ts';
+
+/** The engine's overlay as the transform saw it (see HostAction's replaces). */
+export interface EngineOverlayRef {
+  /** The engine's rootfs path (its overlay's mount point). */
+  readonly mountpoint: string;
+  readonly lowerdirs: readonly string[];
+  /** The upper dir that overlay must have (resolved): the check that it is the container's. */
+  readonly upperdir: string;
+  readonly workdir: string;
+  /** As in overlay-mount: '' is a flag. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export class EngineOverlayError extends Error {
+  override readonly name = 'EngineOverlayError';
+}
+
+/** dockerd mounts long layer lists relative to its overlay2 dir, which holds <id>/merged. */
+function parseEngineOverlay(mountpoint: string): OverlayMount {
+  return parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)) });
+}
+
+function isVolatile(options: Readonly<Record<string, string | true>>): boolean {
+  // Older kernels show the flag, newer ones fsync=volatile.
+  return options['volatile'] !== undefined || options['fsync'] === 'volatile';
+}
+
+/**
+ * Unmounts the engine's overlay at ref.mountpoint after checking it is an overlay over ref.upperdir.
+ * A volatile overlay leaves work/incompat/volatile behind, which makes the kernel refuse any later
+ * overlay over that work dir; it is removed here, as the kernel's documentation allows when the
+ * system has not crashed since (the engine mounted it moments ago).
+ */
+export function detachEngineOverlay(ref: EngineOverlayRef): void {
+  let overlay: OverlayMount;
+  try {
+    overlay = parseEngineOverlay(ref.mountpoint);
+  } catch (err) {
+    throw new EngineOverlayError(`the engine's rootfs ${ref.mountpoint}: ${(err as Error).message}`);
+  }
+  if (overlay.upperdir === undefined || path.resolve(overlay.upperdir) !== ref.upperdir) {
+    throw new EngineOverlayError(`the overlay at ${ref.mountpoint} has upper dir ${overlay.upperdir ?? '(none)'}, not ${ref.upperdir}: not the container's`);
+  }
+  unmount(ref.mountpoint, { detach: true });
+  if (overlay.workdir !== undefined && isVolatile(overlay.options)) clearVolatileMarker(overlay.workdir);
+}
+
+export function clearVolatileMarker(workdir: string): void {
+  const volatile = path.join(workdir, 'work', 'incompat', 'volatile');
+  for (const [remove, p] of [[unlinkSync, path.join(volatile, 'dirty')], [rmdirSync, volatile], [rmdirSync, path.dirname(volatile)]] as const) {
+    try {
+      remove(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/**
+ * Mounts the engine's overlay at its path again, as it was: when sysrunc's could not be made, and
+ * at delete when sysrunc's was still there (the engine has not unmounted its path: it may start
+ * the container again without mounting, as dockerd's restart does).
+ */
+export function restoreEngineOverlay(ref: EngineOverlayRef): void {
+  if (isMountPoint(ref.mountpoint)) return;
+  if (isVolatile(ref.options)) clearVolatileMarker(ref.workdir);
+  const layers = { lowerdirs: ref.lowerdirs, upperdir: ref.upperdir, workdir: ref.workdir, options: ref.options };
+  mountOverlay(ref.mountpoint, layers, lowerdirSupport().syntax, path.dirname(path.dirname(ref.mountpoint)));
+}
+
+/**
+ * mountOwn mounts sysrunc's overlay at ownTarget; with ref, the engine's overlay is unmounted just
+ * before (never two live overlays over one upper dir) and sysrunc's is attached at the engine's
+ * path after: one file system at two paths. If sysrunc's cannot be made, the engine's comes back.
+ */
+export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void): void {
+  if (ref === undefined) return mountOwn();
+  detachEngineOverlay(ref);
+  try {
+    mountOwn();
+    bindMount(ownTarget, ref.mountpoint, { recursive: false });
+  } catch (err) {
+    for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
+    try {
+      restoreEngineOverlay(ref);
+    } catch (restoreErr) {
+      throw new EngineOverlayError(`${describe(err)}; the engine's overlay at ${ref.mountpoint} could not be mounted again: ${describe(restoreErr)}`);
+    }
+    throw err;
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * At delete: unmounts sysrunc's overlay from the engine's path, and only sysrunc's: one whose
+ * upper dir is inside the run dir (idmap mode) or whose lower layer is the container's clone
+ * (clone mode). The engine's own overlay, mounted again for a restart, is never touched.
+ * True when sysrunc's was there (then the engine's goes back once sysrunc's is gone).
+ */
+export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean): boolean {
+  let released = false;
+  for (let i = 0; i < 16; i++) {
+    const top = readMountInfo().filter((m) => m.mountPoint === mountpoint).at(-1);
+    if (top === undefined || top.fsType !== 'overlay') break;
+    let overlay: OverlayMount;
+    try {
+      overlay = parseEngineOverlay(mountpoint);
+    } catch {
+      break;
+    }
+    if (!isOurs(overlay)) break;
+    unmount(mountpoint, { detach: true });
+    released = true;
+  }
+  return released;
+}
+
+export function insideDir(dir: string, p: string | undefined): boolean {
+  if (p === undefined) return false;
+  const rel = path.relative(dir, p);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}

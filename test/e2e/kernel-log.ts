@@ -1,0 +1,57 @@
+// The kernel log (/dev/kmsg) since a point in time: overlayfs reports two live overlays over one
+// upper or work dir there ("upperdir is in-use as upperdir/workdir of another mount"), and nowhere
+// else. Issue 25: no e2e run may leave that line.
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+
+export const SHARED_UPPER_WARNING = /overlayfs: (upperdir|workdir) is in-use as upperdir\/workdir of another mount/;
+
+interface KmsgRecord {
+  seq: number;
+  text: string;
+}
+
+/** Every record still in the kernel's ring buffer, oldest first. */
+function readKmsg(): KmsgRecord[] {
+  const fd = openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
+  const out: KmsgRecord[] = [];
+  const buf = Buffer.alloc(8192);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') break; // the end of the buffer
+        if (code === 'EPIPE') continue; // records overwritten while reading: go on with the next
+        throw err;
+      }
+      // "<prio>,<seq>,<usec>,<flags>;<text>\n" followed by continuation lines.
+      const record = buf.subarray(0, n).toString('utf8');
+      const semi = record.indexOf(';');
+      const seq = Number(record.slice(0, semi).split(',')[1]);
+      out.push({ seq, text: record.slice(semi + 1).split('\n')[0] ?? '' });
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+/** The sequence number of the newest record: lines after it are "since now". */
+export function kernelLogMark(): number {
+  return readKmsg().at(-1)?.seq ?? -1;
+}
+
+/** Kernel log lines after mark that match pattern. */
+export function kernelLogSince(mark: number, pattern: RegExp): string[] {
+  return readKmsg().filter((r) => r.seq > mark && pattern.test(r.text)).map((r) => r.text);
+}
+
+/** Throws naming the lines when overlayfs warned about a shared upper or work dir since mark. */
+export function assertNoSharedUpperWarning(mark: number, what: string): void {
+  const lines = kernelLogSince(mark, SHARED_UPPER_WARNING);
+  if (lines.length > 0) {
+    throw new Error(`${what}: the kernel warned ${lines.length} time(s) about two overlays over one upper/work dir (issue 25), e.g. "${lines[0]}"`);
+  }
+}
