@@ -40,7 +40,9 @@ await build({
 // The depot's keep-alive init and per-process supervisor: small static C programs (no libc at run
 // time inside the container; a few hundred KB resident per supervisor).
 const cc = process.env.CC ?? 'cc';
-for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c']]) {
+// And the create path's sysrunc-bundle-exec (runc in a mount namespace where the caller's bundle
+// holds the prepared config; without it, runc runs the prepared bundle and state.bundle names it).
+for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/cli/native/bundle-exec.c']]) {
   const out = path.join(root, 'dist', name);
   const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) {
@@ -48,7 +50,7 @@ for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'],
   } else {
     // No stale binary passes for the sources.
     rmSync(out, { force: true });
-    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); the depot needs it (apt-get install gcc libc6-dev)`);
+    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); ${name === 'sysrunc-bundle-exec' ? 'state.bundle will name the prepared bundle' : 'the depot needs it'} (apt-get install gcc libc6-dev)`);
   }
 }
 
