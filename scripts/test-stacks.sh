@@ -88,13 +88,17 @@ boot() {
 # ensure_image <stack>: the cached, provisioned guest; prints its directory.
 ensure_image() {
 	local stack=$1 dir=$cache/$1-$recipe
-	if [ "$rebuild" = 1 ] || [ ! -e "$dir/stamp" ]; then
+	# build-image.sh renames its finished tree into place: disk.img there means built.
+	if [ "$rebuild" = 1 ] || [ ! -e "$dir/disk.img" ]; then
 		rm -rf "$dir"
 		log "$stack: building its guest image ($dir)" >&2
 		flock "$cache/build.lock" scripts/stacks/build-image.sh "$stack" "$dir" >&2
+	fi
+	if [ ! -e "$dir/stamp" ]; then
 		log "$stack: provisioning boot" >&2
 		boot "$dir" provision "$dir/provision"
 		if ! grep -q '^PROVISION ok' "$dir/provision.report" 2>/dev/null; then
+			cp "$dir/provision.console" "$cache/$stack-provision-failed.console" 2>/dev/null || true
 			echo "test-stacks: $stack: provisioning failed (console: $dir/provision.console)" >&2
 			tail -5 "$dir/provision.console" >&2 || true
 			return 1
@@ -127,7 +131,7 @@ for stack in "${stacks[@]}"; do
 			result[$stack:$name]=$rest
 			;;
 		esac
-	done <"$logs.report"
+	done < <(tr -d '\r' <"$logs.report") # the guest's tty writes CR LF
 done
 
 # ---------------------------------------------------------------- the table

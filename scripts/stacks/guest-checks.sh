@@ -126,8 +126,15 @@ check_exec() {
 	echo "exec as uid 0, map $map"
 }
 
+# What docker:dind's entrypoint (moby's hack/dind) does on cgroup v2 before dockerd: no process may
+# stay in the root of a cgroup that delegates controllers, so all move to a leaf first.
+DIND_START='mkdir -p /sys/fs/cgroup/init
+xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null
+sed -e "s/ / +/g" -e "s/^/+/" </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control
+exec dockerd'
 check_dind() {
-	docker run -d --runtime=sysrunc --name stack-dind -v "$images/bb.tar:/bb.tar:ro" stack/self:local dockerd >/dev/null || return 1
+	docker run -d --runtime=sysrunc --name stack-dind -v "$images/bb.tar:/bb.tar:ro" stack/self:local sh -c "$DIND_START" >/dev/null ||
+		return 1
 	result=fail
 	if wait_for 240 docker exec stack-dind docker info; then
 		docker exec stack-dind docker import /bb.tar bb >/dev/null &&
@@ -147,7 +154,13 @@ systemd_settled() {
 	case $state in starting | initializing | "") return 1 ;; esac
 }
 check_systemd() {
-	docker run -d --runtime=sysrunc --name stack-systemd --stop-signal SIGRTMIN+3 stack/self:local /sbin/init >/dev/null ||
+	# The guest's userland as a systemd image, without the guest's fstab (its / is /dev/vda).
+	if ! docker image inspect stack/systemd:local >/dev/null 2>&1; then
+		docker run --name stack-fstab stack/self:local truncate -s 0 /etc/fstab >/dev/null &&
+			docker commit stack-fstab stack/systemd:local >/dev/null && docker rm stack-fstab >/dev/null ||
+			fail "could not make stack/systemd:local" || return 1
+	fi
+	docker run -d --runtime=sysrunc --name stack-systemd --stop-signal SIGRTMIN+3 stack/systemd:local /sbin/init >/dev/null ||
 		return 1
 	wait_for 300 systemd_settled stack-systemd
 	state=$(docker exec stack-systemd systemctl is-system-running 2>&1)
@@ -157,10 +170,13 @@ check_systemd() {
 	[ "$state" = running ]
 }
 
+# --network none: podman's own network needs nft, which the guests lack; the rootfs overlay (where
+# podman and sysrunc meet) is the same with any network.
 check_podman() {
 	p() { podman --runtime "$runtime" "$@"; }
-	p run --rm stack/bb:local true || fail "podman run --rm failed" || return 1
-	p run -d --name stack-podman stack/bb:local sh -c 'echo podman-log; sleep 600' >/dev/null || fail "podman run -d failed" || return 1
+	out=$(p run --rm --network none stack/bb:local true 2>&1) || fail "podman run --rm: $(echo "$out" | tail -1)" || return 1
+	out=$(p run -d --network none --name stack-podman stack/bb:local sh -c 'echo podman-log; sleep 600' 2>&1) ||
+		fail "podman run -d: $(echo "$out" | tail -1)" || return 1
 	uid=$(p exec stack-podman id -u) || fail "podman exec failed" || { p rm -f stack-podman; return 1; }
 	logs=$(p logs stack-podman)
 	p stop -t 2 stack-podman >/dev/null && p rm stack-podman >/dev/null || fail "podman stop/rm failed" || return 1
@@ -199,7 +215,7 @@ else
 fi
 check podman check_podman
 check nothing-left check_nothing_left
-report "FACT ownership $(sysrunc-ctl status 2>&1 | grep -i -m1 'ownership' | sed 's/^ *//')"
+report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | cut -d'"' -f6,10)"
 report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"
-journalctl -u sysrunc-mgr --no-pager 2>/dev/null | grep -i -E 'ownership|error' | tail -5
+journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -i -E '"level":(40|50)' | tail -5 | cut -c1-400
 report DONE
