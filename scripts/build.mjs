@@ -40,7 +40,9 @@ await build({
 // The depot's keep-alive init and per-process supervisor: small static C programs (no libc at run
 // time inside the container; a few hundred KB resident per supervisor).
 const cc = process.env.CC ?? 'cc';
-for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c']]) {
+// And the create path's sysrunc-bundle-exec (runc in a mount namespace where the caller's bundle
+// holds the prepared config; without it, runc runs the prepared bundle and state.bundle names it).
+for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/cli/native/bundle-exec.c']]) {
   const out = path.join(root, 'dist', name);
   const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) {
@@ -48,7 +50,7 @@ for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'],
   } else {
     // No stale binary passes for the sources.
     rmSync(out, { force: true });
-    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); the depot needs it (apt-get install gcc libc6-dev)`);
+    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); ${name === 'sysrunc-bundle-exec' ? 'state.bundle will name the prepared bundle' : 'the depot needs it'} (apt-get install gcc libc6-dev)`);
   }
 }
 
@@ -61,12 +63,20 @@ writeFileSync(path.join(root, 'dist', 'VERSION'), `${version}\n`);
 // run, bin/sysrunc falls back to dist/sysrunc.mjs under Node.
 const bun = path.join(root, 'node_modules', '.bin', 'bun');
 const call = path.join(root, 'dist', 'sysrunc-call');
+// Bun's x64 "baseline" build (optional dependency @oven/bun-linux-x64-baseline) needs x86-64-v2
+// (SSE4.2, POPCNT; Nehalem, 2008) where the default one is built for AVX2 CPUs; compiling for that
+// target would download it, so compile against the local copy. Older CPUs (qemu's default qemu64
+// model) fall back to Node in bin/sysrunc.
+const baseline = path.join(root, 'node_modules', '@oven', 'bun-linux-x64-baseline', 'bin', 'bun');
+const target = process.arch === 'x64' && process.platform === 'linux' && existsSync(baseline)
+  ? ['--target=bun-linux-x64-baseline', `--compile-executable-path=${baseline}`]
+  : ['--target=bun'];
 rmSync(call, { force: true });
 const compiled = existsSync(bun)
   ? spawnSync(
       bun,
       [
-        'build', '--compile', '--minify', '--target=bun', '--sourcemap=none', '--external', 'koffi',
+        'build', '--compile', '--minify', ...target, '--sourcemap=none', '--external', 'koffi',
         // Precompiled bytecode: parsing and compiling the JS was ~18 ms of each call's ~24.
         '--bytecode',
         // A standalone binary that runs in the caller's working directory (runc's: the bundle)
@@ -78,7 +88,7 @@ const compiled = existsSync(bun)
     )
   : undefined;
 if (compiled?.status === 0) {
-  console.log(`built ${Object.keys(entries).join(', ')} and sysrunc-call into dist/`);
+  console.log(`built ${Object.keys(entries).join(', ')} and sysrunc-call (${target[0].slice('--target='.length)}) into dist/`);
 } else {
   const why = compiled === undefined ? `${bun} is missing` : (compiled.stderr || compiled.stdout || String(compiled.error)).trim().split('\n').pop();
   console.warn(`built ${Object.keys(entries).join(', ')} into dist/; no compiled sysrunc-call (${why}): bin/sysrunc runs dist/sysrunc.mjs under Node`);

@@ -58,13 +58,23 @@ function criClient(address: string): CriClient {
   };
 }
 
-/** Starts containerd with CRI (handlers runc and, named here, others), CNI and the pause image. */
+/** OCI image tars to import instead of building them (the stack VMs, which have no cache to build from). */
+export interface CriRigImages {
+  readonly pauseTar: string;
+  readonly appTar: string;
+}
+
+/**
+ * Starts containerd with CRI (handlers runc and, named here, others), CNI and the pause image;
+ * given `images`, only the pause and busybox images, from those tars.
+ */
 export async function startCriRig(
   name: string,
   handlers: Readonly<Record<string, string>>,
   env: Record<string, string>,
-  options: Pick<CriOptions, 'containerAnnotations'> = {},
+  options: Pick<CriOptions, 'containerAnnotations'> & { readonly images?: CriRigImages } = {},
 ): Promise<CriRig> {
+  const { images, ...criOptions } = options;
   const d = rigDirs(name);
   // Beside the rig's run dir, not in it: starting containerd wipes that first.
   const cniConfDir = `${d.run}.cni`;
@@ -85,12 +95,17 @@ export async function startCriRig(
       ],
     }),
   );
-  const containerd = await startContainerd({ name, namespace: 'k8s.io', env, cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers, ...options } });
+  const containerd = await startContainerd({ name, namespace: 'k8s.io', env, cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers, ...criOptions } });
   try {
-    await ensureContainerdImage(containerd, PAUSE_IMAGE, ['sleep', '2147483647']);
-    await ensureContainerdImage(containerd, APP_IMAGE);
-    await ensureContainerdImage(containerd, DIND_IMAGE, undefined, () => ensureDebianOciTar('dind', DIND_IMAGE));
-    await ensureContainerdImage(containerd, SYSTEMD_IMAGE, undefined, () => ensureDebianOciTar('systemd', SYSTEMD_IMAGE));
+    if (images !== undefined) {
+      await ensureContainerdImage(containerd, PAUSE_IMAGE, undefined, () => Promise.resolve(images.pauseTar));
+      await ensureContainerdImage(containerd, APP_IMAGE, undefined, () => Promise.resolve(images.appTar));
+    } else {
+      await ensureContainerdImage(containerd, PAUSE_IMAGE, ['sleep', '2147483647']);
+      await ensureContainerdImage(containerd, APP_IMAGE);
+      await ensureContainerdImage(containerd, DIND_IMAGE, undefined, () => ensureDebianOciTar('dind', DIND_IMAGE));
+      await ensureContainerdImage(containerd, SYSTEMD_IMAGE, undefined, () => ensureDebianOciTar('systemd', SYSTEMD_IMAGE));
+    }
   } catch (err) {
     await containerd.stop();
     throw err;

@@ -3,7 +3,8 @@
 // transformed config into a bundle of the manager's own) is one request to the manager; the
 // caller's bundle is never written to. Output for bin/sysrunc, one value per line: the prepared
 // bundle; the --console-socket to pass instead of a relative one (runc resolves a relative one
-// against the bundle), or an empty line; whether cleanup after runc must be waited for (sync/async).
+// against the bundle), or an empty line; whether cleanup after runc must be waited for (sync/async);
+// the caller's bundle, absolute (last: it is the one value that is not sysrunc's own).
 import path from 'node:path';
 import { writeSync } from 'node:fs';
 import type { Invocation } from '../../oci/invocation.ts';
@@ -41,6 +42,6 @@ export async function createCommand(inv: Invocation, command: 'create' | 'run'):
   faultPoint('create:answered');
   for (const warning of prepared.warnings) reportWarning(warning, inv.globals);
   const consoleSocket = args.consoleSocket !== undefined && !path.isAbsolute(args.consoleSocket) ? path.resolve(bundle, args.consoleSocket) : '';
-  writeSync(1, `${prepared.bundle}\n${consoleSocket}\n${prepared.cleanup}\n`);
+  writeSync(1, `${prepared.bundle}\n${consoleSocket}\n${prepared.cleanup}\n${bundle}\n`);
   return 0;
 }

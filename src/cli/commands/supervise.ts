@@ -22,13 +22,25 @@ export async function superviseCommand(inv: Invocation): Promise<number> {
   const args = parseCreateArgs('run', inv.commandArgs);
   const config = loadSysruncConfig();
   const runtime = resolveRuntimeBinary(config.runtime);
-  const code = await runForeground(runtime, inv.argv, args.preserveFds);
+  const code = await runForeground(runtimeCommand(runtime, args.bundle, inv.argv), args.preserveFds);
   try {
     await callManager(config.managerSocket, 'release', { id: args.id, runtimeRoot: path.resolve(inv.globals.root ?? DEFAULT_RUNC_ROOT) });
   } catch (err) {
     reportWarning(`run ${args.id}: ${oneLine(err)}`, inv.globals);
   }
   return code;
+}
+
+/**
+ * runc's command line: through sysrunc-bundle-exec when bin/sysrunc found it (the prepared config
+ * over the caller's in runc's own mount namespace, so state.bundle is the caller's), as it would
+ * have exec'd it.
+ */
+function runtimeCommand(runtime: string, bundle: string, argv: readonly string[]): readonly string[] {
+  const bundleExec = process.env.SYSRUNC_BUNDLE_EXEC;
+  const preparedConfig = process.env.SYSRUNC_PREPARED_CONFIG;
+  if (bundleExec === undefined || bundleExec === '' || preparedConfig === undefined) return [runtime, ...argv];
+  return [bundleExec, preparedConfig, path.resolve(bundle), runtime, ...argv];
 }
 
 /** fds runc hands to the container: stdio, $LISTEN_FDS when $LISTEN_PID is the caller's, --preserve-fds. */
@@ -42,7 +54,8 @@ function inheritedFdCount(preserveFds: number, env: NodeJS.ProcessEnv): number {
  * runc as a child with the same stdio and inherited fds, signals forwarded; resolves with its exit
  * code (128 + n when it died of signal n, as a shell reports it).
  */
-function runForeground(runtime: string, argv: readonly string[], preserveFds: number): Promise<number> {
+function runForeground(command: readonly string[], preserveFds: number): Promise<number> {
+  const [runtime = '', ...argv] = command;
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
   for (let fd = 3; fd < inheritedFdCount(preserveFds, process.env); fd++) stdio.push(fd);
   // runc takes $LISTEN_FDS only when $LISTEN_PID is its own pid: a shell re-points it at itself

@@ -1,0 +1,221 @@
+#!/bin/sh
+# Runs inside a stack VM (scripts/test-stacks.sh), from its second disk (/opt/stack: this script,
+# the host's node binary, the checkout's build in sysrunc/). The kernel command line says what to do:
+#   sysrunc.stack=provision  import the check images into the guest's engines, then power off
+#   sysrunc.stack=check      start sysrunc-mgr, dockerd, containerd; run every check; power off
+# Report lines go to the second serial port (the host's results file), one per line:
+#   FACT <name> <value...>
+#   CHECK <name> pass|fail|skip <milliseconds> <detail...>
+#   DONE
+set -u
+stack=/opt/stack
+report_tty=/dev/ttyS1
+mode=$(sed -n 's/.*sysrunc\.stack=\([a-z]*\).*/\1/p' /proc/cmdline)
+images=/var/lib/sysrunc-stack
+runtime=/usr/local/bin/sysrunc
+
+report() { printf '%s\n' "$*" >"$report_tty"; }
+say() { printf 'guest-checks: %s\n' "$*"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+ln -sf "$stack/node" /usr/local/bin/node
+for tool in sysrunc sysrunc-mgr sysrunc-ctl; do ln -sf "$stack/sysrunc/bin/$tool" "/usr/local/bin/$tool"; done
+export PATH="/usr/local/bin:$PATH"
+
+# wait_for <seconds> <command...>: until the command succeeds, at most <seconds> (daemons starting).
+wait_for() {
+	limit=$1
+	shift
+	waited=0
+	until "$@" >/dev/null 2>&1; do
+		[ "$waited" -ge "$limit" ] && return 1
+		sleep 1
+		waited=$((waited + 1))
+	done
+}
+
+if [ "$mode" = provision ]; then
+	t=$(now_ms)
+	systemctl start containerd docker
+	wait_for 120 docker info || { report "PROVISION fail dockerd did not start"; exit 1; }
+	if ! docker import "$images/self.tar" stack/self:local >/dev/null || ! docker import "$images/bb.tar" stack/bb:local >/dev/null ||
+		! podman import "$images/bb.tar" stack/bb:local >/dev/null; then
+		report "PROVISION fail import"
+		exit 1
+	fi
+	rm -f "$images/self.tar"
+	systemctl stop docker docker.socket containerd
+	sync
+	report "PROVISION ok $(($(now_ms) - t))"
+	exit 0
+fi
+
+# ---------------------------------------------------------------- the check run's daemons
+mkdir -p /etc/docker
+printf '{"runtimes":{"sysrunc":{"path":"%s"}}}\n' "$runtime" >/etc/docker/daemon.json
+systemd-run --unit=sysrunc-mgr --property=KillMode=process /usr/local/bin/sysrunc-mgr \
+	--socket /run/sysrunc/mgr.sock --state-dir /var/lib/sysrunc >/dev/null
+wait_for 60 test -S /run/sysrunc/mgr.sock || say "sysrunc-mgr has no socket after 60 s"
+systemctl start containerd docker
+wait_for 120 docker info || say "dockerd did not answer in 120 s"
+
+report "FACT kernel $(uname -r)"
+report "FACT cgroup $(stat -fc %T /sys/fs/cgroup)"
+report "FACT runc $(runc --version | sed -n 's/^runc version //p')"
+report "FACT containerd $(containerd --version | awk '{print $3}')"
+report "FACT docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+report "FACT docker-cgroup-driver $(docker info --format '{{.CgroupDriver}}' 2>/dev/null)"
+report "FACT podman $(podman --version | awk '{print $3}')"
+report "FACT sysrunc-call $("$stack/sysrunc/dist/sysrunc-call" --version 2>&1 | tail -1)"
+
+# check <name> <function>: runs it, times it, reports pass/fail with its last output line.
+check() {
+	name=$1
+	shift
+	t=$(now_ms)
+	out=$("$@" 2>&1)
+	status=$?
+	ms=$(($(now_ms) - t))
+	detail=$(printf '%s\n' "$out" | grep -v '^$' | tail -1)
+	if [ "$status" -eq 0 ]; then
+		report "CHECK $name pass $ms $detail"
+	else
+		report "CHECK $name fail $ms $detail"
+		say "$name failed; its output:"
+		printf '%s\n' "$out" | tail -20
+	fi
+}
+run_sysrunc() { docker run --rm --runtime=sysrunc "$@"; }
+fail() {
+	echo "$*"
+	return 1
+}
+
+check_userns() {
+	map=$(run_sysrunc stack/bb:local cat /proc/self/uid_map) || fail "docker run failed: $map" || return 1
+	# shellcheck disable=SC2086 # the map's three fields
+	set -- $map
+	if [ "$1" != 0 ] || [ "$2" = 0 ]; then fail "uid_map is '$map'" || return 1; fi
+	echo "root is host uid $2 (+$3)"
+}
+
+check_limits() {
+	got=$(run_sysrunc -m 64m --cpus 0.5 --pids-limit 50 stack/bb:local \
+		cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max | tr '\n' ' ')
+	[ "$got" = "67108864 50000 100000 50 " ] || fail "memory.max cpu.max pids.max: '$got'" || return 1
+	echo "$got"
+}
+
+# What nested systemd and dockerd do on cgroup v2: move out of the root, enable controllers, make a
+# limited child.
+check_child_cgroup() {
+	run_sysrunc stack/bb:local sh -ec '
+		cd /sys/fs/cgroup
+		mkdir init && echo $$ >init/cgroup.procs
+		echo "+memory +pids" >cgroup.subtree_control
+		mkdir leaf && echo 7 >leaf/pids.max && echo 33554432 >leaf/memory.max
+		sh -c "echo \$\$ >/sys/fs/cgroup/leaf/cgroup.procs; cat /proc/self/cgroup; cat /sys/fs/cgroup/leaf/pids.max"'
+}
+
+check_exec() {
+	docker run -d --runtime=sysrunc --name stack-exec stack/bb:local sleep 600 >/dev/null || return 1
+	uid=$(docker exec stack-exec id -u) && map=$(docker exec stack-exec cat /proc/self/uid_map)
+	status=$?
+	docker rm -f stack-exec >/dev/null
+	if [ "$status" != 0 ] || [ "$uid" != 0 ]; then fail "exec: uid '$uid' map '$map'" || return 1; fi
+	echo "exec as uid 0, map $map"
+}
+
+# What docker:dind's entrypoint (moby's hack/dind) does on cgroup v2 before dockerd: no process may
+# stay in the root of a cgroup that delegates controllers, so all move to a leaf first.
+DIND_START='mkdir -p /sys/fs/cgroup/init
+xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null
+sed -e "s/ / +/g" -e "s/^/+/" </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control
+exec dockerd'
+check_dind() {
+	docker run -d --runtime=sysrunc --name stack-dind -v "$images/bb.tar:/bb.tar:ro" stack/self:local sh -c "$DIND_START" >/dev/null ||
+		return 1
+	result=fail
+	if wait_for 240 docker exec stack-dind docker info; then
+		docker exec stack-dind docker import /bb.tar bb >/dev/null &&
+			inner=$(docker exec stack-dind docker run --rm -m 32m bb sh -c 'echo inner-ok; cat /sys/fs/cgroup/memory.max') &&
+			result=pass
+	else
+		inner="inner dockerd did not answer in 240 s: $(docker logs stack-dind 2>&1 | tail -3)"
+	fi
+	docker rm -f stack-dind >/dev/null
+	echo "$inner" | tr '\n' ' '
+	[ "$result" = pass ]
+}
+
+# systemd_state <container>: systemctl is-system-running inside, once it has settled.
+systemd_settled() {
+	state=$(docker exec "$1" systemctl is-system-running 2>/dev/null)
+	case $state in starting | initializing | "") return 1 ;; esac
+}
+check_systemd() {
+	# The guest's userland as a systemd image, without the guest's fstab (its / is /dev/vda).
+	if ! docker image inspect stack/systemd:local >/dev/null 2>&1; then
+		docker run --name stack-fstab stack/self:local truncate -s 0 /etc/fstab >/dev/null &&
+			docker commit stack-fstab stack/systemd:local >/dev/null && docker rm stack-fstab >/dev/null ||
+			fail "could not make stack/systemd:local" || return 1
+	fi
+	docker run -d --runtime=sysrunc --name stack-systemd --stop-signal SIGRTMIN+3 stack/systemd:local /sbin/init >/dev/null ||
+		return 1
+	wait_for 300 systemd_settled stack-systemd
+	state=$(docker exec stack-systemd systemctl is-system-running 2>&1)
+	failed=$(docker exec stack-systemd systemctl --failed --plain --no-legend 2>&1 | awk '{print $1}' | tr '\n' ' ')
+	docker rm -f stack-systemd >/dev/null
+	echo "is-system-running: $state ${failed:+(failed: $failed)}"
+	[ "$state" = running ]
+}
+
+# --network none: podman's own network needs nft, which the guests lack; the rootfs overlay (where
+# podman and sysrunc meet) is the same with any network.
+check_podman() {
+	p() { podman --runtime "$runtime" "$@"; }
+	out=$(p run --rm --network none stack/bb:local true 2>&1) || fail "podman run --rm: $(echo "$out" | tail -1)" || return 1
+	out=$(p run -d --network none --name stack-podman stack/bb:local sh -c 'echo podman-log; sleep 600' 2>&1) ||
+		fail "podman run -d: $(echo "$out" | tail -1)" || return 1
+	uid=$(p exec stack-podman id -u) || fail "podman exec failed" || { p rm -f stack-podman; return 1; }
+	logs=$(p logs stack-podman)
+	p stop -t 2 stack-podman >/dev/null && p rm stack-podman >/dev/null || fail "podman stop/rm failed" || return 1
+	if [ "$uid" != 0 ] || [ "$logs" != podman-log ]; then fail "podman exec uid '$uid', logs '$logs'" || return 1; fi
+	echo "run --rm, run -d, exec (uid $uid), logs, stop, rm"
+}
+
+leftovers() {
+	for dir in /run/sysrunc/containers /run/sysrunc/bundles; do
+		[ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && echo "$dir: $(find "$dir" -mindepth 1 -maxdepth 1 -printf '%f ')"
+	done
+	grep -c ' /run/sysrunc/' /proc/self/mountinfo | grep -v '^0$' | sed 's/$/ mounts under \/run\/sysrunc/'
+	for root in /run/docker/runtime-runc/moby /run/containerd/runc/k8s.io /run/runc; do
+		[ -d "$root" ] && runc --root "$root" list -q | sed "s|^|left in $root: |"
+	done
+}
+leftovers_gone() { [ -z "$(leftovers)" ]; }
+check_nothing_left() {
+	wait_for 60 leftovers_gone || fail "$(leftovers | tr '\n' ' ')" || return 1
+	echo "no containers, bundles, mounts or runc state left"
+}
+
+check userns check_userns
+check limits check_limits
+check child-cgroup check_child_cgroup
+check exec check_exec
+check dind check_dind
+check systemd check_systemd
+check_cri_pod() {
+	cd "$stack/sysrunc" && node --import tsx test/stacks/cri-pod-check.ts "$stack/oci/pause.tar" "$stack/oci/bb.tar"
+}
+if [ -r "$stack/oci/pause.tar" ] && [ -r "$stack/shared/cri-api/api.proto" ]; then
+	check cri-pod check_cri_pod
+else
+	report "CHECK cri-pod skip 0 no CRI proto or pause image on the run disk"
+fi
+check podman check_podman
+check nothing-left check_nothing_left
+report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | cut -d'"' -f6,10)"
+report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"
+journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -i -E '"level":(40|50)' | tail -5 | cut -c1-400
+report DONE
