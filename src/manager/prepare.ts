@@ -11,6 +11,7 @@ import { gatherHostFacts, type HostFacts } from '../spec-transform/gather-facts.
 import { readSettings, type ContainerSettings } from '../spec-transform/settings.ts';
 import { isEngineFile, isReadOnlyMount } from '../spec-transform/bind-mount-ownership.ts';
 import { callerUserns } from '../spec-transform/user-namespace.ts';
+import { grantsSystemCapabilities } from '../spec-transform/system-capabilities.ts';
 import type { HostAction } from '../manager-api/v1.ts';
 import { SysruncError } from '../errors.ts';
 import type { ContainerHint } from './prepared-bundles.ts';
@@ -36,7 +37,7 @@ export interface PrepareHost {
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
   const bundle = asRequestError(() => loadBundle(p.bundle));
   const settings = asRequestError(() => readSettings(bundle.spec));
-  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }));
+  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }, p.id));
   const caller = callerUserns(bundle.spec);
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
     throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);
@@ -79,7 +80,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
     const applied = await host.apply({ id: p.id, actions: [...actions] });
     const dir = host.writeConfig(p.id, bundle.json.stringify(spec));
     faultPoint('create:config-written', p.callerPid);
-    const hint = hintFor(settings, ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove);
+    const hint = hintFor(grantsSystemCapabilities(bundle.spec, facts.engine, settings), ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove);
     host.writeHint(p.id, hint);
     faultPoint('create:prepared', p.callerPid);
     return { bundle: dir, warnings: applied.warnings ?? [], cleanup: hint.delete };
@@ -94,11 +95,12 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
  * layer, ownership changed on disk that must be reverted before anyone looks at it again. Every
  * other container's cleanup runs after runc's delete returns, when the manager sees it gone.
  */
-function hintFor(settings: ContainerSettings, mode: string, actions: readonly HostAction[], keepsVolumes: boolean): ContainerHint {
+function hintFor(grantsCapabilities: boolean, mode: string, actions: readonly HostAction[], keepsVolumes: boolean): ContainerHint {
   const changesDisk = mode === 'clone' || mode === 'chown' || actions.some((a) => a.kind === 'chown-tree');
   return {
     delete: keepsVolumes || changesDisk ? 'sync' : 'async',
-    exec: settings.systemContainer && settings.capabilities === 'all' ? 'grant-capabilities' : 'as-is',
+    // A container that narrowed its capabilities keeps them narrow for what is exec'd into it too.
+    exec: grantsCapabilities ? 'grant-capabilities' : 'as-is',
   };
 }
 

@@ -38,7 +38,7 @@ export interface CriRig {
 }
 
 function criClient(address: string): CriClient {
-  const definition = protoLoader.loadSync(path.join(REPO_ROOT, '..', 'shared', 'cri-api', 'api.proto'), {
+  const definition = protoLoader.loadSync(path.join(process.env['SYSRUNC_SHARED_DIR'] ?? path.join(REPO_ROOT, '..', 'shared'), 'cri-api', 'api.proto'), {
     keepCase: true,
     longs: Number,
     enums: Number,
