@@ -29,8 +29,9 @@ export type Engine = 'docker' | 'containerd-cri' | 'cri-o' | 'podman' | 'unknown
 export function engineOf(spec: Spec, containerId: string): Engine {
   const annotations = spec.annotations ?? {};
   if (annotations['io.kubernetes.cri.container-type'] !== undefined) return 'containerd-cri';
-  if (Object.keys(annotations).some((key) => key.startsWith('io.kubernetes.cri-o.'))) return 'cri-o';
+  // Before CRI-O's: podman 4 writes some io.kubernetes.cri-o.* annotations too.
   if (annotations['io.container.manager'] === 'libpod') return 'podman';
+  if (Object.keys(annotations).some((key) => key.startsWith('io.kubernetes.cri-o.'))) return 'cri-o';
   // Docker 20.10 writes no annotations; its /etc/hostname lives in a directory named by the container's id.
   const hostname = (spec.mounts ?? []).find((m) => m.destination === '/etc/hostname');
   if (hostname?.source !== undefined && path.basename(path.dirname(hostname.source)) === containerId) return 'docker';
