@@ -10,6 +10,7 @@ import { runPipeline } from '../spec-transform/pipeline.ts';
 import { gatherHostFacts, type HostFacts } from '../spec-transform/gather-facts.ts';
 import { readSettings, type ContainerSettings } from '../spec-transform/settings.ts';
 import { isEngineFile, isReadOnlyMount } from '../spec-transform/bind-mount-ownership.ts';
+import { isPodVolume, podsDirIsPrivate } from '../spec-transform/pod-volumes.ts';
 import { callerUserns } from '../spec-transform/user-namespace.ts';
 import { grantsSystemCapabilities } from '../spec-transform/system-capabilities.ts';
 import type { HostAction } from '../manager-api/v1.ts';
@@ -143,8 +144,9 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
   const overlay = facts.rootfs.overlay;
   const readOnly = new Map<string, boolean>();
   for (const [index, fact] of facts.bindSources) {
-    // Only these get host root's ownership inside; other binds keep the container's own range.
-    if (settings.bindOwnership !== 'host-root' && !isEngineFile(fact.resolved, id, bundle.spec)) continue;
+    // Only these get host root's ownership inside (the engine's files, a pod's own volumes); other
+    // binds keep the container's own range.
+    if (settings.bindOwnership !== 'host-root' && !isEngineFile(fact.resolved, id, bundle.spec) && !(isPodVolume(fact.resolved, bundle.spec) && podsDirIsPrivate())) continue;
     const mount = bundle.spec.mounts?.[index];
     // One source mounted twice is read-only only if every mount of it is.
     readOnly.set(fact.resolved, (readOnly.get(fact.resolved) ?? true) && mount !== undefined && isReadOnlyMount(mount));
