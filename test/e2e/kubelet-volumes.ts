@@ -34,8 +34,17 @@ function atomicWriter(dir: string, files: Record<string, string>, mode: number):
   symlinkSync(path.basename(data), path.join(dir, '..data'));
 }
 
+/** Makes kubelet's pods dir if there is none; returns how to remove what it made (once it is empty again). */
+export function ensureKubeletPodsDir(): () => void {
+  const kubeletRoot = path.dirname(KUBELET_PODS_DIR);
+  const made = [KUBELET_PODS_DIR, kubeletRoot].filter((d) => !existsSync(d));
+  mkdirSync(KUBELET_PODS_DIR, { recursive: true, mode: 0o750 });
+  return () => {
+    for (const d of made) spawnSync('rmdir', [d]);
+  };
+}
+
 export function makePodVolumes(podUid: string, scratch: string): PodVolumes {
-  const createdPodsDir = !existsSync(KUBELET_PODS_DIR);
   mkdirSync(KUBELET_PODS_DIR, { recursive: true, mode: 0o750 });
   const volumes = path.join(KUBELET_PODS_DIR, podUid, 'volumes');
   const dir = (kind: string, name: string, mode: number): string => {
@@ -66,7 +75,6 @@ export function makePodVolumes(podUid: string, scratch: string): PodVolumes {
     remove() {
       for (const d of [secret, projected]) spawnSync('umount', [d]);
       rmSync(path.join(KUBELET_PODS_DIR, podUid), { recursive: true, force: true });
-      if (createdPodsDir) spawnSync('rmdir', [KUBELET_PODS_DIR, path.dirname(KUBELET_PODS_DIR)]);
       rmSync(scratch, { recursive: true, force: true });
     },
   };
