@@ -5,15 +5,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { APP_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
 import { criRuntime, type ContainerConfig, type CriRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
+import { portForward } from '../rig/cri-port-forward.ts';
 import { leftovers, NOTHING_LEFT } from './helpers.ts';
 import { CONFIG_TEXT, ensureKubeletPodsDir, makePodVolumes, SECRET_TEXT, TOKEN_TEXT, type PodVolumes } from './kubelet-volumes.ts';
 
 const HANDLERS = ['runc', 'sysrunc'] as const;
+const SERVED_PORT = 8080;
+const FORWARDED_TEXT = 'bytes-through-port-forward';
 type Handler = (typeof HANDLERS)[number];
 
 let mgr: TestManager;
@@ -51,6 +54,7 @@ function containersFor(v: PodVolumes): ContainerConfig[] {
         { container_path: '/host-link', host_path: v.hostPathSymlink },
       ],
     }),
+    app('server', { command: ['sh', '-c', `mkdir -p /tmp/www && echo ${FORWARDED_TEXT} > /tmp/www/hello && exec httpd -f -p ${SERVED_PORT} -h /tmp/www`] }),
     app('bidirectional', { mounts: [{ container_path: '/prop', host_path: propagationDir, propagation: 2 }] }),
     app('host-to-container', { mounts: [{ container_path: '/prop', host_path: propagationDir, propagation: 1 }] }),
   ];
@@ -227,6 +231,21 @@ test('under sysrunc (on purpose, unlike runc), a pod asking for the host\'s netw
   await cri.stopPodSandbox(plain);
   await cri.removePodSandbox(plain);
   await assert.rejects(cri.runPodSandbox(config('sysrunc'), 'sysrunc'), /namespace is the host's/);
+});
+
+test('port-forward through CRI\'s PortForward reaches a pod\'s server, under sysrunc as under runc', async () => {
+  for (const [handler, pod] of pods) {
+    const { url } = (await rig.cri.runtime('PortForward', { pod_sandbox_id: pod.id, port: [SERVED_PORT] })) as { url: string };
+    const answer = await portForward(url, SERVED_PORT, Buffer.from('GET /hello HTTP/1.0\r\n\r\n'));
+    assert.match(answer.data.toString(), new RegExp(`^HTTP/1\\.[01] 200 [^]*\\r\\n\\r\\n${FORWARDED_TEXT}\n$`), `${handler}: ${answer.error}`);
+  }
+});
+
+test('under sysrunc, the network namespace file containerd pinned for the pod is the pod\'s own', async () => {
+  const pinned = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / \/run\/netns\/cni-/.test(l) || / \/var\/run\/netns\/cni-/.test(l));
+  assert.ok(pinned.length > 0, 'no pinned network namespace');
+  const inode = (await ok('sysrunc', 'default', ['readlink', '/proc/self/ns/net'])).replace(/^net:\[(\d+)\]$/, '$1');
+  assert.ok(pinned.some((l) => l.split(' ')[3] === `net:[${inode}]`), `net:[${inode}] is not among\n${pinned.join('\n')}`);
 });
 
 test('the pods, stopped and removed, leave no allocation, mount or record', async () => {
