@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { APP_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
@@ -26,6 +26,10 @@ let cri: CriRuntime;
 let propagationDir: string;
 const volumes = new Map<Handler, PodVolumes>();
 let removeKubeletPodsDir: (() => void) | undefined;
+/** The network namespace file containerd pinned for the sysrunc pod (/run/netns/cni-...). */
+let sysruncPinnedFile: string | undefined;
+/** The CNI bridge of test/rig/cri.ts. */
+const BRIDGE = 'srt-cri0';
 /** Per handler: the pod's id and its containers by name. */
 const pods = new Map<Handler, { id: string; containers: Map<string, string> }>();
 
@@ -245,7 +249,9 @@ test('under sysrunc, the network namespace file containerd pinned for the pod is
   const pinned = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / \/run\/netns\/cni-/.test(l) || / \/var\/run\/netns\/cni-/.test(l));
   assert.ok(pinned.length > 0, 'no pinned network namespace');
   const inode = (await ok('sysrunc', 'default', ['readlink', '/proc/self/ns/net'])).replace(/^net:\[(\d+)\]$/, '$1');
-  assert.ok(pinned.some((l) => l.split(' ')[3] === `net:[${inode}]`), `net:[${inode}] is not among\n${pinned.join('\n')}`);
+  const mine = pinned.find((l) => l.split(' ')[3] === `net:[${inode}]`);
+  assert.ok(mine !== undefined, `net:[${inode}] is not among\n${pinned.join('\n')}`);
+  sysruncPinnedFile = mine.split(' ')[4];
 });
 
 test('the pods, stopped and removed, leave no allocation, mount or record', async () => {
@@ -255,4 +261,11 @@ test('the pods, stopped and removed, leave no allocation, mount or record', asyn
     pods.delete(handler);
   }
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
+});
+
+test('at teardown, CNI\'s DEL through the pinned file removed the sysrunc pod\'s interface, and containerd removed the file', () => {
+  assert.ok(sysruncPinnedFile !== undefined, 'the pinned file was not found');
+  assert.equal(existsSync(sysruncPinnedFile), false);
+  // The bridge plugin's DEL deletes the pod's veth; its host end goes with it.
+  assert.equal(execFileSync('ip', ['-o', 'link', 'show', 'master', BRIDGE], { encoding: 'utf8' }).trim(), '');
 });
