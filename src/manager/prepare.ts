@@ -11,7 +11,9 @@ import { gatherHostFacts, type HostFacts } from '../spec-transform/gather-facts.
 import type { ContainerSettings } from '../spec-transform/settings.ts';
 import { resolveSettings } from '../spec-transform/setting-sources.ts';
 import { isEngineFile, isReadOnlyMount } from '../spec-transform/bind-mount-ownership.ts';
+import { isPodVolume, podsDirIsPrivate } from '../spec-transform/pod-volumes.ts';
 import { callerUserns } from '../spec-transform/user-namespace.ts';
+import { grantsSystemCapabilities } from '../spec-transform/system-capabilities.ts';
 import type { HostAction } from '../manager-api/v1.ts';
 import { SysruncError } from '../errors.ts';
 import type { ContainerHint } from './prepared-bundles.ts';
@@ -40,7 +42,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
   const bundle = asRequestError(() => loadBundle(p.bundle));
   const { settings, ignored } = asRequestError(() => resolveSettings(bundle.spec, p.runtimeFlags ?? {}));
   for (const message of ignored) host.warnIgnored(p.id, message);
-  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }));
+  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }, p.id));
   const caller = callerUserns(bundle.spec);
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
     throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);
@@ -83,7 +85,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
     const applied = await host.apply({ id: p.id, actions: [...actions] });
     const dir = host.writeConfig(p.id, bundle.json.stringify(spec));
     faultPoint('create:config-written', p.callerPid);
-    const hint = hintFor(settings, ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove);
+    const hint = hintFor(grantsSystemCapabilities(bundle.spec, facts.engine, settings), ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove);
     host.writeHint(p.id, hint);
     faultPoint('create:prepared', p.callerPid);
     return { bundle: dir, warnings: applied.warnings ?? [], cleanup: hint.delete };
@@ -98,14 +100,15 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
  * layer, ownership changed on disk that must be reverted before anyone looks at it again. Every
  * other container's cleanup runs after runc's delete returns, when the manager sees it gone.
  */
-function hintFor(settings: ContainerSettings, mode: string, actions: readonly HostAction[], keepsVolumes: boolean): ContainerHint {
+function hintFor(grantsCapabilities: boolean, mode: string, actions: readonly HostAction[], keepsVolumes: boolean): ContainerHint {
   const changesDisk = mode === 'clone' || mode === 'chown' || actions.some((a) => a.kind === 'chown-tree');
   // The engine unmounts its rootfs path after delete and may mount its own overlay again at once
   // (restart): sysrunc's overlay in its place must be gone by then.
   const replacesEngineOverlay = actions.some((a) => (a.kind === 'overlay-mount' || a.kind === 'rootfs-clone') && a.replaces !== undefined);
   return {
     delete: keepsVolumes || changesDisk || replacesEngineOverlay ? 'sync' : 'async',
-    exec: settings.systemContainer && settings.capabilities === 'all' ? 'grant-capabilities' : 'as-is',
+    // A container that narrowed its capabilities keeps them narrow for what is exec'd into it too.
+    exec: grantsCapabilities ? 'grant-capabilities' : 'as-is',
   };
 }
 
@@ -148,8 +151,9 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
   const overlay = facts.rootfs.overlay;
   const readOnly = new Map<string, boolean>();
   for (const [index, fact] of facts.bindSources) {
-    // Only these get host root's ownership inside; other binds keep the container's own range.
-    if (settings.bindOwnership !== 'host-root' && !isEngineFile(fact.resolved, id, bundle.spec)) continue;
+    // Only these get host root's ownership inside (the engine's files, a pod's own volumes); other
+    // binds keep the container's own range.
+    if (settings.bindOwnership !== 'host-root' && !isEngineFile(fact.resolved, id, bundle.spec) && !(isPodVolume(fact.resolved, bundle.spec) && podsDirIsPrivate())) continue;
     const mount = bundle.spec.mounts?.[index];
     // One source mounted twice is read-only only if every mount of it is.
     readOnly.set(fact.resolved, (readOnly.get(fact.resolved) ?? true) && mount !== undefined && isReadOnlyMount(mount));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { SysruncError } from '../errors.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
 import type { Spec } from './spec.ts';
-import { validateSpecDocument } from './validate.ts';
+import { validateInputSpecDocument } from './runc-accepted.ts';
 import { parseLossless, type LosslessJson } from './json-lossless.ts';
 
 export const CONFIG_NAME = 'config.json';
@@ -51,7 +51,7 @@ export function loadBundle(bundleArg: string, cwd = process.cwd()): LoadedBundle
   } catch (err) {
     throw new SysruncError(`bundle ${dir}: ${path.basename(source)}: invalid JSON: ${(err as Error).message}`);
   }
-  const result = validateSpecDocument(json.value);
+  const result = validateInputSpecDocument(json.value);
   if (!result.ok) {
     const more = result.errors.length > 1 ? ` (and ${result.errors.length - 1} more)` : '';
     throw new SysruncError(`bundle ${dir}: ${path.basename(source)}: not a valid OCI config: ${result.errors[0]}${more}`);

@@ -18,6 +18,13 @@ export function wantsOwnership(mount: Mount, resolvedSource: string): boolean {
   return !KERNEL_TREES.some((tree) => resolvedSource === tree || resolvedSource.startsWith(`${tree}/`));
 }
 
+const RECEIVING_PROPAGATION = ['rshared', 'shared', 'rslave', 'slave'];
+
+/** Whether a bind asks for mount propagation from the host (runc applies these options to it). */
+export function receivesPropagation(mount: Mount): boolean {
+  return (mount.options ?? []).some((o) => RECEIVING_PROPAGATION.includes(o));
+}
+
 export function isReadOnlyMount(mount: Mount): boolean {
   return (mount.options ?? []).includes('ro');
 }
@@ -64,6 +71,10 @@ export const bindMountOwnership: Transform = {
           shifted.add(fact.resolved);
           return mount;
         case 'none':
+          // A writable volume that asks to receive the host's later mounts (a pod's HostToContainer
+          // or Bidirectional volume) is bound by runc itself: a mount the manager made on the host's
+          // side first would be a copy outside the source's peer group, and receive nothing.
+          if (!readOnly && receivesPropagation(mount)) return { ...mount, source: fact.resolved };
           actions.push({ kind: 'bind-mount', source: fact.resolved, target, recursive, readOnly });
           return { ...mount, source: target };
       }

@@ -13,10 +13,12 @@ import { cgroupHierarchies, type CgroupHierarchy } from '../host/cgroups.ts';
 import { isMountPoint, mountIdOf, readMountInfo } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
 import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
+import { engineOf, type Engine } from './engine-capabilities.ts';
 
 /** The plan's host facts (described there), and what the manager needs to make store volumes. */
 export type HostFacts = Pick<Plan, 'rootfs' | 'bindSources' | 'hostCapabilities' | 'systemdInit' | 'hostNamespaces' | 'cgroups' | 'kernelFsDirs' | 'lockedBindFlags'> & {
   readonly storeVolumes: StoreVolumesFact;
+  readonly engine: Engine;
 };
 
 export interface StoreVolumesFact {
@@ -36,7 +38,7 @@ export interface CallerProcess {
   readonly systemdCgroup: boolean;
 }
 
-export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerProcess): HostFacts {
+export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerProcess, containerId: string): HostFacts {
   const rootRequested = path.resolve(bundleDir, spec.root?.path ?? 'rootfs');
   const rootPath = resolvePath(rootRequested, 'root.path');
   if (rootPath.kind !== 'dir') throw new SysruncError(`root.path ${rootRequested}: not a directory`);
@@ -60,6 +62,7 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
     rootfs,
     bindSources,
     hostCapabilities: boundingSetOf(caller.pid),
+    engine: engineOf(spec, containerId),
     systemdInit: runsSystemd(spec, rootfs.resolved),
     hostNamespaces: hostNamespacesOf(spec, caller.pid),
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },

@@ -2,6 +2,7 @@ import type { Spec } from '../oci/spec.ts';
 import type { HostAction } from '../manager-api/v1.ts';
 import type { Plan, Transform, TransformOutput } from './types.ts';
 import { bundlePaths } from './bundle-paths.ts';
+import { rootfsPropagation } from './rootfs-propagation.ts';
 import { userNamespace } from './user-namespace.ts';
 import { podNetwork } from './pod-network.ts';
 import { rootfsOwnership } from './rootfs-ownership.ts';
@@ -21,6 +22,7 @@ import { storeVolumes } from './store-volumes.ts';
  */
 export const TRANSFORMS: readonly Transform[] = [
   bundlePaths,
+  rootfsPropagation,
   // Before user-namespace: a sandbox that gets its own network namespace may mount sysfs.
   podNetwork,
   userNamespace,

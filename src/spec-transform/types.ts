@@ -5,6 +5,7 @@ import type { Spec } from '../oci/spec.ts';
 import type { HostAction, IdMapping, OwnershipMode, VolumeMount } from '../manager-api/v1.ts';
 import type { ContainerSettings } from './settings.ts';
 import type { CgroupHierarchy } from '../host/cgroups.ts';
+import type { Engine } from './engine-capabilities.ts';
 
 /** A host path as named in the config, and what it resolved to. */
 export interface PathFact {
@@ -60,6 +61,8 @@ export interface Plan {
   readonly settings: ContainerSettings;
   /** What runc can grant: the shim's own capability bounding set. */
   readonly hostCapabilities: readonly string[];
+  /** The engine that wrote the caller's config (read before any transform rewrote its mounts); absent: read from the spec. */
+  readonly engine?: Engine;
   /** The image's init is systemd (decided from the process args and the rootfs). */
   readonly systemdInit: boolean;
   /** Absolute path of bin/sysrunc-delegate-cgroups, the hook sysrunc adds. */

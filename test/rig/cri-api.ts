@@ -13,11 +13,18 @@ export interface ContainerConfig {
   readonly image: { readonly image: string };
   readonly command?: readonly string[];
   readonly log_path?: string;
+  /** Host paths: propagation PRIVATE = 0, HOST_TO_CONTAINER = 1, BIDIRECTIONAL = 2. */
+  readonly mounts?: ReadonlyArray<{ readonly container_path: string; readonly host_path: string; readonly readonly?: boolean; readonly propagation?: number }>;
   /** namespace_options.pid: POD = 0 (the sandbox's), CONTAINER = 1 (its own). */
-  readonly linux?: { readonly security_context?: { readonly namespace_options?: { readonly pid?: number } } };
+  readonly linux?: {
+    readonly security_context?: {
+      readonly namespace_options?: { readonly pid?: number };
+      readonly capabilities?: { readonly add_capabilities?: readonly string[]; readonly drop_capabilities?: readonly string[] };
+      readonly privileged?: boolean;
+    };
+  };
   /** KeyValue.value is bytes in ../shared/cri-api/api.proto. */
   readonly envs?: readonly { readonly key: string; readonly value: Uint8Array }[];
-  readonly mounts?: readonly { readonly container_path: string; readonly host_path: string; readonly readonly?: boolean }[];
   /** Passed on to the runtime only where the handler's container_annotations allow them. */
   readonly annotations?: Readonly<Record<string, string>>;
 }

@@ -38,8 +38,8 @@ export interface CriRig {
 }
 
 function criClient(address: string): CriClient {
-  // ../shared beside the checkout; SYSRUNC_CRI_PROTO names it for a checkout elsewhere (a worktree).
-  const definition = protoLoader.loadSync(process.env['SYSRUNC_CRI_PROTO'] ?? path.join(REPO_ROOT, '..', 'shared', 'cri-api', 'api.proto'), {
+  // ../shared beside the checkout; SYSRUNC_CRI_PROTO (the file) or SYSRUNC_SHARED_DIR names it for a checkout elsewhere.
+  const definition = protoLoader.loadSync(process.env['SYSRUNC_CRI_PROTO'] ?? path.join(process.env['SYSRUNC_SHARED_DIR'] ?? path.join(REPO_ROOT, '..', 'shared'), 'cri-api', 'api.proto'), {
     keepCase: true,
     longs: Number,
     enums: Number,

@@ -11,6 +11,7 @@ import { assertValidConfig } from '../helpers/schema.ts';
 import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { systemNamespaces } from '../../src/spec-transform/system-namespaces.ts';
 import { systemCapabilities } from '../../src/spec-transform/system-capabilities.ts';
+import { DOCKER_CONTAINERD_DEFAULT } from '../../src/spec-transform/engine-capabilities.ts';
 import { systemMounts } from '../../src/spec-transform/system-mounts.ts';
 import { systemSecurity } from '../../src/spec-transform/system-security.ts';
 import { systemdInit } from '../../src/spec-transform/systemd.ts';
@@ -268,7 +269,7 @@ test('system-capabilities gives root every capability the host allows', () => {
 
 test('system-capabilities gives a non-root process the capabilities in its bounding set only', () => {
   const input = dockerLikeSpec();
-  input.process = { ...input.process, cwd: '/', user: { uid: 1000, gid: 1000 }, capabilities: { effective: [] } };
+  input.process = { ...input.process, cwd: '/', user: { uid: 1000, gid: 1000 }, capabilities: { bounding: [...DOCKER_CONTAINERD_DEFAULT], effective: [] } };
   const { spec } = systemCapabilities.apply(input, plan());
   assert.deepEqual(spec.process?.capabilities, { effective: [], bounding: ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN'] });
 });
