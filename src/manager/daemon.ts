@@ -19,6 +19,7 @@ import { createManagerServer, SerialQueue } from './server.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
 import { killOrphanedSocketHolders } from './orphans.ts';
+import { LxcfsSupervisor } from './lxcfs/supervisor.ts';
 
 export interface ManagerOptions {
   readonly socket: string;
@@ -38,6 +39,8 @@ export interface ManagerOptions {
   readonly entryPoint?: string;
   /** The cgroup delegation hook; default: bin/sysrunc-delegate-cgroups beside the entry point's dist/. */
   readonly hookBinary?: string;
+  /** sysrunc's own lxcfs (default on), and its executable (default `lxcfs` in PATH). */
+  readonly lxcfs?: { readonly enabled: boolean; readonly binary: string };
 }
 
 function defaultHookBinary(entryPoint: string | undefined): string {
@@ -87,6 +90,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   for (const dir of [o.stateDir, path.join(o.stateDir, 'containers'), path.join(o.stateDir, 'journals'), bundles.hintsDir]) {
     for (const file of removeStaleTempFiles(dir)) log.warn({ file }, 'removed a temp file left by an interrupted write');
   }
+  const lxcfs = new LxcfsSupervisor({ runDir: o.runDir, enabled: o.lxcfs?.enabled ?? true, binary: o.lxcfs?.binary ?? 'lxcfs', log });
   const queue = new SerialQueue();
   let service: ManagerService | undefined;
   const watch = new ContainerWatch({
@@ -113,6 +117,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     bundles,
     hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
     tracker: watch,
+    lxcfs,
   });
   // In the queue like every other request: a release it makes may step out of the queue for a
   // store volume's sync-out (SerialQueue.unlocked), and steps back in when done; outside the queue,
@@ -121,6 +126,8 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   log.info({ released: released.length, containers: service.list().containers.length }, 'reconciled container records');
   for (const record of service.records()) if (record.stopped !== true) watch.track(record);
 
+  // After the reconcile (which leaves lxcfs's dir alone), before the first container.
+  await lxcfs.start();
   const server = createManagerServer(service, log, queue);
   const sweep = setInterval(() => {
     void queue.run(() => service.sweepOrphans()).catch((err: unknown) => log.error({ err: String(err) }, 'sweep failed'));
@@ -141,6 +148,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     close: async () => {
       clearInterval(sweep);
       watch.close();
+      lxcfs.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         try {

@@ -18,6 +18,7 @@ import { ServiceError } from './service-error.ts';
 import { faultPoint } from '../testing/fault.ts';
 import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
 import type { ContainerRecord } from './registry.ts';
+import type { LxcfsFact } from '../spec-transform/lxcfs-view.ts';
 
 /** What prepare needs of the service (register, apply, release) and of the host layout. */
 export interface PrepareHost {
@@ -31,6 +32,8 @@ export interface PrepareHost {
   readonly hookBinary: string;
   /** The containers the manager has records of (owners of namespaces a config may join). */
   records(): readonly ContainerRecord[];
+  /** The lxcfs files containers bind, while sysrunc's lxcfs has been up (none: no lxcfs). */
+  lxcfs?(): LxcfsFact | undefined;
 }
 
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
@@ -72,6 +75,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
         ...facts,
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
         volumeMounts: registered.volumeMounts,
+        lxcfs: host.lxcfs?.(),
       }),
     );
     const check = validateSpecDocument(spec);

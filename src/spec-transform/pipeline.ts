@@ -13,6 +13,7 @@ import { systemSecurity } from './system-security.ts';
 import { systemdInit } from './systemd.ts';
 import { cgroupDelegation } from './cgroup-delegation.ts';
 import { storeVolumes } from './store-volumes.ts';
+import { lxcfsView } from './lxcfs-view.ts';
 
 /**
  * The ordered list of transforms create and run apply; later ones see the earlier ones' output.
@@ -29,6 +30,8 @@ export const TRANSFORMS: readonly Transform[] = [
   systemNamespaces,
   systemCapabilities,
   systemMounts,
+  // After system-mounts: its binds go over the /proc and /sys mounted before them.
+  lxcfsView,
   systemSecurity,
   systemdInit,
   cgroupDelegation,

@@ -5,6 +5,7 @@ import type { Spec } from '../oci/spec.ts';
 import type { HostAction, IdMapping, OwnershipMode, VolumeMount } from '../manager-api/v1.ts';
 import type { ContainerSettings } from './settings.ts';
 import type { CgroupHierarchy } from '../host/cgroups.ts';
+import type { LxcfsFact } from './lxcfs-view.ts';
 
 /** A host path as named in the config, and what it resolved to. */
 export interface PathFact {
@@ -83,6 +84,8 @@ export interface Plan {
   readonly kernelFsDirs: readonly string[];
   /** Per bind mount (index in the caller's mounts): host mount flags a user namespace cannot clear. */
   readonly lockedBindFlags: ReadonlyMap<number, readonly string[]>;
+  /** sysrunc's lxcfs files, when its lxcfs has been up (lxcfs-view.ts); none: the host's /proc. */
+  readonly lxcfs?: LxcfsFact | undefined;
 }
 
 /** The cgroups of the process that becomes runc, and which driver runc will use. */
