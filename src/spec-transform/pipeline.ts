@@ -14,6 +14,7 @@ import { systemdInit } from './systemd.ts';
 import { cgroupDelegation } from './cgroup-delegation.ts';
 import { storeVolumes } from './store-volumes.ts';
 import { lxcfsView } from './lxcfs-view.ts';
+import { lxcfsCpuset } from './lxcfs-cpuset.ts';
 
 /**
  * The ordered list of transforms create and run apply; later ones see the earlier ones' output.
@@ -32,6 +33,7 @@ export const TRANSFORMS: readonly Transform[] = [
   systemMounts,
   // After system-mounts: its binds go over the /proc and /sys mounted before them.
   lxcfsView,
+  lxcfsCpuset,
   systemSecurity,
   systemdInit,
   cgroupDelegation,

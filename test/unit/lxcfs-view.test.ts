@@ -6,11 +6,12 @@ import type { Plan } from '../../src/spec-transform/types.ts';
 import { DEFAULT_SETTINGS, readSettings } from '../../src/spec-transform/settings.ts';
 import { lxcfsView, type LxcfsFact } from '../../src/spec-transform/lxcfs-view.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
+import { lxcfsCpuset, parseCpuList } from '../../src/spec-transform/lxcfs-cpuset.ts';
 import { LXCFS_CONTAINER_FILES, lxcfsFilePair, lxcfsLayout } from '../../src/manager/lxcfs/layout.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
 
 const layout = lxcfsLayout('/run/sysrunc');
-const FACT: LxcfsFact = { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(layout, destination).view })) };
+const FACT: LxcfsFact = { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(layout, destination).view })), onlineCpus: [0, 1, 2, 3] };
 
 function spec(extra: Partial<Spec> = {}): Spec {
   return {
@@ -100,4 +101,32 @@ test('the whole pipeline with lxcfs gives a schema-valid config', () => {
   const { spec: out } = runPipeline(spec(), plan());
   assertValidConfig(out);
   assert.equal(lxcfsMounts(out).length, LXCFS_CONTAINER_FILES.length);
+});
+
+const withCpu = (cpu: NonNullable<NonNullable<NonNullable<Spec['linux']>['resources']>['cpu']>): Spec => spec({ linux: { ...spec().linux, resources: { cpu } } });
+
+test('a CPU quota of 1.5 CPUs (and no cpuset) becomes a cpuset of 2 of the online CPUs, so nproc agrees with lxcfs', () => {
+  const cpus = lxcfsCpuset.apply(withCpu({ quota: 150000, period: 100000 }), plan()).spec.linux?.resources?.cpu?.cpus ?? '';
+  const list = parseCpuList(cpus);
+  assert.equal(list.length, 2);
+  for (const c of list) assert.ok([0, 1, 2, 3].includes(c), cpus);
+});
+
+test('the cpuset a quota gives depends on the container id, so containers spread over the CPUs', () => {
+  const picks = new Set(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((id) => lxcfsCpuset.apply(withCpu({ quota: 100000, period: 100000 }), plan({ containerId: id })).spec.linux?.resources?.cpu?.cpus));
+  assert.ok(picks.size > 1, [...picks].join(' '));
+});
+
+test("a caller's own cpuset, no quota, a quota of every CPU, or lxcfs off leave the cpuset alone", () => {
+  const cpusOf = (s: Spec, p: Plan = plan()) => lxcfsCpuset.apply(s, p).spec.linux?.resources?.cpu?.cpus;
+  assert.equal(cpusOf(withCpu({ quota: 100000, period: 100000, cpus: '3' })), '3');
+  assert.equal(cpusOf(withCpu({ shares: 512 })), undefined);
+  assert.equal(cpusOf(withCpu({ quota: 400000, period: 100000 })), undefined);
+  assert.equal(cpusOf(withCpu({ quota: 100000, period: 100000 }), plan({ settings: { ...DEFAULT_SETTINGS, lxcfs: false } })), undefined);
+  assert.equal(cpusOf(withCpu({ quota: 100000, period: 100000 }), plan({ lxcfs: undefined })), undefined);
+});
+
+test('CPU lists parse as the kernel writes them', () => {
+  assert.deepEqual(parseCpuList('0-3,6,8-9\n'), [0, 1, 2, 3, 6, 8, 9]);
+  assert.deepEqual(parseCpuList('0\n'), [0]);
 });

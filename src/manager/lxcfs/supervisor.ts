@@ -15,6 +15,7 @@ import { readMountInfo, unmount } from '../../host/mount.ts';
 import { sharedReadOnlyBind } from '../../host/shared-bind.ts';
 import { LXCFS_CONTAINER_FILES, lxcfsFilePair, lxcfsLayout, type LxcfsLayout } from './layout.ts';
 import type { LxcfsFact } from '../../spec-transform/lxcfs-view.ts';
+import { parseCpuList } from '../../spec-transform/lxcfs-cpuset.ts';
 
 /** lxcfs 5.0's CPU view (cpuinfo, stat, cpu/online follow the CFS quota and cpuset), loadavg, pidfd tracking. */
 export const LXCFS_ARGS: readonly string[] = ['--foreground', '--enable-cfs', '--enable-loadavg', '--enable-pidfd'];
@@ -59,6 +60,7 @@ export class LxcfsSupervisor {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private resolved: string | undefined;
+  private onlineCpus: number[] | undefined;
 
   constructor(private readonly o: LxcfsOptions) {
     this.layout = lxcfsLayout(o.runDir);
@@ -90,7 +92,8 @@ export class LxcfsSupervisor {
   /** What containers bind, once lxcfs was up at least once (a restart heals them in place). */
   fact(): LxcfsFact | undefined {
     if (this.layers() === 0) return undefined;
-    return { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(this.layout, destination).view })) };
+    this.onlineCpus ??= parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+    return { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(this.layout, destination).view })), onlineCpus: this.onlineCpus };
   }
 
   status(): LxcfsStatus {
