@@ -27,11 +27,20 @@ export interface E2ERig {
 export interface E2ERigOptions {
   readonly mode?: TestManagerOptions['mode'];
   readonly subid?: string;
+  /** Run sysrunc's lxcfs (TestManagerOptions.lxcfs). */
+  readonly lxcfs?: boolean;
+  readonly managerArgs?: readonly string[];
 }
 
 /** A private manager and a dockerd whose `sysrunc` runtime talks to it, with bb:local imported. */
 export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<E2ERig> {
-  const mgr = await startTestManager({ name, ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.subid !== undefined ? { subid: o.subid } : {}) });
+  const mgr = await startTestManager({
+    name,
+    ...(o.mode !== undefined ? { mode: o.mode } : {}),
+    ...(o.subid !== undefined ? { subid: o.subid } : {}),
+    ...(o.lxcfs !== undefined ? { lxcfs: o.lxcfs } : {}),
+    ...(o.managerArgs !== undefined ? { extraArgs: o.managerArgs } : {}),
+  });
   let d: DockerDaemon;
   try {
     d = await startDockerd({ name, runtimes: { sysrunc: { path: SYSRUNC } }, env: mgr.env });

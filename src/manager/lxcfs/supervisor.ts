@@ -8,7 +8,7 @@
 // shared and every container's copy is its slave, the new bind propagates into all running
 // containers: their figures come back without a restart. Each restart adds one mount per file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, mkdirSync, statSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { readMountInfo, unmount } from '../../host/mount.ts';
@@ -82,16 +82,19 @@ export class LxcfsSupervisor {
     if (adopted !== undefined) {
       this.pid = adopted;
       this.state = 'up';
-      this.o.log.info({ pid: adopted, mountpoint: this.layout.fuse }, 'lxcfs: adopted the one a previous manager started');
+      this.o.log.info({ lxcfsPid: adopted, mountpoint: this.layout.fuse }, 'lxcfs: adopted the one a previous manager started');
       this.pollAdopted();
       return;
     }
     await this.launch();
   }
 
-  /** What containers bind, once lxcfs was up at least once (a restart heals them in place). */
+  /**
+   * What containers bind while lxcfs answers. A container created while it is down gets the
+   * kernel's files: runc cannot bind a file whose FUSE server is gone.
+   */
   fact(): LxcfsFact | undefined {
-    if (this.layers() === 0) return undefined;
+    if (this.state !== 'up' || !answers(lxcfsFilePair(this.layout, LXCFS_CONTAINER_FILES[0] as string).view)) return undefined;
     this.onlineCpus ??= parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
     return { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(this.layout, destination).view })), onlineCpus: this.onlineCpus };
   }
@@ -152,10 +155,10 @@ export class LxcfsSupervisor {
     }
     this.state = 'up';
     this.message = undefined;
-    this.o.log.info({ pid: child.pid, mountpoint: this.layout.fuse, restarts: this.restarts, layers: this.layers() }, 'lxcfs: up');
+    this.o.log.info({ lxcfsPid: child.pid, mountpoint: this.layout.fuse, restarts: this.restarts, layers: this.layers() }, 'lxcfs: up');
     void exited.then((why) => {
       if (this.closed || this.child !== child) return;
-      this.o.log.warn({ pid: child.pid, why }, 'lxcfs: died; restarting it (containers read stale /proc files until it is back)');
+      this.o.log.warn({ lxcfsPid: child.pid, why }, 'lxcfs: died; restarting it (containers read stale /proc files until it is back)');
       this.scheduleRestart(why);
     });
   }
@@ -177,7 +180,8 @@ export class LxcfsSupervisor {
     for (const file of LXCFS_CONTAINER_FILES) {
       const pair = lxcfsFilePair(this.layout, file);
       mkdirSync(path.dirname(pair.view), { recursive: true, mode: 0o755 });
-      if (!existsSync(pair.view)) writeFileSync(pair.view, '', { mode: 0o444 });
+      // A stat through a dead lxcfs's bind fails with ENOTCONN: the file is there, under it.
+      if (!viewFileExists(pair.view)) writeFileSync(pair.view, '', { mode: 0o444 });
       sharedReadOnlyBind(pair.lxcfs, pair.view);
     }
   }
@@ -226,10 +230,28 @@ export class LxcfsSupervisor {
     this.timer = setTimeout(() => {
       if (this.closed) return;
       if (this.pid !== undefined && servesMount(this.pid, this.layout.fuse)) return this.pollAdopted();
-      this.o.log.warn({ pid: this.pid }, 'lxcfs: the adopted lxcfs is gone; restarting it');
+      this.o.log.warn({ lxcfsPid: this.pid }, 'lxcfs: the adopted lxcfs is gone; restarting it');
       this.scheduleRestart('adopted lxcfs gone');
     }, ADOPTED_POLL_MS);
     this.timer.unref();
+  }
+}
+
+function answers(viewFile: string): boolean {
+  try {
+    statSync(viewFile);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function viewFileExists(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
 }
 
