@@ -14,7 +14,10 @@ export interface ContainerConfig {
   readonly command?: readonly string[];
   readonly log_path?: string;
   /** namespace_options.pid: POD = 0 (the sandbox's), CONTAINER = 1 (its own). */
-  readonly linux?: { readonly security_context?: { readonly namespace_options?: { readonly pid?: number } } };
+  readonly linux?: {
+    readonly security_context?: { readonly namespace_options?: { readonly pid?: number } };
+    readonly resources?: { readonly memory_limit_in_bytes?: number; readonly cpu_quota?: number; readonly cpu_period?: number };
+  };
 }
 
 export interface ExecSyncResult {
