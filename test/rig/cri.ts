@@ -38,7 +38,8 @@ export interface CriRig {
 }
 
 function criClient(address: string): CriClient {
-  const definition = protoLoader.loadSync(path.join(REPO_ROOT, '..', 'shared', 'cri-api', 'api.proto'), {
+  // ../shared beside the checkout; SYSRUNC_CRI_PROTO points elsewhere (a worktree has no ../shared).
+  const definition = protoLoader.loadSync(process.env['SYSRUNC_CRI_PROTO'] ?? path.join(REPO_ROOT, '..', 'shared', 'cri-api', 'api.proto'), {
     keepCase: true,
     longs: Number,
     enums: Number,
