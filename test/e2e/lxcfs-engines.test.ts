@@ -72,13 +72,15 @@ after(async () => {
   rmSync(BASE, { recursive: true, force: true });
 });
 
+// Its own pid namespace, as kubelet asks by default (shareProcessNamespace: false): lxcfs finds a
+// reader's cgroup through the init of its pid namespace; in a shared one that is the sandbox's.
 test('a CRI pod container with a 256 MiB memory limit and a 1-CPU quota sees 256 MiB, 1 CPU and its own uptime', async () => {
   const started = Date.now();
   const config: PodSandboxConfig = { metadata: { name: 'lxcfs-pod', uid: randomUUID(), namespace: 'default', attempt: 0 }, log_directory: path.join(rig.logDir, 'lxcfs-pod'), linux: { security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } } };
   const pod = await cri.runPodSandbox(config, 'sysrunc');
   try {
     const resources = { memory_limit_in_bytes: 256 * MIB, cpu_quota: 100000, cpu_period: 100000 };
-    const app = await cri.createContainer(pod, { metadata: { name: 'app', attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], linux: { resources }, log_path: 'app.log' }, config);
+    const app = await cri.createContainer(pod, { metadata: { name: 'app', attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], linux: { resources, security_context: { namespace_options: { pid: 1 } } }, log_path: 'app.log' }, config);
     await cri.startContainer(app);
     const r = await cri.execSync(app, ['sh', '-c', FIGURES]);
     assert.equal(r.exitCode, 0, r.stderr);
