@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { sweepManager } from '../helpers/manager-state.ts';
@@ -15,10 +15,13 @@ import { ensureBusyboxRootfs } from '../rig/images.ts';
 import { REPO_ROOT } from '../rig/paths.ts';
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { DepotClient } from '../../src/depot-api/client.ts';
+import { removeEmptyDir } from './helpers.ts';
 
-const TAG = process.pid.toString(36);
-const BASE = `/run/sysrunc-test/lxe-${TAG}`;
-const WORK = `/var/tmp/lxe-e2e-${TAG}`;
+// Fixed names: the CRI rig's data root (its imported images) is reused by the next run.
+const NAME = 'e2e-lxcfs-eng';
+const BASE = `/run/sysrunc-test/${NAME}-x`;
+const WORK = `/var/tmp/${NAME}`;
+const CGROUP_PARENT = NAME;
 const TENANT_SOCKET = path.join(BASE, 'tenantd.sock');
 const DEPOT_SOCKET = path.join(BASE, 'depotd.sock');
 const CTL = path.join(REPO_ROOT, 'bin', 'sysrunc-ctl');
@@ -52,10 +55,10 @@ async function rootfsCopy(name: string): Promise<string> {
 before(async () => {
   mkdirSync(BASE, { recursive: true });
   mkdirSync(WORK, { recursive: true });
-  mgr = await startTestManager({ name: `lxe-${TAG}`, lxcfs: true });
-  rig = await startCriRig(`lxe-${TAG}`, { sysrunc: SYSRUNC }, mgr.env);
+  mgr = await startTestManager({ name: NAME, lxcfs: true });
+  rig = await startCriRig(NAME, { sysrunc: SYSRUNC }, mgr.env);
   cri = criRuntime(rig.cri);
-  await startDaemon('sysrunc-tenantd', ['--socket', TENANT_SOCKET, '--containerd', rig.containerd.address, '--state-dir', path.join(WORK, 'tenants'), '--runc-root', path.join(BASE, 'tenant-runc'), '--sysrunc', SYSRUNC, '--cgroup-parent', `lxe-e2e-${TAG}`], 'tenantd.log');
+  await startDaemon('sysrunc-tenantd', ['--socket', TENANT_SOCKET, '--containerd', rig.containerd.address, '--state-dir', path.join(WORK, 'tenants'), '--runc-root', path.join(BASE, 'tenant-runc'), '--sysrunc', SYSRUNC, '--cgroup-parent', CGROUP_PARENT], 'tenantd.log');
   await startDaemon('sysrunc-depotd', ['--socket', DEPOT_SOCKET, '--depot', path.join(BASE, 'depot'), '--runc-root', path.join(BASE, 'depot-runc')], 'depotd.log');
   (await TenantsClient.connect(TENANT_SOCKET, 20_000)).close();
   (await DepotClient.connect(DEPOT_SOCKET, 20_000)).close();
@@ -67,7 +70,19 @@ after(async () => {
   for (const d of daemons) d.kill('SIGKILL');
   await rig?.stop();
   await sweepManager(mgr.socket).catch(() => undefined);
+  const runDir = mgr?.runDir;
   await mgr?.dispose();
+  if (runDir !== undefined) {
+    for (const sub of ['hints', 'bundles', 'containers']) removeEmptyDir(path.join(runDir, sub));
+    removeEmptyDir(runDir);
+  }
+  // The tenant's parent cgroups (runc removes only the container's own); empty ones only.
+  for (const controller of readdirSync('/sys/fs/cgroup')) {
+    const top = path.join('/sys/fs/cgroup', controller, CGROUP_PARENT);
+    if (!existsSync(top)) continue;
+    for (const ns of readdirSync(top, { withFileTypes: true }).filter((e) => e.isDirectory())) removeEmptyDir(path.join(top, ns.name));
+    removeEmptyDir(top);
+  }
   rmSync(WORK, { recursive: true, force: true });
   rmSync(BASE, { recursive: true, force: true });
 });
