@@ -21,6 +21,8 @@
 //                  sysrunc-ctl) vs bare runc exec into the same container; supervisor memory
 //   tenants (j)    Run / Delete through sysrunc-tenantd vs ctr run / rm with plain runc; 5 tenants x
 //                  20 containers at once: all succeed, ranges disjoint, the service's memory
+//   lxcfs (k)      docker run under sysrunc with the lxcfs views vs without them (SYSRUNC_LXCFS=false),
+//                  and runc, interleaved; the bench's manager then runs its lxcfs
 //   profile (p)    only with --profile or --only: start-up baselines and a phase breakdown of create
 // --quick: n=5, 1 warm-up pair, and (d), (f) only when named in --only.
 // Needs root, a built dist/ (npm run build), runc, dockerd/containerd, busybox-static, perf (for p).
@@ -42,9 +44,10 @@ import { stateScenario } from './scenario-state.ts';
 import { execScenario, memoryScenario, parallelScenario } from './scenario-hotpath.ts';
 import { depotScenario } from './scenario-depot.ts';
 import { tenantsScenario } from './scenario-tenants.ts';
+import { lxcfsScenario } from './scenario-lxcfs.ts';
 
-const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, depotScenario, tenantsScenario, dindScenario, ownershipScenario, profileScenario];
-const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'exec', 'parallel', 'memory', 'depot', 'tenants', 'ownership']);
+const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, depotScenario, tenantsScenario, lxcfsScenario, dindScenario, ownershipScenario, profileScenario];
+const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'exec', 'parallel', 'memory', 'depot', 'tenants', 'lxcfs', 'ownership']);
 
 interface Cli extends BenchOptions {
   readonly only: ReadonlySet<string> | undefined;

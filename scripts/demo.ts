@@ -29,7 +29,7 @@ async function until(what: string, check: () => Promise<boolean>, seconds = 90):
   out(`   ^ ${what}: not within ${seconds} s\n`);
 }
 
-const manager = await startTestManager({ name: 'demo' });
+const manager = await startTestManager({ name: 'demo', lxcfs: true });
 const d = await startDockerd({ name: 'demo', runtimes: { sysrunc: { path: SYSRUNC } }, env: manager.env });
 const containers: string[] = [];
 try {
@@ -40,6 +40,8 @@ try {
 
   await show(d, 'container root is an unprivileged host uid range (plain runc: 0 0 4294967295)', ['run', '--rm', '--runtime=sysrunc', 'bb:local', 'cat', '/proc/self/uid_map']);
   await show(d, 'yet the image files are root-owned inside: an idmapped rootfs, nothing chowned', ['run', '--rm', '--runtime=sysrunc', 'bb:local', 'sh', '-c', 'id; ls -ln / | head -4']);
+
+  await show(d, "the container's own /proc (lxcfs): -m 256m --cpus 1 shows 256 MB and 1 CPU", ['run', '--rm', '--runtime=sysrunc', '-m', '256m', '--cpus', '1', DEBIAN_IMAGE_TAGS.systemd, 'sh', '-c', 'free -m | head -2; nproc'], (s) => /^Mem:\s+256\s/m.test(s) && /^1$/m.test(s));
 
   // Docker in Docker, without --privileged.
   containers.push('demo-dind');

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc containerd docker.io busybox-static debootstrap hyperfine iproute2 uidmap acl attr rsync jq ca-certificates strace xfsprogs containernetworking-plugins podman gcc libc6-dev util-linux golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev tini qemu-user)
+PACKAGES=(runc containerd docker.io busybox-static debootstrap hyperfine iproute2 uidmap acl attr rsync jq ca-certificates strace xfsprogs containernetworking-plugins podman gcc libc6-dev util-linux golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev tini qemu-user lxcfs)
 NPM_STAMP=node_modules/.sysrunc-lock.sha256
 BUILD_STAMP=dist/.sysrunc-build-stamp
 do_npm=1
@@ -46,7 +46,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   step packages "all ${#PACKAGES[@]} present"
 else
-  # The docker.io/containerd maintainer scripts try to start their daemons; deny that during the
+  # The docker.io/containerd/lxcfs maintainer scripts try to start their daemons; deny that during the
   # install (unless the host already has a policy, which we leave alone).
   own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -71,6 +71,8 @@ else
     case "$m" in
       docker.io) units=(docker.service docker.socket); initd=docker ;;
       containerd) units=(containerd.service); initd=containerd ;;
+      # sysrunc-mgr runs its own lxcfs, on a path under its run dir.
+      lxcfs) units=(lxcfs.service); initd=lxcfs ;;
       *) continue ;;
     esac
     if command -v systemctl >/dev/null 2>&1; then

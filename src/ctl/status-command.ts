@@ -28,5 +28,9 @@ export async function printStatus(socket: string, json: boolean): Promise<void> 
   }
   out.push(`store volumes: ${s.volumes.length}`);
   for (const v of s.volumes) out.push(`  ${v.id} ${v.mountpoint} -> ${v.hostDir} (${v.mode}, ${v.bytes} bytes)`);
+  if (s.lxcfs !== undefined) {
+    const l = s.lxcfs;
+    out.push(`lxcfs: ${l.state}${l.pid === undefined ? '' : ` (pid ${l.pid})`}, ${l.binary} on ${l.mountpoint}, restarts ${l.restarts}, view layers ${l.layers}${l.message === undefined ? '' : `: ${l.message}`}`);
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }

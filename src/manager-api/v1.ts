@@ -320,6 +320,18 @@ export const METHODS = {
         }),
       ),
       volumes: z.array(z.object({ id: z.string(), mountpoint: z.string(), hostDir: z.string(), mode: z.enum(['copy', 'in-layer']), bytes: z.int() })),
+      /** sysrunc's lxcfs: off (--lxcfs off), missing (not installed), starting, up, down (restarting). */
+      lxcfs: z.optional(
+        z.object({
+          state: z.enum(['off', 'missing', 'starting', 'up', 'down']),
+          binary: z.string(),
+          mountpoint: z.string(),
+          pid: z.optional(z.int()),
+          restarts: z.int(),
+          layers: z.int(),
+          message: z.optional(z.string()),
+        }),
+      ),
     }),
   },
 } as const;

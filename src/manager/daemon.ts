@@ -22,6 +22,7 @@ import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
 import { killOrphanedSocketHolders } from './orphans.ts';
 import { maxSubidSize } from './subid-bound.ts';
+import { LxcfsSupervisor } from './lxcfs/supervisor.ts';
 
 export interface ManagerOptions {
   readonly socket: string;
@@ -43,6 +44,8 @@ export interface ManagerOptions {
   readonly entryPoint?: string;
   /** The cgroup delegation hook; default: bin/sysrunc-delegate-cgroups beside the entry point's dist/. */
   readonly hookBinary?: string;
+  /** sysrunc's own lxcfs (default on), and its executable (default `lxcfs` in PATH). */
+  readonly lxcfs?: { readonly enabled: boolean; readonly binary: string };
 }
 
 function defaultHookBinary(entryPoint: string | undefined): string {
@@ -99,6 +102,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     // Hint files are named by bare container id, which may look like an old-style temp name.
     for (const file of removeStaleTempFiles(dir, { legacyNames: dir !== bundles.hintsDir })) log.warn({ file }, 'removed a temp file left by an interrupted write');
   }
+  const lxcfs = new LxcfsSupervisor({ runDir: o.runDir, enabled: o.lxcfs?.enabled ?? true, binary: o.lxcfs?.binary ?? 'lxcfs', log });
   const queue = new SerialQueue();
   let service: ManagerService | undefined;
   const watch = new ContainerWatch({
@@ -131,6 +135,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     bundles,
     hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
     tracker: watch,
+    lxcfs,
   });
   // In the queue like every other request: a release it makes may step out of the queue for a
   // store volume's sync-out (SerialQueue.unlocked), and steps back in when done; outside the queue,
@@ -139,6 +144,8 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   log.info({ released: released.length, containers: service.list().containers.length }, 'reconciled container records');
   for (const record of service.records()) if (record.stopped !== true) watch.track(record);
 
+  // After the reconcile (which leaves lxcfs's dir alone), before the first container.
+  await lxcfs.start();
   const server = createManagerServer(service, log, queue);
   const sweep = setInterval(() => {
     void queue.run(() => service.sweepOrphans()).catch((err: unknown) => log.error({ err: String(err) }, 'sweep failed'));
@@ -159,6 +166,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     close: async () => {
       clearInterval(sweep);
       watch.close();
+      lxcfs.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         try {

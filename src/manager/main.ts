@@ -35,13 +35,15 @@ const program = new Command('sysrunc-mgr')
       .choices(['auto', 'idmap', 'shiftfs', 'clone', 'chown'])
       .default('auto'),
   )
+  .addOption(new Option('--lxcfs <on|off>', "run sysrunc's own lxcfs for the containers' /proc figures").choices(['on', 'off']).default('on'))
+  .option('--lxcfs-binary <path>', 'the lxcfs executable', 'lxcfs')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (opts: { socket: string; stateDir: string; runDir: string; subidMode: 'exclusive' | 'common'; subidSize: number; maxSubidSize?: number; subuidFile: string; subgidFile: string; logLevel: string; sweepInterval: number; ownership: OwnershipSetting }) => {
+  .action(async (opts: { socket: string; stateDir: string; runDir: string; subidMode: 'exclusive' | 'common'; subidSize: number; maxSubidSize?: number; subuidFile: string; subgidFile: string; logLevel: string; sweepInterval: number; ownership: OwnershipSetting; lxcfs: 'on' | 'off'; lxcfsBinary: string }) => {
     const log = pino({ level: opts.logLevel, base: { pid: process.pid } }, pino.destination(2));
     let manager;
     try {
       manager = await startManager(
-        { ...opts, ownershipDefault: opts.ownership, ...(process.argv[1] === undefined ? {} : { entryPoint: process.argv[1] }), passwdFile: '/etc/passwd', groupFile: '/etc/group', sweepIntervalMs: opts.sweepInterval },
+        { ...opts, ownershipDefault: opts.ownership, lxcfs: { enabled: opts.lxcfs === 'on', binary: opts.lxcfsBinary }, ...(process.argv[1] === undefined ? {} : { entryPoint: process.argv[1] }), passwdFile: '/etc/passwd', groupFile: '/etc/group', sweepIntervalMs: opts.sweepInterval },
         log,
       );
     } catch (err) {

@@ -21,6 +21,7 @@ import { ServiceError } from './service-error.ts';
 import { faultPoint } from '../testing/fault.ts';
 import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
 import type { ContainerRecord } from './registry.ts';
+import type { LxcfsFact } from '../spec-transform/lxcfs-view.ts';
 
 /** What prepare needs of the service (register, apply, release) and of the host layout. */
 export interface PrepareHost {
@@ -36,6 +37,8 @@ export interface PrepareHost {
   records(): readonly ContainerRecord[];
   /** A setting was ignored (the container's environment may not choose it): the manager's log. */
   warnIgnored(id: string, message: string): void;
+  /** The lxcfs files containers bind, while sysrunc's lxcfs has been up (none: no lxcfs). */
+  lxcfs?(): LxcfsFact | undefined;
 }
 
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
@@ -78,6 +81,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
         ...facts,
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
         volumeMounts: registered.volumeMounts,
+        lxcfs: host.lxcfs?.(),
       }),
     );
     const check = validateSpecDocument(spec);

@@ -20,6 +20,8 @@ import { mountsUnder, unmount } from '../host/mount.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { faultPoint } from '../testing/fault.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
+import { LXCFS_DIR_NAME } from './lxcfs/layout.ts';
+import type { LxcfsSupervisor } from './lxcfs/supervisor.ts';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
 
 export { ServiceError };
@@ -42,6 +44,8 @@ export interface ServiceOptions {
   readonly hookBinary: string;
   /** Told of every container prepared and released, to see it gone as soon as runc is done. */
   readonly tracker?: ContainerTracker;
+  /** sysrunc's lxcfs (none: a manager without it, as in unit tests). */
+  readonly lxcfs?: LxcfsSupervisor;
 }
 
 /** Watches containers so that the manager releases them without being asked (container-watch.ts). */
@@ -73,6 +77,7 @@ export class ManagerService {
         hookBinary: this.o.hookBinary,
         records: () => this.o.registry.all(),
         warnIgnored: (id, message) => this.o.log.warn({ id }, `ignored setting: ${message}`),
+        lxcfs: () => this.o.lxcfs?.fact(),
       },
       p,
     );
@@ -312,6 +317,7 @@ export class ManagerService {
       volumes: this.o.volumes.list().flatMap((c) =>
         c.volumes.map((v) => ({ id: c.id, mountpoint: v.mountpoint, hostDir: v.hostDir, mode: v.layer === undefined ? ('copy' as const) : ('in-layer' as const), bytes: treeBytes(v.hostDir) })),
       ),
+      ...(this.o.lxcfs === undefined ? {} : { lxcfs: this.o.lxcfs.status() }),
     };
   }
 
@@ -336,7 +342,9 @@ export class ManagerService {
       this.o.log.warn({ id: allocation.id }, 'freed an allocation with no container record');
     }
     const runDirs = new Set(this.o.registry.all().map((r) => r.runDir));
-    const owned = (p: string) => [...runDirs].some((dir) => p === dir || p.startsWith(`${dir}/`));
+    // lxcfs's mounts are no container's: running containers read their /proc through them.
+    const lxcfsDir = path.join(this.o.runBase, LXCFS_DIR_NAME);
+    const owned = (p: string) => [...runDirs, lxcfsDir].some((dir) => p === dir || p.startsWith(`${dir}/`));
     for (const mount of mountsUnder(this.o.runBase).reverse()) {
       if (owned(mount)) continue;
       unmount(mount, { detach: true });
@@ -356,7 +364,7 @@ export class ManagerService {
 
   /** Per-container dirs under the run base: containers/<id>, and <id> as sysrunc before 0.2 made them. */
   private runDirCandidates(): string[] {
-    const layout = new Set([RUN_DIRS, path.basename(this.o.bundles.bundlesDir), path.basename(this.o.bundles.hintsDir)]);
+    const layout = new Set([RUN_DIRS, LXCFS_DIR_NAME, path.basename(this.o.bundles.bundlesDir), path.basename(this.o.bundles.hintsDir)]);
     const legacy = readdirIfExists(this.o.runBase).filter((n) => !layout.has(n) && !n.endsWith('.sock') && !n.startsWith('.'));
     return [...readdirIfExists(path.join(this.o.runBase, RUN_DIRS)).map((n) => path.join(this.o.runBase, RUN_DIRS, n)), ...legacy.map((n) => path.join(this.o.runBase, n))];
   }

@@ -14,6 +14,8 @@ import { systemSecurity } from './system-security.ts';
 import { systemdInit } from './systemd.ts';
 import { cgroupDelegation } from './cgroup-delegation.ts';
 import { storeVolumes } from './store-volumes.ts';
+import { lxcfsView } from './lxcfs-view.ts';
+import { lxcfsCpuset } from './lxcfs-cpuset.ts';
 
 /**
  * The ordered list of transforms create and run apply; later ones see the earlier ones' output.
@@ -31,6 +33,9 @@ export const TRANSFORMS: readonly Transform[] = [
   systemNamespaces,
   systemCapabilities,
   systemMounts,
+  // After system-mounts: its binds go over the /proc and /sys mounted before them.
+  lxcfsView,
+  lxcfsCpuset,
   systemSecurity,
   systemdInit,
   cgroupDelegation,

@@ -17,8 +17,9 @@ import { ANNOTATION_PREFIX, DEFAULT_SETTINGS, ENV_PREFIX, envName, parseSetting,
  * Settings a container's own environment may choose: each changes only what happens inside the
  * container's own namespaces and gives it nothing more of the host. `systemd`: a tmpfs on /run and
  * /run/lock and `container=sysrunc` inside. `store-volumes`: on by default; `false` only gives less.
+ * `lxcfs`: on by default; `false` only shows the container the kernel's own /proc files.
  */
-export const HARMLESS_IN_ENV: ReadonlySet<string> = new Set(['systemd', 'store-volumes']);
+export const HARMLESS_IN_ENV: ReadonlySet<string> = new Set(['systemd', 'store-volumes', 'lxcfs']);
 
 /**
  * Podman writes this annotation into every config; podman before 4.6 also copies an image's own

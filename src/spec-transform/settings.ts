@@ -28,6 +28,8 @@ export interface ContainerSettings {
    * (files the host's root owns look root-owned inside, and what container root writes is host root's).
    */
   readonly bindOwnership: 'container' | 'host-root';
+  /** The container's /proc figures from sysrunc's lxcfs (meminfo, cpuinfo, stat, uptime...). */
+  readonly lxcfs: boolean;
   /** Where each non-default setting came from, e.g. "annotation io.sysrunc.userns.size", for errors. */
   readonly origins: Readonly<Record<string, string>>;
 }
@@ -40,6 +42,7 @@ export const DEFAULT_SETTINGS: ContainerSettings = {
   storeVolumes: true,
   ownership: 'auto',
   bindOwnership: 'container',
+  lxcfs: true,
   origins: {},
 };
 
@@ -53,6 +56,7 @@ const SETTINGS: Record<string, Parser> = {
   'store-volumes': (v, w) => ({ storeVolumes: boolean(v, w) }),
   ownership: (v, w) => ({ ownership: oneOf(v, w, ['auto', 'idmap', 'shiftfs', 'clone', 'chown'] as const) }),
   'bind-ownership': (v, w) => ({ bindOwnership: oneOf(v, w, ['container', 'host-root'] as const) }),
+  lxcfs: (v, w) => ({ lxcfs: boolean(v, w) }),
 };
 
 /** The settings' names, as in `io.sysrunc.<name>` (sysrunc features lists them). */

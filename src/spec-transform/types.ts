@@ -6,6 +6,7 @@ import type { HostAction, IdMapping, OwnershipMode, VolumeMount } from '../manag
 import type { ContainerSettings } from './settings.ts';
 import type { CgroupHierarchy } from '../host/cgroups.ts';
 import type { Engine } from './engine-capabilities.ts';
+import type { LxcfsFact } from './lxcfs-view.ts';
 
 /** A host path as named in the config, and what it resolved to. */
 export interface PathFact {
@@ -86,6 +87,8 @@ export interface Plan {
   readonly kernelFsDirs: readonly string[];
   /** Per bind mount (index in the caller's mounts): host mount flags a user namespace cannot clear. */
   readonly lockedBindFlags: ReadonlyMap<number, readonly string[]>;
+  /** sysrunc's lxcfs files, when its lxcfs has been up (lxcfs-view.ts); none: the host's /proc. */
+  readonly lxcfs?: LxcfsFact | undefined;
 }
 
 /** The cgroups of the process that becomes runc, and which driver runc will use. */

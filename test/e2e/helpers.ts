@@ -30,6 +30,9 @@ export interface E2ERigOptions {
   readonly subid?: string;
   /** Extra environment of the manager (e.g. SYSRUNC_MGR_OVERLAY_LOWERDIR). */
   readonly managerEnv?: Record<string, string>;
+  /** Run sysrunc's lxcfs (TestManagerOptions.lxcfs). */
+  readonly lxcfs?: boolean;
+  readonly managerArgs?: readonly string[];
 }
 
 /**
@@ -63,6 +66,8 @@ export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<
     ...(o.mode !== undefined ? { mode: o.mode } : {}),
     ...(o.subid !== undefined ? { subid: o.subid } : {}),
     ...(o.managerEnv !== undefined ? { env: o.managerEnv } : {}),
+    ...(o.lxcfs !== undefined ? { lxcfs: o.lxcfs } : {}),
+    ...(o.managerArgs !== undefined ? { extraArgs: o.managerArgs } : {}),
   });
   let d: DockerDaemon;
   try {

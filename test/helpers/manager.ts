@@ -1,6 +1,6 @@
 // A private sysrunc-mgr for a test: its own socket, state dir, run dir and subuid/subgid files,
 // so tests never touch /etc/subuid or another test's containers.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import path from 'node:path';
@@ -19,6 +19,11 @@ export interface TestManagerOptions {
   readonly env?: Record<string, string>;
   /** State dir (default: <base>/state); one outside the base dir is emptied, not removed, by dispose. */
   readonly stateDir?: string;
+  /**
+   * Run sysrunc's lxcfs (default: off, so the other tests' run dirs hold only container mounts);
+   * dispose() then stops it and removes its mounts, which the manager itself leaves for containers.
+   */
+  readonly lxcfs?: boolean;
 }
 
 export interface TestManager {
@@ -50,7 +55,8 @@ export async function startTestManager(o: TestManagerOptions): Promise<TestManag
   const args = [
     '--socket', socket, '--state-dir', stateDir, '--run-dir', runDir,
     '--subuid-file', path.join(base, 'subuid'), '--subgid-file', path.join(base, 'subgid'),
-    '--subid-mode', o.mode ?? 'exclusive', '--log-level', 'debug', '--sweep-interval', '1000', ...(o.extraArgs ?? []),
+    '--subid-mode', o.mode ?? 'exclusive', '--log-level', 'debug', '--sweep-interval', '1000',
+    ...(o.lxcfs === true ? [] : ['--lxcfs', 'off']), ...(o.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
   let extraEnv: Record<string, string> = { ...(o.env ?? {}) };
@@ -99,6 +105,7 @@ export async function startTestManager(o: TestManagerOptions): Promise<TestManag
     log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
     async dispose() {
       await manager.stop();
+      if (o.lxcfs === true) stopLxcfs(runDir);
       rmSync(base, { recursive: true, force: true });
       if (o.stateDir !== undefined) for (const n of readdirSync(o.stateDir)) rmSync(path.join(o.stateDir, n), { recursive: true, force: true });
       rmSync(socket, { force: true });
@@ -110,6 +117,19 @@ export async function startTestManager(o: TestManagerOptions): Promise<TestManag
     },
   };
   return manager;
+}
+
+/** Kills the lxcfs a manager left running for its containers and unmounts what it served. */
+export function stopLxcfs(runDir: string): void {
+  const dir = path.join(runDir, 'lxcfs');
+  try {
+    process.kill(Number(readFileSync(path.join(dir, 'lxcfs.pid'), 'utf8').trim()), 'SIGKILL');
+  } catch {
+    // not running
+  }
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
+  for (const mp of mounts.reverse()) spawnSync('umount', ['-l', mp], { stdio: 'ignore' });
+  rmSync(dir, { recursive: true, force: true });
 }
 
 function answers(socket: string): Promise<boolean> {

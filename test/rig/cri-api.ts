@@ -22,6 +22,7 @@ export interface ContainerConfig {
       readonly capabilities?: { readonly add_capabilities?: readonly string[]; readonly drop_capabilities?: readonly string[] };
       readonly privileged?: boolean;
     };
+    readonly resources?: { readonly memory_limit_in_bytes?: number; readonly cpu_quota?: number; readonly cpu_period?: number };
   };
   /** KeyValue.value is bytes in ../shared/cri-api/api.proto. */
   readonly envs?: readonly { readonly key: string; readonly value: Uint8Array }[];
