@@ -4,6 +4,7 @@
 // the synchronous delete, --version. Everything else bin/sysrunc hands to runc directly.
 import { parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
 import { SysruncError } from '../errors.ts';
+import { writeSync } from 'node:fs';
 import { reportError } from './report-error.ts';
 import { loadSysruncConfig } from '../config/sysrunc-config.ts';
 import { resolveRuntimeBinary } from '../oci/runtime-binary.ts';
@@ -38,6 +39,8 @@ async function dispatch(inv: Invocation): Promise<number> {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  // bin/sysrunc reads simple config files itself and asks here for the others.
+  if (process.env.SYSRUNC_PRINT_CONFIG !== undefined) return printConfig(argv);
   let inv: Invocation;
   try {
     inv = parseInvocation(argv);
@@ -51,6 +54,18 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = await dispatch(inv);
   } catch (err) {
     reportError(err, inv.globals);
+    process.exit(err instanceof SysruncError ? err.exitCode : 1);
+  }
+}
+
+/** The two values bin/sysrunc needs, one a line, or the config's error in the caller's log. */
+function printConfig(argv: readonly string[]): void {
+  try {
+    const config = loadSysruncConfig();
+    if (/[\n\0]/.test(config.runtime + config.managerSocket)) throw new SysruncError(`config ${config.configPath}: a value holds a newline or NUL`);
+    writeSync(1, `${config.runtime}\n${config.managerSocket}\n`);
+  } catch (err) {
+    reportError(err, salvageLogOptions(argv));
     process.exit(err instanceof SysruncError ? err.exitCode : 1);
   }
 }

@@ -1,5 +1,6 @@
 // sysrunc's own configuration: /etc/sysrunc/config.json (or $SYSRUNC_CONFIG), overridden by
-// SYSRUNC_* environment variables. bin/sysrunc reads only the flat "runtime" member itself.
+// SYSRUNC_* environment variables. bin/sysrunc reads simple files the same way with sh builtins and
+// asks the per-call binary (SYSRUNC_PRINT_CONFIG) for any other; test/unit/launcher-config.test.ts.
 import { readFileSync } from 'node:fs';
 import { SysruncError } from '../errors.ts';
 

@@ -4,14 +4,15 @@ import { Command } from 'commander';
 import { oneLine } from '../errors.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { registerDepotCommands } from './depot-commands.ts';
-import { registerTenantCommands } from './tenant-commands.ts';
+import { registerTenantCommands, TENANT_COMMAND_TAILS } from './tenant-commands.ts';
+import { markCommandStart } from './command-line.ts';
 
 const program = new Command('sysrunc-ctl').description('drive sysrunc\'s services: depot containers and their processes, tenant containers, the manager\'s status').version(SYSRUNC_VERSION);
 registerDepotCommands(program);
 registerTenantCommands(program);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(markCommandStart(program, process.argv, TENANT_COMMAND_TAILS));
 } catch (err) {
   process.stderr.write(`sysrunc-ctl: ${oneLine(err)}\n`);
   process.exit(1);

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { TenantsClient } from '../tenants-api/client.ts';
 import { TenantError, type Container, type MountInfo } from '../tenants-api/v1.ts';
 import { printStatus } from './status-command.ts';
+import type { CommandTail } from './command-line.ts';
 
 const socketOption = (): Option => new Option('--socket <path>', 'sysrunc-tenantd socket').env('SYSRUNC_TENANTS_SOCKET');
 
@@ -55,6 +56,12 @@ interface RunOptions {
   socket?: string;
 }
 
+/** Commands whose trailing words are a command to run (see command-line.ts). */
+export const TENANT_COMMAND_TAILS: readonly CommandTail[] = [
+  { path: ['tenant', 'run'], fixedOperands: 2 },
+  { path: ['tenant', 'exec'], fixedOperands: 2 },
+];
+
 export function registerTenantCommands(program: Command): void {
   const tenant = program.command('tenant').description('the tenant container service (sysrunc-tenantd): containers per containerd namespace');
 
@@ -89,7 +96,6 @@ export function registerTenantCommands(program: Command): void {
     .option('--memory <bytes>', 'memory limit', (v) => Math.round(positiveNumber(v)))
     .option('--shutdown-timeout <s>', 'seconds from SIGTERM to SIGKILL on delete', positiveNumber)
     .addOption(socketOption())
-    .passThroughOptions()
     .action(async (nsName: string, name: string, entrypoint: string[], o: RunOptions) => {
       const container: Container = {
         name,
@@ -150,7 +156,6 @@ export function registerTenantCommands(program: Command): void {
     .argument('<command...>')
     .option('--timeout <s>', 'kill it after this many seconds', positiveNumber)
     .addOption(socketOption())
-    .passThroughOptions()
     .action(async (nsName: string, id: string, command: string[], o: { timeout?: number; socket?: string }) => {
       const r = await withClient(o.socket, (c) => c.call('exec', { ns: nsName, id, args: command, ...(o.timeout !== undefined ? { timeout: o.timeout } : {}) }));
       process.stdout.write(r.stdout);

@@ -2,11 +2,13 @@
 // Stateless: every answer is read from containerd (spec, labels, task); a failed Run removes what
 // it created before answering.
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { TenantError, type Container, type ContainerState, type Params, type Result } from '../tenants-api/v1.ts';
 import { ContainerdCallError, GRPC_ALREADY_EXISTS, isNotFound, type Message } from './containerd-client.ts';
 import { ExecOutput } from './exec-fifos.ts';
+import { allExited, killProcessTree } from '../host/process-tree.ts';
 import { checkHost } from './host-checks.ts';
 import { createLease, prepareSnapshot, resolveImage } from './image.ts';
 import { containerdId, key, logDir, PROCESS_TYPE, RUNTIME_NAME, SPEC_TYPE, type TenantRuntime } from './runtime.ts';
@@ -212,12 +214,11 @@ export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result
       terminal: false,
       spec: { type_url: PROCESS_TYPE, value: Buffer.from(JSON.stringify(proc)) },
     });
-    await rt.ctrd.call('tasks', 'Start', p.ns, { container_id: cid, exec_id: execId });
+    const started = await rt.ctrd.call('tasks', 'Start', p.ns, { container_id: cid, exec_id: execId });
     const timeoutS = p.timeout ?? DEFAULT_EXEC_TIMEOUT_S;
     const r = await waitExit(rt, p.ns, cid, execId, timeoutS * 1000);
     if (!r.exited) {
-      await rt.ctrd.call('tasks', 'Kill', p.ns, { container_id: cid, exec_id: execId, signal: 9 }).catch(() => undefined);
-      await waitExit(rt, p.ns, cid, execId, 10_000);
+      await killTimedOutExec(rt, p, cid, execId, Number(started['pid'] ?? 0));
       throw new TenantError('timeout', `exec in ${p.ns}/${p.id}: ${p.args[0]} still ran after ${timeoutS} s: killed`);
     }
     // DeleteProcess returns once the shim has copied all the output into the FIFOs.
@@ -234,6 +235,25 @@ export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result
     out?.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The exec'd process and every process it started (containerd's Kill reaches the exec's own
+ * process only; its children would stay in the container). Any failure here is the caller's error.
+ */
+async function killTimedOutExec(rt: TenantRuntime, p: Params<'exec'>, cid: string, execId: string, pid: number): Promise<void> {
+  const killed = pid > 0 ? killProcessTree(pid) : [];
+  try {
+    await rt.ctrd.call('tasks', 'Kill', p.ns, { container_id: cid, exec_id: execId, signal: constants.signals.SIGKILL });
+  } catch (err) {
+    // Not found: the tree's SIGKILL got there first, and the shim has reaped it.
+    if (!isNotFound(err)) throw new TenantError('containerd-failed', `exec in ${p.ns}/${p.id}: kill after the timeout: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const exited = (await waitExit(rt, p.ns, cid, execId, 10_000)).exited;
+  // SIGKILL is delivered asynchronously: the answer waits until each child has died too.
+  for (let i = 0; i < 100 && !allExited(killed); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!exited || !allExited(killed)) throw new TenantError('containerd-failed', `exec in ${p.ns}/${p.id}: ${p.args[0]} or a child still runs after SIGKILL`);
+  rt.log.info({ ns: p.ns, id: p.id, execId, killed: killed.length }, 'killed a timed-out exec and its children');
 }
 
 function readText(file: string): string {

@@ -10,6 +10,7 @@ import { DepotClient } from '../../src/depot-api/client.ts';
 import type { ProcessSpec } from '../../src/depot-api/v1.ts';
 import { startTestManager, type TestManager } from '../helpers/manager.ts';
 import { sweepManager } from '../helpers/manager-state.ts';
+import { ManagerClient } from '../../src/manager-client/client.ts';
 import { ensureBusyboxRootfs } from '../rig/images.ts';
 import { REPO_ROOT } from '../rig/paths.ts';
 import { mountsUnder, pidAlive, waitUntil } from '../rig/proc.ts';
@@ -61,6 +62,16 @@ async function rootfsCopy(name: string): Promise<string> {
   const dest = path.join(WORK, name);
   cpSync(await ensureBusyboxRootfs(), dest, { recursive: true, verbatimSymlinks: true });
   return dest;
+}
+
+/** The manager's records, read without a sweep (a sweep would release what is gone by itself). */
+async function managerIds(): Promise<string[]> {
+  const client = await ManagerClient.connect(mgr.socket);
+  try {
+    return (await client.call('list', {})).containers.map((c) => c.id);
+  } finally {
+    client.close();
+  }
 }
 
 const exec = (spec: ProcessSpec, container = MAIN): Promise<{ process: string; pid: number }> => withClient((c) => c.call('exec', { container, spec }));
@@ -120,7 +131,8 @@ function namespaceProcesses(init: number): { pid: number; state: string }[] {
 
 before(async () => {
   mkdirSync(WORK, { recursive: true });
-  mgr = await startTestManager({ name: `dpt-${TAG}` });
+  // The periodic sweep an hour apart: what is released here, the manager released on its own.
+  mgr = await startTestManager({ name: `dpt-${TAG}`, extraArgs: ['--sweep-interval', String(3_600_000)] });
   await startDaemon();
   mainRootfs = await rootfsCopy('main-rootfs');
   await withClient((c) => c.call('create', { id: MAIN, rootfs: mainRootfs }));
@@ -306,14 +318,18 @@ test('destroy leaves no FIFOs, supervisors, process dirs, mounts or cgroups', as
   const started = await Promise.all([exec({ args: ['sleep', '1000'] }, id), exec({ args: ['sh', '-c', 'cat'], tty: true }, id)]);
   const supervisors = started.map((s) => Number(readFileSync(path.join(DEPOT, id, 'processes', s.process, 'supervisor.pid'), 'utf8')));
   assert.ok(depotFifos().some((f) => f.includes(id)));
+  // Mounts on the rootfs itself (its path does not hold the id) and the manager's for the id.
+  const mountsOfIt = (): string[] => [...mountsUnder([rootfs]), ...mountsUnder([mgr.runDir]).filter((m) => m.includes(id))];
+  assert.ok(mountsOfIt().length > 0, 'while it runs, the container has mounts that must go');
   const { processes } = await withClient((c) => c.call('destroy', { id }));
   assert.equal(processes, 2);
   assert.equal(existsSync(path.join(DEPOT, id)), false, 'the container dir is gone');
   assert.deepEqual(depotFifos().filter((f) => f.includes(id)), []);
   assert.deepEqual(supervisors.filter(pidAlive), [], 'no supervisor left');
   assert.equal(pidAlive(init), false, 'the init is gone');
-  await sweepManager(mgr.socket);
-  assert.deepEqual(mountsUnder([rootfs, path.join(mgr.runDir)]).filter((m) => m.includes(id)), []);
+  // No sweep: the manager's own release (it sees runc's state go) must remove them.
+  await waitUntil('the manager to release the container', async () => !(await managerIds()).includes(id), 10_000);
+  assert.deepEqual(mountsOfIt(), []);
   await waitUntil('the container cgroups to go', () => cgroups.every((d) => !existsSync(d)), 10_000);
   assert.equal(statSync(DEPOT).isDirectory(), true);
 });

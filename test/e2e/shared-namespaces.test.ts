@@ -4,7 +4,8 @@
 // start are refused.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerId, leftovers, managerList, NOTHING_LEFT, startE2ERig, subidAllocations, type E2ERig } from './helpers.ts';
+import { containerId, disjoint, leftovers, managerList, NOTHING_LEFT, parseIdMap, startE2ERig, subidAllocations, type E2ERig } from './helpers.ts';
+import type { IdMapping } from '../../src/manager-api/v1.ts';
 import { sweepManager } from '../helpers/manager-state.ts';
 
 let rig: E2ERig;
@@ -68,6 +69,13 @@ test('the shared range stays while a joiner runs after its owner is removed', as
   assert.equal((await managerList(rig.mgr)).some((r) => r.id === owner), false, 'the owner is still recorded');
   assert.deepEqual(subidAllocations(rig.mgr).map((a) => a.id), [owner], 'the range went with its owner while a joiner still uses it');
   assert.equal(await exec('net-joiner', 'echo alive'), 'alive');
+  // The range is really held, not only listed: a new container gets one that does not overlap it.
+  const joinerMap = parseIdMap(await exec('net-joiner', 'cat /proc/self/uid_map'));
+  const newcomer = parseIdMap((await rig.run(['--rm', 'bb:local', 'cat', '/proc/self/uid_map'])).stdout);
+  assert.equal(joinerMap.length, 1);
+  assert.equal(newcomer.length, 1);
+  const range = (m: IdMapping[]) => ({ start: m[0]?.hostID ?? 0, size: m[0]?.size ?? 0 });
+  assert.ok(disjoint([range(joinerMap), range(newcomer)]), `the joiner's ${JSON.stringify(joinerMap)} and a new container's ${JSON.stringify(newcomer)} overlap`);
 });
 
 test('removing the owner first, then the joiner, leaves no allocation, mount or record behind', async () => {

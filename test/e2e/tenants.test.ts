@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { TenantError, type Container } from '../../src/tenants-api/v1.ts';
@@ -174,6 +174,9 @@ test('Inspect returns exactly what Run was given, read back from containerd', as
     shutdownTimeout: 2,
   };
   await call((c) => c.call('run', { ns: A, container: given }));
+  // A fresh service knows only what containerd holds.
+  await kill9Service();
+  await startService();
   const { container, state } = await call((c) => c.call('inspect', { ns: A, id: 'full' }));
   assert.deepEqual(container, given);
   assert.equal(state.status, 'running');
@@ -203,12 +206,34 @@ test('Exec returns the command\'s output and exit code', async () => {
   assert.deepEqual(r, { exitCode: 7, stdout: 'out\n', stderr: 'err\n' });
 });
 
-test('Exec still running at its timeout is killed and answers timeout', async () => {
+test('Exec still running at its timeout is killed with every process it started, and answers timeout', async () => {
+  // The exec'd shell backgrounds one sleep and becomes another.
+  const script = 'sleep 6001 & exec sleep 6002';
   await assert.rejects(
-    call((c) => c.call('exec', { ns: A, id: 'a1', args: ['sleep', '60'], timeout: 1 })),
+    call((c) => c.call('exec', { ns: A, id: 'a1', args: ['sh', '-c', script], timeout: 1 })),
     (err: unknown) => err instanceof TenantError && err.code === 'timeout',
   );
+  const { state } = await call((c) => c.call('inspect', { ns: A, id: 'a1' }));
+  const inside = commandLinesInPidNamespaceOf(state.pid);
+  assert.ok(inside.some((line) => line.includes('sleep 100000')), `the container's own process is listed: ${inside.join('; ')}`);
+  assert.deepEqual(inside.filter((line) => /sleep 600[12]/.test(line)), [], 'no process of the exec is left');
 });
+
+/** Command lines (space-joined; zombies have none) of the processes in `pid`'s pid namespace. */
+function commandLinesInPidNamespaceOf(pid: number): string[] {
+  const ns = readlinkSync(`/proc/${pid}/ns/pid`);
+  const out: string[] = [];
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/pid`) !== ns) continue;
+      const line = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      if (line !== '') out.push(line);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
 
 test('Logs return the entrypoint\'s output', async () => {
   await waitUntil('a2 to log', async () => (await call((c) => c.call('logs', { ns: A, id: 'a2' }))).stdout.includes('hello'), 10_000, 100);
@@ -224,7 +249,7 @@ test('the service killed -9 and restarted: containers keep running and Inspect s
   assert.ok(pidAlive(pid));
   await startService();
   const { container, state } = await call((c) => c.call('inspect', { ns: A, id: 'a1' }));
-  assert.equal(container.name, 'a1');
+  assert.deepEqual(container, sleeper('a1', await rootfsCopy('a1')));
   assert.equal(state.pid, pid);
   assert.equal(state.restarts, 0);
   assert.deepEqual(await uidMapOf(A, 'a1'), before_);

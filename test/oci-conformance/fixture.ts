@@ -32,8 +32,8 @@ export interface Fixture {
   dispose(): Promise<void>;
 }
 
-export async function startFixture(name: string): Promise<Fixture> {
-  const manager = await startTestManager({ name });
+export async function startFixture(name: string, managerArgs: readonly string[] = []): Promise<Fixture> {
+  const manager = await startTestManager({ name, extraArgs: managerArgs });
   const work = mkdtempSync(path.join('/var/tmp', `sysrunc-conf-${name}-`));
   const rootfs = await ensureBusyboxRootfs();
   const make = (runtimeName: 'runc' | 'sysrunc', bin: string): Runtime => {

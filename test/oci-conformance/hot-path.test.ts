@@ -13,7 +13,9 @@ import { SYSRUNC } from '../helpers/manager.ts';
 let fx: Fixture;
 
 before(async () => {
-  fx = await startFixture('hot');
+  // The periodic sweep (a backstop) would release gone containers too: an hour apart, it never runs
+  // during this file, so a release seen here is the container watch's (src/manager/container-watch.ts).
+  fx = await startFixture('hot', ['--sweep-interval', String(3_600_000)]);
 });
 after(async () => fx.dispose());
 
@@ -27,7 +29,8 @@ async function recordIds(): Promise<string[]> {
   }
 }
 
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+/** A bound against hanging only: with the sweep an hour away, nothing else releases in time. */
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
