@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Spec } from '../../src/oci/spec.ts';
 import type { Plan } from '../../src/spec-transform/types.ts';
-import { DEFAULT_SETTINGS, readSettings } from '../../src/spec-transform/settings.ts';
+import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
+import { resolveSettings } from '../../src/spec-transform/setting-sources.ts';
 import { lxcfsView, type LxcfsFact } from '../../src/spec-transform/lxcfs-view.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { lxcfsCpuset, parseCpuList } from '../../src/spec-transform/lxcfs-cpuset.ts';
@@ -68,18 +69,18 @@ test('the binds cover the eight files the issue lists', () => {
 });
 
 test('io.sysrunc.lxcfs=false leaves the kernel /proc files', () => {
-  const settings = readSettings(spec({ annotations: { 'io.sysrunc.lxcfs': 'false' } }));
+  const settings = resolveSettings(spec({ annotations: { 'io.sysrunc.lxcfs': 'false' } }), {}).settings;
   assert.equal(settings.lxcfs, false);
   assert.deepEqual(lxcfsMounts(lxcfsView.apply(spec(), plan({ settings })).spec), []);
 });
 
 test('SYSRUNC_LXCFS=0 in the environment turns it off too', () => {
-  const settings = readSettings(spec({ process: { cwd: '/', args: ['sh'], env: ['SYSRUNC_LXCFS=0'] } }));
+  const settings = resolveSettings(spec({ process: { cwd: '/', args: ['sh'], env: ['SYSRUNC_LXCFS=0'] } }), {}).settings;
   assert.equal(settings.lxcfs, false);
 });
 
 test('a malformed io.sysrunc.lxcfs is an error naming it', () => {
-  assert.throws(() => readSettings(spec({ annotations: { 'io.sysrunc.lxcfs': 'maybe' } })), /annotation io\.sysrunc\.lxcfs: "maybe" is not true or false/);
+  assert.throws(() => resolveSettings(spec({ annotations: { 'io.sysrunc.lxcfs': 'maybe' } }), {}).settings, /annotation io\.sysrunc\.lxcfs: "maybe" is not true or false/);
 });
 
 test('without a running lxcfs (no fact) nothing is added', () => {

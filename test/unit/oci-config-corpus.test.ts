@@ -12,7 +12,7 @@ import type { Spec } from '../../src/oci/spec.ts';
 import { validateInputSpecDocument } from '../../src/oci/runc-accepted.ts';
 import { validateSpecDocument } from '../../src/oci/validate.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
-import { readSettings } from '../../src/spec-transform/settings.ts';
+import { resolveSettings } from '../../src/spec-transform/setting-sources.ts';
 import { engineOf } from '../../src/spec-transform/engine-capabilities.ts';
 import type { Plan } from '../../src/spec-transform/types.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
@@ -38,7 +38,7 @@ function transformed(spec: Spec): Spec {
     userns: { uidMappings: mapping, gidMappings: mapping, fromCaller: false },
     rootfs: { requested: '/run/bundle/corpus1/rootfs', resolved: '/run/bundle/corpus1/rootfs', kind: 'dir', overlay: undefined },
     ownership: { mode: 'idmap', bindSources: new Map() }, bindSources: new Map(),
-    settings: readSettings(spec), hostCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'], engine: engineOf(spec, 'corpus1'),
+    settings: resolveSettings(spec, {}).settings, hostCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'], engine: engineOf(spec, 'corpus1'),
     systemdInit: false, hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups', netnsHook: '/opt/sysrunc/bin/sysrunc-adopt-netns',
     hostNamespaces: new Set(['user', 'cgroup', 'time']), volumeMounts: [], cgroups: { hierarchies: [], systemdDriver: false },
     kernelFsDirs: [], lockedBindFlags: new Map(),
