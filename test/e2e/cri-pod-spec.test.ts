@@ -263,7 +263,7 @@ test('the pods, stopped and removed, leave no allocation, mount or record', asyn
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
 });
 
-test('at teardown, CNI\'s DEL through the pinned file removed the sysrunc pod\'s interface, and containerd removed the file', () => {
+test('at teardown, containerd unmounts and removes the pinned file that the sysrunc pod\'s namespace replaced, and the pod\'s interface is gone', () => {
   assert.ok(sysruncPinnedFile !== undefined, 'the pinned file was not found');
   assert.equal(existsSync(sysruncPinnedFile), false);
   // The bridge plugin's DEL deletes the pod's veth; its host end goes with it.
