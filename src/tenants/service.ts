@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { TenantError, type Container, type ContainerState, type Params, type Result } from '../tenants-api/v1.ts';
-import { ContainerdCallError, GRPC_ALREADY_EXISTS, isNotFound, type Message } from './containerd-client.ts';
+import { ContainerdCallError, GRPC_ALREADY_EXISTS, isNotFound, type ContainerRecord } from './containerd-client.ts';
 import { ExecOutput } from './exec-fifos.ts';
 import { checkHost } from './host-checks.ts';
 import { createLease, prepareSnapshot, resolveImage } from './image.ts';
@@ -18,7 +18,7 @@ const DEFAULT_EXEC_TIMEOUT_S = 60;
 
 export async function listNamespaces(rt: TenantRuntime): Promise<string[]> {
   const r = await rt.ctrd.call('namespaces', 'List', undefined, {});
-  return ((r['namespaces'] as Message[]) ?? []).map((n) => String(n['name'])).sort();
+  return r.namespaces.map((n) => n.name).sort();
 }
 
 export async function createNamespace(rt: TenantRuntime, ns: string): Promise<void> {
@@ -38,11 +38,11 @@ async function requireNamespace(rt: TenantRuntime, ns: string): Promise<void> {
 }
 
 /** The container's record, if it is one of the service's. */
-export async function getManaged(rt: TenantRuntime, ns: string, id: string): Promise<Message> {
+export async function getManaged(rt: TenantRuntime, ns: string, id: string): Promise<ContainerRecord> {
   await requireNamespace(rt, ns);
   try {
-    const c = (await rt.ctrd.call('containers', 'Get', ns, { id: containerdId(ns, id) }))['container'] as Message;
-    if ((c['labels'] as Record<string, string>)[LABELS.managed] === '1') return c;
+    const c = (await rt.ctrd.call('containers', 'Get', ns, { id: containerdId(ns, id) })).container;
+    if (c !== null && c.labels[LABELS.managed] === '1') return c;
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
@@ -116,24 +116,24 @@ export async function run(rt: TenantRuntime, p: Params<'run'>): Promise<Result<'
   }
 }
 
-function labelsOf(c: Message): Record<string, string> {
-  return (c['labels'] as Record<string, string>) ?? {};
+function labelsOf(c: ContainerRecord): Record<string, string> {
+  return c.labels ?? {};
 }
 
-function specOf(c: Message): unknown {
-  const value = (c['spec'] as { value?: Uint8Array } | undefined)?.value;
+function specOf(c: ContainerRecord): unknown {
+  const value = c.spec?.value;
   return value === undefined ? {} : JSON.parse(Buffer.from(value).toString('utf8'));
 }
 
-async function stateOf(rt: TenantRuntime, ns: string, c: Message): Promise<ContainerState> {
+async function stateOf(rt: TenantRuntime, ns: string, c: ContainerRecord): Promise<ContainerState> {
   const labels = labelsOf(c);
-  const id = labels[LABELS.name] ?? String(c['id']);
+  const id = labels[LABELS.name] ?? c.id;
   let status = 'none';
   let pid = 0;
   try {
-    const t = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: c['id'] }))['process'] as Message;
-    status = String(t['status']).toLowerCase();
-    pid = Number(t['pid'] ?? 0);
+    const t = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: c.id })).process;
+    status = String(t?.status ?? 'unknown').toLowerCase();
+    pid = t?.pid ?? 0;
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
@@ -149,7 +149,7 @@ export async function inspect(rt: TenantRuntime, p: Params<'inspect'>): Promise<
 
 export async function list(rt: TenantRuntime, p: Params<'list'>): Promise<Result<'list'>> {
   await requireNamespace(rt, p.ns);
-  const all = ((await rt.ctrd.call('containers', 'List', p.ns, {}))['containers'] as Message[]) ?? [];
+  const all = (await rt.ctrd.call('containers', 'List', p.ns, {})).containers;
   const ours = all.filter((c) => labelsOf(c)[LABELS.managed] === '1');
   return { containers: await Promise.all(ours.map((c) => stateOf(rt, p.ns, c))) };
 }
@@ -157,7 +157,7 @@ export async function list(rt: TenantRuntime, p: Params<'list'>): Promise<Result
 export async function remove(rt: TenantRuntime, p: Params<'delete'>): Promise<void> {
   const c = await getManaged(rt, p.ns, p.id);
   const labels = labelsOf(c);
-  const cid = String(c['id']);
+  const cid = c.id;
   rt.busy.add(key(p.ns, cid));
   try {
     await stopTask(rt, p.ns, cid, Number(labels[LABELS.shutdownTimeout] ?? DEFAULT_SHUTDOWN_S));
@@ -170,7 +170,7 @@ export async function remove(rt: TenantRuntime, p: Params<'delete'>): Promise<vo
 
 export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result<'exec'>> {
   const c = await getManaged(rt, p.ns, p.id);
-  const cid = String(c['id']);
+  const cid = c.id;
   const spec = specOf(c) as { process?: Record<string, unknown>; linux?: { namespaces?: Array<{ type: string; path?: string }> } };
   const execId = `tnt-exec-${randomBytes(6).toString('hex')}`;
   const dir = path.join(rt.stateDir, 'exec', `${p.ns}-${p.id}-${execId}`);

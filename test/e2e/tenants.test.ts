@@ -8,7 +8,7 @@ import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFi
 import path from 'node:path';
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { TenantError, type Container } from '../../src/tenants-api/v1.ts';
-import { ContainerdClient, type Message } from '../../src/tenants/containerd-client.ts';
+import { ContainerdClient } from '../../src/tenants/containerd-client.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { startContainerd, type ContainerdDaemon } from '../rig/dockerd.ts';
 import { ensureBusyboxRootfs, ensureContainerdImage } from '../rig/images.ts';
@@ -69,14 +69,14 @@ async function rootfsCopy(name: string): Promise<string> {
 }
 
 async function containerIds(ns: string): Promise<string[]> {
-  return (((await grpc.call('containers', 'List', ns, {}))['containers'] as Message[]) ?? []).map((c) => String(c['id'])).sort();
+  return (await grpc.call('containers', 'List', ns, {})).containers.map((c) => c.id).sort();
 }
 
 async function snapshotKeys(ns: string): Promise<string[]> {
   const keys: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const s = grpc.stream('snapshots', 'List', ns, { snapshotter: 'overlayfs' });
-    s.on('data', (m: Message) => keys.push(...((m['info'] as Message[]) ?? []).map((i) => String(i['name']))));
+    s.on('data', (m: { info: { name: string }[] }) => keys.push(...m.info.map((i) => i.name)));
     s.on('end', () => resolve());
     s.on('error', reject);
   });
