@@ -5,10 +5,12 @@ import { oneLine } from '../errors.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
 import { registerDepotCommands } from './depot-commands.ts';
 import { registerTenantCommands } from './tenant-commands.ts';
+import { registerRemovableCommand } from './removable-command.ts';
 
 const program = new Command('sysrunc-ctl').description('drive sysrunc\'s services: depot containers and their processes, tenant containers, the manager\'s status').version(SYSRUNC_VERSION);
 registerDepotCommands(program);
 registerTenantCommands(program);
+registerRemovableCommand(program);
 
 try {
   await program.parseAsync(process.argv);
