@@ -32,7 +32,8 @@ else
 	debootstrap --variant=minbase --include=curl,ca-certificates bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
 	rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
 fi
-dpkg-deb -x "$deb" "$rootfs"
+# A merged-/usr base: the .deb's /lib/systemd must not replace the /lib symlink with a directory.
+dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$rootfs"
 install -m 0755 "$here/sysrunc-node-installer" "$rootfs/usr/local/bin/sysrunc-node-installer"
 tar --numeric-owner -C "$rootfs" -c . | docker import \
 	--change 'ENTRYPOINT ["/usr/local/bin/sysrunc-node-installer"]' --change 'CMD ["run"]' \
