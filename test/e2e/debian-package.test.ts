@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { execTool, startDockerd, ensureDockerImage, type DockerDaemon } from '../rig/index.ts';
+import { DEBIAN_IMAGE_TAGS, ensureDebianImage } from '../rig/debian-images.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -131,6 +132,29 @@ test('docker run --runtime=sysrunc through the installed /usr/bin/sysrunc runs t
   const [inside, outside] = r.stdout.trim().split(/\s+/);
   assert.equal(inside, '0');
   assert.notEqual(outside, '0', `uid_map: ${r.stdout}`);
+});
+
+test('a system container runs through the installed files: Docker in Docker, whose inner dockerd runs a container', async () => {
+  assert.ok(dockerd);
+  const d = dockerd;
+  await ensureDebianImage(d, 'dind');
+  const id = (await d.docker(['run', '-d', '--runtime=sysrunc', DEBIAN_IMAGE_TAGS.dind])).stdout.trim();
+  try {
+    // The inner dockerd needs a moment to start: asked again until it answers (60 tries).
+    let driver = '';
+    for (let i = 0; i < 60 && driver === ''; i++) {
+      const info = await d.docker(['exec', id, 'docker', 'info', '--format', '{{.Driver}}'], { reject: false });
+      if (info.exitCode === 0) driver = info.stdout.trim();
+      else await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    assert.equal(driver, 'overlay2');
+    await d.docker(['exec', id, 'sh', '-c', 'mkdir -p /tmp/bb/bin && cp /bin/busybox /tmp/bb/bin/ && ln -s busybox /tmp/bb/bin/echo && tar -C /tmp/bb -c . | docker import - inner:bb']);
+    const inner = await d.docker(['exec', id, 'docker', 'run', '--rm', 'inner:bb', 'echo', 'hello from the inner container']);
+    assert.equal(inner.stdout.trim(), 'hello from the inner container');
+  } finally {
+    await d.docker(['rm', '-f', id], { reject: false });
+    await managerForgets(id);
+  }
 });
 
 test('dpkg -r refuses while a container runs with sysrunc, naming it, and the package stays installed', async () => {
