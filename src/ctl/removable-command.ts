@@ -9,7 +9,14 @@ export function registerRemovableCommand(program: Command): void {
     .description('exit 1, naming them, while containers run with sysrunc (the package refuses removal then)')
     .addOption(new Option('--manager-socket <path>', 'sysrunc-mgr socket').env('SYSRUNC_MGR_SOCKET').default('/run/sysrunc/mgr.sock'))
     .action(async (o: { managerSocket: string }) => {
-      const client = await ManagerClient.connect(o.managerSocket);
+      let client: ManagerClient;
+      try {
+        client = await ManagerClient.connect(o.managerSocket);
+      } catch (err) {
+        // A dead manager (a stale socket) must not make the package impossible to remove.
+        process.stderr.write(`sysrunc: the manager does not answer on ${o.managerSocket} (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): cannot tell whether containers run\n`);
+        return;
+      }
       let running: string[];
       try {
         running = (await client.call('status', {})).containers.filter((c) => !c.stopped).map((c) => c.id);
