@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 npm run --silent typecheck
 node scripts/gen-spec.mjs --check
 node scripts/gen-validators.mjs --check
+node scripts/gen-containerd-api.mjs --check
 node scripts/run-tests.mjs all

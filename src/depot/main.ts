@@ -4,16 +4,16 @@
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { DEFAULT_DEPOT_SOCKET } from '../depot-api/client.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
+import { installTop } from '../self-path.ts';
 import { Depot } from './layout.ts';
 import { createDepotServer } from './server.ts';
 
-// dist/sysrunc-depotd.mjs: the install's top is one level up.
-const top = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+// dist/sysrunc-depotd.mjs (or the compiled dist/sysrunc-depotd): the install's top is one level up.
+const top = installTop(import.meta.url);
 
 interface Options {
   socket: string;

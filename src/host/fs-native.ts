@@ -2,8 +2,7 @@
 // mknod, utimensat, in-kernel data copy, SEEK_DATA/SEEK_HOLE, openat2). Paths are Buffers so
 // names that are not UTF-8 survive byte for byte; every call returns the C result (-1 on failure)
 // and the caller reads errno() on its next statement.
-import { createRequire } from 'node:module';
-import type Koffi from 'koffi';
+import { loadKoffi } from './koffi-module.ts';
 import { SyscallError, libc } from './libc.ts';
 
 export const AT_FDCWD = -100;
@@ -61,8 +60,7 @@ let loaded: Native | undefined;
 function native(): Native {
   if (loaded) return loaded;
   libc(); // first, so SyscallError messages carry strerror() text
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const c = koffi.load('libc.so.6');
   const statx = c.func('int statx(int dfd, const char *path, int flags, unsigned int mask, void *buf)');
   const llistxattr = c.func('long llistxattr(const char *path, void *list, size_t size)');

@@ -1,9 +1,8 @@
 // Filesystem contexts of the new mount API: fsopen, fsconfig, fsmount
 // (attached with move_mount from mount.ts). Parameters go one by one through
 // fsconfig, so there is no single page-sized option string as with mount(2).
-import { createRequire } from 'node:module';
 import { readSync } from 'node:fs';
-import type Koffi from 'koffi';
+import { loadKoffi } from './koffi-module.ts';
 import { SyscallError, libc } from './libc.ts';
 import { moveMountTo } from './mount.ts';
 
@@ -37,8 +36,7 @@ function lib(): FsmountLib {
   const nr = SYSCALLS[process.arch];
   if (!nr) throw new Error(`sysrunc host layer: unsupported architecture ${process.arch}`);
   libc();
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const syscall = koffi.load('libc.so.6').func('long syscall(long number, ...)');
   loaded = {
     fsopen: (t, f) => Number(syscall(nr.fsopen, 'const char *', t, 'unsigned int', f)),

@@ -1,8 +1,7 @@
 // Lazily loaded koffi bindings to libc.so.6 plus the error type every host
 // operation reports with. Loading koffi costs several ms, so nothing here runs
 // at import time: the first call to libc() pays for it.
-import { createRequire } from 'node:module';
-import type Koffi from 'koffi';
+import { loadKoffi } from './koffi-module.ts';
 
 export type Pointer = bigint | null;
 
@@ -108,8 +107,7 @@ export function libc(): Libc {
 function bind(): Libc {
   const nr = SYSCALLS[process.arch];
   if (!nr) throw new Error(`sysrunc host layer: unsupported architecture ${process.arch}`);
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
   // syscall(2), open(2), fcntl(2), prctl(2) and clone(2) are variadic in glibc.
   const syscall = lib.func('long syscall(long number, ...)');

@@ -1,7 +1,6 @@
 // Extended attributes of a path without following a final symlink
 // (lgetxattr/lsetxattr/llistxattr/lremovexattr); Node has no binding for them.
-import { createRequire } from 'node:module';
-import type Koffi from 'koffi';
+import { loadKoffi } from './koffi-module.ts';
 import { SyscallError, libc } from './libc.ts';
 
 const ENODATA = 61;
@@ -28,8 +27,7 @@ function lib(): XattrLib {
   if (loaded) return loaded;
   // libc() first so SyscallError messages carry strerror() text.
   libc();
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const c = koffi.load('libc.so.6');
   const lgetxattr = c.func('long lgetxattr(const char *path, const char *name, void *value, size_t size)');
   const lsetxattr = c.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');

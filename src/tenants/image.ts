@@ -3,7 +3,7 @@
 // snapshot is prepared. containerd's Images, Content and Snapshots services only.
 import { createHash } from 'node:crypto';
 import { TenantError } from '../tenants-api/v1.ts';
-import { isNotFound, type ContainerdClient, type Message } from './containerd-client.ts';
+import { isNotFound, type ContainerdClient } from './containerd-client.ts';
 
 export interface ImageConfig {
   readonly chainId: string;
@@ -33,14 +33,14 @@ async function readJson<T>(ctrd: ContainerdClient, ns: string, digest: string): 
 
 export async function resolveImage(ctrd: ContainerdClient, ns: string, ref: string, forContainer: string): Promise<ImageConfig> {
   const what = `container ${forContainer}: image ${ref}`;
-  let image: Message;
+  let target: { media_type: string; digest: string } | null | undefined;
   try {
-    image = (await ctrd.call('images', 'Get', ns, { name: ref }))['image'] as Message;
+    target = (await ctrd.call('images', 'Get', ns, { name: ref })).image?.target;
   } catch (err) {
     if (isNotFound(err)) throw new TenantError('missing-image', `${what}: not in the content store of namespace ${ns}`);
     throw err;
   }
-  const target = image['target'] as { media_type: string; digest: string };
+  if (target === null || target === undefined) throw new TenantError('missing-image', `${what}: containerd has no target for it`);
   let manifest = await readJson<{ mediaType?: string; manifests?: Descriptor[]; config?: Descriptor }>(ctrd, ns, target.digest);
   if (INDEX_TYPES.has(target.media_type) || manifest.manifests !== undefined) {
     const arch = GO_ARCH[process.arch] ?? process.arch;
@@ -74,5 +74,6 @@ export async function prepareSnapshot(ctrd: ContainerdClient, ns: string, snapsh
 export async function createLease(ctrd: ContainerdClient, ns: string, id: string): Promise<string> {
   const expire = new Date(Date.now() + 10 * 60_000).toISOString();
   const r = await ctrd.call('leases', 'Create', ns, { id, labels: { 'containerd.io/gc.expire': expire } });
-  return String((r['lease'] as Message)['id']);
+  if (r.lease === null) throw new Error(`containerd leases.Create: no lease in the answer for ${id}`);
+  return r.lease.id;
 }

@@ -4,18 +4,18 @@
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { DEFAULT_TENANTS_SOCKET } from '../tenants-api/client.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
+import { installTop } from '../self-path.ts';
 import { ContainerdClient } from './containerd-client.ts';
 import type { TenantRuntime } from './runtime.ts';
 import { createTenantServer } from './server.ts';
 import { Supervisor } from './supervisor.ts';
 
-// dist/sysrunc-tenantd.mjs: the install's top is one level up.
-const top = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+// dist/sysrunc-tenantd.mjs (or the compiled dist/sysrunc-tenantd): the install's top is one level up.
+const top = installTop(import.meta.url);
 
 interface Options {
   socket: string;

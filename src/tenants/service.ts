@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { TenantError, type Container, type ContainerState, type Params, type Result } from '../tenants-api/v1.ts';
-import { ContainerdCallError, GRPC_ALREADY_EXISTS, isNotFound, type Message } from './containerd-client.ts';
+import { ContainerdCallError, GRPC_ALREADY_EXISTS, isNotFound, type ContainerRecord } from './containerd-client.ts';
 import { ExecOutput } from './exec-fifos.ts';
 import { allExited, killProcessTree } from '../host/process-tree.ts';
 import { checkHost } from './host-checks.ts';
@@ -21,7 +21,7 @@ const DEFAULT_EXEC_TIMEOUT_S = 60;
 
 export async function listNamespaces(rt: TenantRuntime): Promise<string[]> {
   const r = await rt.ctrd.call('namespaces', 'List', undefined, {});
-  return ((r['namespaces'] as Message[]) ?? []).map((n) => String(n['name'])).sort();
+  return r.namespaces.map((n) => n.name).sort();
 }
 
 export async function createNamespace(rt: TenantRuntime, ns: string): Promise<void> {
@@ -44,19 +44,18 @@ async function requireNamespace(rt: TenantRuntime, ns: string): Promise<void> {
  * The container's record, if it is one of the service's: under its id, or under the id versions
  * before 0.3 gave it (container-ids.ts), and only if its name label is the name asked for.
  */
-export async function getManaged(rt: TenantRuntime, ns: string, id: string): Promise<Message> {
+export async function getManaged(rt: TenantRuntime, ns: string, id: string): Promise<ContainerRecord> {
   await requireNamespace(rt, ns);
   for (const cid of [containerdId(ns, id), legacyContainerdId(ns, id)]) {
     const c = await findContainer(rt, ns, cid);
-    const labels = (c?.['labels'] as Record<string, string> | undefined) ?? {};
-    if (c !== undefined && labels[LABELS.managed] === '1' && labels[LABELS.name] === id) return c;
+    if (c !== undefined && c.labels[LABELS.managed] === '1' && c.labels[LABELS.name] === id) return c;
   }
   throw new TenantError('not-found', `container ${id}: not in namespace ${ns}`);
 }
 
-async function findContainer(rt: TenantRuntime, ns: string, cid: string): Promise<Message | undefined> {
+async function findContainer(rt: TenantRuntime, ns: string, cid: string): Promise<ContainerRecord | undefined> {
   try {
-    return (await rt.ctrd.call('containers', 'Get', ns, { id: cid }))['container'] as Message;
+    return (await rt.ctrd.call('containers', 'Get', ns, { id: cid })).container ?? undefined;
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -142,24 +141,24 @@ export async function run(rt: TenantRuntime, p: Params<'run'>): Promise<Result<'
   }
 }
 
-function labelsOf(c: Message): Record<string, string> {
-  return (c['labels'] as Record<string, string>) ?? {};
+function labelsOf(c: ContainerRecord): Record<string, string> {
+  return c.labels ?? {};
 }
 
-function specOf(c: Message): unknown {
-  const value = (c['spec'] as { value?: Uint8Array } | undefined)?.value;
+function specOf(c: ContainerRecord): unknown {
+  const value = c.spec?.value;
   return value === undefined ? {} : JSON.parse(Buffer.from(value).toString('utf8'));
 }
 
-async function stateOf(rt: TenantRuntime, ns: string, c: Message): Promise<ContainerState> {
+async function stateOf(rt: TenantRuntime, ns: string, c: ContainerRecord): Promise<ContainerState> {
   const labels = labelsOf(c);
-  const id = labels[LABELS.name] ?? String(c['id']);
+  const id = labels[LABELS.name] ?? c.id;
   let status = 'none';
   let pid = 0;
   try {
-    const t = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: c['id'] }))['process'] as Message;
-    status = String(t['status']).toLowerCase();
-    pid = Number(t['pid'] ?? 0);
+    const t = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: c.id })).process;
+    status = String(t?.status ?? 'unknown').toLowerCase();
+    pid = t?.pid ?? 0;
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
@@ -175,7 +174,7 @@ export async function inspect(rt: TenantRuntime, p: Params<'inspect'>): Promise<
 
 export async function list(rt: TenantRuntime, p: Params<'list'>): Promise<Result<'list'>> {
   await requireNamespace(rt, p.ns);
-  const all = ((await rt.ctrd.call('containers', 'List', p.ns, {}))['containers'] as Message[]) ?? [];
+  const all = (await rt.ctrd.call('containers', 'List', p.ns, {})).containers;
   const ours = all.filter((c) => labelsOf(c)[LABELS.managed] === '1');
   return { containers: await Promise.all(ours.map((c) => stateOf(rt, p.ns, c))) };
 }
@@ -183,7 +182,7 @@ export async function list(rt: TenantRuntime, p: Params<'list'>): Promise<Result
 export async function remove(rt: TenantRuntime, p: Params<'delete'>): Promise<void> {
   const c = await getManaged(rt, p.ns, p.id);
   const labels = labelsOf(c);
-  const cid = String(c['id']);
+  const cid = c.id;
   rt.busy.add(key(p.ns, cid));
   try {
     await stopTask(rt, p.ns, cid, Number(labels[LABELS.shutdownTimeout] ?? DEFAULT_SHUTDOWN_S));
@@ -196,7 +195,7 @@ export async function remove(rt: TenantRuntime, p: Params<'delete'>): Promise<vo
 
 export async function exec(rt: TenantRuntime, p: Params<'exec'>): Promise<Result<'exec'>> {
   const c = await getManaged(rt, p.ns, p.id);
-  const cid = String(c['id']);
+  const cid = c.id;
   const spec = specOf(c) as { process?: Record<string, unknown>; linux?: { namespaces?: Array<{ type: string; path?: string }> } };
   const execId = `tnt-exec-${randomBytes(6).toString('hex')}`;
   const dir = path.join(rt.stateDir, 'exec', `${p.ns}-${p.id}-${execId}`);

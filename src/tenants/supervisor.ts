@@ -5,8 +5,9 @@
 // reconciles: every container without a running task is treated as exited.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { isNotFound, type Message } from './containerd-client.ts';
-import { decodeEvent } from './containerd-protos.ts';
+import { isNotFound, type ContainerRecord } from './containerd-client.ts';
+import { decodeTaskExit } from './containerd-protos.ts';
+import type { Envelope__Output } from './containerd-api/generated/types/containerd/services/events/v1/Envelope.ts';
 import { key, type RestartPolicy, type TenantRuntime } from './runtime.ts';
 import { LABELS } from './spec.ts';
 import { createAndStartTask } from './tasks.ts';
@@ -17,12 +18,12 @@ export function backoffMs(policy: RestartPolicy, restartsSoFar: number): number 
   return Math.min(policy.baseDelayMs * 2 ** restartsSoFar, policy.maxDelayMs);
 }
 
-async function setLabels(rt: TenantRuntime, ns: string, c: Message, labels: Record<string, string>): Promise<void> {
-  await rt.ctrd.call('containers', 'Update', ns, { container: { id: c['id'], labels }, update_mask: { paths: ['labels'] } });
+async function setLabels(rt: TenantRuntime, ns: string, c: ContainerRecord, labels: Record<string, string>): Promise<void> {
+  await rt.ctrd.call('containers', 'Update', ns, { container: { id: c.id, labels }, update_mask: { paths: ['labels'] } });
 }
 
 export class Supervisor {
-  private stream: ClientReadableStream<Message> | undefined;
+  private stream: ClientReadableStream<Envelope__Output> | undefined;
   private stopped = false;
 
   constructor(private readonly rt: TenantRuntime) {}
@@ -40,13 +41,12 @@ export class Supervisor {
   private subscribe(): void {
     const s = this.rt.ctrd.stream('events', 'Subscribe', undefined, { filters: ['topic=="/tasks/exit"'] });
     this.stream = s;
-    s.on('data', (envelope: Message) => {
-      const ev = decodeEvent((envelope['event'] ?? {}) as { type_url?: string; value?: Uint8Array });
-      if (ev === undefined || ev.type !== 'containerd.events.TaskExit') return;
-      const cid = String(ev.body['container_id']);
+    s.on('data', (envelope: Envelope__Output) => {
+      const exit = decodeTaskExit(envelope.event);
+      if (exit === undefined) return;
       // Exits of exec processes carry their own id; only the init's (id = container id) counts.
-      if (String(ev.body['id']) !== cid) return;
-      void this.onExit(String(envelope['namespace']), cid, Number(ev.body['exit_status']));
+      if (exit.id !== exit.container_id) return;
+      void this.onExit(envelope.namespace, exit.container_id, exit.exit_status);
     });
     s.on('error', () => undefined);
     s.on('close', () => {
@@ -62,7 +62,7 @@ export class Supervisor {
 
   private async taskLive(ns: string, id: string): Promise<boolean> {
     try {
-      const status = String(((await this.rt.ctrd.call('tasks', 'Get', ns, { container_id: id }))['process'] as Message)['status']);
+      const status = (await this.rt.ctrd.call('tasks', 'Get', ns, { container_id: id })).process?.status;
       return status === 'RUNNING' || status === 'PAUSED' || status === 'CREATED';
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -73,14 +73,14 @@ export class Supervisor {
   /** Every container of the service without a live task, in every namespace, is handled as exited. */
   async reconcile(): Promise<void> {
     try {
-      const namespaces = ((await this.rt.ctrd.call('namespaces', 'List', undefined, {}))['namespaces'] as Message[]) ?? [];
+      const namespaces = (await this.rt.ctrd.call('namespaces', 'List', undefined, {})).namespaces;
       for (const n of namespaces) {
-        const ns = String(n['name']);
-        const containers = ((await this.rt.ctrd.call('containers', 'List', ns, {}))['containers'] as Message[]) ?? [];
+        const ns = n.name;
+        const containers = (await this.rt.ctrd.call('containers', 'List', ns, {})).containers;
         for (const c of containers) {
-          const labels = (c['labels'] as Record<string, string>) ?? {};
+          const labels = c.labels;
           if (labels[LABELS.managed] !== '1' || labels[LABELS.failed] !== undefined) continue;
-          if (!(await this.taskLive(ns, String(c['id'])))) void this.onExit(ns, String(c['id']), -1);
+          if (!(await this.taskLive(ns, c.id))) void this.onExit(ns, c.id, -1);
         }
       }
     } catch (err) {
@@ -99,14 +99,15 @@ export class Supervisor {
     this.rt.busy.add(k);
     try {
       for (;;) {
-        let c: Message;
+        let c: ContainerRecord | null;
         try {
-          c = (await this.rt.ctrd.call('containers', 'Get', ns, { id }))['container'] as Message;
+          c = (await this.rt.ctrd.call('containers', 'Get', ns, { id })).container;
         } catch (err) {
           if (isNotFound(err)) return;
           throw err;
         }
-        const labels = { ...((c['labels'] as Record<string, string>) ?? {}) };
+        if (c === null) return;
+        const labels = { ...c.labels };
         if (labels[LABELS.managed] !== '1' || labels[LABELS.failed] !== undefined) return;
         // An exit seen late (after a restart or a Run that was under way) of a task that runs now.
         if (await this.taskLive(ns, id)) return;

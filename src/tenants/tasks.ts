@@ -3,7 +3,7 @@
 // container and its snapshot. Used by Run, Delete and the restart supervisor.
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ContainerdCallError, GRPC_DEADLINE, isNotFound, type Message } from './containerd-client.ts';
+import { ContainerdCallError, GRPC_DEADLINE, isNotFound } from './containerd-client.ts';
 import { packRuncOptions } from './containerd-protos.ts';
 import { logDir, type TenantRuntime } from './runtime.ts';
 
@@ -24,9 +24,9 @@ async function gone(p: Promise<unknown>): Promise<void> {
 }
 
 export async function createAndStartTask(rt: TenantRuntime, ns: string, id: string): Promise<number> {
-  const container = (await rt.ctrd.call('containers', 'Get', ns, { id }))['container'] as Message;
-  const snapshotKey = String(container['snapshot_key'] ?? '');
-  const rootfs = snapshotKey === '' ? [] : ((await rt.ctrd.call('snapshots', 'Mounts', ns, { snapshotter: String(container['snapshotter']), key: snapshotKey }))['mounts'] as Message[]);
+  const container = (await rt.ctrd.call('containers', 'Get', ns, { id })).container;
+  const snapshotKey = container?.snapshot_key ?? '';
+  const rootfs = snapshotKey === '' ? [] : (await rt.ctrd.call('snapshots', 'Mounts', ns, { snapshotter: container?.snapshotter ?? '', key: snapshotKey })).mounts;
   const logs = logDir(rt, ns, id);
   mkdirSync(logs, { recursive: true, mode: 0o700 });
   const created = await rt.ctrd.call(
@@ -46,14 +46,14 @@ export async function createAndStartTask(rt: TenantRuntime, ns: string, id: stri
     120_000,
   );
   await rt.ctrd.call('tasks', 'Start', ns, { container_id: id }, 60_000);
-  return Number(created['pid'] ?? 0);
+  return created.pid;
 }
 
 /** Waits until the process has exited; false once timeoutMs passed first. */
 export async function waitExit(rt: TenantRuntime, ns: string, id: string, execId: string, timeoutMs: number): Promise<{ exited: boolean; status: number }> {
   try {
     const r = await rt.ctrd.call('tasks', 'Wait', ns, { container_id: id, exec_id: execId }, Math.max(timeoutMs, 1));
-    return { exited: true, status: Number(r['exit_status'] ?? 0) };
+    return { exited: true, status: r.exit_status };
   } catch (err) {
     // containerd answers its own context's expiry as UNKNOWN "context deadline exceeded".
     if (err instanceof ContainerdCallError && (err.code === GRPC_DEADLINE || /deadline exceeded/.test(err.message))) return { exited: false, status: -1 };
@@ -63,14 +63,14 @@ export async function waitExit(rt: TenantRuntime, ns: string, id: string, execId
 
 /** SIGTERM to every process, the shutdown timeout, then SIGKILL; the task is deleted after. */
 export async function stopTask(rt: TenantRuntime, ns: string, id: string, timeoutSec: number): Promise<void> {
-  let task: Message;
+  let task;
   try {
-    task = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: id }))['process'] as Message;
+    task = (await rt.ctrd.call('tasks', 'Get', ns, { container_id: id })).process;
   } catch (err) {
     if (isNotFound(err)) return;
     throw err;
   }
-  if (task['status'] === 'RUNNING' || task['status'] === 'PAUSED' || task['status'] === 'CREATED') {
+  if (task?.status === 'RUNNING' || task?.status === 'PAUSED' || task?.status === 'CREATED') {
     await gone(rt.ctrd.call('tasks', 'Kill', ns, { container_id: id, signal: SIGTERM, all: true }));
     if (!(await waitExit(rt, ns, id, '', timeoutSec * 1000)).exited) {
       rt.log.info({ ns, id, timeoutSec }, 'did not stop on SIGTERM in time: SIGKILL');

@@ -8,7 +8,7 @@ import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFi
 import path from 'node:path';
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { TenantError, type Container } from '../../src/tenants-api/v1.ts';
-import { ContainerdClient, type Message } from '../../src/tenants/containerd-client.ts';
+import { ContainerdClient } from '../../src/tenants/containerd-client.ts';
 import { containerdId, legacyContainerdId, parseContainerdId } from '../../src/tenants/container-ids.ts';
 import { LABELS } from '../../src/tenants/spec.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
@@ -75,14 +75,14 @@ async function rootfsCopy(name: string): Promise<string> {
 }
 
 async function containerIds(ns: string): Promise<string[]> {
-  return (((await grpc.call('containers', 'List', ns, {}))['containers'] as Message[]) ?? []).map((c) => String(c['id'])).sort();
+  return (await grpc.call('containers', 'List', ns, {})).containers.map((c) => c.id).sort();
 }
 
 async function snapshotKeys(ns: string): Promise<string[]> {
   const keys: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const s = grpc.stream('snapshots', 'List', ns, { snapshotter: 'overlayfs' });
-    s.on('data', (m: Message) => keys.push(...((m['info'] as Message[]) ?? []).map((i) => String(i['name']))));
+    s.on('data', (m: { info: { name: string }[] }) => keys.push(...m.info.map((i) => i.name)));
     s.on('end', () => resolve());
     s.on('error', reject);
   });
@@ -377,10 +377,11 @@ test('tenant a\'s "col.c" and tenant "a.col"\'s "c" are two containers, with two
 /** A container record as a version before 0.3 made it: a copy of a new one under the old-style id. */
 async function plantOldStyle(ns: string, name: string): Promise<void> {
   await call(async (c) => c.call('run', { ns: A, container: sleeper('template', await rootfsCopy('template')) }));
-  const t = (await grpc.call('containers', 'Get', A, { id: containerdId(A, 'template') }))['container'] as Message;
+  const t = (await grpc.call('containers', 'Get', A, { id: containerdId(A, 'template') })).container;
+  assert.ok(t !== null, 'the template container is in containerd');
   await call((c) => c.call('delete', { ns: A, id: 'template' }));
-  const labels = { ...(t['labels'] as Record<string, string>), [LABELS.name]: name };
-  await grpc.call('containers', 'Create', ns, { container: { id: legacyContainerdId(ns, name), labels, image: '', runtime: t['runtime'], spec: t['spec'] } });
+  const labels = { ...t.labels, [LABELS.name]: name };
+  await grpc.call('containers', 'Create', ns, { container: { id: legacyContainerdId(ns, name), labels, image: '', runtime: t.runtime, spec: t.spec } });
 }
 
 test('a container named the old way (<ns>.<name>) is still listed, inspected and deleted by its name', async () => {

@@ -1,0 +1,10 @@
+// Original file: proto/github.com/containerd/containerd/runtime/v2/runc/options/oci.proto
+
+
+export interface ProcessDetails {
+  'exec_id'?: (string);
+}
+
+export interface ProcessDetails__Output {
+  'exec_id': (string);
+}

@@ -1,0 +1,110 @@
+// Issue 23: the DaemonSet's installer, on the node side, without a cluster: its image is built from
+// the .deb (deploy/kubernetes/build-installer-image.sh on a debootstrapped base), and its container
+// runs under a real dockerd against fake node roots (directories) holding a containerd 1.6 config
+// (version 2) or a 2.x one (version 3). containerd 1.6's own parser reads each version 2 result;
+// uninstall puts every file of the node root back byte for byte.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { execTool, startDockerd, type DockerDaemon } from '../rig/index.ts';
+import { debianCachePaths, ensureDebianRootfs } from '../rig/debian-images.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const DEB = path.join(ROOT, 'dist', `sysrunc_${VERSION}_amd64.deb`);
+const TAG = `sysrunc-installer:${VERSION}`;
+
+const CONFIG_V2 = `version = 2
+root = "/var/lib/containerd"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.9"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+`;
+const CONFIG_V3 = `version = 3
+
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "registry.k8s.io/pause:3.10"
+`;
+
+let work: string;
+let dockerd: DockerDaemon;
+
+/** A node root: its containerd config, /opt, and a runc (a stand-in that answers --version). */
+function nodeRoot(name: string, config: string): string {
+  const root = path.join(work, name);
+  for (const d of ['etc/containerd/conf.d', 'opt', 'usr/sbin', 'etc/systemd/system']) mkdirSync(path.join(root, d), { recursive: true });
+  writeFileSync(path.join(root, 'etc/containerd/config.toml'), config);
+  writeFileSync(path.join(root, 'usr/sbin/runc'), '#!/bin/sh\necho "runc version 1.1.5"\n');
+  chmodSync(path.join(root, 'usr/sbin/runc'), 0o755);
+  return root;
+}
+
+/** Every path under a directory with its bytes (directories and links marked). */
+function tree(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    const p = path.join(e.parentPath, e.name);
+    out[path.relative(root, p)] = e.isFile() ? readFileSync(p).toString('base64') : e.isSymbolicLink() ? '<link>' : '<dir>';
+  }
+  return out;
+}
+
+async function installer(root: string, verb: 'install' | 'uninstall'): Promise<string> {
+  const r = await dockerd.docker(['run', '--rm', '-v', `${root}:/host`, '-e', 'SYSRUNC_NODE_RESTART=0', TAG, verb], { reject: false });
+  assert.equal(r.exitCode, 0, `${verb}: ${r.stderr}`);
+  return r.stdout;
+}
+
+before(async () => {
+  work = mkdtempSync('/var/tmp/sysrunc-k8s-installer-');
+  await execTool(process.execPath, [path.join(ROOT, 'scripts/package.mjs'), '--no-lintian'], process.env, { timeoutMs: 900_000 });
+  await ensureDebianRootfs('dind');
+  dockerd = await startDockerd({ name: 'e2e-k8s-inst', runtimes: {} });
+  const base = path.join(debianCachePaths('dind').baseDir, 'rootfs');
+  await execTool(path.join(ROOT, 'deploy/kubernetes/build-installer-image.sh'), [DEB, '--tag', TAG, '--base', base], { ...process.env, DOCKER_HOST: dockerd.host }, { timeoutMs: 600_000 });
+});
+after(async () => {
+  await dockerd?.stop({ purge: true });
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
+test('install on a containerd 1.6 node: files in /opt/sysrunc, the manager unit, and the sysrunc handler that containerd 1.6 reads', async () => {
+  const root = nodeRoot('v2', CONFIG_V2);
+  await installer(root, 'install');
+  assert.ok(existsSync(path.join(root, 'opt/sysrunc/bin/sysrunc')));
+  assert.ok(existsSync(path.join(root, 'opt/sysrunc/dist/sysrunc-multi')));
+  assert.match(readFileSync(path.join(root, 'etc/systemd/system/sysrunc-mgr.service'), 'utf8'), /^ExecStart=\/opt\/sysrunc\/dist\/sysrunc-mgr /m);
+  const dump = execFileSync('containerd', ['--config', path.join(root, 'etc/containerd/config.toml'), 'config', 'dump'], { encoding: 'utf8' });
+  assert.match(dump, /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/opt\/sysrunc\/bin\/sysrunc"/);
+  assert.match(dump, /sandbox_image = "registry\.k8s\.io\/pause:3\.9"/);
+});
+
+test('uninstall on the containerd 1.6 node puts every file back byte for byte', async () => {
+  const root = nodeRoot('v2-round-trip', CONFIG_V2);
+  const before_ = tree(root);
+  await installer(root, 'install');
+  await installer(root, 'uninstall');
+  assert.deepEqual(tree(root), before_);
+});
+
+test('install on a containerd 2.x node: a conf.d drop-in with the handler, imported from config.toml', async () => {
+  const root = nodeRoot('v3', CONFIG_V3);
+  await installer(root, 'install');
+  const main = parseToml(readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')) as { imports?: string[] };
+  assert.deepEqual(main.imports, ['/etc/containerd/conf.d/sysrunc.toml']);
+  const dropIn = readFileSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml'), 'utf8');
+  assert.match(dropIn, /\[plugins\."io\.containerd\.cri\.v1\.runtime"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/opt\/sysrunc\/bin\/sysrunc"/);
+});
+
+test('uninstall on the containerd 2.x node puts every file back byte for byte', async () => {
+  const root = nodeRoot('v3-round-trip', CONFIG_V3);
+  const before_ = tree(root);
+  await installer(root, 'install');
+  await installer(root, 'uninstall');
+  assert.deepEqual(tree(root), before_);
+});

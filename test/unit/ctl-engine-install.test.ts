@@ -1,0 +1,232 @@
+// Issue 23: `sysrunc-ctl install|uninstall docker|containerd` on fake node roots (directories).
+// containerd 1.6's own parser (`containerd --config <file> config dump`) reads each version 2
+// result; version 3 results are read with a TOML parser (no containerd 2.x on Debian 12).
+import { after, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { installRuntime, setReporter, uninstallRuntime, type Engine, type InstallOptions } from '../../src/ctl/install-commands.ts';
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'sysrunc-engine-install-'));
+let root: string;
+let reports: string[];
+setReporter((line) => reports.push(line));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+let n = 0;
+beforeEach(() => {
+  root = path.join(work, `node-${n++}`);
+  mkdirSync(path.join(root, 'usr/sbin'), { recursive: true });
+  symlinkSync('/usr/sbin/runc', path.join(root, 'usr/sbin/runc'));
+  reports = [];
+});
+
+const opts = (extra: Partial<InstallOptions> = {}): InstallOptions => ({ root, name: 'sysrunc', runtimePath: '/usr/bin/sysrunc', ...extra });
+const put = (node: string, text: string): void => {
+  mkdirSync(path.dirname(path.join(root, node)), { recursive: true });
+  writeFileSync(path.join(root, node), text);
+};
+const get = (node: string): string => readFileSync(path.join(root, node), 'utf8');
+/** Every file under the node root, with its bytes. */
+function tree(dir = root): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const p = path.join(e.parentPath, e.name);
+    out[path.relative(root, p)] = e.isFile() ? readFileSync(p, 'utf8') : e.isSymbolicLink() ? '<link>' : '<dir>';
+  }
+  return out;
+}
+function refusal(engine: Engine, o: InstallOptions): string {
+  let message = '';
+  assert.throws(() => installRuntime(engine, o), (err: Error) => ((message = err.message), true));
+  assert.doesNotMatch(message, /\n/);
+  return message;
+}
+/** containerd 1.6's merged view of a config file. */
+const containerdDump = (file: string): string => execFileSync('containerd', ['--config', file, 'config', 'dump'], { encoding: 'utf8' });
+
+const DAEMON_JSON = '{\n  "log-level": "warn",\n  "runtimes": {"crun": {"path": "/usr/bin/crun", "runtimeArgs": ["--debug"]}},\n  "storage-driver": "overlay2",\n  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1024, "Soft": 1024}}\n}\n';
+
+test('install docker adds runtimes.sysrunc and keeps every other key and runtime of daemon.json', () => {
+  put('/etc/docker/daemon.json', DAEMON_JSON);
+  installRuntime('docker', opts());
+  const want = JSON.parse(DAEMON_JSON) as { runtimes: Record<string, unknown> };
+  want.runtimes['sysrunc'] = { path: '/usr/bin/sysrunc' };
+  assert.deepEqual(JSON.parse(get('/etc/docker/daemon.json')), want);
+  assert.match(reports.join('\n'), /reload docker/);
+});
+
+test('install docker a second time changes nothing', () => {
+  put('/etc/docker/daemon.json', DAEMON_JSON);
+  installRuntime('docker', opts());
+  const first = tree();
+  installRuntime('docker', opts());
+  assert.deepEqual(tree(), first);
+  assert.match(reports.at(-1) ?? '', /nothing to change/);
+});
+
+test('uninstall docker puts daemon.json back byte for byte', () => {
+  put('/etc/docker/daemon.json', DAEMON_JSON);
+  const before = tree();
+  installRuntime('docker', opts());
+  uninstallRuntime('docker', opts());
+  assert.deepEqual(tree(), before);
+});
+
+test('uninstall docker after the file was edited takes out only runtimes.sysrunc', () => {
+  put('/etc/docker/daemon.json', DAEMON_JSON);
+  installRuntime('docker', opts());
+  const edited = { ...(JSON.parse(get('/etc/docker/daemon.json')) as object), debug: true };
+  put('/etc/docker/daemon.json', JSON.stringify(edited));
+  uninstallRuntime('docker', opts());
+  assert.deepEqual(JSON.parse(get('/etc/docker/daemon.json')), { ...(JSON.parse(DAEMON_JSON) as object), debug: true });
+});
+
+test('install docker without daemon.json creates one with the runtime alone; uninstall removes it', () => {
+  const before = tree();
+  installRuntime('docker', opts());
+  assert.deepEqual(JSON.parse(get('/etc/docker/daemon.json')), { runtimes: { sysrunc: { path: '/usr/bin/sysrunc' } } });
+  uninstallRuntime('docker', opts());
+  assert.ok(!existsSync(path.join(root, 'etc/docker/daemon.json')));
+  // /etc/docker, made for the file, stays.
+  assert.deepEqual(Object.keys(tree()).filter((f) => !(f in before)), ['etc', 'etc/docker']);
+});
+
+test('install docker on a broken daemon.json is refused with one line and changes nothing', () => {
+  put('/etc/docker/daemon.json', '{"runtimes": {');
+  const before = tree();
+  assert.match(refusal('docker', opts()), /daemon\.json is not valid JSON .*nothing was changed/);
+  assert.deepEqual(tree(), before);
+});
+
+test('install docker --dry-run prints the diff and changes nothing', () => {
+  put('/etc/docker/daemon.json', DAEMON_JSON);
+  const before = tree();
+  installRuntime('docker', opts({ dryRun: true }));
+  assert.deepEqual(tree(), before);
+  assert.match(reports.join('\n'), /^\+\s+"sysrunc": \{$/m);
+});
+
+// A kubeadm-style containerd 1.6 config (version 2) with CRI settings of its own.
+const CONFIG_V2 = `version = 2
+root = "/var/lib/containerd"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.9"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = true`;
+
+test('install containerd (version 2) adds the sysrunc handler that containerd 1.6 reads, and keeps the other CRI settings', () => {
+  put('/etc/containerd/config.toml', CONFIG_V2);
+  installRuntime('containerd', opts());
+  const dump = containerdDump(path.join(root, 'etc/containerd/config.toml'));
+  assert.match(dump, /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/usr\/bin\/sysrunc"/);
+  assert.match(dump, /sandbox_image = "registry\.k8s\.io\/pause:3\.9"/);
+  assert.match(dump, /SystemdCgroup = true/);
+  assert.match(reports.join('\n'), /restart containerd/);
+});
+
+test('install containerd (version 2) a second time changes nothing, and uninstall puts config.toml back byte for byte', () => {
+  put('/etc/containerd/config.toml', CONFIG_V2);
+  const before = tree();
+  installRuntime('containerd', opts());
+  const installed = tree();
+  installRuntime('containerd', opts());
+  assert.deepEqual(tree(), installed);
+  uninstallRuntime('containerd', opts());
+  assert.deepEqual(tree(), before);
+});
+
+test('uninstall containerd after config.toml was edited takes out only sysrunc\'s block', () => {
+  put('/etc/containerd/config.toml', CONFIG_V2);
+  installRuntime('containerd', opts());
+  put('/etc/containerd/config.toml', `${get('/etc/containerd/config.toml')}\n[debug]\n  level = "debug"\n`);
+  uninstallRuntime('containerd', opts());
+  assert.equal(get('/etc/containerd/config.toml'), `${CONFIG_V2}\n[debug]\n  level = "debug"\n`);
+});
+
+test('install containerd without config.toml (--config-version 2) writes one containerd 1.6 reads; uninstall removes it', () => {
+  installRuntime('containerd', opts({ configVersion: '2' }));
+  assert.match(containerdDump(path.join(root, 'etc/containerd/config.toml')), /runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/usr\/bin\/sysrunc"/);
+  uninstallRuntime('containerd', opts());
+  assert.ok(!existsSync(path.join(root, 'etc/containerd/config.toml')));
+});
+
+test('install containerd on a broken config.toml is refused with one line and changes nothing', () => {
+  put('/etc/containerd/config.toml', 'version = 2\n[plugins."io.containerd.grpc.v1.cri"\n');
+  const before = tree();
+  assert.match(refusal('containerd', opts()), /config\.toml is not valid TOML .*nothing was changed/);
+  assert.deepEqual(tree(), before);
+});
+
+// A containerd 2.x config (version 3).
+const CONFIG_V3 = `version = 3
+root = "/var/lib/containerd"
+
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "registry.k8s.io/pause:3.10"
+
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+`;
+
+test('install containerd (version 3) writes a conf.d drop-in with the handler and imports it from config.toml', () => {
+  put('/etc/containerd/config.toml', CONFIG_V3);
+  installRuntime('containerd', opts());
+  const main = parseToml(get('/etc/containerd/config.toml')) as { imports: string[]; plugins: Record<string, unknown> };
+  assert.deepEqual(main.imports, ['/etc/containerd/conf.d/sysrunc.toml']);
+  assert.ok(main.plugins['io.containerd.cri.v1.images'] !== undefined);
+  const dropIn = parseToml(get('/etc/containerd/conf.d/sysrunc.toml')) as { plugins: Record<string, { containerd: { runtimes: Record<string, { options: { BinaryName: string } }> } }> };
+  assert.equal(dropIn.plugins['io.containerd.cri.v1.runtime']?.containerd.runtimes['sysrunc']?.options.BinaryName, '/usr/bin/sysrunc');
+});
+
+test('install containerd (version 3) whose imports already cover conf.d leaves config.toml as it is', () => {
+  const text = CONFIG_V3.replace('version = 3\n', 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n');
+  put('/etc/containerd/config.toml', text);
+  installRuntime('containerd', opts());
+  assert.equal(get('/etc/containerd/config.toml'), text);
+  assert.ok(existsSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml')));
+});
+
+test('install containerd (version 3) a second time changes nothing, and uninstall puts everything back byte for byte', () => {
+  put('/etc/containerd/config.toml', CONFIG_V3);
+  const before = tree();
+  installRuntime('containerd', opts());
+  const installed = tree();
+  installRuntime('containerd', opts());
+  assert.deepEqual(tree(), installed);
+  uninstallRuntime('containerd', opts());
+  const after = tree();
+  // conf.d, made for the drop-in, stays (empty) as containerd 2.2's default import directory.
+  delete after['etc/containerd/conf.d'];
+  assert.deepEqual(after, before);
+});
+
+test('install is refused with one line where runc is missing, and changes nothing', () => {
+  rmSync(path.join(root, 'usr/sbin/runc'));
+  put('/etc/docker/daemon.json', DAEMON_JSON);
+  const before = tree();
+  assert.match(refusal('docker', opts()), /^runc not found in .*install runc 1\.1 or newer$/);
+  assert.deepEqual(tree(), before);
+});
+
+test('install is refused with one line where runc is older than 1.1', () => {
+  rmSync(path.join(root, 'usr/sbin/runc'));
+  put('/usr/sbin/runc', '#!/bin/sh\necho "runc version 1.0.3"\n');
+  chmodSync(path.join(root, 'usr/sbin/runc'), 0o755);
+  assert.match(refusal('containerd', opts({ configVersion: '2' })), /runc is version 1\.0: sysrunc needs runc 1\.1 or newer$/);
+  assert.ok(!existsSync(path.join(root, 'etc/containerd/config.toml')));
+});
+
+test('install is refused with one line where /etc/subuid leaves no room for subordinate ids', () => {
+  put('/etc/subuid', 'someone:65536:4294901759\n');
+  assert.match(refusal('docker', opts()), /subuid leaves no free range of \d+ subordinate ids/);
+});
