@@ -30,6 +30,11 @@ export interface E2ERigOptions {
   readonly subid?: string;
   /** Extra environment of the manager (e.g. SYSRUNC_MGR_OVERLAY_LOWERDIR). */
   readonly managerEnv?: Record<string, string>;
+  /**
+   * Why overlayfs's shared upper/work warning is expected during this file (the kernel-log check
+   * is skipped); every other rig fails on it (issue 25).
+   */
+  readonly sharedUpperWarningsExpected?: string;
 }
 
 /** A private manager and a dockerd whose `sysrunc` runtime talks to it, with bb:local imported. */
@@ -68,7 +73,7 @@ export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<
         await mgr.dispose();
         removeEmptyDir(mgr.runDir);
       }
-      assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
+      if (o.sharedUpperWarningsExpected === undefined) assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
     },
   };
 }
