@@ -33,6 +33,11 @@ export interface E2ERigOptions {
   /** Run sysrunc's lxcfs (TestManagerOptions.lxcfs). */
   readonly lxcfs?: boolean;
   readonly managerArgs?: readonly string[];
+  /**
+   * Why overlayfs's shared upper/work warning is expected during this file (the kernel-log check
+   * is skipped); every other rig fails on it (issue 25).
+   */
+  readonly sharedUpperWarningsExpected?: string;
 }
 
 /**
@@ -95,7 +100,7 @@ export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<
         await mgr.dispose();
         removeEmptyDir(mgr.runDir);
       }
-      assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
+      if (o.sharedUpperWarningsExpected === undefined) assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
     },
   };
 }

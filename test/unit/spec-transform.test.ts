@@ -105,7 +105,7 @@ test('in idmap mode, rootfs-ownership points root.path into the run dir and asks
   assert.deepEqual(actions, [{ kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/abc/merged', target: '/run/sysrunc/c1/rootfs', recursive: true }]);
 });
 
-test('an overlay rootfs becomes a new overlay over idmapped views of its layers', () => {
+test('an overlay rootfs becomes a new overlay over idmapped views of its layers, in place of the engine\'s', () => {
   const overlay = {
     lowerdirs: ['/var/lib/docker/overlay2/abc-init/diff', '/var/lib/docker/overlay2/img/diff'],
     upperdir: '/var/lib/docker/overlay2/abc/diff',
@@ -126,6 +126,7 @@ test('an overlay rootfs becomes a new overlay over idmapped views of its layers'
       upperdir: '/run/sysrunc/c1/upper/diff',
       workdir: '/run/sysrunc/c1/upper/work',
       options: { index: 'off' },
+      replaces: { mountpoint: '/var/lib/docker/overlay2/abc/merged', ...overlay },
     },
   ]);
 });
@@ -147,7 +148,7 @@ test('bind sources under /proc, /sys and /dev never get their ownership changed'
   assert.equal(wantsOwnership(bind, '/devices'), true);
 });
 
-test('in clone mode, root.path becomes a new overlay over a clone of the layers, upper dir kept', () => {
+test('in clone mode, root.path becomes a new overlay over a clone of the layers, upper dir kept, in place of the engine\'s', () => {
   const base = plan({ ownership: { mode: 'clone', bindSources: new Map() } });
   const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay: DOCKER_OVERLAY } });
   assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
@@ -158,6 +159,7 @@ test('in clone mode, root.path becomes a new overlay over a clone of the layers,
     upperdir: DOCKER_OVERLAY.upperdir,
     workdir: DOCKER_OVERLAY.workdir,
     options: { index: 'off' },
+    replaces: { mountpoint: '/var/lib/docker/overlay2/abc/merged', ...DOCKER_OVERLAY },
   }]);
 });
 
