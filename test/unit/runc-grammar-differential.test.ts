@@ -94,6 +94,7 @@ const CORPUS: readonly (readonly string[])[] = [
   ['-h', 'create', 'c1'],
   ['--help=1', 'run', 'c1'],
   ['-h', '-v', 'delete', 'c1'],
+  ['--version', '--help', 'state', 'c1'],
   ['--help'],
   [],
 ];
