@@ -33,6 +33,7 @@ done
 [ ${#flavors[@]} -gt 0 ] || flavors=(dind systemd)
 
 export BTI_FLAVORS="${flavors[*]}" BTI_IMPORT=$import BTI_CHECK=$check BTI_PRUNE=$prune
+# shellcheck disable=SC2016 # the program is JavaScript: its ${...} are not the shell's
 exec node --import tsx --input-type=module -e '
 import { performance } from "node:perf_hooks";
 import { ensureDebianImage, ensureDebianRootfs, pruneDebianCache, readDebianStamp } from "./test/rig/debian-images.ts";

@@ -50,7 +50,7 @@ fi
 # (`<runtime> --root <rig path>`), whatever their binary is (sysrunc runs as node).
 rig_pids() {
   local run="$RUN_DIR/$1/" lib="$LIB_DIR/$1/" f p comm cmd
-  for f in $(grep -lsaF -e "$run" -e "$lib" /proc/[0-9]*/cmdline); do
+  while IFS= read -r f; do
     p=${f#/proc/}; p=${p%/cmdline}
     { [ "$p" = $$ ] || [ "$p" = "$BASHPID" ]; } && continue
     comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
@@ -60,7 +60,7 @@ rig_pids() {
         cmd=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) || continue
         case "$cmd" in *"--root $run"*|*"--root=$run"*) echo "$p" ;; esac ;;
     esac
-  done
+  done < <(grep -lsaF -e "$run" -e "$lib" /proc/[0-9]*/cmdline)
 }
 
 # Listening sockets of the given pids that live in containerd's global shim socket dir.
@@ -92,9 +92,9 @@ clean_one() {
     [ -n "$pid" ] && alive "$pid" && kill -KILL "$pid" 2>/dev/null
   done < <(find "$run" -name state.json -path '*/runtime-*' 2>/dev/null; find "$run/runc" -name state.json 2>/dev/null)
   for cg in /sys/fs/cgroup/*/"sysrunc-test-$name" /sys/fs/cgroup/"sysrunc-test-$name"; do
-    for procs in $(find "$cg" -name cgroup.procs 2>/dev/null); do
+    while IFS= read -r procs; do
       while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$procs"
-    done
+    done < <(find "$cg" -name cgroup.procs 2>/dev/null)
   done
 
   # 2. daemons, shims, runtime calls.

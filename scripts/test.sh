@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-host.sh
 npm run --silent typecheck
+./scripts/lint-shell.sh
 node scripts/gen-spec.mjs --check
 node scripts/gen-validators.mjs --check
 node scripts/gen-containerd-api.mjs --check

@@ -2,7 +2,7 @@
 // is missing). bin/sysrunc runs it as a child and execs runc itself afterwards, so this never
 // needs execve: create/run (prepare the bundle), exec (grant capabilities in the process file),
 // the synchronous delete, --version. Everything else bin/sysrunc hands to runc directly.
-import { parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
+import { effectiveCommand, parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
 import { SysruncError } from '../errors.ts';
 import { writeSync } from 'node:fs';
 import { reportError } from './report-error.ts';
@@ -20,19 +20,19 @@ import { featuresCommand } from './commands/features.ts';
 // cost ~3 ms of each call.
 async function dispatch(inv: Invocation): Promise<number> {
   if (process.env.SYSRUNC_SUPERVISE !== undefined && inv.command === 'run') return superviseCommand(inv);
-  switch (inv.command) {
+  const command = effectiveCommand(inv);
+  switch (command) {
+    case '--version':
+      return versionCommand(inv);
     case 'create':
     case 'run':
-      return createCommand(inv, inv.command);
+      return createCommand(inv, command);
     case 'delete':
       return deleteCommand(inv);
     case 'exec':
       return execCommand(inv);
     case 'features':
       return featuresCommand(inv);
-    case undefined:
-      if (inv.globals.version) return versionCommand(inv);
-      return passthroughCommand(inv);
     default:
       return passthroughCommand(inv);
   }

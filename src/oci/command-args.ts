@@ -2,26 +2,8 @@
 // reject is rejected before sysrunc changes anything on the host.
 import { containerIdProblem } from './container-id.ts';
 import { boolFlag, FlagError, parseFlags, stringFlag, type FlagSpec } from './flags.ts';
+import { CREATE_FLAGS, DELETE_FLAGS, RUN_FLAGS } from './runc-grammar.ts';
 import { UsageError } from './invocation.ts';
-
-const CREATE_FLAGS: readonly FlagSpec[] = [
-  { names: ['bundle', 'b'], takesValue: true },
-  { names: ['console-socket'], takesValue: true },
-  { names: ['pid-file'], takesValue: true },
-  { names: ['no-pivot'], takesValue: false },
-  { names: ['no-new-keyring'], takesValue: false },
-  { names: ['preserve-fds'], takesValue: true },
-];
-
-const RUN_FLAGS: readonly FlagSpec[] = [
-  ...CREATE_FLAGS,
-  { names: ['detach', 'd'], takesValue: false },
-  { names: ['keep'], takesValue: false },
-  { names: ['no-subreaper'], takesValue: false },
-];
-
-const DELETE_FLAGS: readonly FlagSpec[] = [{ names: ['force', 'f'], takesValue: false }];
-
 
 export interface CreateArgs {
   readonly id: string;

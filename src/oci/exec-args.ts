@@ -1,25 +1,7 @@
-// runc exec's flags (1.1-1.3), to find the container id and the --process file. An argv that does
+// runc exec (flags: runc-grammar.ts), to find the container id and the --process file. An argv that does
 // not parse is passed to runc untouched: it will say what is wrong.
-import { parseFlags, stringFlag, type FlagSpec } from './flags.ts';
-
-const EXEC_FLAGS: readonly FlagSpec[] = [
-  { names: ['console-socket'], takesValue: true },
-  { names: ['cwd'], takesValue: true },
-  { names: ['env', 'e'], takesValue: true },
-  { names: ['tty', 't'], takesValue: false },
-  { names: ['user', 'u'], takesValue: true },
-  { names: ['additional-gids', 'g'], takesValue: true },
-  { names: ['process', 'p'], takesValue: true },
-  { names: ['detach', 'd'], takesValue: false },
-  { names: ['pid-file'], takesValue: true },
-  { names: ['process-label'], takesValue: true },
-  { names: ['apparmor'], takesValue: true },
-  { names: ['no-new-privs'], takesValue: false },
-  { names: ['cap', 'c'], takesValue: true },
-  { names: ['preserve-fds'], takesValue: true },
-  { names: ['cgroup'], takesValue: true },
-  { names: ['ignore-paused'], takesValue: false },
-];
+import { parseFlags, stringFlag } from './flags.ts';
+import { EXEC_FLAGS } from './runc-grammar.ts';
 
 export interface ExecArgs {
   readonly id: string;

@@ -1,7 +1,8 @@
 // The runc command line as dockerd and containerd's runc v2 shim produce it
 // (../shared/docs/runc-cli-contract.md): global flags, then a subcommand and its own flags.
 // Only what sysrunc acts on is interpreted; the argv itself is always handed to runc unchanged.
-import { boolFlag, FlagError, parseFlags, stringFlag, type FlagSpec } from './flags.ts';
+import { boolFlag, FlagError, parseFlags, stringFlag } from './flags.ts';
+import { GLOBAL_FLAGS } from './runc-grammar.ts';
 
 export type LogFormat = 'text' | 'json';
 
@@ -35,24 +36,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-const GLOBAL_FLAGS: readonly FlagSpec[] = [
-  { names: ['debug'], takesValue: false },
-  { names: ['log'], takesValue: true },
-  { names: ['log-format'], takesValue: true },
-  { names: ['root'], takesValue: true },
-  { names: ['criu'], takesValue: true },
-  { names: ['systemd-cgroup'], takesValue: false },
-  // A string flag in runc ('true', 'false' or 'auto'), so `--rootless X` consumes X.
-  { names: ['rootless'], takesValue: true },
-  { names: ['help', 'h'], takesValue: false },
-  { names: ['version', 'v'], takesValue: false },
-];
-
-/** Subcommand names runc knows; anything else is passed through for runc to reject. */
-export const RUNC_COMMANDS = [
-  'checkpoint', 'create', 'delete', 'events', 'exec', 'features', 'kill', 'list', 'pause', 'ps',
-  'restore', 'resume', 'run', 'spec', 'start', 'state', 'update', 'help',
-] as const;
+export { RUNC_COMMANDS } from './runc-grammar.ts';
 
 export function parseInvocation(received: readonly string[]): Invocation {
   const { argv, sysruncFlags } = splitSysruncFlags(received);
@@ -126,4 +110,14 @@ export function salvageLogOptions(argv: readonly string[]): Pick<GlobalOptions, 
     else if (value === 'json') logFormat = 'json';
   }
   return { log, logFormat };
+}
+
+/**
+ * What runc does with this argv: help and version flags before the subcommand win over it (urfave/cli
+ * checks help, then version, before running a command), as bin/sysrunc's `subcommand` reads it.
+ */
+export function effectiveCommand(inv: Pick<Invocation, 'globals' | 'command'>): string | undefined {
+  if (inv.globals.help) return '--help';
+  if (inv.globals.version) return '--version';
+  return inv.command;
 }

@@ -55,6 +55,7 @@ if ! is_mountpoint /sys/fs/cgroup; then
     try_mount /sys/fs/cgroup -t cgroup2 cgroup2
   else
     try_mount /sys/fs/cgroup -t tmpfs -o mode=755 cgroup
+    # shellcheck disable=SC2013 # cgroup controller names are single words
     for c in $(awk 'NR > 1 && $2 != 0 && $4 == 1 { print $1 }' /proc/cgroups); do
       try_mount "/sys/fs/cgroup/$c" -t cgroup -o "$c" cgroup
     done
@@ -98,9 +99,9 @@ case "${DIND_IPTABLES:-true}" in
   false|0|no) flags="--iptables=false --ip-masq=false --bridge=none" ;;
 esac
 
-# shellcheck disable=SC2086 # word splitting of the flag strings is intended
 # A container stopped and started again keeps its rootfs: pid files of the last run are stale.
 rm -f /var/run/docker.pid /run/docker/containerd/containerd.pid
+# shellcheck disable=SC2086 # word splitting of the flag strings is intended
 dockerd $flags ${DIND_DOCKERD_ARGS:-} >>/var/log/dockerd.log 2>&1 &
 dockerd_pid=$!
 echo $dockerd_pid >/run/dind-dockerd.pid
