@@ -51,7 +51,9 @@ if (build.status !== 0) {
   console.error('run-tests: the build failed; not running tests against a stale dist/');
   process.exit(build.status ?? 1);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+// A per-test bound, so a test waiting for something that never comes fails instead of hanging CI.
+const TEST_TIMEOUT_MS = 15 * 60_000;
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', ...files], {
   cwd: root,
   stdio: 'inherit',
 });

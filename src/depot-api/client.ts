@@ -8,7 +8,7 @@ interface Waiter {
   readonly method: MethodName;
   resolve(result: unknown): void;
   reject(err: Error): void;
-  event?(event: unknown): void;
+  event?(event: unknown, seq: number): void;
 }
 
 const SERVICE = { what: 'depot daemon', daemon: 'sysrunc-depotd' };
@@ -22,10 +22,12 @@ export class DepotClient {
 
   /** Connects, retrying for up to waitMs while nobody listens (the daemon restarting). */
   static async connect(socketPath: string = process.env['SYSRUNC_DEPOT_SOCKET'] ?? DEFAULT_DEPOT_SOCKET, waitMs = 5_000): Promise<DepotClient> {
-    // No answer can come before the first request, which needs the client.
+    // Answers before the first request (a refused connection) wait for the client: it is set below.
     let client: DepotClient | undefined;
-    const conn = await LineConnection.connect<Waiter>(socketPath, SERVICE, waitMs, (json) => client?.onAnswer(json));
+    const early: unknown[] = [];
+    const conn = await LineConnection.connect<Waiter>(socketPath, SERVICE, waitMs, (json) => (client === undefined ? early.push(json) : client.onAnswer(json)));
     client = new DepotClient(conn);
+    for (const json of early) client.onAnswer(json);
     return client;
   }
 
@@ -35,9 +37,11 @@ export class DepotClient {
 
   /** Streams output events to onEvent; resolves with the exit code once the process is done. */
   attach(params: Params<'attach'>, onEvent: (event: AttachEvent) => void): Promise<Result<'attach'>> {
-    return this.send('attach', params, (raw) => {
+    return this.send('attach', params, (raw, seq) => {
       const event = METHODS.attach.event.safeParse(raw);
       if (event.success) onEvent(event.data);
+      // Output that cannot be read is output lost: the attach ends with the error.
+      else this.conn.settle(seq)?.reject(this.conn.malformed('attach event', event.error.issues[0]?.message));
     }) as Promise<Result<'attach'>>;
   }
 
@@ -45,7 +49,7 @@ export class DepotClient {
     this.conn.close();
   }
 
-  private send(method: MethodName, params: unknown, event?: (raw: unknown) => void): Promise<unknown> {
+  private send(method: MethodName, params: unknown, event?: (raw: unknown, seq: number) => void): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.conn.send({ method, resolve, reject, ...(event === undefined ? {} : { event }) }, (seq) => ({ v: DEPOT_API_VERSION, seq, method, params }));
     });
@@ -53,14 +57,18 @@ export class DepotClient {
 
   private onAnswer(json: unknown): void {
     const reply = Reply.safeParse(json);
-    if (!reply.success) return;
+    if (!reply.success) return this.conn.failUnreadable(reply.error.issues[0]?.message);
     const r = reply.data;
     if ('event' in r) {
-      this.conn.pendingFor(r.seq)?.event?.(r.event);
+      this.conn.pendingFor(r.seq)?.event?.(r.event, r.seq);
       return;
     }
     const waiter = this.conn.settle(r.seq);
-    if (waiter === undefined) return;
+    if (waiter === undefined) {
+      // seq -1: the daemon refused the connection itself (not root, bad envelope).
+      if (r.seq === -1 && 'error' in r) this.conn.failAll(new DepotError(r.error.code, r.error.message));
+      return;
+    }
     if ('error' in r) {
       waiter.reject(new DepotError(r.error.code, r.error.message));
     } else {

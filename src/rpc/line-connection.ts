@@ -86,6 +86,14 @@ export class LineConnection<P extends PendingRequest> {
     this.pending.clear();
   }
 
+  /**
+   * An answer that is no answer (its envelope fails the API's reply schema): nothing can tell which
+   * request it was for, so every pending request ends with the error rather than waiting forever.
+   */
+  failUnreadable(issue: string | undefined): void {
+    this.failAll(new Error(`${this.name.what} at ${this.socketPath}: an answer that is not the API's reply (${issue ?? 'invalid'})`));
+  }
+
   /** The error an answer that is not what its schema says becomes. */
   malformed(method: string, issue: string | undefined): Error {
     return new Error(`${this.name.what} at ${this.socketPath}: ${method}: malformed answer (${issue ?? 'invalid'})`);

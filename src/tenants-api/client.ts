@@ -42,7 +42,7 @@ export class TenantsClient {
 
   private onAnswer(json: unknown): void {
     const reply = Reply.safeParse(json);
-    if (!reply.success) return;
+    if (!reply.success) return this.conn.failUnreadable(reply.error.issues[0]?.message);
     const r = reply.data;
     const waiter = this.conn.settle(r.seq);
     if (waiter === undefined) {

@@ -106,3 +106,35 @@ export async function held(mgr: TestManager, id?: string): Promise<Held> {
 export async function assertNothingLeft(mgr: TestManager, id?: string): Promise<void> {
   assert.deepEqual(await held(mgr, id), NOTHING);
 }
+
+/** A bound against hanging only (the runner's per-test timeout is the other). */
+const LOG_WAIT_MS = 60_000;
+
+/**
+ * Waits until the manager's log, from `from` on (a length of it taken before the request: earlier
+ * tests logged the same lines), matches; fails after LOG_WAIT_MS instead of hanging.
+ */
+export async function waitForLog(mgr: TestManager, re: RegExp, from: number): Promise<void> {
+  const deadline = Date.now() + LOG_WAIT_MS;
+  while (!re.test(mgr.log().slice(from))) {
+    if (Date.now() > deadline) assert.fail(`the manager did not log ${re} within ${LOG_WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * The call was stopped by the fault at `point`, not by anything else: the fault's own line is in
+ * the caller's stderr (the launcher or the per-call binary killed itself, or the manager killed
+ * it: exit 137, SIGKILL) or in the manager's log since `logMark` (the manager killed itself: the
+ * call fails).
+ */
+export function assertKilledAt(out: { exitCode: number; stderr: string }, point: string, mgr: TestManager, logMark: number): void {
+  const line = new RegExp(`SYSRUNC_TEST_FAULT: killing (caller )?pid \\d+ (and its children )?at ${point.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`);
+  const managerLog = mgr.log().slice(logMark);
+  const byCaller = line.test(out.stderr);
+  const byManager = line.test(managerLog);
+  assert.ok(byCaller || byManager, `no fault line for ${point} (exit ${out.exitCode}): ${out.stderr}`);
+  const callerKilled = byCaller || /killing caller pid/.test(managerLog.match(line)?.[0] ?? '');
+  if (callerKilled) assert.equal(out.exitCode, 137, `killed by SIGKILL at ${point}: ${out.stderr}`);
+  else assert.notEqual(out.exitCode, 0, `the call went on past ${point}`);
+}

@@ -14,7 +14,7 @@ import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
 import { runToFiles, type Outcome } from '../oci-conformance/fixture.ts';
 import { scratchDir } from './helpers.ts';
 import { mountsUnder } from '../rig/proc.ts';
-import { allocations, assertDisjoint, assertNothingLeft, liveUidRange, stateDirFiles, type Allocation } from './faults-helpers.ts';
+import { allocations, assertDisjoint, assertKilledAt as assertKilledAtFor, assertNothingLeft, liveUidRange, stateDirFiles, waitForLog as waitForLogOf, type Allocation } from './faults-helpers.ts';
 
 const RUNC_ROOT = '/run/sysrunc-test/faults-runc';
 let mgr: TestManager;
@@ -34,6 +34,9 @@ after(async () => {
   await mgr.dispose();
   rmSync(work, { recursive: true, force: true });
 });
+
+const waitForLog = (re: RegExp, from: number): Promise<void> => waitForLogOf(mgr, re, from);
+const assertKilledAt = (out: Outcome, point: string, logMark: number): void => assertKilledAtFor(out, point, mgr, logMark);
 
 function sysrunc(args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
   return runToFiles(SYSRUNC, ['--root', RUNC_ROOT, ...args], { env: { ...process.env, ...mgr.env, ...env }, cwd: work, input: undefined, dir: work });
@@ -61,7 +64,7 @@ async function newBox(tag: string): Promise<Box> {
  * under a running sync-out fails (ENOTEMPTY), as dockerd's removal of a layer would.
  */
 async function removeLayerOnceReleased(box: Box): Promise<void> {
-  await waitForLog(new RegExp(`"id":"${box.id}"[^\\n]*"msg":"released`));
+  await waitForLog(new RegExp(`"id":"${box.id}"[^\\n]*"msg":"released`), 0);
   rmSync(box.bundle, { recursive: true, force: true });
 }
 
@@ -101,19 +104,6 @@ async function assertNextCreateAndDeleteWork(): Promise<void> {
   await assertNothingLeft(mgr, box.id);
 }
 
-/** Fails the test unless the call was killed (or failed) at the fault point. */
-function assertKilledAt(out: Outcome, point: string): void {
-  assert.notEqual(out.exitCode, 0, `the call went on past ${point}`);
-}
-
-/**
- * Waits until the manager's log, from `from` on (a length of it taken before the request: earlier
- * tests logged the same lines), matches; bounded by the test's timeout.
- */
-async function waitForLog(re: RegExp, from = 0): Promise<void> {
-  while (!re.test(mgr.log().slice(from))) await new Promise((r) => setTimeout(r, 20));
-}
-
 async function withManagerEnv(env: Record<string, string>, fn: () => Promise<void>): Promise<void> {
   mgr.setEnv(env);
   await mgr.restart();
@@ -138,8 +128,9 @@ for (const [point, step] of CREATE_STEPS) {
   test(`the shim killed -9 after ${step} leaves nothing once swept, and the next create and delete work`, async () => {
     const box = await newBox('shim');
     await withManagerEnv({ SYSRUNC_TEST_FAULT: `caller@${point}` }, async () => {
-      assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id]), point);
-      assert.match(mgr.log(), new RegExp(`killing caller pid \\d+ and its children at ${point}`));
+      const mark = mgr.log().length;
+      assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id]), `${point}`, mark);
+      assert.match(mgr.log().slice(mark), new RegExp(`killing caller pid \\d+ and its children at ${point}`));
       await removeLayerOnceReleased(box);
       await assertNothingLeft(mgr);
     });
@@ -150,9 +141,9 @@ for (const [point, step] of CREATE_STEPS) {
     const box = await newBox('mgr');
     await withManagerEnv({ SYSRUNC_TEST_FAULT: point }, async () => {
       // Not waiting for a new manager (the next test does): the call fails at once.
+      const mark = mgr.log().length;
       const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' });
-      assertKilledAt(out, point);
-      assert.match(mgr.log(), new RegExp(`killing pid \\d+ at ${point}`));
+      assertKilledAt(out, point, mark);
     });
     await removeLayerOnceReleased(box);
     await assertNothingLeft(mgr);
@@ -165,7 +156,8 @@ test('a container whose layer is removed while the manager is down, after it die
   mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:mount-1' });
   await mgr.restart();
   try {
-    assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'create:mount-1');
+    const mark = mgr.log().length;
+    assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'create:mount-1', mark);
     rmSync(box.bundle, { recursive: true, force: true });
   } finally {
     mgr.setEnv({});
@@ -179,8 +171,8 @@ test('a container whose layer is removed while the manager is down, after it die
 test('a manager killed -9 in the middle of a state write leaves no temp file after its restart', async () => {
   const box = await newBox('tmp');
   await withManagerEnv({ SYSRUNC_TEST_FAULT: 'write:subid.json:before-rename' }, async () => {
-    assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'write:subid.json:before-rename');
-    assert.match(mgr.log(), /killing pid \d+ at write:subid.json:before-rename/);
+    const mark = mgr.log().length;
+    assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'write:subid.json:before-rename', mark);
     assert.notDeepEqual(stateDirFiles(mgr.stateDir), [], 'the killed write left its temp file');
   });
   rmSync(box.bundle, { recursive: true, force: true });
@@ -224,7 +216,7 @@ test('a manager killed -9 while it holds a user-namespace child is replaced at o
   }
   // The child shared the dead manager's fd table: its listening socket and the caller's connection.
   assert.match(mgr.log(), /killed a user-namespace helper a killed sysrunc-mgr left holding its socket/);
-  assertKilledAt(await creating, 'userns:cloned');
+  assertKilledAt(await creating, 'userns:cloned', mark);
   rmSync(box.bundle, { recursive: true, force: true });
   await assertNothingLeft(mgr);
   await assertNextCreateAndDeleteWork();
@@ -251,7 +243,8 @@ test('parallel creates across a kill -9 and restart of the manager all succeed, 
 
 test('the per-call binary killed -9 once the manager answered leaves nothing once swept', async () => {
   const box = await newBox('call');
-  assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:answered' }), 'create:answered');
+  const mark = mgr.log().length;
+  assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:answered' }), 'create:answered', mark);
   await removeLayerOnceReleased(box);
   await assertNothingLeft(mgr);
   await assertNextCreateAndDeleteWork();
@@ -259,7 +252,8 @@ test('the per-call binary killed -9 once the manager answered leaves nothing onc
 
 test('the launcher killed -9 just before it becomes runc leaves nothing once swept', async () => {
   const box = await newBox('launcher');
-  assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:before-runc' }), 'create:before-runc');
+  const mark = mgr.log().length;
+  assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:before-runc' }), 'create:before-runc', mark);
   await removeLayerOnceReleased(box);
   await assertNothingLeft(mgr);
   await assertNextCreateAndDeleteWork();
@@ -269,8 +263,9 @@ test('the launcher killed -9 during delete, after runc deleted the container, le
   const box = await newBox('delete');
   assert.equal((await run(box)).exitCode, 0);
   await sysrunc(['kill', box.id, 'KILL']);
+  const mark = mgr.log().length;
   const out = await sysrunc(['delete', '--force', box.id], { SYSRUNC_TEST_FAULT: 'delete:after-runc' });
-  assertKilledAt(out, 'delete:after-runc');
+  assertKilledAt(out, 'delete:after-runc', mark);
   await removeLayerOnceReleased(box);
   await assertNothingLeft(mgr);
   await assertNextCreateAndDeleteWork();

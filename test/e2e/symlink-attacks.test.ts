@@ -4,7 +4,7 @@
 // nothing in it may have been created, removed, chowned, chmodded or mounted over.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execTool } from '../rig/exec.ts';
 import { leftovers, NOTHING_LEFT, startE2ERig, type E2ERig } from './helpers.ts';
@@ -108,31 +108,38 @@ test('a bind source swapped for a symlink to a host path while containers start 
   mkdirSync(real, { recursive: true, mode: 0o777 });
   symlinkSync(path.join(canary, 'data'), link);
   const before = canaryState();
-  // A bounded race: the source flips between a real dir and a symlink into the canary while
+  // A race: the source flips between a real dir and a symlink into the canary, for as long as
   // containers start on it, in the default bind mode. (With bind-ownership host-root the source's
-  // symlinks are followed as runc follows them: SECURITY.md.)
+  // symlinks are followed as runc follows them: SECURITY.md.) Each container reports the inode it
+  // got at /data; runs go on until both states were seen (bounded).
+  const inodes = { real: statSync(real).ino, canary: statSync(path.join(canary, 'data')).ino };
   let flipping = true;
+  let flips = 0;
   const flipper = (async () => {
-    let n = 0;
-    while (flipping && n < 20_000) {
-      n++;
+    while (flipping) {
+      flips++;
       try {
-        renameSync(n % 2 === 0 ? real : link, source);
-        renameSync(source, n % 2 === 0 ? real : link);
+        renameSync(flips % 2 === 0 ? real : link, source);
+        renameSync(source, flips % 2 === 0 ? real : link);
       } catch {
         // a container start holding the path open: try again
       }
-      if (n % 50 === 0) await new Promise((r) => setImmediate(r));
+      if (flips % 50 === 0) await new Promise((r) => setImmediate(r));
     }
   })();
+  const seen: string[] = [];
   try {
-    for (let i = 0; i < 8; i++) {
-      await rig.run(['--rm', '-v', `${source}:/data`, 'bb:local', 'sh', '-c', `${WRITE_EVERYTHING('/data')}; true`], { reject: false });
+    for (let i = 0; i < 40 && !(seen.includes('real') && seen.includes('canary')); i++) {
+      const r = await rig.run(['--rm', '-v', `${source}:/data`, 'bb:local', 'sh', '-c', `stat -c 'inode=%i' /data; ${WRITE_EVERYTHING('/data')}; true`], { reject: false });
+      const inode = Number(/^inode=(\d+)$/m.exec(r.stdout)?.[1] ?? -1);
+      // Neither: the source was missing between two renames (docker made a dir), or the run failed.
+      seen.push(inode === inodes.real ? 'real' : inode === inodes.canary ? 'canary' : inode >= 0 ? 'another dir' : `no start: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     }
   } finally {
     flipping = false;
     await flipper;
   }
+  assert.ok(seen.includes('real') && seen.includes('canary'), `both states of the source were hit (${flips} flips): ${seen.join('; ')}`);
   assert.deepEqual(canaryState(), before, 'the canary tree changed');
   assert.deepEqual(await leftovers(rig.mgr), NOTHING_LEFT);
 });
