@@ -14,7 +14,8 @@
 # host's node binary on a second, read-only disk. The guests boot without AppArmor (their minimal
 # userland has no apparmor_parser, without which Docker 20.10 refuses every container).
 # Environment: SYSRUNC_STACKS_MIRROR (Debian mirror), SYSRUNC_STACKS_MEM (guest memory, default 4G),
-#              SYSRUNC_STACKS_SMP (guest CPUs, default 2), SYSRUNC_STACKS_TIMEOUT (s per boot, 5400).
+#              SYSRUNC_STACKS_SMP (guest CPUs, default 2), SYSRUNC_STACKS_TIMEOUT (s per boot, 5400),
+#              SYSRUNC_STACKS_OWNERSHIP (the guest manager's --ownership, default auto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkout=$PWD
@@ -81,7 +82,7 @@ boot() {
 	timeout "${SYSRUNC_STACKS_TIMEOUT:-5400}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
 		-smp "${SYSRUNC_STACKS_SMP:-2}" -m "${SYSRUNC_STACKS_MEM:-4G}" -no-reboot -display none -monitor none \
 		-kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
-		-append "console=ttyS0 root=/dev/vda rw sysrunc.stack=$mode systemd.show_status=0 loglevel=4 apparmor=0" \
+		-append "console=ttyS0 root=/dev/vda rw sysrunc.stack=$mode sysrunc.ownership=${SYSRUNC_STACKS_OWNERSHIP:-auto} systemd.show_status=0 loglevel=4 apparmor=0" \
 		-drive "file=$dir/disk.img,format=raw,if=virtio,snapshot=$snapshot" \
 		-drive "file=$work/run.img,format=raw,if=virtio,readonly=on" \
 		-nic user,model=virtio-net-pci \
