@@ -11,9 +11,11 @@
 # is built once and cached under $SYSRUNC_TEST_CACHE/stacks (default /var/cache/sysrunc-test/stacks),
 # keyed by a hash of its recipe (scripts/stacks/); its first boot imports the check images. Every
 # run boots that disk copy-on-write, with this checkout's build (bin/, dist/, node_modules/) and the
-# host's node binary on a second, read-only disk.
+# host's node binary on a second, read-only disk. The guests boot without AppArmor (their minimal
+# userland has no apparmor_parser, without which Docker 20.10 refuses every container).
 # Environment: SYSRUNC_STACKS_MIRROR (Debian mirror), SYSRUNC_STACKS_MEM (guest memory, default 4G),
-#              SYSRUNC_STACKS_SMP (guest CPUs, default 2), SYSRUNC_STACKS_TIMEOUT (s per boot, 5400).
+#              SYSRUNC_STACKS_SMP (guest CPUs, default 2), SYSRUNC_STACKS_TIMEOUT (s per boot, 5400),
+#              SYSRUNC_STACKS_OWNERSHIP (the guest manager's --ownership, default auto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkout=$PWD
@@ -55,6 +57,8 @@ mkdir -p "$run/sysrunc" "$run/oci"
 cp scripts/stacks/guest-checks.sh "$run/"
 cp "$node" "$run/node"
 cp -a bin dist node_modules package.json config src test tsconfig.json "$run/sysrunc/"
+mkdir -p "$run/sysrunc/scripts"
+cp scripts/rig-clean.sh "$run/sysrunc/scripts/"
 # The CRI check (test/stacks/cri-pod-check.ts): the CRI proto the rig loads from ../shared, and the
 # rig's pause and busybox OCI image tars (built here, cached).
 for shared in "$checkout/../shared" "$checkout/../../shared"; do
@@ -78,7 +82,7 @@ boot() {
 	timeout "${SYSRUNC_STACKS_TIMEOUT:-5400}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
 		-smp "${SYSRUNC_STACKS_SMP:-2}" -m "${SYSRUNC_STACKS_MEM:-4G}" -no-reboot -display none -monitor none \
 		-kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
-		-append "console=ttyS0 root=/dev/vda rw sysrunc.stack=$mode systemd.show_status=0 loglevel=4" \
+		-append "console=ttyS0 root=/dev/vda rw sysrunc.stack=$mode sysrunc.ownership=${SYSRUNC_STACKS_OWNERSHIP:-auto} systemd.show_status=0 loglevel=4 apparmor=0" \
 		-drive "file=$dir/disk.img,format=raw,if=virtio,snapshot=$snapshot" \
 		-drive "file=$work/run.img,format=raw,if=virtio,readonly=on" \
 		-nic user,model=virtio-net-pci \

@@ -11,6 +11,7 @@ set -u
 stack=/opt/stack
 report_tty=/dev/ttyS1
 mode=$(sed -n 's/.*sysrunc\.stack=\([a-z]*\).*/\1/p' /proc/cmdline)
+ownership=$(sed -n 's/.*sysrunc\.ownership=\([a-z]*\).*/\1/p' /proc/cmdline)
 images=/var/lib/sysrunc-stack
 runtime=/usr/local/bin/sysrunc
 
@@ -54,12 +55,13 @@ fi
 mkdir -p /etc/docker
 printf '{"runtimes":{"sysrunc":{"path":"%s"}}}\n' "$runtime" >/etc/docker/daemon.json
 systemd-run --unit=sysrunc-mgr --property=KillMode=process /usr/local/bin/sysrunc-mgr \
-	--socket /run/sysrunc/mgr.sock --state-dir /var/lib/sysrunc >/dev/null
+	--socket /run/sysrunc/mgr.sock --state-dir /var/lib/sysrunc --ownership "${ownership:-auto}" >/dev/null
 wait_for 60 test -S /run/sysrunc/mgr.sock || say "sysrunc-mgr has no socket after 60 s"
 systemctl start containerd docker
 wait_for 120 docker info || say "dockerd did not answer in 120 s"
 
 report "FACT kernel $(uname -r)"
+report "FACT manager-ownership ${ownership:-auto}"
 report "FACT cgroup $(stat -fc %T /sys/fs/cgroup)"
 report "FACT runc $(runc --version | sed -n 's/^runc version //p')"
 report "FACT containerd $(containerd --version | awk '{print $3}')"
@@ -215,7 +217,7 @@ else
 fi
 check podman check_podman
 check nothing-left check_nothing_left
-report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | cut -d'"' -f6,10)"
+report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | sed 's/.*"mode":"\([a-z]*\)","reason":"\(.*\)"$/\1 (\2)/')"
 report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"
 journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -i -E '"level":(40|50)' | tail -5 | cut -c1-400
 report DONE
