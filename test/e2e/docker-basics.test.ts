@@ -125,19 +125,20 @@ test('docker restart: a detached container runs again with a new init process', 
 });
 
 test('the config.json sysrunc wrote for a running container is a valid OCI config with a user namespace', async () => {
-  const state = await runcState(rig.d, await containerId(rig.d, 'long'));
-  const config: unknown = JSON.parse(readFileSync(path.join(state.bundle, 'config.json'), 'utf8'));
+  // The manager's prepared bundle (runc reads its config.json bound over the caller's).
+  const id = await containerId(rig.d, 'long');
+  const config: unknown = JSON.parse(readFileSync(path.join(rig.mgr.runDir, 'bundles', id, 'config.json'), 'utf8'));
   assertValidConfig(config);
   assert.ok(config.linux?.namespaces?.some((ns) => ns.type === 'user'), 'no user namespace in config.json');
   assert.ok((config.linux?.uidMappings ?? []).length > 0, 'no uidMappings in config.json');
 });
 
-test('dockerd\'s own bundle keeps the config.json it wrote: no user namespace, no backup file beside it', async () => {
+test('dockerd\'s own bundle keeps the config.json it wrote (no user namespace, no backup file beside it), and is state.bundle', async () => {
   const id = await containerId(rig.d, 'long');
   const record = (await managerList(rig.mgr)).find((c) => c.id === id);
   assert.ok(record !== undefined, 'the manager has no record of the container');
   const state = await runcState(rig.d, id);
-  assert.notEqual(state.bundle, record.bundle, 'runc runs the caller\'s bundle, not the prepared one');
+  assert.equal(state.bundle, record.bundle, 'runc state names the caller\'s bundle');
   const original: unknown = JSON.parse(readFileSync(path.join(record.bundle, 'config.json'), 'utf8'));
   assertValidConfig(original);
   assert.equal(original.linux?.uidMappings, undefined);
