@@ -220,7 +220,13 @@ export class BenchContext {
         { mode: 0o755 },
       );
       log('starting a private dockerd');
-      const d = await startDockerd({ name: RIG_NAME, runtimes: { sysrunc: { path: this.sysrunc }, 'sysrunc-timed': { path: wrapper } }, env: m.env });
+      // Ownership modes are the operator's choice (runtime flags), never the container's environment.
+      const runtimes: Record<string, { path: string; runtimeArgs?: string[] }> = { sysrunc: { path: this.sysrunc }, 'sysrunc-timed': { path: wrapper } };
+      for (const mode of ['idmap', 'clone', 'chown']) {
+        runtimes[`sysrunc-${mode}`] = { path: this.sysrunc, runtimeArgs: [`--sysrunc-ownership=${mode}`] };
+        runtimes[`sysrunc-timed-${mode}`] = { path: wrapper, runtimeArgs: [`--sysrunc-ownership=${mode}`] };
+      }
+      const d = await startDockerd({ name: RIG_NAME, runtimes, env: m.env });
       this.cleanup.defer('dockerd', async () => {
         const ps = await d.docker(['ps', '-aq'], { reject: false });
         if (ps.stdout.trim() !== '') await this.reviveManager(); // removing them runs sysrunc delete

@@ -262,7 +262,7 @@ function life(e: Env, runtime: Runtime, size: Size, data: DataTar | undefined, n
     // The runc side: the dind entrypoint's dockerd cannot run there; tini + sleep is what it ends in.
     const runArgs =
       runtime === 'sysrunc'
-        ? ['run', '-d', '--runtime=sysrunc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, ...(OWNERSHIP ? ['-e', `SYSRUNC_OWNERSHIP=${OWNERSHIP}`] : []), IMAGE]
+        ? ['run', '-d', OWNERSHIP ? `--runtime=sysrunc-${OWNERSHIP}` : '--runtime=sysrunc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, IMAGE]
         : ['run', '-d', '--runtime=runc', '--name', name, '--label', `${LABEL}=${e.ctx.tag}`, '--entrypoint', 'tini', IMAGE, '-s', '-g', '--', 'sleep', 'infinity'];
     sync();
     const t0 = performance.now();
@@ -331,7 +331,7 @@ const sizeText = (b: number): string => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB`
 export const dindScenario: Scenario = {
   key: 'dind',
   alias: 'e',
-  title: `(e) ${IMAGE}: start, and stop with ${SIZES.map((x) => x.label).join(' / ')} of inner images, --runtime=runc vs --runtime=sysrunc${OWNERSHIP ? ` (SYSRUNC_OWNERSHIP=${OWNERSHIP})` : ''} (only with --only dind)`,
+  title: `(e) ${IMAGE}: start, and stop with ${SIZES.map((x) => x.label).join(' / ')} of inner images, --runtime=runc vs --runtime=sysrunc${OWNERSHIP ? ` (--runtime=sysrunc-${OWNERSHIP})` : ''} (only with --only dind)`,
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const d = await ctx.dockerd();
     const m = await ctx.manager();

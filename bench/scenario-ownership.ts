@@ -63,7 +63,7 @@ const emptySamples = (): Samples =>
 const emptyIds = (): Ids => ({ run: { idmap: [], clone: [] }, life: { idmap: [], clone: [] } });
 
 function runtimeArgs(side: Side): string[] {
-  return side === 'runc' ? ['--runtime=runc'] : [`--runtime=${TIMED_RUNTIME}`, '-e', `SYSRUNC_OWNERSHIP=${side}`];
+  return side === 'runc' ? ['--runtime=runc'] : [`--runtime=${TIMED_RUNTIME}-${side}`];
 }
 
 function dockerOut(d: DockerDaemon, args: readonly string[], o: TimeOptions): string {

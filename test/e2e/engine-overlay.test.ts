@@ -26,7 +26,9 @@ after(async () => {
 });
 
 const MAKE = 'echo made-inside > /made; mkdir /etc/newdir; rm /etc/hostname.orig 2>/dev/null; exec sleep 1000';
-const CLONE = ['-e', 'SYSRUNC_OWNERSHIP=clone'];
+// The operator's way to choose clone ownership (a second runtime, test/e2e/helpers.ts SETTING_RUNTIMES):
+// the container's environment may not choose it. The last --runtime wins.
+const CLONE = ['--runtime=sysrunc-clone'];
 
 /** A running container of bb:local that made /made and /etc/newdir; waits until it did. */
 async function running(runtime: 'runc' | 'sysrunc', extra: readonly string[] = []): Promise<string> {

@@ -30,7 +30,7 @@ function superOptionsAt(mountpoint: string): string {
   return readMountInfo().filter((m) => m.mountPoint === mountpoint && m.fsType === 'overlay').at(-1)?.superOptions ?? '';
 }
 
-for (const [mode, extra] of [['idmap', []], ['clone', ['-e', 'SYSRUNC_OWNERSHIP=clone']]] as const) {
+for (const [mode, extra] of [['idmap', []], ['clone', ['--runtime=sysrunc-clone']]] as const) {
   test(`${mode}: the rootfs overlay is mounted with one colon-joined lowerdir=, image files root-owned inside, and the manager says why`, async () => {
     const id = (await rig.run(['-d', ...extra, 'bb:local', 'sh', '-c', 'echo kept > /kept; exec sleep 1000'])).stdout.trim();
     try {
