@@ -10,15 +10,76 @@
  * the bind propagates to no other namespace, and the namespace goes when runc and its hooks exit.
  * (Containers get mount namespaces of their own user namespace, where shared mounts become slaves
  * anyway: making runc's slaves changes no propagation a sysrunc container could have.)
+ *
+ * The namespace's copies of other containers' overlays are detached in it at once: on a host whose
+ * mounts are private (no systemd), a copy would keep another container's overlay alive after the
+ * manager unmounted it, and the overlay mounted next over the same upper dir would be a second
+ * live one (the kernel's "upperdir is in-use" warning). An overlay whose mount point the prepared
+ * config names (the container's own root, or a directory above it) is kept.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo; undone in place. */
+static void unescape(char *s) {
+	char *out = s;
+	for (char *in = s; *in != '\0'; in++) {
+		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
+			*out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+			in += 3;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+}
+
+/* The prepared config as text (at most 4 MiB); NULL if it cannot be read (then nothing is detached). */
+static char *read_config(const char *path) {
+	FILE *f = fopen(path, "re");
+	if (f == NULL) return NULL;
+	size_t cap = 4u << 20, len = 0;
+	char *text = malloc(cap + 1);
+	if (text != NULL) {
+		len = fread(text, 1, cap, f);
+		text[len] = '\0';
+	}
+	fclose(f);
+	return text;
+}
+
+static void detach_other_overlays(const char *config_path) {
+	char *config = read_config(config_path);
+	FILE *info = config == NULL ? NULL : fopen("/proc/self/mountinfo", "re");
+	if (info == NULL) {
+		free(config);
+		return;
+	}
+	char *line = NULL;
+	size_t size = 0;
+	while (getline(&line, &size, info) > 0) {
+		/* id parent major:minor root mountpoint options [optional...] - fstype source super */
+		char *fields[5], *rest = line, *sep = strstr(line, " - ");
+		int n = 0;
+		if (sep == NULL || strncmp(sep, " - overlay ", 11) != 0) continue;
+		while (n < 5 && (fields[n] = strsep(&rest, " ")) != NULL) n++;
+		if (n < 5) continue;
+		unescape(fields[4]);
+		if (strcmp(fields[4], "/") == 0 || strstr(config, fields[4]) != NULL) continue;
+		umount2(fields[4], MNT_DETACH); /* one already gone with a parent's: EINVAL, fine */
+	}
+	free(line);
+	fclose(info);
+	free(config);
+}
 
 static int fail(const char *what, const char *path) {
 	fprintf(stderr, "sysrunc: %s %s: %s\n", what, path, strerror(errno));
@@ -37,6 +98,7 @@ int main(int argc, char **argv) {
 	}
 	if (unshare(CLONE_NEWNS) != 0) return fail("unshare", "mount namespace");
 	if (mount("none", "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) return fail("make slave", "/");
+	detach_other_overlays(argv[1]);
 	if (mount(argv[1], target, NULL, MS_BIND, NULL) != 0) return fail("bind prepared config over", target);
 	execvp(argv[3], argv + 3);
 	return fail("exec", argv[3]);
