@@ -128,6 +128,38 @@ check_exec() {
 	echo "exec as uid 0, map $map"
 }
 
+# Issue 25: the engine's own operations on a RUNNING container (Docker 28's `docker cp` failed while
+# two overlays shared its upper dir), and no overlayfs warning about a shared upper/work dir meanwhile.
+shared_upper_warnings() { dmesg 2>/dev/null | grep -c 'is in-use as upperdir/workdir'; }
+check_engine_ops() {
+	warned=$(shared_upper_warnings)
+	tmp=$(mktemp -d)
+	docker run -d --runtime=sysrunc --name stack-ops stack/bb:local sh -c 'echo made > /made; exec sleep 600' >/dev/null || return 1
+	result=fail
+	echo copied-in >"$tmp/in.txt"
+	if ! wait_for 30 docker exec stack-ops test -f /made; then
+		why="the container did not make /made"
+	elif ! docker cp "$tmp/in.txt" stack-ops:/in.txt || [ "$(docker exec stack-ops cat /in.txt)" != copied-in ]; then
+		why="docker cp in failed"
+	elif ! docker cp stack-ops:/etc/passwd "$tmp/passwd" || [ "$(cat "$tmp/passwd")" != "$(docker exec stack-ops cat /etc/passwd)" ]; then
+		why="docker cp out failed"
+	elif ! docker diff stack-ops | grep -q '^A /made$'; then
+		why="docker diff does not list /made: $(docker diff stack-ops 2>&1 | head -3 | tr '\n' ' ')"
+	elif ! docker commit stack-ops stack/ops:1 >/dev/null || [ "$(docker run --rm --runtime=runc stack/ops:1 cat /made)" != made ]; then
+		why="docker commit lost /made"
+	else
+		result=pass
+		why="docker cp in and out, diff and commit of a running container"
+	fi
+	docker rm -f stack-ops >/dev/null
+	docker rmi stack/ops:1 >/dev/null 2>&1
+	rm -rf "$tmp"
+	now=$(shared_upper_warnings)
+	[ "$now" = "$warned" ] || { result=fail; why="$why; the kernel warned $((now - warned)) time(s) of a shared upper/work dir"; }
+	echo "$why"
+	[ "$result" = pass ]
+}
+
 # What docker:dind's entrypoint (moby's hack/dind) does on cgroup v2 before dockerd: no process may
 # stay in the root of a cgroup that delegates controllers, so all move to a leaf first.
 DIND_START='mkdir -p /sys/fs/cgroup/init
@@ -205,6 +237,7 @@ check userns check_userns
 check limits check_limits
 check child-cgroup check_child_cgroup
 check exec check_exec
+check engine-ops check_engine_ops
 check dind check_dind
 check systemd check_systemd
 check_cri_pod() {
