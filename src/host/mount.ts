@@ -6,10 +6,17 @@ import {
   AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_RECURSIVE, AT_SYMLINK_NOFOLLOW,
   MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, MOUNT_ATTR_SIZE_VER0, MOVE_MOUNT_F_EMPTY_PATH, MS_PRIVATE,
   OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, STATX_ATTR_MOUNT_ROOT, STATX_BUF_SIZE, STATX_MNT_ID, STATX_TYPE,
-  SyscallError, UMOUNT_NOFOLLOW, fromNodeError, libc, sysFail,
+  SyscallError, UMOUNT_NOFOLLOW, fromNodeError, lastErrno, libc, sysFail,
 } from './libc.ts';
 
 const ELOOP = 40;
+// mount_setattr(2) exists from Linux 5.12; before (Debian 11's 5.10), the classic mount(2) flags
+// do the same for a mount that is attached.
+const ENOSYS = 38;
+const MS_RDONLY = 1;
+const MS_REMOUNT = 32;
+const MS_BIND = 4096;
+const MS_REC = 16384;
 const EINVAL = 22;
 const ENOENT = 2;
 const ENOTDIR = 20;
@@ -68,7 +75,10 @@ export function makePrivate(target: string, opts: RecursiveOption = {}): void {
   const attr = Buffer.alloc(MOUNT_ATTR_SIZE_VER0);
   attr.writeBigUInt64LE(BigInt(MS_PRIVATE), 16);
   const flags = AT_SYMLINK_NOFOLLOW | (opts.recursive ? AT_RECURSIVE : 0);
-  if (libc().mountSetattr(AT_FDCWD, target, flags, attr) === -1) throw sysFail('mount_setattr', target);
+  if (libc().mountSetattr(AT_FDCWD, target, flags, attr) === -1) {
+    if (lastErrno() !== ENOSYS) throw sysFail('mount_setattr', target);
+    if (libc().mount(null, target, null, MS_PRIVATE | (opts.recursive ? MS_REC : 0), null) === -1) throw sysFail('mount(MS_PRIVATE)', target);
+  }
 }
 
 /** Attaches the detached mount fd at target (target's last component is not followed). */
@@ -238,17 +248,28 @@ export interface BindOptions extends RecursiveOption {
   readOnly?: boolean;
 }
 
-/** Makes a detached mount (tree) read-only. */
-function setReadOnly(fd: number, opts: RecursiveOption & { label: string }): void {
+/**
+ * Makes a detached mount (tree) read-only. false: the kernel has no mount_setattr (before 5.12), and
+ * the caller remounts the attached mount read-only instead.
+ */
+function setReadOnly(fd: number, opts: RecursiveOption & { label: string }): boolean {
   const attr = Buffer.alloc(MOUNT_ATTR_SIZE_VER0);
   attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_RDONLY), 0); // attr_set
   const flags = AT_EMPTY_PATH | (opts.recursive ? AT_RECURSIVE : 0);
-  if (libc().mountSetattr(fd, '', flags, attr) === -1) throw sysFail('mount_setattr(MOUNT_ATTR_RDONLY)', opts.label);
+  if (libc().mountSetattr(fd, '', flags, attr) !== -1) return true;
+  if (lastErrno() === ENOSYS) return false;
+  throw sysFail('mount_setattr(MOUNT_ATTR_RDONLY)', opts.label);
+}
+
+/** The pre-5.12 way: the attached bind remounted read-only (its top mount only). */
+function remountReadOnly(target: string): void {
+  if (libc().mount(null, target, null, MS_REMOUNT | MS_BIND | MS_RDONLY, null) === -1) throw sysFail('mount(MS_REMOUNT|MS_RDONLY)', target);
 }
 
 function attachTree(from: string | SourceFd, target: string, usernsFd: number | undefined, opts: BindOptions): void {
   const source = typeof from === 'string' ? from : from.label;
   const fd = typeof from === 'string' ? openTreeClone(from, opts) : openTreeCloneFd(from.fd, from.label, opts);
+  let remount = false;
   try {
     const src = statxAt(fd, '', AT_EMPTY_PATH, source);
     if ((src.mode & S_IFMT) === S_IFLNK) throw new SyscallError('open_tree', source, ELOOP, 'source is a symlink, refusing to follow it');
@@ -260,12 +281,13 @@ function attachTree(from: string | SourceFd, target: string, usernsFd: number | 
         throw explainIdmapFailure(err, source, opts.recursive ?? false);
       }
     }
-    if (opts.readOnly === true) setReadOnly(fd, { recursive: opts.recursive, label: source });
+    if (opts.readOnly === true) remount = !setReadOnly(fd, { recursive: opts.recursive, label: source });
     moveMountTo(fd, target);
   } finally {
     libc().close(fd);
   }
   try {
+    if (remount) remountReadOnly(target);
     // Attaching below a shared mount makes the new mount shared again.
     makePrivate(target, opts);
   } catch (err) {
