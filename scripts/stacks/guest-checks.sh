@@ -139,10 +139,10 @@ check_engine_ops() {
 	echo copied-in >"$tmp/in.txt"
 	if ! wait_for 30 docker exec stack-ops test -f /made; then
 		why="the container did not make /made"
-	elif ! docker cp "$tmp/in.txt" stack-ops:/in.txt || [ "$(docker exec stack-ops cat /in.txt)" != copied-in ]; then
-		why="docker cp in failed"
-	elif ! docker cp stack-ops:/etc/passwd "$tmp/passwd" || [ "$(cat "$tmp/passwd")" != "$(docker exec stack-ops cat /etc/passwd)" ]; then
-		why="docker cp out failed"
+	elif ! out=$(docker cp "$tmp/in.txt" stack-ops:/in.txt 2>&1) || [ "$(docker exec stack-ops cat /in.txt)" != copied-in ]; then
+		why="docker cp in failed: $(echo "$out" | tail -2 | tr '\n' ' ')"
+	elif ! out=$(docker cp stack-ops:/etc/passwd "$tmp/passwd" 2>&1) || [ "$(cat "$tmp/passwd")" != "$(docker exec stack-ops cat /etc/passwd)" ]; then
+		why="docker cp out failed: $(echo "$out" | tail -2 | tr '\n' ' ') $(stat -c "%n %u:%g %s" "$tmp"/* 2>&1 | tr '\n' ' ')"
 	elif ! docker diff stack-ops | grep -q '^A /made$'; then
 		why="docker diff does not list /made: $(docker diff stack-ops 2>&1 | head -3 | tr '\n' ' ')"
 	elif ! docker commit stack-ops stack/ops:1 >/dev/null || [ "$(docker run --rm --runtime=runc stack/ops:1 cat /made)" != made ]; then
