@@ -6,8 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { SyscallError, libc, sysFail } from './libc.ts';
-import { fsconfig, fsmountCreate, fsopen, type FsParam } from './fsmount.ts';
-import { moveMountTo } from './mount.ts';
+import { fsconfig, fsmountCreate, fsopen, mountFs, type FsParam } from './fsmount.ts';
 
 /** How the layers are passed: one `lowerdir+` each (6.8+), or one colon-joined `lowerdir=` (legacy). */
 export type LowerdirSyntax = 'lowerdir+' | 'legacy';
@@ -81,18 +80,7 @@ function mountOverlayPerLayer(target: string, layers: OverlayLayers): void {
   if (layers.upperdir !== undefined) params.push({ key: 'upperdir', value: layers.upperdir });
   if (layers.workdir !== undefined) params.push({ key: 'workdir', value: layers.workdir });
   for (const [key, value] of Object.entries(layers.options)) params.push(value === '' ? { key, flag: true } : { key, value });
-  const fd = fsopen('overlay');
-  try {
-    for (const p of params) fsconfig(fd, 'overlay', p);
-    const mfd = fsmountCreate(fd, 'overlay', target);
-    try {
-      moveMountTo(mfd, target);
-    } finally {
-      libc().close(mfd);
-    }
-  } finally {
-    libc().close(fd);
-  }
+  mountFs('overlay', params, target);
 }
 
 /** The option string mount(2) gets; exported for its unit test. */

@@ -3,15 +3,7 @@
 // them. So: stop the whole tree (a stopped process cannot fork), collect it again until no new
 // process appears, then SIGKILL every member. Host pids, read from /proc (field 4: the parent).
 import { readdirSync, readFileSync } from 'node:fs';
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
+import { parentOf } from './process-stat.ts';
 
 /** `top` and its descendants now alive. */
 export function processTree(top: number): number[] {

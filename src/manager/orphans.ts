@@ -6,6 +6,7 @@
 // for a live one: processes holding a listening socket bound to its path, orphaned (parent pid 1),
 // in a user namespace other than its own. A live manager is none of these.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { parentOf } from '../host/process-stat.ts';
 
 /** Kills the orphaned holders of `socketPath`'s listening sockets and waits (bounded) until they are gone; returns their pids. */
 export async function killOrphanedSocketHolders(socketPath: string): Promise<number[]> {
@@ -70,15 +71,6 @@ function holdsAny(pid: number, inodes: ReadonlySet<string>): boolean {
     if (m?.[1] !== undefined && inodes.has(m[1])) return true;
   }
   return false;
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
 }
 
 function linkOf(p: string): string | undefined {
