@@ -15,7 +15,9 @@
 # userland has no apparmor_parser, without which Docker 20.10 refuses every container).
 # Environment: SYSRUNC_STACKS_MIRROR (Debian mirror), SYSRUNC_STACKS_MEM (guest memory, default 4G),
 #              SYSRUNC_STACKS_SMP (guest CPUs, default 2), SYSRUNC_STACKS_TIMEOUT (s per boot, 5400),
-#              SYSRUNC_STACKS_OWNERSHIP (the guest manager's --ownership, default auto).
+#              SYSRUNC_STACKS_OWNERSHIP (the guest manager's --ownership, default auto),
+#              SYSRUNC_STACKS_ONLY (comma-separated checks to run, default all),
+#              SYSRUNC_STACKS_EXTRA (a shell script sourced in the guest before the checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkout=$PWD
@@ -28,7 +30,7 @@ stacks=()
 for arg in "$@"; do
 	case $arg in
 	--rebuild) rebuild=1 ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
 	-*) echo "test-stacks: unknown option $arg" >&2; exit 2 ;;
 	*) stack_define "$arg"; stacks+=("$arg") ;;
 	esac
@@ -55,6 +57,7 @@ log "run disk from $checkout (node $("$node" --version))"
 run=$work/run
 mkdir -p "$run/sysrunc" "$run/oci"
 cp scripts/stacks/guest-checks.sh "$run/"
+[ -z "${SYSRUNC_STACKS_EXTRA:-}" ] || cp "$SYSRUNC_STACKS_EXTRA" "$run/extra.sh"
 cp "$node" "$run/node"
 cp -a bin dist node_modules package.json config src test tsconfig.json "$run/sysrunc/"
 mkdir -p "$run/sysrunc/scripts"
@@ -82,7 +85,7 @@ boot() {
 	timeout "${SYSRUNC_STACKS_TIMEOUT:-5400}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
 		-smp "${SYSRUNC_STACKS_SMP:-2}" -m "${SYSRUNC_STACKS_MEM:-4G}" -no-reboot -display none -monitor none \
 		-kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
-		-append "console=ttyS0 root=/dev/vda rw sysrunc.stack=$mode sysrunc.ownership=${SYSRUNC_STACKS_OWNERSHIP:-auto} systemd.show_status=0 loglevel=4 apparmor=0" \
+		-append "console=ttyS0 root=/dev/vda rw sysrunc.stack=$mode sysrunc.ownership=${SYSRUNC_STACKS_OWNERSHIP:-auto} sysrunc.only=${SYSRUNC_STACKS_ONLY:-} systemd.show_status=0 loglevel=4 apparmor=0" \
 		-drive "file=$dir/disk.img,format=raw,if=virtio,snapshot=$snapshot" \
 		-drive "file=$work/run.img,format=raw,if=virtio,readonly=on" \
 		-nic user,model=virtio-net-pci \

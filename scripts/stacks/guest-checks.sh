@@ -71,9 +71,12 @@ report "FACT podman $(podman --version | awk '{print $3}')"
 report "FACT sysrunc-call $("$stack/sysrunc/dist/sysrunc-call" --version 2>&1 | tail -1)"
 
 # check <name> <function>: runs it, times it, reports pass/fail with its last output line.
+# sysrunc.only=<a,b,...> on the kernel command line (SYSRUNC_STACKS_ONLY) runs only those checks.
+only=$(sed -n 's/.*sysrunc\.only=\([a-z,-]*\).*/\1/p' /proc/cmdline)
 check() {
 	name=$1
 	shift
+	case ",$only," in ",,") ;; *",$name,"*) ;; *) return 0 ;; esac
 	t=$(now_ms)
 	out=$("$@" 2>&1)
 	status=$?
@@ -233,6 +236,13 @@ check_nothing_left() {
 	echo "no containers, bundles, mounts or runc state left"
 }
 
+# An extra script (SYSRUNC_STACKS_EXTRA on the host): runs after the daemons are up, before the
+# checks; its output goes to the console log, its REPORT lines (report ...) to the results.
+if [ -r "$stack/extra.sh" ]; then
+	say "extra script"
+	# shellcheck disable=SC1091 # copied onto the run disk by test-stacks.sh
+	. "$stack/extra.sh"
+fi
 check userns check_userns
 check limits check_limits
 check child-cgroup check_child_cgroup
