@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DepotClient } from '../depot-api/client.ts';
+import { CPU_OPTION, MEMORY_OPTION } from './limit-options.ts';
 import { DepotError, type ProcessSpec } from '../depot-api/v1.ts';
 
 const socketOption = (): Option => new Option('--socket <path>', 'sysrunc-depotd socket').env('SYSRUNC_DEPOT_SOCKET');
@@ -113,11 +114,14 @@ export function registerDepotCommands(program: Command): void {
     .option('--hostname <name>')
     .option('--mount <src:dst[:ro]>', 'bind mount (repeatable)', parseMount)
     .option('--annotation <key=value>', 'config annotation, e.g. io.sysrunc.userns.size=65536 (repeatable)', collect)
+    .option(CPU_OPTION.flags, CPU_OPTION.description, CPU_OPTION.parse)
+    .option(MEMORY_OPTION.flags, MEMORY_OPTION.description, MEMORY_OPTION.parse)
     .addOption(socketOption())
-    .action(async (id: string, o: { rootfs: string; readonly?: boolean; hostname?: string; mount?: { source: string; destination: string; readOnly: boolean }[]; annotation?: string[]; socket?: string }) => {
+    .action(async (id: string, o: { rootfs: string; readonly?: boolean; hostname?: string; mount?: { source: string; destination: string; readOnly: boolean }[]; annotation?: string[]; cpu?: number; memory?: number; socket?: string }) => {
       const annotations = Object.fromEntries((o.annotation ?? []).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
+      const limits = { ...(o.cpu === undefined ? {} : { cpu: o.cpu }), ...(o.memory === undefined ? {} : { memory: o.memory }) };
       const info = await withClient(o.socket, (c) =>
-        c.call('create', { id, rootfs: o.rootfs, readonlyRootfs: o.readonly ?? false, ...(o.hostname ? { hostname: o.hostname } : {}), mounts: o.mount ?? [], annotations }),
+        c.call('create', { id, rootfs: o.rootfs, readonlyRootfs: o.readonly ?? false, ...(o.hostname ? { hostname: o.hostname } : {}), mounts: o.mount ?? [], annotations, ...limits }),
       );
       process.stdout.write(`${info.id} ${info.pid}\n`);
     });

@@ -2,6 +2,7 @@
 // run, inspect, delete, list, ns list|create, exec, logs; and the top-level `status`, what the
 // manager holds. Tenant commands talk to sysrunc-tenantd (--socket or SYSRUNC_TENANTS_SOCKET).
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { CPU_OPTION, MEMORY_OPTION, positiveNumber } from './limit-options.ts';
 import { TenantsClient } from '../tenants-api/client.ts';
 import { TenantError, type Container, type MountInfo } from '../tenants-api/v1.ts';
 import { printStatus } from './status-command.ts';
@@ -21,12 +22,6 @@ export function parseMountFlag(value: string, previous: MountInfo[] = []): Mount
   if (source === undefined || target === undefined) throw new InvalidArgumentError(`${value}: expected type=bind,source=/host,target=/in/container[,options=ro+nosuid]`);
   const options = fields.get('options');
   return [...previous, { source, target, type: fields.get('type') ?? 'bind', ...(options !== undefined ? { options: options.split('+') } : {}) }];
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${value}: expected a positive number`);
-  return n;
 }
 
 async function withClient<T>(socket: string | undefined, fn: (c: TenantsClient) => Promise<T>): Promise<T> {
@@ -92,8 +87,8 @@ export function registerTenantCommands(program: Command): void {
     .option('--netns <name>', 'named network namespace (/var/run/netns/<name>) to join')
     .option('--mount <spec>', 'type=bind,source=/a,target=/b[,options=ro+nosuid] (repeatable)', parseMountFlag)
     .option('-i, --interactive', 'tini as PID 1')
-    .option('--cpu <cores>', 'CPU limit in cores', positiveNumber)
-    .option('--memory <bytes>', 'memory limit', (v) => Math.round(positiveNumber(v)))
+    .option(CPU_OPTION.flags, CPU_OPTION.description, CPU_OPTION.parse)
+    .option(MEMORY_OPTION.flags, MEMORY_OPTION.description, MEMORY_OPTION.parse)
     .option('--shutdown-timeout <s>', 'seconds from SIGTERM to SIGKILL on delete', positiveNumber)
     .addOption(socketOption())
     .action(async (nsName: string, name: string, entrypoint: string[], o: RunOptions) => {

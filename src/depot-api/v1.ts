@@ -75,6 +75,10 @@ export const METHODS = {
       mounts: z.optional(z.array(BindMount)),
       /** Annotations of the config (e.g. io.sysrunc.* settings). */
       annotations: z.optional(z.record(z.string(), z.string())),
+      /** CPU limit in cores (0.5 = half a core): a CFS quota, as the tenant service's `cpu`. */
+      cpu: z.optional(z.number().check(z.positive(), z.lte(1024))),
+      /** Memory limit in bytes, as the tenant service's `memory`. */
+      memory: z.optional(z.int().check(z.gte(4 << 20))),
     }),
     result: ContainerInfo,
   },

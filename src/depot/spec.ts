@@ -22,6 +22,18 @@ export interface OciProcess {
   noNewPrivileges: boolean;
 }
 
+/** The CFS period a `cpu` limit's quota is counted in (the tenant service's too). */
+const CPU_PERIOD = 100_000;
+
+/** Devices denied as runc's defaults; `cpu` and `memory` as a quota and a limit (lxcfs shows them). */
+function resources(p: Params<'create'>): Record<string, unknown> {
+  return {
+    devices: [{ allow: false, access: 'rwm' }],
+    ...(p.cpu === undefined ? {} : { cpu: { quota: Math.round(p.cpu * CPU_PERIOD), period: CPU_PERIOD } }),
+    ...(p.memory === undefined ? {} : { memory: { limit: p.memory } }),
+  };
+}
+
 export function containerConfig(p: Params<'create'>, initPath: string): Record<string, unknown> {
   const caps = { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS };
   return {
@@ -45,7 +57,7 @@ export function containerConfig(p: Params<'create'>, initPath: string): Record<s
     ],
     annotations: p.annotations ?? {},
     linux: {
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      resources: resources(p),
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],

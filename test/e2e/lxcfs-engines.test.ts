@@ -122,15 +122,25 @@ test('a tenant container run with --memory 256 MiB and --cpu 1 sees 256 MiB and 
   }
 });
 
-test("a depot container (no limits) reads /proc/meminfo and /proc/uptime from lxcfs: its uptime is its own", async () => {
+test('a depot container created with --memory 256 MiB and --cpu 1 sees 256 MiB, 1 CPU and its own uptime, from lxcfs', async () => {
   const env = { ...process.env, SYSRUNC_DEPOT_SOCKET: DEPOT_SOCKET };
   const started = Date.now();
-  const created = spawnSync(CTL, ['create', 'lxe-depot', '--rootfs', await rootfsCopy('depot')], { encoding: 'utf8', env });
+  const created = spawnSync(CTL, ['create', 'lxe-depot', '--rootfs', await rootfsCopy('depot'), '--memory', String(256 * MIB), '--cpu', '1'], { encoding: 'utf8', env });
   assert.equal(created.status, 0, created.stderr);
   const r = spawnSync(CTL, ['exec', 'lxe-depot', 'sh', '-c', `${FIGURES}; grep -c ' /proc/meminfo .* fuse.lxcfs ' /proc/self/mountinfo`], { encoding: 'utf8', env });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.at(-1), '1', r.stdout);
   const f = parseFigures(lines.slice(0, 4).join('\n'));
+  assert.deepEqual([f.memKiB, f.nproc, f.processors], [256 * 1024, 1, 1]);
   assert.ok(f.uptime <= (Date.now() - started) / 1000 + 1, `uptime ${f.uptime}`);
+});
+
+test('sysrunc-ctl create refuses --memory under 4 MiB with one line naming it, and leaves no container', async () => {
+  const env = { ...process.env, SYSRUNC_DEPOT_SOCKET: DEPOT_SOCKET };
+  const r = spawnSync(CTL, ['create', 'lxe-small', '--rootfs', await rootfsCopy('small'), '--memory', '1000'], { encoding: 'utf8', env });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr.trim(), /memory/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.equal(existsSync(path.join(BASE, 'depot', 'lxe-small')), false);
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { METHODS, Name } from '../../src/depot-api/v1.ts';
 import { Depot } from '../../src/depot/layout.ts';
 import { containerConfig, INIT_IN_CONTAINER, processConfig } from '../../src/depot/spec.ts';
+import { validateSpecDocument } from '../../src/oci/validate.ts';
 
 test('a depot container runs the keep-alive init, bind-mounted read-only into /dev', () => {
   const config = containerConfig({ id: 'c1', rootfs: '/srv/rootfs' }, '/opt/sysrunc/dist/sysrunc-depot-init') as {
@@ -19,6 +20,26 @@ test('a depot container runs the keep-alive init, bind-mounted read-only into /d
   assert.ok(init?.options?.includes('ro'));
   const devAt = config.mounts.findIndex((m) => m.destination === '/dev');
   assert.ok(devAt >= 0 && devAt < config.mounts.indexOf(init), '/dev is mounted before the init inside it');
+});
+
+test('--cpu and --memory become a CFS quota over a 100 ms period and a memory limit, in a config the schema accepts', () => {
+  const config = containerConfig({ id: 'c1', rootfs: '/srv/rootfs', cpu: 0.5, memory: 64 << 20 }, '/opt/init') as { linux: { resources: Record<string, unknown> } };
+  assert.deepEqual(config.linux.resources.cpu, { quota: 50_000, period: 100_000 });
+  assert.deepEqual(config.linux.resources.memory, { limit: 64 << 20 });
+  const check = validateSpecDocument(config);
+  assert.ok(check.ok, check.ok ? '' : check.errors.join('; '));
+});
+
+test('without --cpu and --memory a depot container has no limits', () => {
+  const config = containerConfig({ id: 'c1', rootfs: '/srv/rootfs' }, '/opt/init') as { linux: { resources: Record<string, unknown> } };
+  assert.deepEqual(Object.keys(config.linux.resources), ['devices']);
+});
+
+test('the API refuses a memory limit under 4 MiB and a CPU limit that is not positive', () => {
+  const create = (extra: object) => METHODS.create.params.safeParse({ id: 'c1', rootfs: '/srv/rootfs', ...extra }).success;
+  assert.equal(create({ memory: 1 << 20 }), false);
+  assert.equal(create({ cpu: 0 }), false);
+  assert.equal(create({ memory: 64 << 20, cpu: 1.5 }), true);
 });
 
 test('a process spec gets PATH, and a tty gets TERM and its initial size', () => {
