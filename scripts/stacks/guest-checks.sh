@@ -73,10 +73,11 @@ report "FACT sysrunc-call $("$stack/sysrunc/dist/sysrunc-call" --version 2>&1 | 
 # check <name> <function>: runs it, times it, reports pass/fail with its last output line.
 # sysrunc.only=<a,b,...> on the kernel command line (SYSRUNC_STACKS_ONLY) runs only those checks.
 only=$(sed -n 's/.*sysrunc\.only=\([a-z,-]*\).*/\1/p' /proc/cmdline)
+selected() { case ",$only," in ",,") ;; *",$1,"*) ;; *) return 1 ;; esac; }
 check() {
 	name=$1
 	shift
-	case ",$only," in ",,") ;; *",$name,"*) ;; *) return 0 ;; esac
+	selected "$name" || return 0
 	t=$(now_ms)
 	out=$("$@" 2>&1)
 	status=$?
@@ -221,6 +222,43 @@ check_podman() {
 	echo "run --rm, run -d, exec (uid $uid), logs, stop, rm"
 }
 
+# Rootless podman is not supported (the manager serves host root only): what a user who tries gets
+# must be one line from sysrunc that says so, and nothing may be left of the attempt.
+ROOTLESS_USER='stack-rootless'
+as_rootless() { (cd / && runuser -u "$ROOTLESS_USER" -- env HOME="/home/$ROOTLESS_USER" XDG_RUNTIME_DIR="/home/$ROOTLESS_USER/run" "$@"); }
+check_podman_rootless() {
+	if ! id "$ROOTLESS_USER" >/dev/null 2>&1; then
+		useradd -m "$ROOTLESS_USER" || return 1
+		echo "$ROOTLESS_USER:1000000:65536" >>/etc/subuid
+		echo "$ROOTLESS_USER:1000000:65536" >>/etc/subgid
+	fi
+	as_rootless mkdir -p -m 700 "/home/$ROOTLESS_USER/run"
+	out=$(as_rootless podman import "$images/bb.tar" stack/bb:local 2>&1) || fail "rootless podman import: $(echo "$out" | tail -1)" || return 1
+	if out=$(as_rootless podman --runtime "$runtime" run --rm --network none stack/bb:local true 2>&1); then
+		fail "rootless podman run with sysrunc succeeded" || return 1
+	fi
+	echo "$out" | sed 's/^/  rootless podman: /'
+	lines=$(echo "$out" | grep -c 'sysrunc:')
+	said=$(echo "$out" | grep 'sysrunc:' | sed 's/.*sysrunc: //')
+	[ "$lines" = 1 ] || fail "sysrunc said $lines lines" || return 1
+	case $said in *"rootless podman and rootless Docker are not supported"*) ;; *) fail "unclear: $said" || return 1 ;; esac
+	left=$(as_rootless podman ps -aq)
+	[ -z "$left" ] || fail "the rootless attempt left container(s) $left" || return 1
+	echo "$said"
+}
+
+# `sysrunc features` is this stack's runc's own answer plus sysrunc's additions.
+check_features() {
+	cd "$stack/sysrunc" && node --import tsx test/stacks/features-check.ts "$runtime" "$(command -v runc)"
+}
+
+# use_docker_cgroup_driver <systemd|cgroupfs>: dockerd restarted with that driver.
+use_docker_cgroup_driver() {
+	printf '{"runtimes":{"sysrunc":{"path":"%s"}},"exec-opts":["native.cgroupdriver=%s"]}\n' "$runtime" "$1" >/etc/docker/daemon.json
+	systemctl restart docker
+	wait_for 120 docker info && [ "$(docker info --format '{{.CgroupDriver}}')" = "$1" ]
+}
+
 leftovers() {
 	for dir in /run/sysrunc/containers /run/sysrunc/bundles; do
 		[ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && echo "$dir: $(find "$dir" -mindepth 1 -maxdepth 1 -printf '%f ')"
@@ -259,6 +297,22 @@ else
 	report "CHECK cri-pod skip 0 no CRI proto or pause image on the run disk"
 fi
 check podman check_podman
+check podman-rootless check_podman_rootless
+check features check_features
+
+# Docker's other cgroup driver: the cgroup checks again, with dockerd restarted under cgroupfs (the
+# guests' Docker defaults to systemd on cgroup v2).
+if selected limits-cgroupfs || selected child-cgroup-cgroupfs || selected dind-cgroupfs || selected systemd-cgroupfs; then
+	if use_docker_cgroup_driver cgroupfs; then
+		report "FACT docker-cgroup-driver-2 $(docker info --format '{{.CgroupDriver}}' 2>/dev/null)"
+		check limits-cgroupfs check_limits
+		check child-cgroup-cgroupfs check_child_cgroup
+		check dind-cgroupfs check_dind
+		check systemd-cgroupfs check_systemd
+	else
+		report "CHECK limits-cgroupfs fail 0 dockerd did not come back with native.cgroupdriver=cgroupfs"
+	fi
+fi
 check nothing-left check_nothing_left
 report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | sed 's/.*"mode":"\([a-z]*\)","reason":"\(.*\)"$/\1 (\2)/')"
 report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"
