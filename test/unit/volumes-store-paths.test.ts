@@ -59,3 +59,8 @@ test('an unusable data-root falls back to /var/lib/docker with a warning', () =>
     assert.equal(r.warnings.length, 1, content);
   }
 });
+
+test("podman's storage (containers/storage's root graphroot) gets a store volume, so an inner podman is not overlayfs on overlayfs", () => {
+  const r = storePathsFor({ rootfs: s.sub('rootfs'), mountDestinations: [] });
+  assert.ok(r.paths.includes('/var/lib/containers/storage'), r.paths.join(' '));
+});
