@@ -24,15 +24,15 @@ ln -sf "$stack/node" /usr/local/bin/node
 for tool in sysrunc sysrunc-mgr sysrunc-ctl; do ln -sf "$stack/sysrunc/bin/$tool" "/usr/local/bin/$tool"; done
 export PATH="/usr/local/bin:$PATH"
 
-# wait_for <seconds> <command...>: until the command succeeds, at most <seconds> (daemons starting).
+# wait_for <seconds> <command...>: until the command succeeds, at most <seconds> of wall-clock time
+# (daemons starting). Counted by the clock, not by tries: on a loaded host one try of `docker exec`
+# takes tens of seconds, and 240 tries were an hour.
 wait_for() {
-	limit=$1
+	deadline=$(($(date +%s) + $1))
 	shift
-	waited=0
 	until "$@" >/dev/null 2>&1; do
-		[ "$waited" -ge "$limit" ] && return 1
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
 		sleep 1
-		waited=$((waited + 1))
 	done
 }
 
