@@ -10,6 +10,7 @@
 set -u
 stack=/opt/stack
 report_tty=/dev/ttyS1
+console_tty=/dev/ttyS0
 mode=$(sed -n 's/.*sysrunc\.stack=\([a-z]*\).*/\1/p' /proc/cmdline)
 ownership=$(sed -n 's/.*sysrunc\.ownership=\([a-z]*\).*/\1/p' /proc/cmdline)
 images=/var/lib/sysrunc-stack
@@ -23,15 +24,15 @@ ln -sf "$stack/node" /usr/local/bin/node
 for tool in sysrunc sysrunc-mgr sysrunc-ctl; do ln -sf "$stack/sysrunc/bin/$tool" "/usr/local/bin/$tool"; done
 export PATH="/usr/local/bin:$PATH"
 
-# wait_for <seconds> <command...>: until the command succeeds, at most <seconds> (daemons starting).
+# wait_for <seconds> <command...>: until the command succeeds, at most <seconds> of wall-clock time
+# (daemons starting). Counted by the clock, not by tries: on a loaded host one try of `docker exec`
+# takes tens of seconds, and 240 tries were an hour.
 wait_for() {
-	limit=$1
+	deadline=$(($(date +%s) + $1))
 	shift
-	waited=0
 	until "$@" >/dev/null 2>&1; do
-		[ "$waited" -ge "$limit" ] && return 1
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
 		sleep 1
-		waited=$((waited + 1))
 	done
 }
 
@@ -73,10 +74,11 @@ report "FACT sysrunc-call $("$stack/sysrunc/dist/sysrunc-call" --version 2>&1 | 
 # check <name> <function>: runs it, times it, reports pass/fail with its last output line.
 # sysrunc.only=<a,b,...> on the kernel command line (SYSRUNC_STACKS_ONLY) runs only those checks.
 only=$(sed -n 's/.*sysrunc\.only=\([a-z,-]*\).*/\1/p' /proc/cmdline)
+selected() { case ",$only," in ",,") ;; *",$1,"*) ;; *) return 1 ;; esac; }
 check() {
 	name=$1
 	shift
-	case ",$only," in ",,") ;; *",$name,"*) ;; *) return 0 ;; esac
+	selected "$name" || return 0
 	t=$(now_ms)
 	out=$("$@" 2>&1)
 	status=$?
@@ -185,11 +187,27 @@ check_dind() {
 	[ "$result" = pass ]
 }
 
-# systemd_state <container>: systemctl is-system-running inside, once it has settled.
+# systemd_settled <container>: systemctl is-system-running inside has left starting/initializing.
 systemd_settled() {
 	state=$(docker exec "$1" systemctl is-system-running 2>/dev/null)
 	case $state in starting | initializing | "") return 1 ;; esac
 }
+# systemd_boot <container> <docker run options...>: starts the systemd image, waits until it settles;
+# prints "<state> <failed unit>..." and, for each failed unit, its status (into the console log).
+systemd_boot() {
+	name=$1
+	shift
+	docker run -d --name "$name" --stop-signal SIGRTMIN+3 "$@" stack/systemd:local /sbin/init >/dev/null || return 1
+	wait_for 300 systemd_settled "$name"
+	state=$(docker exec "$name" systemctl is-system-running 2>&1)
+	failed=$(docker exec "$name" systemctl --failed --plain --no-legend 2>&1 | awk '{print $1}' | sort | tr '\n' ' ')
+	for unit in $failed; do docker exec "$name" systemctl status -l -n 8 --no-pager "$unit" 2>&1 | sed "s/^/  $name: /" >"$console_tty"; done
+	docker rm -f "$name" >/dev/null
+	echo "$state $failed"
+}
+# systemd must reach "running" under sysrunc. A unit that fails there is sysrunc's to fix unless it
+# fails the same way under plain runc (privileged, in a cgroup namespace of its own: the usual way
+# to run systemd under runc): then the check passes and says so, naming the unit.
 check_systemd() {
 	# The guest's userland as a systemd image, without the guest's fstab (its / is /dev/vda).
 	if ! docker image inspect stack/systemd:local >/dev/null 2>&1; then
@@ -197,14 +215,31 @@ check_systemd() {
 			docker commit stack-fstab stack/systemd:local >/dev/null && docker rm stack-fstab >/dev/null ||
 			fail "could not make stack/systemd:local" || return 1
 	fi
-	docker run -d --runtime=sysrunc --name stack-systemd --stop-signal SIGRTMIN+3 stack/systemd:local /sbin/init >/dev/null ||
-		return 1
-	wait_for 300 systemd_settled stack-systemd
-	state=$(docker exec stack-systemd systemctl is-system-running 2>&1)
-	failed=$(docker exec stack-systemd systemctl --failed --plain --no-legend 2>&1 | awk '{print $1}' | tr '\n' ' ')
-	docker rm -f stack-systemd >/dev/null
-	echo "is-system-running: $state ${failed:+(failed: $failed)}"
-	[ "$state" = running ]
+	booted=$(systemd_boot stack-systemd --runtime=sysrunc) || return 1
+	# shellcheck disable=SC2086 # state, then the failed units
+	set -- $booted
+	state=${1:-none}
+	[ $# -eq 0 ] || shift
+	failed=$*
+	if [ "$state" = running ]; then
+		echo "is-system-running: running"
+		return 0
+	fi
+	booted=$(systemd_boot stack-systemd-runc --runtime=runc --privileged --cgroupns=private)
+	# shellcheck disable=SC2086 # state, then the failed units
+	set -- $booted
+	runc_state=${1:-none}
+	[ $# -eq 0 ] || shift
+	only_sysrunc=
+	for unit in $failed; do
+		case " $* " in *" $unit "*) ;; *) only_sysrunc="$only_sysrunc $unit" ;; esac
+	done
+	if [ -z "$only_sysrunc" ] && [ -n "$failed" ]; then
+		echo "is-system-running: $state, as under runc ($runc_state): failed under both: $failed"
+		return 0
+	fi
+	echo "is-system-running: $state (failed:${only_sysrunc:- none} only under sysrunc; under runc: $runc_state${*:+, failed: $*})"
+	return 1
 }
 
 # --network none: podman's own network needs nft, which the guests lack; the rootfs overlay (where
@@ -219,6 +254,43 @@ check_podman() {
 	p stop -t 2 stack-podman >/dev/null && p rm stack-podman >/dev/null || fail "podman stop/rm failed" || return 1
 	if [ "$uid" != 0 ] || [ "$logs" != podman-log ]; then fail "podman exec uid '$uid', logs '$logs'" || return 1; fi
 	echo "run --rm, run -d, exec (uid $uid), logs, stop, rm"
+}
+
+# Rootless podman is not supported (the manager serves host root only): what a user who tries gets
+# must be one line from sysrunc that says so, and nothing may be left of the attempt.
+ROOTLESS_USER='stack-rootless'
+as_rootless() { (cd / && runuser -u "$ROOTLESS_USER" -- env HOME="/home/$ROOTLESS_USER" XDG_RUNTIME_DIR="/home/$ROOTLESS_USER/run" "$@"); }
+check_podman_rootless() {
+	if ! id "$ROOTLESS_USER" >/dev/null 2>&1; then
+		useradd -m "$ROOTLESS_USER" || return 1
+		echo "$ROOTLESS_USER:1000000:65536" >>/etc/subuid
+		echo "$ROOTLESS_USER:1000000:65536" >>/etc/subgid
+	fi
+	as_rootless mkdir -p -m 700 "/home/$ROOTLESS_USER/run"
+	out=$(as_rootless podman import "$images/bb.tar" stack/bb:local 2>&1) || fail "rootless podman import: $(echo "$out" | tail -1)" || return 1
+	if out=$(as_rootless podman --runtime "$runtime" run --rm --network none stack/bb:local true 2>&1); then
+		fail "rootless podman run with sysrunc succeeded" || return 1
+	fi
+	echo "$out" | sed 's/^/  rootless podman: /'
+	lines=$(echo "$out" | grep -c 'sysrunc:')
+	said=$(echo "$out" | grep 'sysrunc:' | sed 's/.*sysrunc: //')
+	[ "$lines" = 1 ] || fail "sysrunc said $lines lines" || return 1
+	case $said in *"rootless podman and rootless Docker are not supported"*) ;; *) fail "unclear: $said" || return 1 ;; esac
+	left=$(as_rootless podman ps -aq)
+	[ -z "$left" ] || fail "the rootless attempt left container(s) $left" || return 1
+	echo "$said"
+}
+
+# `sysrunc features` is this stack's runc's own answer plus sysrunc's additions.
+check_features() {
+	cd "$stack/sysrunc" && node --import tsx test/stacks/features-check.ts "$runtime" "$(command -v runc)"
+}
+
+# use_docker_cgroup_driver <systemd|cgroupfs>: dockerd restarted with that driver.
+use_docker_cgroup_driver() {
+	printf '{"runtimes":{"sysrunc":{"path":"%s"}},"exec-opts":["native.cgroupdriver=%s"]}\n' "$runtime" "$1" >/etc/docker/daemon.json
+	systemctl restart docker
+	wait_for 120 docker info && [ "$(docker info --format '{{.CgroupDriver}}')" = "$1" ]
 }
 
 leftovers() {
@@ -259,6 +331,22 @@ else
 	report "CHECK cri-pod skip 0 no CRI proto or pause image on the run disk"
 fi
 check podman check_podman
+check podman-rootless check_podman_rootless
+check features check_features
+
+# Docker's other cgroup driver: the cgroup checks again, with dockerd restarted under cgroupfs (the
+# guests' Docker defaults to systemd on cgroup v2).
+if selected limits-cgroupfs || selected child-cgroup-cgroupfs || selected dind-cgroupfs || selected systemd-cgroupfs; then
+	if use_docker_cgroup_driver cgroupfs; then
+		report "FACT docker-cgroup-driver-2 $(docker info --format '{{.CgroupDriver}}' 2>/dev/null)"
+		check limits-cgroupfs check_limits
+		check child-cgroup-cgroupfs check_child_cgroup
+		check dind-cgroupfs check_dind
+		check systemd-cgroupfs check_systemd
+	else
+		report "CHECK limits-cgroupfs fail 0 dockerd did not come back with native.cgroupdriver=cgroupfs"
+	fi
+fi
 check nothing-left check_nothing_left
 report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | sed 's/.*"mode":"\([a-z]*\)","reason":"\(.*\)"$/\1 (\2)/')"
 report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"

@@ -1,6 +1,7 @@
 // The manager's answers as the per-call binary sees them, and the errors they become.
 import { SysruncError } from '../errors.ts';
 import type { ErrorCode, MethodName, Result } from '../manager-api/v1.ts';
+import { callerFacts, callerRefusal } from './rootless-caller.ts';
 
 export class ManagerError extends SysruncError {
   readonly code: ErrorCode;
@@ -55,6 +56,10 @@ export function waitedText(code: string, waitMs: number): string {
 }
 
 export function unreachable(socketPath: string, detail: string): SysruncError {
+  // A rootless engine's create: starting a manager would not help, so say what would.
+  const facts = callerFacts(socketPath);
+  const refusal = facts === undefined ? undefined : callerRefusal(socketPath, facts);
+  if (refusal !== undefined) return new SysruncError(`${refusal} (${detail})`);
   return new SysruncError(
     `sysrunc-mgr is not reachable at ${socketPath} (${detail}); start it with "systemctl start sysrunc-mgr" or "sysrunc-mgr --socket ${socketPath}"`,
   );

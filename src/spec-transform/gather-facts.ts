@@ -125,19 +125,25 @@ function callerCgroups(pid: number): CgroupHierarchy[] {
 }
 
 const DOCKERD_BINARIES = ['/usr/bin/dockerd', '/usr/local/bin/dockerd', '/usr/sbin/dockerd'];
+const inBinDirs = (name: string) => ['/usr/bin', '/usr/local/bin', '/usr/sbin'].map((d) => `${d}/${name}`);
+/** Store paths an engine creates at its first start (none exists in a fresh image), by the engine's binaries. */
+const CREATED_BY: Readonly<Record<string, readonly string[]>> = {
+  '/var/lib/containers/storage': ['podman', 'buildah', 'crio'].flatMap(inBinDirs),
+};
 
 /**
- * Store paths get a volume when the image uses them: they exist in it, or (the Docker data root)
- * the image ships dockerd, which creates it at first start. An image without them gets no volumes.
+ * Store paths get a volume when the image uses them: they exist in it, or the image ships the
+ * engine that creates them at first start (dockerd for the Docker data root, podman, buildah or
+ * CRI-O for containers/storage). An image without them gets no volumes.
  */
-function usedStorePaths(spec: Spec, rootfs: string): string[] {
+export function usedStorePaths(spec: Spec, rootfs: string): string[] {
   const { paths, dockerDataRoot } = storePathsFor({ rootfs, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) });
   const existsInside = (p: string) => {
     const resolved = resolveInsideRootfs(rootfs, p);
     return resolved !== undefined && existsSync(path.join(rootfs, resolved));
   };
-  const shipsDockerd = DOCKERD_BINARIES.some(existsInside);
-  return paths.filter((p) => existsInside(p) || (p === dockerDataRoot && shipsDockerd));
+  const creators = (p: string) => (p === dockerDataRoot ? DOCKERD_BINARIES : (CREATED_BY[p] ?? []));
+  return paths.filter((p) => existsInside(p) || creators(p).some(existsInside));
 }
 
 /** Docker's --rm, read from the container's hostconfig.json beside the /etc/hostname it bind-mounts. */

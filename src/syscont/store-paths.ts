@@ -13,6 +13,9 @@ export const STORE_PATHS: readonly string[] = [
   '/var/lib/kubelet',
   '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs',
   '/var/lib/buildkit',
+  // podman's, buildah's and CRI-O's (containers/storage, root's graphroot): a system container's
+  // own podman.service fails on its overlayfs rootfs ("'overlay' is not supported over overlayfs").
+  '/var/lib/containers/storage',
   '/var/lib/k0s',
   '/var/lib/rancher/k3s',
 ];

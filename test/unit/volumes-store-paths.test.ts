@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { STORE_PATHS, storePathsFor } from '../../src/syscont/store-paths.ts';
+import { usedStorePaths } from '../../src/spec-transform/gather-facts.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
 
 const s = scratch('volumes-store-paths');
@@ -58,4 +59,17 @@ test('an unusable data-root falls back to /var/lib/docker with a warning', () =>
     assert.equal(r.dockerDataRoot, '/var/lib/docker', content);
     assert.equal(r.warnings.length, 1, content);
   }
+});
+
+test("podman's storage (containers/storage's root graphroot) gets a store volume, so an inner podman is not overlayfs on overlayfs", () => {
+  const r = storePathsFor({ rootfs: s.sub('rootfs'), mountDestinations: [] });
+  assert.ok(r.paths.includes('/var/lib/containers/storage'), r.paths.join(' '));
+});
+
+test('an image that ships podman gets the containers/storage volume before podman has made the directory', () => {
+  const rootfs = s.sub('rootfs');
+  mkdirSync(path.join(rootfs, 'usr/bin'), { recursive: true });
+  assert.ok(!usedStorePaths({ ociVersion: '1.0.2' }, rootfs).includes('/var/lib/containers/storage'));
+  writeFileSync(path.join(rootfs, 'usr/bin/podman'), '');
+  assert.deepEqual(usedStorePaths({ ociVersion: '1.0.2' }, rootfs), ['/var/lib/containers/storage']);
 });
