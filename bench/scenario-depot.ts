@@ -74,7 +74,7 @@ export const depotScenario: Scenario = {
     const viaSysrunc = (): number => mustTime(path.join(REPO_ROOT, 'bin', 'sysrunc'), ['--root', runcRoot, 'exec', '--process', processFile, id], o);
     const sysruncExec: number[] = [];
     const ctl = path.join(REPO_ROOT, 'bin', 'sysrunc-ctl');
-    const viaCli = (): number => mustTime(ctl, ['exec', id, 'true'], { ...o, env: { ...o.env, SYSRUNC_DEPOT_SOCKET: socket } });
+    const viaCli = (): number => mustTime(ctl, ['depot', 'exec', id, 'true'], { ...o, env: { ...o.env, SYSRUNC_DEPOT_SOCKET: socket } });
 
     const api: Paired = { runc: [], sysrunc: [] };
     const cli: Paired = { runc: [], sysrunc: [] };

@@ -1,4 +1,4 @@
-// sysrunc-ctl's depot commands: create/destroy a depot container, exec (-d detached, -t tty, -i
+// sysrunc-ctl's depot commands (`sysrunc-ctl depot ...`): create/destroy a depot container, exec (-d detached, -t tty, -i
 // stdin), attach, wait, signal, ps, forget, list. Every command talks to sysrunc-depotd through
 // depot-api/client.ts (socket: --socket, or SYSRUNC_DEPOT_SOCKET).
 import { spawnSync } from 'node:child_process';
@@ -102,11 +102,25 @@ function exitWith(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
+/**
+ * `sysrunc-ctl depot <command>`, the shape of `sysrunc-ctl tenant <command>`; and the same commands
+ * at the top level, as sysrunc-ctl had them first: hidden from help, one deprecation line on stderr.
+ */
 export function registerDepotCommands(program: Command): void {
   program.enablePositionalOptions();
+  const depot = program.command('depot').description('the depot (sysrunc-depotd): long-lived containers with tracked processes').enablePositionalOptions();
+  addDepotCommands((name) => depot.command(name));
+  addDepotCommands((name) =>
+    program.command(name, { hidden: true }).hook('preAction', () => {
+      process.stderr.write(`sysrunc-ctl: '${name}' without 'depot' is deprecated; use 'sysrunc-ctl depot ${name}'\n`);
+    }),
+  );
+}
 
-  program
-    .command('create')
+/** The depot's commands, each made under its parent by `command`. */
+function addDepotCommands(command: (name: string) => Command): void {
+
+  command('create')
     .description('create a depot container: sysrunc, the keep-alive init as PID 1')
     .argument('<id>')
     .requiredOption('--rootfs <dir>', 'root filesystem (used in place, never written by the depot)')
@@ -126,8 +140,7 @@ export function registerDepotCommands(program: Command): void {
       process.stdout.write(`${info.id} ${info.pid}\n`);
     });
 
-  program
-    .command('destroy')
+  command('destroy')
     .description('kill everything in a depot container, delete it and remove its directory')
     .argument('<id>')
     .addOption(socketOption())
@@ -135,8 +148,7 @@ export function registerDepotCommands(program: Command): void {
       await withClient(o.socket, (c) => c.call('destroy', { id }));
     });
 
-  program
-    .command('list')
+  command('list')
     .description('the depot\'s containers')
     .addOption(socketOption())
     .action(async (o: { socket?: string }) => {
@@ -144,8 +156,7 @@ export function registerDepotCommands(program: Command): void {
       for (const c of containers) process.stdout.write(`${c.id}\t${c.pid}\t${c.status}\n`);
     });
 
-  program
-    .command('exec')
+  command('exec')
     .description('run a process in a depot container; -d prints its id and returns, otherwise it is attached and its exit code is ours')
     .argument('<container>')
     .argument('<command...>')
@@ -184,8 +195,7 @@ export function registerDepotCommands(program: Command): void {
       }
     });
 
-  program
-    .command('attach')
+  command('attach')
     .description('reattach to a process: all its output so far, then the rest; its exit code is ours')
     .argument('<container>')
     .argument('<process>')
@@ -201,8 +211,7 @@ export function registerDepotCommands(program: Command): void {
       }
     });
 
-  program
-    .command('wait')
+  command('wait')
     .description('wait for a process and print its exit code (128+signal when killed); also our exit status')
     .argument('<container>')
     .argument('<process>')
@@ -213,8 +222,7 @@ export function registerDepotCommands(program: Command): void {
       exitWith(exitCode);
     });
 
-  program
-    .command('signal')
+  command('signal')
     .description('send a signal (name or number) to a process')
     .argument('<container>')
     .argument('<process>')
@@ -224,8 +232,7 @@ export function registerDepotCommands(program: Command): void {
       await withClient(o.socket, (c) => c.call('signal', { container, process: proc, signal: signalNumber(signal) }));
     });
 
-  program
-    .command('forget')
+  command('forget')
     .description('remove the record (directory, output, exit code) of an exited process')
     .argument('<container>')
     .argument('<process>')
@@ -234,8 +241,7 @@ export function registerDepotCommands(program: Command): void {
       await withClient(o.socket, (c) => c.call('forget', { container, process: proc }));
     });
 
-  program
-    .command('ps')
+  command('ps')
     .description('the processes of a depot container, running and exited')
     .argument('<container>')
     .option('--json', 'JSON instead of a table')

@@ -1,5 +1,5 @@
-// sysrunc-ctl: the command line of sysrunc's services: the depot's commands, the tenant service's
-// (under `tenant`) and the manager's status.
+// sysrunc-ctl: the command line of sysrunc's services: the depot's commands (under `depot`), the
+// tenant service's (under `tenant`) and the manager's status.
 import { Command } from 'commander';
 import { oneLine } from '../errors.ts';
 import { SYSRUNC_VERSION } from '../version.ts';

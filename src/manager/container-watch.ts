@@ -1,6 +1,7 @@
 // Sees containers go without being told: runc's delete removes <runtime root>/<id> (inotify, through
 // fs.watch on each runtime root), and a create that dies before runc has the container leaves no
-// state behind at all, which only its caller's exit shows (polled while such a create is pending).
+// state behind at all, which only its caller's exit shows; nor does a `runc run` in the foreground,
+// which removes the state a moment before it exits (the caller is polled while it runs without state).
 // Either way the manager is asked to release the container; the periodic sweep stays the backstop
 // for anything missed (a watch that failed, a manager restarted in between).
 import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
@@ -13,7 +14,7 @@ interface Tracked {
   readonly runtimeRoot: string;
   readonly shimPid: number;
   readonly shimStartTime: string;
-  /** Created, but runc has not written its state yet: the caller's exit decides. */
+  /** No runc state (not written yet, or removed already) while its caller runs: the caller's exit decides. */
   pending: boolean;
 }
 
@@ -76,7 +77,14 @@ export class ContainerWatch implements ContainerTracker {
       t.pending = false;
       return;
     }
-    if (t.pending && processIsAlive(t.shimPid, t.shimStartTime)) return;
+    // No state, but its caller still runs: a create not at runc yet, or a runc that removes the
+    // state before it exits (`runc run` in the foreground, a create runc failed). The manager
+    // releases nothing while that process runs, so it is polled until it exits; released then.
+    if (processIsAlive(t.shimPid, t.shimStartTime)) {
+      t.pending = true;
+      this.startPolling();
+      return;
+    }
     t.pending = false;
     this.o.maybeGone(id);
   }

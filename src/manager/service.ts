@@ -1,61 +1,26 @@
 // The manager's request handlers. The server runs them one at a time (SerialQueue), so no two
 // creates can interleave an allocation or a mount; only a store volume's sync-out steps aside.
-import { existsSync, mkdirSync } from 'node:fs';
-import { makeRunDir, removeRunDir, removeUnmountedTree } from './run-dirs.ts';
-import { treeBytes } from '../fs/tree-bytes.ts';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { readdirIfExists } from '../fs/read-dir.ts';
-import type { Logger } from 'pino';
 import type { HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
-import { checkCallerMappings } from './caller-mappings.ts';
-import { ServiceError } from './service-error.ts';
-import type { PreparedBundles } from './prepared-bundles.ts';
-import { prepareContainer } from './prepare.ts';
 import { restoreLegacyBundleConfig } from '../oci/bundle.ts';
-import { SubidError, type SubidAllocator } from './subid-alloc.ts';
-import { rangeKeyOf, type ContainerRecord, type Registry } from './registry.ts';
-import { containerRoot, type HostExecutor } from './host-executor.ts';
-import { processIsAlive, runcKnowsContainer } from './liveness.ts';
-import { mountsUnder, unmount } from '../host/mount.ts';
-import { SYSRUNC_VERSION } from '../version.ts';
 import { faultPoint } from '../testing/fault.ts';
-import type { VolumeManager } from './volumes/volume-manager.ts';
-import { LXCFS_DIR_NAME } from './lxcfs/layout.ts';
-import type { LxcfsSupervisor } from './lxcfs/supervisor.ts';
-import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
+import { SYSRUNC_VERSION } from '../version.ts';
+import { checkCallerMappings } from './caller-mappings.ts';
+import { containerRoot } from './host-executor.ts';
+import { processIsAlive, runcKnowsContainer } from './liveness.ts';
+import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision } from './ownership/decide.ts';
+import { prepareContainer } from './prepare.ts';
+import { rangeKeyOf, type ContainerRecord } from './registry.ts';
+import { makeRunDir, removeRunDir } from './run-dirs.ts';
+import { ServiceError } from './service-error.ts';
+import { RUN_DIRS, type ServiceOptions } from './service-options.ts';
+import { listContainers, managerStatus } from './service-queries.ts';
+import { reconcileHost, sweepGone } from './service-recovery.ts';
+import { SubidError } from './subid-alloc.ts';
 
 export { ServiceError };
-
-export interface ServiceOptions {
-  readonly runBase: string;
-  readonly allocator: SubidAllocator;
-  readonly registry: Registry;
-  readonly executor: HostExecutor;
-  readonly volumes: VolumeManager;
-  readonly log: Logger;
-  readonly defaultSize: number;
-  /** The most ids one container may ask for (sysrunc-mgr --max-subid-size), whatever the source. */
-  readonly maxSize?: number;
-  readonly ownership: OwnershipHost;
-  /** Runs fn outside the manager's request queue (see SerialQueue.unlocked); the caller holds it. */
-  readonly unlocked: <T>(fn: () => Promise<T>) => Promise<T>;
-  readonly bundles: PreparedBundles;
-  /** bin/sysrunc-delegate-cgroups, the createRuntime hook of system containers. */
-  readonly hookBinary: string;
-  /** Told of every container prepared and released, to see it gone as soon as runc is done. */
-  readonly tracker?: ContainerTracker;
-  /** sysrunc's lxcfs (none: a manager without it, as in unit tests). */
-  readonly lxcfs?: LxcfsSupervisor;
-}
-
-/** Watches containers so that the manager releases them without being asked (container-watch.ts). */
-export interface ContainerTracker {
-  track(record: { id: string; runtimeRoot: string; shimPid: number; shimStartTime: string }): void;
-  untrack(id: string): void;
-}
-
-/** Below the run base: one dir per container, traversable by that container's root only. */
-const RUN_DIRS = 'containers';
+export type { ContainerTracker, ServiceOptions } from './service-options.ts';
 
 export class ManagerService {
   /** Releases under way, by id: a delete that must wait for cleanup waits for these. */
@@ -287,118 +252,6 @@ export class ManagerService {
     return this.o.registry.all();
   }
 
-  list(): Result<'list'> {
-    return {
-      containers: this.o.registry.all().map((r) => ({
-        id: r.id,
-        runtimeRoot: r.runtimeRoot,
-        bundle: r.bundle,
-        uidMappings: r.uidMappings,
-        gidMappings: r.gidMappings,
-        actions: r.actions,
-      })),
-    };
-  }
-
-  status(): Result<'status'> {
-    const state = this.o.allocator.state();
-    return {
-      mode: state.mode,
-      ranges: this.o.allocator.pool(),
-      allocations: state.allocations,
-      containers: this.o.registry.all().map((r) => ({
-        id: r.id,
-        bundle: r.bundle,
-        uidMappings: r.uidMappings,
-        ...(r.ownership !== undefined ? { ownership: r.ownership } : {}),
-        stopped: r.stopped === true,
-        actions: r.actions,
-      })),
-      volumes: this.o.volumes.list().flatMap((c) =>
-        c.volumes.map((v) => ({ id: c.id, mountpoint: v.mountpoint, hostDir: v.hostDir, mode: v.layer === undefined ? ('copy' as const) : ('in-layer' as const), bytes: treeBytes(v.hostDir) })),
-      ),
-      ...(this.o.lxcfs === undefined ? {} : { lxcfs: this.o.lxcfs.status() }),
-    };
-  }
-
-  /**
-   * Brings records in line with reality: containers that no runc root knows and no create is
-   * working on are released; allocations and mounts nobody records are dropped.
-   */
-  async reconcile(): Promise<{ released: string[] }> {
-    await this.o.volumes.recover();
-    const released = await this.sweepOrphans();
-    const known = new Set(this.o.registry.all().map((r) => r.id));
-    for (const leftover of this.o.executor.reconcile(known)) this.o.log.warn(leftover);
-    for (const { id } of this.o.volumes.list()) {
-      if (known.has(id)) continue;
-      await this.o.volumes.destroyVolumes(id);
-      this.o.log.warn({ id }, 'destroyed store volumes with no container record');
-    }
-    const inUse = new Set(this.o.registry.all().flatMap((r) => rangeKeyOf(r) ?? []));
-    for (const allocation of this.o.allocator.list()) {
-      if (known.has(allocation.id) || inUse.has(allocation.id)) continue;
-      this.o.allocator.free(allocation.id);
-      this.o.log.warn({ id: allocation.id }, 'freed an allocation with no container record');
-    }
-    const runDirs = new Set(this.o.registry.all().map((r) => r.runDir));
-    // lxcfs's mounts are no container's: running containers read their /proc through them.
-    const lxcfsDir = path.join(this.o.runBase, LXCFS_DIR_NAME);
-    const owned = (p: string) => [...runDirs, lxcfsDir].some((dir) => p === dir || p.startsWith(`${dir}/`));
-    for (const mount of mountsUnder(this.o.runBase).reverse()) {
-      if (owned(mount)) continue;
-      unmount(mount, { detach: true });
-      this.o.log.warn({ mount }, 'unmounted a mount with no container record');
-    }
-    for (const dir of this.runDirCandidates()) {
-      if (runDirs.has(dir)) continue;
-      try {
-        removeUnmountedTree(dir);
-      } catch (err) {
-        this.o.log.error({ dir, err: (err as Error).message }, 'could not remove a run dir with no container record');
-      }
-    }
-    for (const id of this.o.bundles.ids()) if (!known.has(id)) this.o.bundles.remove(id);
-    return { released };
-  }
-
-  /** Per-container dirs under the run base: containers/<id>, and <id> as sysrunc before 0.2 made them. */
-  private runDirCandidates(): string[] {
-    const layout = new Set([RUN_DIRS, LXCFS_DIR_NAME, path.basename(this.o.bundles.bundlesDir), path.basename(this.o.bundles.hintsDir)]);
-    const legacy = readdirIfExists(this.o.runBase).filter((n) => !layout.has(n) && !n.endsWith('.sock') && !n.startsWith('.'));
-    return [...readdirIfExists(path.join(this.o.runBase, RUN_DIRS)).map((n) => path.join(this.o.runBase, RUN_DIRS, n)), ...legacy.map((n) => path.join(this.o.runBase, n))];
-  }
-
-  /**
-   * Releases what belongs to containers that are gone: records no runc root knows and no create is
-   * working on (as a stop), and stopped containers whose rootfs was removed (docker rm), with their
-   * volumes and clone.
-   */
-  async sweepOrphans(): Promise<string[]> {
-    const released: string[] = [];
-    for (const record of this.o.registry.all()) {
-      if (record.stopped === true) {
-        // dockerd removes the merged dir at every stop; the layer's upper dir goes only with `docker rm`.
-        const layer = record.volumes?.upperdir ?? record.clone?.upperdir ?? record.volumes?.rootfs;
-        if (layer !== undefined && existsSync(layer)) continue;
-      } else {
-        if (runcKnowsContainer(record.runtimeRoot, record.id)) continue;
-        if (processIsAlive(record.shimPid, record.shimStartTime)) continue;
-      }
-      try {
-        // A record runc no longer knows is released as a stop, never as a removal: the sweep may run
-        // between a delete's `runc delete` and its own release call, and a stopped container (or a
-        // reboot) must keep its store volumes and clone until its rootfs is really gone.
-        await this.releaseOnce(record, { keep: record.stopped !== true });
-        released.push(record.id);
-        this.o.log.warn({ id: record.id, stopped: record.stopped === true }, 'released a container that no longer exists');
-      } catch (err) {
-        this.o.log.error({ id: record.id, err: (err as Error).message }, 'could not release an orphaned container');
-      }
-    }
-    return released;
-  }
-
   /**
    * Syncs a stopped container's store volumes out into its rootfs, so `docker commit` and `docker cp`
    * see them. This runs inside the runtime's delete, so it is over before dockerd (or containerd's
@@ -419,6 +272,27 @@ export class ManagerService {
     } catch (err) {
       this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed; the volumes keep the data');
     }
+  }
+
+  list(): Result<'list'> {
+    return listContainers(this.o);
+  }
+
+  status(): Result<'status'> {
+    return managerStatus(this.o);
+  }
+
+  /**
+   * Brings records in line with reality: containers that no runc root knows and no create is
+   * working on are released; allocations and mounts nobody records are dropped.
+   */
+  async reconcile(): Promise<{ released: string[] }> {
+    return reconcileHost(this.o, (record, o) => this.releaseOnce(record, o));
+  }
+
+  /** Releases what belongs to containers that are gone (service-recovery.ts sweepGone). */
+  async sweepOrphans(): Promise<string[]> {
+    return sweepGone(this.o, (record, o) => this.releaseOnce(record, o));
   }
 
   /** Manager shutdown: volumes of removed containers go; nothing a running or stopped one owns. */

@@ -4,11 +4,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { APP_IMAGE, DIND_IMAGE, SYSTEMD_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
 import { criRuntime, type CriRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
-import { waitUntil } from '../rig/proc.ts';
 import { leftovers, managerList, NOTHING_LEFT, parseIdMap, subidAllocations } from './helpers.ts';
 
 let mgr: TestManager;
@@ -62,6 +62,15 @@ async function execSync(container: string, cmd: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
+/** Mount points of a mountinfo file with their file system type and device (major:minor). */
+function mountinfoLines(file: string): { point: string; fstype: string; device: string }[] {
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => {
+    const fields = line.split(' ');
+    const rest = line.slice(line.indexOf(' - ') + 3).split(' ');
+    return { point: fields[4] ?? '', device: fields[2] ?? '', fstype: rest[0] ?? '' };
+  });
+}
+
 async function removePod(pod: Pod): Promise<void> {
   await cri.stopPodSandbox(pod.id);
   await cri.removePodSandbox(pod.id);
@@ -82,16 +91,40 @@ test('a pod of two app containers runs under handler runc (the control)', async 
 // exactly the listed flags (MS_BIND|MS_REC|MS_REMOUNT|MS_RDONLY = 0x5021); in the container's
 // user namespace the source's nosuid/nodev/noexec are locked, so clearing them was EPERM until
 // sysrunc began listing them (gather-facts.ts lockedBindFlags).
-test('under handler sysrunc, the pod sandbox runs with containerd\'s shm and CNI network namespace', async () => {
-  const pod = await runPod('sysrunc', 'sysrunc-sandbox', 0);
-  try {
-    assert.equal((await cri.podSandboxStatus(pod.id)).state, 0, 'SANDBOX_READY');
-  } finally {
-    await removePod(pod);
-  }
+let sandbox: Pod | undefined;
+
+test('under handler sysrunc, a pod sandbox with no app container is ready', async () => {
+  sandbox = await runPod('sysrunc', 'sysrunc-sandbox', 0);
+  assert.equal((await cri.podSandboxStatus(sandbox.id)).state, 0, 'SANDBOX_READY');
+});
+
+test('the sysrunc pod sandbox\'s /dev/shm is the tmpfs containerd mounted for the pod', async () => {
+  assert.ok(sandbox !== undefined, 'no sandbox');
+  const { pid } = await cri.podSandboxInfo(sandbox.id);
+  const inside = mountinfoLines(`/proc/${pid}/mountinfo`).find((m) => m.point === '/dev/shm');
+  const host = mountinfoLines('/proc/self/mountinfo').find((m) => m.point.endsWith(`/sandboxes/${sandbox?.id ?? ''}/shm`));
+  assert.ok(host !== undefined, 'containerd mounted no shm for the pod');
+  assert.ok(inside !== undefined, 'the sandbox has no /dev/shm mount');
+  assert.deepEqual([inside.fstype, inside.device], ['tmpfs', host.device], 'the sandbox\'s /dev/shm is another file system than the pod\'s');
+});
+
+test('the sysrunc pod sandbox runs in the network namespace CNI set up, not the host\'s', async () => {
+  assert.ok(sandbox !== undefined, 'no sandbox');
+  const { pid, netnsPath } = await cri.podSandboxInfo(sandbox.id);
+  assert.notEqual(statSync(`/proc/${pid}/ns/net`).ino, statSync('/proc/self/ns/net').ino, 'the sandbox runs in the host\'s network namespace');
+  assert.equal(statSync(`/proc/${pid}/ns/net`).ino, statSync(netnsPath).ino, `the sandbox is not in ${netnsPath}`);
+  assert.match((await cri.podSandboxStatus(sandbox.id)).ip, /^10\.231\.77\./, 'CNI gave the pod no address');
+});
+
+test('while the sysrunc pod sandbox runs, the manager holds its record and a range for it', async () => {
+  assert.ok(sandbox !== undefined, 'no sandbox');
+  assert.ok((await managerList(mgr)).some((r) => r.id === sandbox?.id), 'the manager has no record of the sandbox');
+  assert.deepEqual(subidAllocations(mgr).map((a) => a.id), [sandbox.id]);
 });
 
 test('a sysrunc pod sandbox leaves no allocation, mount or record behind once stopped and removed', async () => {
+  assert.ok(sandbox !== undefined, 'no sandbox');
+  await removePod(sandbox);
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
   assert.deepEqual(subidAllocations(mgr), []);
 });
@@ -148,8 +181,8 @@ test('the sysrunc pod, stopped and removed, leaves no allocation, mount or recor
   assert.ok(pod !== undefined, 'no pod');
   await removePod(pod);
   // The Docker-in-Docker container's store volumes go with its rootfs snapshot, which containerd
-  // removes in its garbage collection, shortly after RemovePodSandbox returns.
-  await waitUntil('the pod\'s records, allocations and mounts to go', async () => JSON.stringify(await leftovers(mgr)) === JSON.stringify(NOTHING_LEFT), 30_000, 250).catch(() => undefined);
+  // removes in its garbage collection, shortly after RemovePodSandbox returns: leftovers waits
+  // (bounded) for the manager's periodic sweep to see that.
   assert.deepEqual(await leftovers(mgr), NOTHING_LEFT);
 });
 

@@ -285,17 +285,17 @@ test('exec into a container the depot does not have is not-found, naming its dir
 test('sysrunc-ctl exec runs a process attached and exits with its code; exec -d and wait give the same', async () => {
   const ctl = path.join(REPO_ROOT, 'bin', 'sysrunc-ctl');
   const env = { ...process.env, SYSRUNC_DEPOT_SOCKET: SOCKET };
-  const fg = spawnSync(ctl, ['exec', MAIN, 'sh', '-c', 'echo hi; exit 4'], { env, encoding: 'utf8' });
+  const fg = spawnSync(ctl, ['depot', 'exec', MAIN, 'sh', '-c', 'echo hi; exit 4'], { env, encoding: 'utf8' });
   assert.deepEqual({ status: fg.status, stdout: fg.stdout, stderr: fg.stderr }, { status: 4, stdout: 'hi\n', stderr: '' });
-  const bg = spawnSync(ctl, ['exec', '-d', '--id', 'dpt-cli', MAIN, 'sh', '-c', 'exit 6'], { env, encoding: 'utf8' });
+  const bg = spawnSync(ctl, ['depot', 'exec', '-d', '--id', 'dpt-cli', MAIN, 'sh', '-c', 'exit 6'], { env, encoding: 'utf8' });
   assert.deepEqual({ status: bg.status, stdout: bg.stdout }, { status: 0, stdout: 'dpt-cli\n' });
-  const waited = spawnSync(ctl, ['wait', MAIN, 'dpt-cli'], { env, encoding: 'utf8' });
+  const waited = spawnSync(ctl, ['depot', 'wait', MAIN, 'dpt-cli'], { env, encoding: 'utf8' });
   assert.deepEqual({ status: waited.status, stdout: waited.stdout }, { status: 6, stdout: '6\n' });
 });
 
 test('sysrunc-ctl attach rides out a daemon kill -9: it reconnects and prints the rest exactly once', async () => {
   const { process: id } = await exec({ args: ['sh', '-c', 'echo one; read x; echo two; exit 9'] });
-  const child = spawn(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['attach', MAIN, id], { env: { ...process.env, SYSRUNC_DEPOT_SOCKET: SOCKET }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(path.join(REPO_ROOT, 'bin', 'sysrunc-ctl'), ['depot', 'attach', MAIN, id], { env: { ...process.env, SYSRUNC_DEPOT_SOCKET: SOCKET }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

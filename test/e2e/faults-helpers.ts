@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestManager } from '../helpers/manager.ts';
-import { runDirEntries, sweepManager } from '../helpers/manager-state.ts';
-import { ManagerClient } from '../../src/manager-client/client.ts';
+import { listRecords, readUntil, runDirEntries } from '../helpers/manager-state.ts';
+import { isDeepStrictEqual } from 'node:util';
 import { mountsUnder } from '../rig/proc.ts';
 
 export interface Allocation {
@@ -78,19 +78,17 @@ export interface Held {
 export const NOTHING: Held = { records: [], allocations: [], mounts: [], runDirEntries: [], stateFiles: [], stateDirs: [] };
 
 /**
- * Everything the manager holds on the host, after two sweeps (a release as a stop, then the
- * removal); with `id`, only what names that container.
+ * Everything the manager holds on the host; with `id`, only what names that container. No sweep is
+ * forced: this waits (bounded) for the manager's own release (its watch; its periodic sweep for a
+ * stopped container whose rootfs went), so whatever it leaks is still there when the bound passes.
  */
 export async function held(mgr: TestManager, id?: string): Promise<Held> {
-  await sweepManager(mgr.socket);
-  await sweepManager(mgr.socket);
-  const client = await ManagerClient.connect(mgr.socket);
-  let records: string[];
-  try {
-    records = (await client.call('list', {})).containers.map((c) => c.id);
-  } finally {
-    client.close();
-  }
+  return readUntil(() => heldNow(mgr, id), (h) => isDeepStrictEqual(h, NOTHING));
+}
+
+/** What the manager holds right now (held's single reading). */
+async function heldNow(mgr: TestManager, id: string | undefined): Promise<Held> {
+  const records = (await listRecords(mgr.socket)).map((c) => c.id);
   const mine = (s: string) => id === undefined || s === id || s.split('/').includes(id) || s.includes(`/${id}/`) || s.includes(`.${id}.`) || s.endsWith(`/${id}.json`);
   return {
     records: records.filter(mine),

@@ -2,12 +2,13 @@
 // and the host-side observations the tests make (manager records, subid state, mounts, run dirs).
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { startDockerd, type DockerDaemon, type ExecOptions, type ExecResult } from '../rig/dockerd.ts';
 import { execTool } from '../rig/exec.ts';
 import { ensureBusyboxRootfs, ensureDockerImage, ensureRootfsTar } from '../rig/images.ts';
 import { bins } from '../rig/paths.ts';
 import { mountsUnder, waitUntil } from '../rig/proc.ts';
-import { runDirEntries as layoutEntries, sweepManager } from '../helpers/manager-state.ts';
+import { readUntil, runDirEntries as layoutEntries } from '../helpers/manager-state.ts';
 import { startTestManager, SYSRUNC, type TestManager, type TestManagerOptions } from '../helpers/manager.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
 import type { IdMapping, Result } from '../../src/manager-api/v1.ts';
@@ -228,15 +229,17 @@ function hostLeftovers(mgr: TestManager, mine: Filter): Omit<Leftovers, 'records
 
 /**
  * What the manager still holds on the host, for all containers or (with `ids`) for those only.
- * A test asserts it deep-equals NOTHING_LEFT.
+ * A test asserts it deep-equals NOTHING_LEFT. No sweep is forced: this waits (bounded) for the
+ * manager's own release, so whatever it leaks is still there when the bound passes.
  */
 export async function leftovers(mgr: TestManager, ids?: readonly string[]): Promise<Leftovers> {
-  // The manager releases a deleted container on its own, a few ms after runc's delete returns.
-  await sweepManager(mgr.socket);
   const mine = onlyIds(ids);
-  const host = hostLeftovers(mgr, mine);
-  const records = (await managerList(mgr)).map((c) => c.id).filter(mine);
-  return { mounts: host.mounts, runDirEntries: host.runDirEntries, records, allocations: host.allocations };
+  const read = async (): Promise<Leftovers> => {
+    const host = hostLeftovers(mgr, mine);
+    const records = (await managerList(mgr)).map((c) => c.id).filter(mine);
+    return { mounts: host.mounts, runDirEntries: host.runDirEntries, records, allocations: host.allocations };
+  };
+  return readUntil(read, (l) => isDeepStrictEqual(l, NOTHING_LEFT));
 }
 
 export const NOTHING_LEFT: Leftovers = { mounts: [], runDirEntries: [], records: [], allocations: [] };

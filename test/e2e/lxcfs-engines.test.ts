@@ -65,7 +65,7 @@ before(async () => {
 });
 
 after(async () => {
-  spawnSync(CTL, ['destroy', 'lxe-depot', '--socket', DEPOT_SOCKET]);
+  spawnSync(CTL, ['depot', 'destroy', 'lxe-depot', '--socket', DEPOT_SOCKET]);
   spawnSync(CTL, ['tenant', 'delete', 'lxe', 'web', '--socket', TENANT_SOCKET]);
   for (const d of daemons) d.kill('SIGKILL');
   await rig?.stop();
@@ -125,9 +125,9 @@ test('a tenant container run with --memory 256 MiB and --cpu 1 sees 256 MiB and 
 test('a depot container created with --memory 256 MiB and --cpu 1 sees 256 MiB, 1 CPU and its own uptime, from lxcfs', async () => {
   const env = { ...process.env, SYSRUNC_DEPOT_SOCKET: DEPOT_SOCKET };
   const started = Date.now();
-  const created = spawnSync(CTL, ['create', 'lxe-depot', '--rootfs', await rootfsCopy('depot'), '--memory', String(256 * MIB), '--cpu', '1'], { encoding: 'utf8', env });
+  const created = spawnSync(CTL, ['depot', 'create', 'lxe-depot', '--rootfs', await rootfsCopy('depot'), '--memory', String(256 * MIB), '--cpu', '1'], { encoding: 'utf8', env });
   assert.equal(created.status, 0, created.stderr);
-  const r = spawnSync(CTL, ['exec', 'lxe-depot', 'sh', '-c', `${FIGURES}; grep -c ' /proc/meminfo .* fuse.lxcfs ' /proc/self/mountinfo`], { encoding: 'utf8', env });
+  const r = spawnSync(CTL, ['depot', 'exec', 'lxe-depot', 'sh', '-c', `${FIGURES}; grep -c ' /proc/meminfo .* fuse.lxcfs ' /proc/self/mountinfo`], { encoding: 'utf8', env });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.at(-1), '1', r.stdout);
@@ -138,7 +138,7 @@ test('a depot container created with --memory 256 MiB and --cpu 1 sees 256 MiB, 
 
 test('sysrunc-ctl create refuses --memory under 4 MiB with one line naming it, and leaves no container', async () => {
   const env = { ...process.env, SYSRUNC_DEPOT_SOCKET: DEPOT_SOCKET };
-  const r = spawnSync(CTL, ['create', 'lxe-small', '--rootfs', await rootfsCopy('small'), '--memory', '1000'], { encoding: 'utf8', env });
+  const r = spawnSync(CTL, ['depot', 'create', 'lxe-small', '--rootfs', await rootfsCopy('small'), '--memory', '1000'], { encoding: 'utf8', env });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr.trim(), /memory/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

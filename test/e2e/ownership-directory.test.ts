@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { lstatSync, readFileSync, symlinkSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { startFixture, type Fixture } from '../oci-conformance/fixture.ts';
-import { managerRecords, mountsUnder } from '../oci-conformance/helpers/host-state.ts';
+import { mountsUnder, recordsOnceReleased } from '../oci-conformance/helpers/host-state.ts';
 
 let fx: Fixture;
 
@@ -47,7 +47,7 @@ test('chown mode shifts a directory rootfs in place while the container exists a
   assert.equal(owner(path.join(b.rootfs, 'bin', 'busybox')), '0:0');
   assert.equal(lstatSync(path.join(b.rootfs, 'bin', 'busybox')).mode & 0o7777, 0o4755);
   assert.equal(owner(b.rootfs), '0:0');
-  assert.deepEqual(await managerRecords(fx.manager), []);
+  assert.deepEqual(await recordsOnceReleased(fx.manager), []);
   assert.deepEqual(mountsUnder(fx.manager.runDir), []);
 });
 
@@ -74,5 +74,5 @@ test('clone mode on a directory rootfs is refused naming the setting, the bundle
   assert.notEqual(r.exitCode, 0);
   assert.match(r.stderr, /annotation io\.sysrunc\.ownership: ownership mode clone was forced but cannot work here: the rootfs is not an overlay/);
   assert.equal(readFileSync(b.config, 'utf8'), before);
-  assert.deepEqual(await managerRecords(fx.manager), []);
+  assert.deepEqual(await recordsOnceReleased(fx.manager), []);
 });

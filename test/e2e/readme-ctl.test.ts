@@ -30,7 +30,7 @@ const SECTIONS = {
   tenant: '## The tenant container service',
 } as const;
 /** The only line not run: it needs a terminal (the depot tests cover -t and -i). */
-const NEEDS_A_TERMINAL = /sysrunc-ctl exec -it /;
+const NEEDS_A_TERMINAL = /sysrunc-ctl depot exec -it /;
 
 let mgr: TestManager;
 let ctrd: ContainerdDaemon;
@@ -133,9 +133,9 @@ test('the README\'s depot examples run as printed', async () => {
   assertReplaced(lines, replacements);
   const runs = await runLines(lines, replacements);
   assertAllRan(runs);
-  const exec = runs.find((r) => r.line.startsWith("sysrunc-ctl exec web sh -c 'echo hi; exit 3'"));
+  const exec = runs.find((r) => r.line.startsWith("sysrunc-ctl depot exec web sh -c 'echo hi; exit 3'"));
   assert.equal(exec?.stdout, 'hi\n3\n', 'attached: output, then its exit code');
-  const attach = runs.find((r) => r.line.startsWith('sysrunc-ctl attach web'));
+  const attach = runs.find((r) => r.line.startsWith('sysrunc-ctl depot attach web'));
   assert.equal(attach?.stdout, 'done\n');
   const killed = runs.find((r) => r.line.includes('signal web "$id" KILL'));
   assert.equal(killed?.stdout, '137\n137\n', 'wait prints the exit code of the killed process and exits with it');

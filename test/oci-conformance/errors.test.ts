@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFixture, type Fixture, type Outcome, type Runtime } from './fixture.ts';
-import { managerRecords, mountsUnder, runDirEntries, snapshotTree } from './helpers/host-state.ts';
+import { managerRecords, mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
 
 let fx: Fixture;
 
@@ -63,7 +63,7 @@ async function assertRefused(r: Refusal): Promise<string> {
   for (const name of r.names) assert.ok(message.includes(name), `message does not name ${JSON.stringify(name)}: ${message}`);
   assert.equal(out.stdout, '');
   assert.deepEqual(snapshotTree(r.bundle), before, 'the bundle changed');
-  assert.deepEqual(await managerRecords(fx.manager), [], 'a manager record was left');
+  assert.deepEqual(await recordsOnceReleased(fx.manager), [], 'a manager record was left');
   assert.deepEqual(mountsUnder(fx.manager.runDir), [], 'a mount was left under the manager run dir');
   assert.deepEqual(runDirEntries(fx.manager), [], 'a container run dir was left');
   if (r.id !== undefined) assert.equal(await containerStatus(fx.sysrunc, r.id), undefined, 'runc has the container');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFixture, type Fixture } from './fixture.ts';
-import { managerRecords, mountsUnder, runDirEntries, snapshotTree } from './helpers/host-state.ts';
+import { mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
 
 let fx: Fixture;
 
@@ -23,7 +23,7 @@ async function brokenBundle(name: string): Promise<string> {
 }
 
 async function assertNothingLeft(): Promise<void> {
-  assert.deepEqual(await managerRecords(fx.manager), [], 'a manager record was left');
+  assert.deepEqual(await recordsOnceReleased(fx.manager), [], 'a manager record was left');
   assert.deepEqual(mountsUnder(fx.manager.runDir), [], 'a mount was left under the manager run dir');
   assert.deepEqual(runDirEntries(fx.manager), [], 'a run dir, prepared bundle or hint was left');
 }

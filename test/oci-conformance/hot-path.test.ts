@@ -33,7 +33,7 @@ async function recordIds(): Promise<string[]> {
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}; the manager's log ends:\n${fx.manager.log().split('\n').slice(-15).join('\n')}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SYSRUNC } from '../helpers/manager.ts';
 import { comparableState, startFixture, type Fixture, type Outcome, type Runtime } from './fixture.ts';
-import { managerRecords } from './helpers/host-state.ts';
+import { managerRecords, recordsOnceReleased } from './helpers/host-state.ts';
 import { waitFor } from './helpers/spawn.ts';
 
 let fx: Fixture;
@@ -120,7 +120,7 @@ test('without Node, create fails: create does go through Node', async () => {
   assert.deepEqual(out, { exitCode: 1, stdout: '', stderr: '' });
   assert.equal(await status(fx.sysrunc, id), undefined);
   assert.deepEqual(readFileSync(b.config), original);
-  assert.deepEqual((await managerRecords(fx.manager)).map((r) => r.id).filter((r) => r === id), []);
+  assert.deepEqual((await recordsOnceReleased(fx.manager, (r) => r.id === id)).map((r) => r.id).filter((r) => r === id), []);
 });
 
 test('spec in an empty directory writes a config.json byte-identical to runc\'s', async () => {
@@ -188,7 +188,7 @@ for (const [name, spelling] of SPELLINGS) {
     const deleted = await fx.sysrunc.cli([...flags, 'delete', '--force', id], { noRoot: true });
     assert.equal(deleted.exitCode, 0, deleted.stderr);
     assert.equal(await status(fx.sysrunc, id), undefined);
-    assert.deepEqual((await managerRecords(fx.manager)).filter((r) => r.id === id), []);
+    assert.deepEqual((await recordsOnceReleased(fx.manager, (r) => r.id === id)).filter((r) => r.id === id), []);
   });
 }
 
@@ -218,7 +218,7 @@ test('daemon.json runtimeArgs before the shim\'s flags: create and delete use th
   assert.ok(lines.some((l) => l.level === 'debug'), 'runc --debug wrote no debug line to the json log');
   const deleted = await fx.sysrunc.cli([...globals, 'delete', '--force', id], { noRoot: true });
   assert.equal(deleted.exitCode, 0, deleted.stderr);
-  assert.deepEqual((await managerRecords(fx.manager)).filter((r) => r.id === id), []);
+  assert.deepEqual((await recordsOnceReleased(fx.manager, (r) => r.id === id)).filter((r) => r.id === id), []);
 });
 
 test('kill --all signals every process of the container, like runc', async () => {

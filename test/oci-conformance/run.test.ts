@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { comparableState, startFixture, type Fixture, type Outcome, type Runtime } from './fixture.ts';
-import { managerRecords, mountsUnder, runDirEntries } from './helpers/host-state.ts';
+import { managerRecords, mountsUnder, recordsOnceReleased, runDirEntries } from './helpers/host-state.ts';
 import { startToFiles, waitFor, type Started } from './helpers/spawn.ts';
 import { assertValidState } from '../helpers/schema.ts';
 import { bins } from '../rig/paths.ts';
@@ -79,7 +79,7 @@ test('a foreground run leaves no container, manager record, mount or run dir beh
   const out = await fx.sysrunc.cli(['run', '--bundle', b.sysrunc, cid(fx.sysrunc, 'fgclean')]);
   assert.equal(out.exitCode, 0, out.stderr);
   assert.equal(await status(fx.sysrunc, cid(fx.sysrunc, 'fgclean')), undefined);
-  assert.deepEqual(await managerRecords(fx.manager), []);
+  assert.deepEqual(await recordsOnceReleased(fx.manager), []);
   assert.deepEqual(mountsUnder(fx.manager.runDir), []);
   assert.deepEqual(runDirEntries(fx.manager), []);
   assert.equal(readFileSync(path.join(b.sysrunc, 'config.json'), 'utf8'), original);
@@ -113,7 +113,7 @@ test('delete --force of a running detached container: no manager record, mount o
   assert.equal(out.sysrunc.exitCode, out.runc.exitCode, out.sysrunc.stderr);
   assert.equal(out.sysrunc.exitCode, 0);
   assert.equal(await status(fx.sysrunc, cid(fx.sysrunc, 'detached')), undefined);
-  assert.deepEqual(await managerRecords(fx.manager), []);
+  assert.deepEqual(await recordsOnceReleased(fx.manager), []);
   assert.deepEqual(mountsUnder(fx.manager.runDir), []);
   assert.deepEqual(runDirEntries(fx.manager), []);
   assert.deepEqual(readFileSync(path.join(detached.sysrunc, 'config.json')), readFileSync(path.join(detached.runc, 'config.json')));
@@ -211,7 +211,7 @@ test('delete after run --keep removes the container, its manager record, mounts 
   assert.equal(out.sysrunc.exitCode, out.runc.exitCode, out.sysrunc.stderr);
   assert.equal(out.sysrunc.exitCode, 0);
   assert.equal(await status(fx.sysrunc, cid(fx.sysrunc, 'keep')), undefined);
-  assert.deepEqual(await managerRecords(fx.manager), []);
+  assert.deepEqual(await recordsOnceReleased(fx.manager), []);
   assert.deepEqual(mountsUnder(fx.manager.runDir), []);
   assert.deepEqual(runDirEntries(fx.manager), []);
   assert.deepEqual(readFileSync(path.join(kept.sysrunc, 'config.json')), readFileSync(path.join(kept.runc, 'config.json')));

@@ -44,6 +44,14 @@ export interface PodSandboxStatus {
   readonly ip: string;
 }
 
+/** What containerd's verbose PodSandboxStatus tells of the sandbox's process. */
+export interface PodSandboxInfo {
+  /** The sandbox (pause) process, on the host. */
+  readonly pid: number;
+  /** The network namespace the sandbox's runtime spec names (CNI's, pinned by containerd). */
+  readonly netnsPath: string;
+}
+
 export interface ContainerSummary {
   readonly id: string;
   readonly podSandboxId: string;
@@ -63,6 +71,7 @@ export interface CriRuntime {
   removePodSandbox(podId: string): Promise<void>;
   listContainers(podId?: string): Promise<ContainerSummary[]>;
   podSandboxStatus(podId: string): Promise<PodSandboxStatus>;
+  podSandboxInfo(podId: string): Promise<PodSandboxInfo>;
 }
 
 export function criRuntime(cri: CriClient): CriRuntime {
@@ -100,6 +109,15 @@ export function criRuntime(cri: CriClient): CriRuntime {
       const s = (r.status ?? {}) as Record<string, unknown>;
       const network = (s.network ?? {}) as Record<string, unknown>;
       return { id: String(s.id), state: Number(s.state), ip: typeof network.ip === 'string' ? network.ip : '' };
+    },
+    async podSandboxInfo(podId) {
+      const r = await cri.runtime('PodSandboxStatus', { pod_sandbox_id: podId, verbose: true });
+      const raw = (r.info as Record<string, string> | undefined)?.info;
+      if (raw === undefined) throw new Error(`PodSandboxStatus of ${podId}: no verbose info`);
+      const info = JSON.parse(raw) as { pid?: number; runtimeSpec?: { linux?: { namespaces?: { type: string; path?: string }[] } } };
+      const netnsPath = info.runtimeSpec?.linux?.namespaces?.find((n) => n.type === 'network')?.path;
+      if (typeof info.pid !== 'number' || netnsPath === undefined) throw new Error(`PodSandboxStatus of ${podId}: no pid or network namespace path in ${raw.slice(0, 200)}`);
+      return { pid: info.pid, netnsPath };
     },
   };
 }

@@ -3,8 +3,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { runDirEntries as layoutEntries, sweepManager } from '../../helpers/manager-state.ts';
-import { ManagerClient } from '../../../src/manager-client/client.ts';
+import { listRecords, readUntil, runDirEntries as layoutEntries } from '../../helpers/manager-state.ts';
 import type { TestManager } from '../../helpers/manager.ts';
 
 /**
@@ -56,15 +55,18 @@ export interface ManagerRecord {
   readonly actions: readonly unknown[];
 }
 
-/** The manager's container records, asked over its socket after a sweep (releases are asynchronous). */
+/** The manager's container records as it lists them now (no sweep first). */
 export async function managerRecords(manager: TestManager): Promise<ManagerRecord[]> {
-  await sweepManager(manager.socket);
-  const client = await ManagerClient.connect(manager.socket);
-  try {
-    return (await client.call('list', {})).containers;
-  } finally {
-    client.close();
-  }
+  return listRecords(manager.socket);
+}
+
+/**
+ * The manager's records once those `gone` picks (default: all) are gone, by the manager's own
+ * release: no sweep is forced, so a record it fails to release is still there when the bound
+ * passes, and the test's assertion on the result shows it.
+ */
+export async function recordsOnceReleased(manager: TestManager, gone: (r: ManagerRecord) => boolean = () => true): Promise<ManagerRecord[]> {
+  return readUntil(() => listRecords(manager.socket), (records) => !records.some(gone));
 }
 
 /** Per-container entries under the manager's run dir (run dirs, prepared bundles, hints). */
