@@ -133,31 +133,63 @@ check_exec() {
 	echo "exec as uid 0, map $map"
 }
 
-# Issue 25: the engine's own operations on a RUNNING container (Docker 28's `docker cp` failed while
-# two overlays shared its upper dir), and no overlayfs warning about a shared upper/work dir meanwhile.
+# Issue 25: the engine's own operations on a RUNNING container, each done to a runc container of the
+# same image too and compared (Docker 28's `docker cp` failed while two overlays shared its upper
+# dir), and no overlayfs warning about a shared upper/work dir meanwhile. The busybox image has no
+# /etc/passwd: the file copied out of the image's layers is /bin/busybox (and /bin, a directory;
+# not /etc, whose hostname and hosts differ per container; its applets are absolute symlinks to
+# /bin/busybox, dangling on the guest: compared as links).
 shared_upper_warnings() { dmesg 2>/dev/null | grep -c 'is in-use as upperdir/workdir'; }
+# engine_ops_on <runtime> <dir>: runs a container, does each operation, leaves what it saw in <dir>.
+engine_ops_on() {
+	rt=$1 out=$2 c=stack-ops-$1
+	mkdir -p "$out/cp"
+	docker run -d --runtime="$rt" --name "$c" stack/bb:local sh -c 'echo made > /made; exec sleep 600' >/dev/null || return 1
+	wait_for 30 docker exec "$c" test -f /made || { echo "the $rt container did not make /made"; return 1; }
+	docker cp "$out/../in.txt" "$c:/in.txt" >"$out/cp-in.err" 2>&1 &&
+		docker exec "$c" sh -c 'cat /in.txt; stat -c %u:%g /in.txt' >"$out/cp-in" 2>&1
+	for f in /bin/busybox /made /bin; do
+		docker cp "$c:$f" "$out/cp/$(basename "$f")" >>"$out/cp-out.err" 2>&1 || echo "docker cp out of $f failed" >>"$out/failed"
+	done
+	docker diff "$c" 2>&1 | sort >"$out/diff"
+	docker commit "$c" "stack/ops-$rt:1" >/dev/null 2>&1 &&
+		docker run --rm --runtime=runc "stack/ops-$rt:1" sh -c 'cat /made /in.txt; stat -c "%n %u:%g %a" /made /in.txt /bin/busybox /etc' >"$out/commit" 2>&1
+	docker export "$c" | tar -t | sort >"$out/export" 2>&1
+	docker rm -f "$c" >/dev/null
+	docker rmi "stack/ops-$rt:1" >/dev/null 2>&1
+	return 0
+}
 check_engine_ops() {
 	warned=$(shared_upper_warnings)
 	tmp=$(mktemp -d)
-	docker run -d --runtime=sysrunc --name stack-ops stack/bb:local sh -c 'echo made > /made; exec sleep 600' >/dev/null || return 1
-	result=fail
 	echo copied-in >"$tmp/in.txt"
-	if ! wait_for 30 docker exec stack-ops test -f /made; then
-		why="the container did not make /made"
-	elif ! out=$(docker cp "$tmp/in.txt" stack-ops:/in.txt 2>&1) || [ "$(docker exec stack-ops cat /in.txt)" != copied-in ]; then
-		why="docker cp in failed: $(echo "$out" | tail -2 | tr '\n' ' ')"
-	elif ! out=$(docker cp stack-ops:/etc/passwd "$tmp/passwd" 2>&1) || [ "$(cat "$tmp/passwd")" != "$(docker exec stack-ops cat /etc/passwd)" ]; then
-		why="docker cp out failed: $(echo "$out" | tail -2 | tr '\n' ' ') $(stat -c "%n %u:%g %s" "$tmp"/* 2>&1 | tr '\n' ' ')"
-	elif ! docker diff stack-ops | grep -q '^A /made$'; then
-		why="docker diff does not list /made: $(docker diff stack-ops 2>&1 | head -3 | tr '\n' ' ')"
-	elif ! docker commit stack-ops stack/ops:1 >/dev/null || [ "$(docker run --rm --runtime=runc stack/ops:1 cat /made)" != made ]; then
-		why="docker commit lost /made"
+	engine_ops_on runc "$tmp/runc" && engine_ops_on sysrunc "$tmp/sysrunc"
+	r=$tmp/runc s=$tmp/sysrunc
+	result=fail
+	if [ -s "$s/failed" ] || [ ! -s "$s/cp-in" ]; then
+		why="$(cat "$s/failed" 2>/dev/null) $(tail -2 "$s/cp-in.err" "$s/cp-out.err" 2>/dev/null | tr '\n' ' ')"
+	elif [ -s "$r/failed" ]; then
+		why="under runc too: $(cat "$r/failed")"
+	elif ! diff -r --no-dereference "$r/cp" "$s/cp" >/dev/null; then
+		why="docker cp out differs from runc's: $(diff -rq --no-dereference "$r/cp" "$s/cp" 2>&1 | head -3 | tr '\n' ' ')"
+	elif [ "$(head -1 "$s/cp-in")" != copied-in ]; then
+		why="docker cp in: the container reads '$(head -1 "$s/cp-in")'"
+	elif [ -n "$(comm -23 "$r/diff" "$s/diff")" ]; then
+		why="docker diff misses runc's lines: $(comm -23 "$r/diff" "$s/diff" | head -3 | tr '\n' ' ')"
+	elif [ "$(head -2 "$s/commit")" != "$(printf 'made\ncopied-in')" ]; then
+		why="docker commit lost /made or /in.txt: $(head -3 "$s/commit" | tr '\n' ' ')"
+	elif ! cmp -s "$r/export" "$s/export"; then
+		why="docker export lists other files than runc's: $(diff "$r/export" "$s/export" | head -3 | tr '\n' ' ')"
 	else
 		result=pass
-		why="docker cp in and out, diff and commit of a running container"
+		why="docker cp in and out, diff, commit, export of a running container as under runc"
 	fi
-	docker rm -f stack-ops >/dev/null
-	docker rmi stack/ops:1 >/dev/null 2>&1
+	# What is not (yet) equal to runc's, said in the detail (README, Ownership: what the engine sees).
+	if [ "$result" = pass ]; then
+		[ "$(tail -1 "$s/cp-in")" = "$(tail -1 "$r/cp-in")" ] || why="$why; cp in owned $(tail -1 "$s/cp-in") inside (runc: $(tail -1 "$r/cp-in"))"
+		cmp -s "$r/diff" "$s/diff" || why="$why; diff lists $(wc -l <"$s/diff") lines (runc: $(wc -l <"$r/diff"))"
+		cmp -s "$r/commit" "$s/commit" || why="$why; commit owners: $(diff "$r/commit" "$s/commit" | grep '^>' | head -2 | tr '\n' ' ')"
+	fi
 	rm -rf "$tmp"
 	now=$(shared_upper_warnings)
 	[ "$now" = "$warned" ] || { result=fail; why="$why; the kernel warned $((now - warned)) time(s) of a shared upper/work dir"; }

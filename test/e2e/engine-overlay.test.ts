@@ -74,6 +74,9 @@ test('docker cp out of a running container gives the same file as runc; dockerd\
   try {
     for (const [rt, id] of Object.entries(ids)) await rig.docker(['cp', `${id}:/made`, path.join(scratch, `out-${rt}`)]);
     assert.equal(readFileSync(path.join(scratch, 'out-sysrunc'), 'utf8'), readFileSync(path.join(scratch, 'out-runc'), 'utf8'));
+    // A file of the image's layers (not copied up): the idmapped lower layers under sysrunc's overlay.
+    for (const [rt, id] of Object.entries(ids)) await rig.docker(['cp', `${id}:/bin/busybox`, path.join(scratch, `busybox-${rt}`)]);
+    assert.ok(readFileSync(path.join(scratch, 'busybox-sysrunc')).equals(readFileSync(path.join(scratch, 'busybox-runc'))));
     // The docker CLI writes what it copies out as its caller, whatever the archive says.
     assert.equal(statSync(path.join(scratch, 'out-sysrunc')).uid, statSync(path.join(scratch, 'out-runc')).uid);
     const merged = await inspect(rig.d, ids.sysrunc, '{{.GraphDriver.Data.MergedDir}}');
