@@ -52,6 +52,8 @@ export interface ServiceOptions {
 export interface ContainerTracker {
   track(record: { id: string; runtimeRoot: string; shimPid: number; shimStartTime: string }): void;
   untrack(id: string): void;
+  /** Whether it sees the container go by itself (then a create need not check on it). */
+  covers?(id: string): boolean;
 }
 
 /** Below the run base: one dir per container, traversable by that container's root only. */
@@ -131,7 +133,10 @@ export class ManagerService {
     // A stopped container starting again keeps its allocation and volumes; anything else is
     // either a live namesake (refused) or a leftover (released first).
     if (existing !== undefined && existing.stopped !== true) await this.resolveExisting(existing, p);
-    await this.sweepOrphans();
+    // Only what the tracker does not watch: checking every record made each create O(containers)
+    // (100 running: ~100 stats and /proc reads per create, and a burst of creates quadratic). The
+    // tracker releases the others when they go; when ranges run out, allocateOrSweep sweeps all.
+    await this.sweepOrphans('unwatched');
     let ownership: OwnershipDecision | undefined;
     if (p.ownership !== undefined) {
       try {
@@ -149,7 +154,7 @@ export class ManagerService {
     let sharedRange: string | undefined;
     const allocated = p.userns.from === 'allocate';
     if (p.userns.from === 'allocate') {
-      const a = this.allocate(p.id, size ?? this.o.defaultSize);
+      const a = await this.allocateOrSweep(p.id, size ?? this.o.defaultSize);
       uidMappings = [{ containerID: 0, hostID: a.uid, size: a.size }];
       gidMappings = [{ containerID: 0, hostID: a.gid, size: a.size }];
     } else if (p.userns.from === 'share') {
@@ -217,6 +222,10 @@ export class ManagerService {
     const record = this.o.registry.get(p.id);
     if (record === undefined) throw new ServiceError('not-found', `container ${p.id} is not registered`);
     const before = record.actions;
+    // A container gone but not yet released (the create's sweep skips watched ones) owns nothing.
+    for (const other of this.o.registry.all()) {
+      if (other.id !== p.id && other.stopped !== true && other.actions.some((a) => a.kind === 'chown-tree')) await this.releaseIfGone(other.id);
+    }
     const { actions, warnings } = this.skipSharedChowns(p.id, p.actions);
     // Write-ahead: recorded first, so a crash in the middle still knows what to undo.
     this.save({ ...record, actions: [...before, ...actions] });
@@ -374,9 +383,10 @@ export class ManagerService {
    * working on (as a stop), and stopped containers whose rootfs was removed (docker rm), with their
    * volumes and clone.
    */
-  async sweepOrphans(): Promise<string[]> {
+  async sweepOrphans(scope: 'all' | 'unwatched' = 'all'): Promise<string[]> {
     const released: string[] = [];
     for (const record of this.o.registry.all()) {
+      if (scope === 'unwatched' && this.o.tracker?.covers?.(record.id) === true) continue;
       if (record.stopped === true) {
         // dockerd removes the merged dir at every stop; the layer's upper dir goes only with `docker rm`.
         const layer = record.volumes?.upperdir ?? record.clone?.upperdir ?? record.volumes?.rootfs;
@@ -444,6 +454,20 @@ export class ManagerService {
     if (key === undefined || this.o.allocator.lookup(key) === undefined) return;
     if (this.o.registry.all().some((r) => r.id !== record.id && rangeKeyOf(r) === key)) return;
     this.o.allocator.free(key);
+  }
+
+  /**
+   * allocate; when the ranges are full (or a namesake's range is still shared), after a sweep of
+   * every record, since a container that is gone but not yet released may hold what is missing.
+   */
+  private async allocateOrSweep(id: string, size: number): Promise<{ uid: number; gid: number; size: number }> {
+    try {
+      return this.allocate(id, size);
+    } catch (err) {
+      if (!(err instanceof ServiceError) || (err.code !== 'exhausted' && err.code !== 'conflict')) throw err;
+      if ((await this.sweepOrphans('all')).length === 0) throw err;
+      return this.allocate(id, size);
+    }
   }
 
   private allocate(id: string, size: number): { uid: number; gid: number; size: number } {
