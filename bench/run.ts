@@ -16,6 +16,7 @@
 //                  run --rm, first start, stop, restart (n <= 8; ~3.5 min; not with --quick)
 //   exec (g)       docker exec <id> true into a running container (target: ratio <= 1.25)
 //   parallel (h)   50 docker run -d at once per runtime: per-container median and p99
+//                  (SYSRUNC_BENCH_PARALLEL=<n>: n at once instead)
 //   memory (m)     sysrunc-mgr resident memory with 0 and 100 running containers
 //   depot (i)      a process started in a running depot container until its exit code (API and
 //                  sysrunc-ctl) vs bare runc exec into the same container; supervisor memory
@@ -23,6 +24,8 @@
 //                  20 containers at once: all succeed, ranges disjoint, the service's memory
 //   lxcfs (k)      docker run under sysrunc with the lxcfs views vs without them (SYSRUNC_LXCFS=false),
 //                  and runc, interleaved; the bench's manager then runs its lxcfs
+//   pods (q)       only with --only: 30 pods at once through containerd's CRI (RunPodSandbox +
+//                  CreateContainer + StartContainer), handler runc vs sysrunc: per-pod p50 and p99
 //   profile (p)    only with --profile or --only: start-up baselines and a phase breakdown of create
 // --quick: n=5, 1 warm-up pair, and (d), (f) only when named in --only.
 // Needs root, a built dist/ (npm run build), runc, dockerd/containerd, busybox-static, perf (for p).
@@ -42,11 +45,12 @@ import { ownershipScenario } from './scenario-ownership.ts';
 import { runScenario } from './scenario-run.ts';
 import { stateScenario } from './scenario-state.ts';
 import { execScenario, memoryScenario, parallelScenario } from './scenario-hotpath.ts';
+import { podsScenario } from './scenario-pods.ts';
 import { depotScenario } from './scenario-depot.ts';
 import { tenantsScenario } from './scenario-tenants.ts';
 import { lxcfsScenario } from './scenario-lxcfs.ts';
 
-const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, depotScenario, tenantsScenario, lxcfsScenario, dindScenario, ownershipScenario, profileScenario];
+const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, depotScenario, tenantsScenario, lxcfsScenario, podsScenario, dindScenario, ownershipScenario, profileScenario];
 const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'exec', 'parallel', 'memory', 'depot', 'tenants', 'lxcfs', 'ownership']);
 
 interface Cli extends BenchOptions {

@@ -13,7 +13,8 @@ import { checkpoint, interleave, log, makeRow, mustTime, progressLog, quantile, 
 
 const BB = 'bb:local';
 export const EXEC_TARGET_RATIO = 1.25;
-const PARALLEL = 50;
+// SYSRUNC_BENCH_PARALLEL: another batch size (issue 24 compares 100 at once with bench/load.ts).
+const PARALLEL = Number(process.env['SYSRUNC_BENCH_PARALLEL'] ?? '') > 0 ? Math.floor(Number(process.env['SYSRUNC_BENCH_PARALLEL'])) : 50;
 const MEMORY_CONTAINERS = 100;
 
 export const execScenario: Scenario = {

@@ -44,6 +44,12 @@ export class ContainerWatch implements ContainerTracker {
     this.tracked.delete(id);
   }
 
+  /** Tracked, with its runtime root watched: its going is seen (inotify, or the caller's exit). */
+  covers(id: string): boolean {
+    const t = this.tracked.get(id);
+    return t !== undefined && this.watchers.has(t.runtimeRoot);
+  }
+
   close(): void {
     if (this.poller !== undefined) clearInterval(this.poller);
     this.poller = undefined;

@@ -35,6 +35,8 @@ export interface ServiceOptions {
 export interface ContainerTracker {
   track(record: { id: string; runtimeRoot: string; shimPid: number; shimStartTime: string }): void;
   untrack(id: string): void;
+  /** Whether it sees the container go by itself (then a create need not check on it). */
+  covers?(id: string): boolean;
 }
 
 /** Below the run base: one dir per container, traversable by that container's root only. */

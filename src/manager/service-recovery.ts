@@ -66,9 +66,10 @@ function runDirCandidates(o: ServiceOptions): string[] {
  * working on (as a stop), and stopped containers whose rootfs was removed (docker rm), with their
  * volumes and clone.
  */
-export async function sweepGone(o: ServiceOptions, release: ReleaseGone): Promise<string[]> {
+export async function sweepGone(o: ServiceOptions, release: ReleaseGone, scope: 'all' | 'unwatched' = 'all'): Promise<string[]> {
   const released: string[] = [];
   for (const record of o.registry.all()) {
+    if (scope === 'unwatched' && o.tracker?.covers?.(record.id) === true) continue;
     if (record.stopped === true) {
       // dockerd removes the merged dir at every stop; the layer's upper dir goes only with `docker rm`.
       const layer = record.volumes?.upperdir ?? record.clone?.upperdir ?? record.volumes?.rootfs;

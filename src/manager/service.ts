@@ -17,7 +17,7 @@ import { ServiceError } from './service-error.ts';
 import { RUN_DIRS, type ServiceOptions } from './service-options.ts';
 import { listContainers, managerStatus } from './service-queries.ts';
 import { reconcileHost, sweepGone } from './service-recovery.ts';
-import { SubidError } from './subid-alloc.ts';
+import { allocateRange } from './service-allocation.ts';
 
 export { ServiceError };
 export type { ContainerTracker, ServiceOptions } from './service-options.ts';
@@ -96,7 +96,10 @@ export class ManagerService {
     // A stopped container starting again keeps its allocation and volumes; anything else is
     // either a live namesake (refused) or a leftover (released first).
     if (existing !== undefined && existing.stopped !== true) await this.resolveExisting(existing, p);
-    await this.sweepOrphans();
+    // Only what the tracker does not watch: checking every record made each create O(containers)
+    // (100 running: ~100 stats and /proc reads per create, and a burst of creates quadratic). The
+    // tracker releases the others when they go; when ranges run out, allocateOrSweep sweeps all.
+    await this.sweepOrphans('unwatched');
     let ownership: OwnershipDecision | undefined;
     if (p.ownership !== undefined) {
       try {
@@ -114,7 +117,7 @@ export class ManagerService {
     let sharedRange: string | undefined;
     const allocated = p.userns.from === 'allocate';
     if (p.userns.from === 'allocate') {
-      const a = this.allocate(p.id, size ?? this.o.defaultSize);
+      const a = await this.allocateOrSweep(p.id, size ?? this.o.defaultSize);
       uidMappings = [{ containerID: 0, hostID: a.uid, size: a.size }];
       gidMappings = [{ containerID: 0, hostID: a.gid, size: a.size }];
     } else if (p.userns.from === 'share') {
@@ -182,6 +185,10 @@ export class ManagerService {
     const record = this.o.registry.get(p.id);
     if (record === undefined) throw new ServiceError('not-found', `container ${p.id} is not registered`);
     const before = record.actions;
+    // A container gone but not yet released (the create's sweep skips watched ones) owns nothing.
+    for (const other of this.o.registry.all()) {
+      if (other.id !== p.id && other.stopped !== true && other.actions.some((a) => a.kind === 'chown-tree')) await this.releaseIfGone(other.id);
+    }
     const { actions, warnings } = this.skipSharedChowns(p.id, p.actions);
     // Write-ahead: recorded first, so a crash in the middle still knows what to undo.
     this.save({ ...record, actions: [...before, ...actions] });
@@ -291,8 +298,8 @@ export class ManagerService {
   }
 
   /** Releases what belongs to containers that are gone (service-recovery.ts sweepGone). */
-  async sweepOrphans(): Promise<string[]> {
-    return sweepGone(this.o, (record, o) => this.releaseOnce(record, o));
+  async sweepOrphans(scope: 'all' | 'unwatched' = 'all'): Promise<string[]> {
+    return sweepGone(this.o, (record, o) => this.releaseOnce(record, o), scope);
   }
 
   /** Manager shutdown: volumes of removed containers go; nothing a running or stopped one owns. */
@@ -320,17 +327,17 @@ export class ManagerService {
     this.o.allocator.free(key);
   }
 
-  private allocate(id: string, size: number): { uid: number; gid: number; size: number } {
-    // A range kept for the containers that share it, under the id of one that is gone: a new
-    // namesake must not get it (it would share ids with them).
-    if (this.o.registry.get(id) === undefined && this.o.allocator.lookup(id) !== undefined && this.o.registry.all().some((r) => r.sharedRange === id)) {
-      throw new ServiceError('conflict', `container ${id}: the range of an earlier container of this id is still shared by ${this.o.registry.all().filter((r) => r.sharedRange === id).map((r) => r.id).join(', ')}`);
-    }
+  /**
+   * allocate; when the ranges are full (or a namesake's range is still shared), after a sweep of
+   * every record, since a container that is gone but not yet released may hold what is missing.
+   */
+  private async allocateOrSweep(id: string, size: number): Promise<{ uid: number; gid: number; size: number }> {
     try {
-      return this.o.allocator.alloc(id, size);
+      return allocateRange(this.o, id, size);
     } catch (err) {
-      if (err instanceof SubidError) throw new ServiceError(err.code, err.message);
-      throw err;
+      if (!(err instanceof ServiceError) || (err.code !== 'exhausted' && err.code !== 'conflict')) throw err;
+      if ((await this.sweepOrphans('all')).length === 0) throw err;
+      return allocateRange(this.o, id, size);
     }
   }
 

@@ -30,8 +30,9 @@ export interface SharedUserns {
 export function sharedUserns(id: string, spec: Spec, callerPid: number, records: readonly ContainerRecord[]): SharedUserns | undefined {
   const joins = (spec.linux?.namespaces ?? []).filter((ns) => ns.path !== undefined && ns.path !== '' && ns.type !== 'user' && NS_FILES[ns.type] !== undefined);
   if (joins.length === 0) return undefined;
+  forgetInitPidsExcept(records);
   const inits = records.filter((r) => r.id !== id && r.stopped !== true).flatMap((r) => {
-    const pid = runcInitPid(r);
+    const pid = cachedInitPid(r);
     return pid === undefined ? [] : [{ record: r, pid }];
   });
   let found: { record: ContainerRecord; pid: number; types: string[] } | undefined;
@@ -57,6 +58,30 @@ export function sharedUserns(id: string, spec: Spec, callerPid: number, records:
   }
   if (found === undefined) return undefined;
   return { owner: found.record, path: `/proc/${found.pid}/ns/user`, types: found.types };
+}
+
+/**
+ * Init pids already read, by container life (runtime root, id, and the record's createdAt: a new
+ * create of the same id is a new record). runc's state.json holds the whole config; parsing every
+ * container's at each namespace-joining create (every pod sandbox and pod container) made such a
+ * create O(containers) in file reads and JSON parses. A container's init pid never changes.
+ */
+const initPids = new Map<string, number>();
+const lifeKey = (r: ContainerRecord): string => `${r.runtimeRoot}\0${r.id}\0${r.createdAt}`;
+
+function cachedInitPid(record: ContainerRecord): number | undefined {
+  const key = lifeKey(record);
+  const known = initPids.get(key);
+  if (known !== undefined) return known;
+  const pid = runcInitPid(record);
+  if (pid !== undefined) initPids.set(key, pid);
+  return pid;
+}
+
+/** Drops the pids of containers the manager no longer has records of (the cache stays as large as the registry). */
+function forgetInitPidsExcept(records: readonly ContainerRecord[]): void {
+  const live = new Set(records.map(lifeKey));
+  for (const key of initPids.keys()) if (!live.has(key)) initPids.delete(key);
 }
 
 /** The init pid runc recorded for a container (state.json, written by runc at create). */

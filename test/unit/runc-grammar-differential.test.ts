@@ -18,6 +18,8 @@ interface Reading {
   /** delete and exec only. */
   readonly id: string | undefined;
   readonly processFlag: boolean;
+  /** exec's --process file ('' without one): the launcher's C grant rewrites it. */
+  readonly processFile: string;
 }
 
 const RUNTIME_FLAGS = ['--root', '/run/containerd/runc/moby', '--log', '/run/x/log.json', '--log-format', 'json'];
@@ -110,6 +112,7 @@ function tsReading(argv: readonly string[]): Reading {
     runcArgv: subcommand === 'create' || subcommand === 'run' ? argv : inv.argv,
     id,
     processFlag: exec?.processFile !== undefined,
+    processFile: exec?.processFile ?? '',
   };
 }
 
@@ -127,6 +130,7 @@ function launcherReading(argv: readonly string[]): Reading {
     runcArgv: lines.filter((line) => line.startsWith('arg=')).map((line) => line.slice(4)),
     id: value('id'),
     processFlag: value('process') === '1',
+    processFile: value('process_file') ?? '',
   };
 }
 
