@@ -22,6 +22,7 @@ import { faultPoint } from '../testing/fault.ts';
 import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
 import type { ContainerRecord } from './registry.ts';
 import type { LxcfsFact } from '../spec-transform/lxcfs-view.ts';
+import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 
 /** What prepare needs of the service (register, apply, release) and of the host layout. */
 export interface PrepareHost {
@@ -39,6 +40,8 @@ export interface PrepareHost {
   warnIgnored(id: string, message: string): void;
   /** The lxcfs files containers bind, while sysrunc's lxcfs has been up (none: no lxcfs). */
   lxcfs?(): LxcfsFact | undefined;
+  /** What the real runc does itself, learned once at the manager's start (none: as runc 1.1). */
+  readonly runtimeFeatures?: RuntimeFeatures;
 }
 
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
@@ -52,7 +55,8 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
   }
 
   // Joining another sysrunc container's namespaces means joining its user namespace too.
-  const shared = caller === undefined ? sharedUserns(p.id, bundle.spec, p.callerPid, host.records()) : undefined;
+  const runtime = host.runtimeFeatures ?? RUNC_1_1_FEATURES;
+  const shared = caller === undefined ? sharedUserns(p.id, bundle.spec, p.callerPid, host.records(), runtime) : undefined;
   const registered = await host.register(registerParams(p, bundle, facts, settings, caller, shared)).catch((err: unknown) => {
     // The manager judges the size against its ranges; the user needs to know which setting.
     const origin = settings.origins['userns.size'];
@@ -82,6 +86,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
         volumeMounts: registered.volumeMounts,
         lxcfs: host.lxcfs?.(),
+        runtime,
       }),
     );
     const check = validateSpecDocument(spec);

@@ -22,6 +22,7 @@ import { faultPoint } from '../testing/fault.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
 import { LXCFS_DIR_NAME } from './lxcfs/layout.ts';
 import type { LxcfsSupervisor } from './lxcfs/supervisor.ts';
+import type { RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision, type OwnershipHost } from './ownership/decide.ts';
 
 export { ServiceError };
@@ -46,6 +47,8 @@ export interface ServiceOptions {
   readonly tracker?: ContainerTracker;
   /** sysrunc's lxcfs (none: a manager without it, as in unit tests). */
   readonly lxcfs?: LxcfsSupervisor;
+  /** What the real runc does itself (none: nothing, as runc 1.1). */
+  readonly runtimeFeatures?: RuntimeFeatures;
 }
 
 /** Watches containers so that the manager releases them without being asked (container-watch.ts). */
@@ -78,6 +81,7 @@ export class ManagerService {
         records: () => this.o.registry.all(),
         warnIgnored: (id, message) => this.o.log.warn({ id }, `ignored setting: ${message}`),
         lxcfs: () => this.o.lxcfs?.fact(),
+        ...(this.o.runtimeFeatures === undefined ? {} : { runtimeFeatures: this.o.runtimeFeatures }),
       },
       p,
     );
@@ -124,8 +128,9 @@ export class ManagerService {
       // Before anything is recorded or swept: a refused request changes nothing.
       const held = this.o.allocator.list().map((a) => ({ id: a.id, start: a.uid, size: a.size }));
       const heldGids = this.o.allocator.list().map((a) => ({ id: a.id, start: a.gid, size: a.size }));
-      checkCallerMappings(p.id, 'uid', p.userns.uidMappings, held);
-      checkCallerMappings(p.id, 'gid', p.userns.gidMappings, heldGids);
+      const pool = this.o.allocator.pool();
+      checkCallerMappings(p.id, 'uid', p.userns.uidMappings, held, pool.uid);
+      checkCallerMappings(p.id, 'gid', p.userns.gidMappings, heldGids, pool.gid);
     }
     const existing = this.o.registry.get(p.id);
     // A stopped container starting again keeps its allocation and volumes; anything else is

@@ -7,6 +7,7 @@ import type { ContainerSettings } from './settings.ts';
 import type { CgroupHierarchy } from '../host/cgroups.ts';
 import type { Engine } from './engine-capabilities.ts';
 import type { LxcfsFact } from './lxcfs-view.ts';
+import type { RuntimeFeatures } from './runtime-features.ts';
 
 /** A host path as named in the config, and what it resolved to. */
 export interface PathFact {
@@ -89,6 +90,8 @@ export interface Plan {
   readonly lockedBindFlags: ReadonlyMap<number, readonly string[]>;
   /** sysrunc's lxcfs files, when its lxcfs has been up (lxcfs-view.ts); none: the host's /proc. */
   readonly lxcfs?: LxcfsFact | undefined;
+  /** What the real runc does itself (its `features`); none: nothing, as runc 1.1. */
+  readonly runtime?: RuntimeFeatures;
 }
 
 /** The cgroups of the process that becomes runc, and which driver runc will use. */
