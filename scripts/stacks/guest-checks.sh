@@ -286,7 +286,8 @@ check_idmap_binds() {
 }
 # A namespace the host's user namespace owns, joined by path (ip netns; a host process's IPC
 # namespace): on runc 1.2+ create and exec work; on runc 1.1 exec into the netns fails (runc's own
-# error) and the IPC join is refused with sysrunc's one line.
+# error) and the IPC join is refused with sysrunc's one line. No /dev/mqueue: mqueue cannot be
+# mounted from a user namespace in an IPC namespace the host owns, under any runtime.
 ipc_unshared() { [ "$(readlink "/proc/$ipcpid/ns/ipc")" != "$(readlink /proc/self/ns/ipc)" ]; }
 check_ns_join() {
 	b=/tmp/stack-nsjoin
@@ -299,6 +300,7 @@ check_ns_join() {
 	(cd "$b" && runc spec)
 	node -e 'const fs=require("fs");const f=process.argv[1];const s=JSON.parse(fs.readFileSync(f));s.process.terminal=false;s.process.args=["sleep","600"];
 		s.linux.namespaces=s.linux.namespaces.map(n=>n.type==="network"?{type:"network",path:"/run/netns/stack-nsjoin"}:n.type==="ipc"?{type:"ipc",path:process.argv[2]}:n);
+		s.mounts=s.mounts.filter(m=>m.destination!=="/dev/mqueue");
 		fs.writeFileSync(f,JSON.stringify(s))' "$b/config.json" "/proc/$ipcpid/ns/ipc"
 	# The container's stdio must not be this substitution's pipe (it would wait for the container).
 	sysrunc create --bundle "$b" stack-nsjoin </dev/null >/dev/null 2>"$b/err" && sysrunc start stack-nsjoin &&

@@ -60,7 +60,8 @@ function sysruncPool(): { start: number; size: number } {
 }
 const allocatedIds = (): string[] => (JSON.parse(readFileSync(path.join(stateDir, 'subid.json'), 'utf8')) as { allocations: { id: string }[] }).allocations.map((a) => a.id);
 
-const rig = await startCriRig('stack-cri-userns', { sysrunc: '/usr/local/bin/sysrunc' }, {}, { images: { pauseTar, appTar } });
+// containerd under emulation, beside other guests, may take more than the rig's default 30 s to answer.
+const rig = await startCriRig('stack-cri-userns', { sysrunc: '/usr/local/bin/sysrunc' }, {}, { images: { pauseTar, appTar }, startTimeoutMs: 300_000 });
 const cri = criRuntime(rig.cri);
 let verdict = 'fail';
 try {
