@@ -65,7 +65,7 @@ export const bindMountOwnership: Transform = {
       const readOnly = isReadOnlyMount(mount);
       switch (plan.ownership.bindSources.get(fact.resolved) ?? 'none') {
         case 'idmap':
-          if (runcMakesIdmappedBind(mount, plan)) return runcIdmappedBind(mount, fact, plan);
+          if (runcMakesIdmappedBind(mount, isEngineFile(fact.resolved, plan.containerId, spec), plan)) return runcIdmappedBind(mount, fact, plan);
           actions.push({ kind: 'idmapped-mount', source: fact.resolved, target, recursive, readOnly });
           return { ...mount, source: target };
         case 'chown':

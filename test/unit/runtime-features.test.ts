@@ -26,7 +26,7 @@ function spec(): Spec {
     root: { path: '/var/lib/docker/overlay2/abc/merged' },
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c1/hosts', options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c0ffee0000c1/hosts', options: ['rbind', 'rprivate'] },
       { destination: '/data', type: 'bind', source: '/srv/data', options: ['bind'] },
       { destination: '/config', type: 'bind', source: '/srv/config', options: ['rbind', 'ro'] },
     ],
@@ -36,13 +36,13 @@ function spec(): Spec {
 
 function plan(runtime: RuntimeFeatures): Plan {
   return {
-    containerId: 'c1',
+    containerId: 'c0ffee0000c1',
     bundleDir: '/run/bundle/c1',
     runDir: '/run/sysrunc/c1',
     userns: { uidMappings: MAPPING, gidMappings: MAPPING, fromCaller: false },
     rootfs: { requested: '/var/lib/docker/overlay2/abc/merged', resolved: '/var/lib/docker/overlay2/abc/merged', kind: 'dir', overlay: undefined },
     bindSources: new Map([
-      [1, { requested: '/var/lib/docker/containers/c1/hosts', resolved: '/var/lib/docker/containers/c1/hosts', kind: 'file' as const }],
+      [1, { requested: '/var/lib/docker/containers/c0ffee0000c1/hosts', resolved: '/var/lib/docker/containers/c0ffee0000c1/hosts', kind: 'file' as const }],
       [2, { requested: '/srv/data', resolved: '/srv/data', kind: 'dir' as const }],
       [3, { requested: '/srv/config', resolved: '/srv/config', kind: 'dir' as const }],
     ]),
@@ -58,7 +58,7 @@ function plan(runtime: RuntimeFeatures): Plan {
     ownership: {
       mode: 'idmap',
       bindSources: new Map<string, 'idmap' | 'chown' | 'none'>([
-        ['/var/lib/docker/containers/c1/hosts', 'idmap'],
+        ['/var/lib/docker/containers/c0ffee0000c1/hosts', 'idmap'],
         ['/srv/data', 'idmap'],
         ['/srv/config', 'idmap'],
       ]),
@@ -86,25 +86,36 @@ test('a runc with the mount extensions section but idmap disabled joins host-own
 test('on runc 1.1, every idmapped bind is sysrunc\'s own mount made on the host\'s side', () => {
   const { spec: out, actions } = bindMountOwnership.apply(spec(), plan(RUNC_1_1));
   assert.deepEqual(actions.map((a) => a.kind === 'idmapped-mount' && [a.source, a.target]), [
-    ['/var/lib/docker/containers/c1/hosts', '/run/sysrunc/c1/mounts/1'],
+    ['/var/lib/docker/containers/c0ffee0000c1/hosts', '/run/sysrunc/c1/mounts/1'],
     ['/srv/data', '/run/sysrunc/c1/mounts/2'],
     ['/srv/config', '/run/sysrunc/c1/mounts/3'],
   ]);
   assert.ok((out.mounts ?? []).every((m) => m.uidMappings === undefined && m.gidMappings === undefined));
 });
 
-test('on a runc that makes idmapped mounts, a read-write bind goes to runc with the container\'s mappings and no host action', () => {
+test('on a runc that makes idmapped mounts, the engine\'s read-write file goes to runc with the container\'s mappings and no host action', () => {
   const { spec: out, actions } = bindMountOwnership.apply(spec(), plan(RUNC_1_3));
-  assert.deepEqual(out.mounts?.[1], { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c1/hosts', options: ['rbind', 'rprivate', 'ridmap'], uidMappings: MAPPING, gidMappings: MAPPING });
-  assert.deepEqual(out.mounts?.[2], { destination: '/data', type: 'bind', source: '/srv/data', options: ['bind', 'idmap'], uidMappings: MAPPING, gidMappings: MAPPING });
-  assert.ok(!actions.some((a) => a.kind === 'idmapped-mount' && a.source !== '/srv/config'), JSON.stringify(actions));
+  assert.deepEqual(out.mounts?.[1], { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c0ffee0000c1/hosts', options: ['rbind', 'rprivate', 'ridmap'], uidMappings: MAPPING, gidMappings: MAPPING });
+  assert.ok(!actions.some((a) => a.kind === 'idmapped-mount' && a.source.includes('c0ffee0000c1')), JSON.stringify(actions));
+});
+
+test('a bind runc makes non-recursively gets "idmap", not "ridmap"', () => {
+  const input = spec();
+  input.mounts = (input.mounts ?? []).map((m, i) => (i === 1 ? { ...m, options: ['bind'] } : m));
+  assert.deepEqual(bindMountOwnership.apply(input, plan(RUNC_1_3)).spec.mounts?.[1]?.options, ['bind', 'idmap']);
 });
 
 test('on a runc that makes idmapped mounts, a read-only bind stays sysrunc\'s, read-only on the host\'s side', () => {
   const { spec: out, actions } = bindMountOwnership.apply(spec(), plan(RUNC_1_3));
-  assert.deepEqual(actions, [{ kind: 'idmapped-mount', source: '/srv/config', target: '/run/sysrunc/c1/mounts/3', recursive: true, readOnly: true }]);
+  assert.deepEqual(actions.find((a) => a.kind === 'idmapped-mount' && a.source === '/srv/config'), { kind: 'idmapped-mount', source: '/srv/config', target: '/run/sysrunc/c1/mounts/3', recursive: true, readOnly: true });
   assert.equal(out.mounts?.[3]?.source, '/run/sysrunc/c1/mounts/3');
   assert.equal(out.mounts?.[3]?.uidMappings, undefined);
+});
+
+test('on a runc that makes idmapped mounts, a read-write bind of any other source stays sysrunc\'s, pinned without following symlinks', () => {
+  const { spec: out, actions } = bindMountOwnership.apply(spec(), plan(RUNC_1_3));
+  assert.deepEqual(actions.find((a) => a.kind === 'idmapped-mount' && a.source === '/srv/data'), { kind: 'idmapped-mount', source: '/srv/data', target: '/run/sysrunc/c1/mounts/2', recursive: false, readOnly: false });
+  assert.equal(out.mounts?.[2]?.uidMappings, undefined);
 });
 
 test('the whole pipeline\'s config with runc\'s idmapped binds validates against the OCI 1.3.0 schema', () => {
