@@ -304,7 +304,7 @@ check_ns_join() {
 		fs.writeFileSync(f,JSON.stringify(s))' "$b/config.json" "/proc/$ipcpid/ns/ipc"
 	# The container's stdio must not be this substitution's pipe (it would wait for the container).
 	sysrunc create --bundle "$b" stack-nsjoin </dev/null >/dev/null 2>"$b/err" && sysrunc start stack-nsjoin &&
-		out=$(sysrunc exec stack-nsjoin readlink /proc/self/ns/net /proc/self/ns/ipc 2>&1)
+		out=$(sysrunc exec stack-nsjoin sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/ipc' 2>&1)
 	status=$?
 	[ -s "$b/err" ] && out=$(cat "$b/err")
 	want="$(ip netns exec stack-nsjoin readlink /proc/self/ns/net) $(readlink "/proc/$ipcpid/ns/ipc")"
