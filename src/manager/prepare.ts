@@ -48,8 +48,11 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
   const bundle = asRequestError(() => loadBundle(p.bundle));
   const { settings, ignored } = asRequestError(() => resolveSettings(bundle.spec, p.runtimeFlags ?? {}));
   for (const message of ignored) host.warnIgnored(p.id, message);
-  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }, p.id));
   const caller = callerUserns(bundle.spec);
+  const callerRoot = caller === undefined ? undefined : rootOf(caller);
+  const facts = asRequestError(() =>
+    gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true, ...(callerRoot === undefined ? {} : { callerRoot }) }, p.id),
+  );
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
     throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);
   }
@@ -170,6 +173,7 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
   return {
     requested: settings.ownership,
     ...(settings.origins.ownership === undefined ? {} : { origin: settings.origins.ownership }),
+    // A rootfs the engine shifted has no overlay fact (its layers are the engine's detached mounts).
     rootfsPaths: overlay === undefined ? [facts.rootfs.resolved] : [...overlay.lowerdirs, ...(overlay.upperdir === undefined ? [] : [overlay.upperdir])],
     overlay: overlay !== undefined,
     ...(overlay?.upperdir === undefined ? {} : { upperdir: overlay.upperdir }),
@@ -177,6 +181,13 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
     autoRemove: facts.storeVolumes.autoRemove,
     bindSources: [...readOnly].map(([path, ro]) => ({ path, readOnly: ro })),
   };
+}
+
+/** The host ids the caller's container root has (containerID 0), when both mappings name it. */
+function rootOf(caller: NonNullable<ReturnType<typeof callerUserns>>): { uid: number; gid: number } | undefined {
+  const uid = caller.uidMappings.find((m) => m.containerID === 0)?.hostID;
+  const gid = caller.gidMappings.find((m) => m.containerID === 0)?.hostID;
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
 
 /** The caller's bundle or settings are wrong: a one-line error naming the thing, nothing changed. */

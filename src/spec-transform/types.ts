@@ -28,6 +28,8 @@ export interface OverlayFact {
 
 export interface RootfsFact extends PathFact {
   readonly overlay: OverlayFact | undefined;
+  /** Already owned by the caller's container root (the engine shifted it): left as it is. */
+  readonly shiftedByEngine?: boolean;
 }
 
 export interface UsernsPlan {

@@ -9,6 +9,7 @@ import type { Spec } from '../../src/oci/spec.ts';
 import type { Plan } from '../../src/spec-transform/types.ts';
 import { RUNC_1_1_FEATURES, runtimeFeaturesOf, type RuntimeFeatures } from '../../src/spec-transform/runtime-features.ts';
 import { bindMountOwnership } from '../../src/spec-transform/bind-mount-ownership.ts';
+import { rootfsOwnership } from '../../src/spec-transform/rootfs-ownership.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { sharedUserns } from '../../src/manager/shared-namespaces.ts';
@@ -153,4 +154,11 @@ test('on a runc that joins host-owned namespaces itself, such a join is allowed 
   await withForeignIpcNamespace((ipc) => {
     assert.equal(sharedUserns('c2', joining(ipc), process.pid, [], RUNC_1_3), undefined);
   });
+});
+
+test('a rootfs the engine already shifted for the caller\'s user namespace is left as it is: no mount, root.path unchanged', () => {
+  const base = plan(RUNC_1_3);
+  const { spec: out, actions } = rootfsOwnership.apply(spec(), { ...base, rootfs: { ...base.rootfs, shiftedByEngine: true } });
+  assert.equal(out.root?.path, '/var/lib/docker/overlay2/abc/merged');
+  assert.deepEqual(actions, []);
 });
