@@ -379,6 +379,76 @@ if selected limits-cgroupfs || selected child-cgroup-cgroupfs || selected dind-c
 		report "CHECK limits-cgroupfs fail 0 dockerd did not come back with native.cgroupdriver=cgroupfs"
 	fi
 fi
+
+# Issue 20: what sysrunc leaves to runc when runc's own features say it can (runc 1.2+), and
+# today's way on runc 1.1. Each passes on both, and says which way it went.
+runc_idmap() { runc features 2>/dev/null | node -e 'let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{const f=JSON.parse(t);process.stdout.write(String(f.linux?.mountExtensions?.idmap?.enabled===true))})'; }
+check_runc_features() {
+	ours=$(sysrunc features | node -e 'let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{const f=JSON.parse(t);process.stdout.write(String(f.linux?.mountExtensions?.idmap?.enabled===true))})')
+	[ "$ours" = "$(runc_idmap)" ] || fail "sysrunc features says idmap $ours, runc says $(runc_idmap)" || return 1
+	learned=$(journalctl -u sysrunc-mgr --no-pager -o cat | grep -o '"runtimeFeatures":{[^}]*}' | tail -1)
+	case $learned in *"\"idmapMounts\":$ours"*) ;; *) fail "the manager learned '$learned', runc says idmap $ours" || return 1 ;; esac
+	echo "runc and sysrunc features: idmap $ours; manager: $learned"
+}
+# Docker's /etc/hosts is an engine file: an idmapped bind (host root's file is container root's).
+# runc 1.2+: runc's own idmapped mount (uidMappings on the mount in the prepared config.json, no
+# mount of sysrunc's for it); runc 1.1: sysrunc's own, made on the host's side.
+check_idmap_binds() {
+	docker run -d --runtime=sysrunc --name stack-idmap stack/bb:local sleep 600 >/dev/null || return 1
+	cid=$(docker inspect -f '{{.Id}}' stack-idmap)
+	by=$(node -e 'const s=require(process.argv[1]);const m=s.mounts.find(m=>m.destination==="/etc/hosts");process.stdout.write(m.uidMappings?"runc":"sysrunc")' "/run/sysrunc/bundles/$cid/config.json")
+	inside=$(docker exec stack-idmap sh -c 'stat -c %u /etc/hosts; echo 10.9.9.9 stack >>/etc/hosts && tail -1 /etc/hosts; grep " /etc/hosts " /proc/self/mountinfo | grep -c idmapped' | tr '\n' ' ')
+	docker rm -f stack-idmap >/dev/null
+	want=sysrunc
+	[ "$(runc_idmap)" = true ] && want=runc
+	[ "$by" = "$want" ] || fail "/etc/hosts idmapped by $by, expected $want (runc idmap $(runc_idmap))" || return 1
+	[ "$inside" = "0 10.9.9.9 stack 1 " ] || fail "inside: uid, write, idmapped: '$inside'" || return 1
+	echo "/etc/hosts idmapped by $by: root-owned and writable inside"
+}
+# A namespace the host's user namespace owns, joined by path (ip netns; a host process's IPC
+# namespace): on runc 1.2+ create and exec work; on runc 1.1 exec into the netns fails (runc's own
+# error) and the IPC join is refused with sysrunc's one line. No /dev/mqueue: mqueue cannot be
+# mounted from a user namespace in an IPC namespace the host owns, under any runtime.
+ipc_unshared() { [ "$(readlink "/proc/$ipcpid/ns/ipc")" != "$(readlink /proc/self/ns/ipc)" ]; }
+check_ns_join() {
+	b=/tmp/stack-nsjoin
+	rm -rf "$b" && mkdir -p "$b/rootfs" || return 1
+	c=$(docker create stack/bb:local true) && docker export "$c" | tar -C "$b/rootfs" -x && docker rm "$c" >/dev/null
+	ip netns add stack-nsjoin || return 1
+	unshare --ipc sleep 600 &
+	ipcpid=$!
+	wait_for 10 ipc_unshared || fail "unshare --ipc made no IPC namespace" || return 1
+	(cd "$b" && runc spec)
+	node -e 'const fs=require("fs");const f=process.argv[1];const s=JSON.parse(fs.readFileSync(f));s.process.terminal=false;s.process.args=["sleep","600"];
+		s.linux.namespaces=s.linux.namespaces.map(n=>n.type==="network"?{type:"network",path:"/run/netns/stack-nsjoin"}:n.type==="ipc"?{type:"ipc",path:process.argv[2]}:n);
+		s.mounts=s.mounts.filter(m=>m.destination!=="/dev/mqueue");
+		fs.writeFileSync(f,JSON.stringify(s))' "$b/config.json" "/proc/$ipcpid/ns/ipc"
+	# The container's stdio must not be this substitution's pipe (it would wait for the container).
+	sysrunc create --bundle "$b" stack-nsjoin </dev/null >/dev/null 2>"$b/err" && sysrunc start stack-nsjoin &&
+		out=$(sysrunc exec stack-nsjoin sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/ipc' 2>&1)
+	status=$?
+	[ -s "$b/err" ] && out=$(cat "$b/err")
+	want="$(ip netns exec stack-nsjoin readlink /proc/self/ns/net) $(readlink "/proc/$ipcpid/ns/ipc")"
+	sysrunc delete -f stack-nsjoin >/dev/null 2>&1
+	kill "$ipcpid"
+	ip netns del stack-nsjoin
+	if [ "$(runc_idmap)" = true ]; then
+		[ "$status" = 0 ] && [ "$(printf '%s' "$out" | tr '\n' ' ')" = "$want" ] || fail "create/exec joining host-owned netns and ipc: $out" || return 1
+		echo "runc 1.2+: create and exec in a host-owned netns and IPC namespace: $want"
+	else
+		case $out in *"is not a namespace of a container sysrunc started"*) echo "runc 1.1: refused: $out" ;; *) fail "runc 1.1: expected the one-line refusal, got: $out" ;; esac
+	fi
+}
+check_cri_userns() {
+	cd "$stack/sysrunc" && node --import tsx test/stacks/cri-userns-check.ts "$stack/oci/pause.tar" "$stack/oci/bb.tar"
+}
+check runc-features check_runc_features
+check idmap-binds check_idmap_binds
+check ns-join check_ns_join
+case $(containerd --version | awk '{print $3}') in
+v1.* | 1.*) report "CHECK cri-userns skip 0 containerd before 2.0 has no pod user namespaces" ;;
+*) if [ -r "$stack/oci/pause.tar" ] && [ -r "$stack/shared/cri-api/api.proto" ]; then check cri-userns check_cri_userns; fi ;;
+esac
 check nothing-left check_nothing_left
 report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | sed 's/.*"mode":"\([a-z]*\)","reason":"\(.*\)"$/\1 (\2)/')"
 report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"

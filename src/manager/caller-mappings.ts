@@ -3,6 +3,7 @@
 // ids of another container, to this one.
 import type { IdMapping } from '../manager-api/v1.ts';
 import { ServiceError } from './service-error.ts';
+import type { IdRange } from './subid-ranges.ts';
 
 /** One past the largest id: uid_t and gid_t are 32 bits. */
 export const ID_LIMIT = 2 ** 32;
@@ -16,10 +17,13 @@ export interface HeldRange {
 
 /**
  * Throws a ServiceError ('invalid-request') naming the first problem: an empty range, a range past
- * 2^32, host id 0 mapped, two entries overlapping on either side, or a host range overlapping one
- * the manager holds for another container.
+ * 2^32, host id 0 mapped, two entries overlapping on either side, a host range overlapping one
+ * the manager holds for another container, or one overlapping sysrunc's own pool (`pool`, the
+ * sysrunc lines of /etc/subuid or /etc/subgid). The caller's range (a Kubernetes pod's with
+ * hostUsers: false, chosen by the kubelet) is then used as it is, never allocated a second time:
+ * the manager allocates only from its pool, which such a range cannot touch.
  */
-export function checkCallerMappings(id: string, kind: 'uid' | 'gid', mappings: readonly IdMapping[], held: readonly HeldRange[]): void {
+export function checkCallerMappings(id: string, kind: 'uid' | 'gid', mappings: readonly IdMapping[], held: readonly HeldRange[], pool: readonly IdRange[] = []): void {
   const refuse = (why: string): never => {
     throw new ServiceError('invalid-request', `container ${id}: its ${kind} mappings ${why}`);
   };
@@ -39,6 +43,13 @@ export function checkCallerMappings(id: string, kind: 'uid' | 'gid', mappings: r
     const other = held.find((h) => h.id !== id && overlaps(m.hostID, m.size, h.start, h.size));
     if (other !== undefined) {
       refuse(`map host ${kind}s ${m.hostID}-${m.hostID + m.size - 1}, which overlap ${other.start}-${other.start + other.size - 1} that sysrunc gave to container ${other.id}`);
+    }
+  }
+  for (const m of mappings) {
+    const range = pool.find((r) => overlaps(m.hostID, m.size, r.start, r.size));
+    if (range !== undefined) {
+      const file = kind === 'uid' ? '/etc/subuid' : '/etc/subgid';
+      refuse(`map host ${kind}s ${m.hostID}-${m.hostID + m.size - 1}, which overlap sysrunc's own pool ${range.start}-${range.start + range.size - 1} (user sysrunc in ${file}); give the caller (a kubelet: its own ${file} range) ids outside it`);
     }
   }
 }

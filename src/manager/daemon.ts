@@ -23,6 +23,10 @@ import { processIsAlive, processStartTime } from './liveness.ts';
 import { killOrphanedSocketHolders } from './orphans.ts';
 import { maxSubidSize } from './subid-bound.ts';
 import { LxcfsSupervisor } from './lxcfs/supervisor.ts';
+import { learnRuntimeFeatures } from '../host/runc-features.ts';
+import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
+import { loadSysruncConfig } from '../config/sysrunc-config.ts';
+import { resolveRuntimeBinary } from '../oci/runtime-binary.ts';
 
 export interface ManagerOptions {
   readonly socket: string;
@@ -46,11 +50,28 @@ export interface ManagerOptions {
   readonly hookBinary?: string;
   /** sysrunc's own lxcfs (default on), and its executable (default `lxcfs` in PATH). */
   readonly lxcfs?: { readonly enabled: boolean; readonly binary: string };
+  /** The real runc whose `features` say what it does itself; default: sysrunc's config (`runtime`). */
+  readonly runtime?: string;
 }
 
 function defaultHookBinary(entryPoint: string | undefined): string {
   const dist = path.dirname(entryPoint ?? process.argv[1] ?? '.');
   return path.resolve(dist, '..', 'bin', 'sysrunc-delegate-cgroups');
+}
+
+/** runc's own features, once per manager: what sysrunc leaves to runc (spec-transform/runtime-features.ts). */
+function learnRuntime(configured: string | undefined, log: Logger): RuntimeFeatures {
+  let binary: string;
+  try {
+    binary = resolveRuntimeBinary(configured ?? loadSysruncConfig().runtime);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'runtime features unknown: sysrunc does everything itself, as for runc 1.1');
+    return RUNC_1_1_FEATURES;
+  }
+  const learned = learnRuntimeFeatures(binary);
+  if (learned.problem !== undefined) log.warn({ runtime: binary, err: learned.problem }, 'runtime features unknown: sysrunc does everything itself, as for runc 1.1');
+  else log.info({ runtime: binary, runtimeFeatures: learned.features }, 'learned what the runtime does itself');
+  return learned.features;
 }
 
 export interface RunningManager {
@@ -102,6 +123,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     // Hint files are named by bare container id, which may look like an old-style temp name.
     for (const file of removeStaleTempFiles(dir, { legacyNames: dir !== bundles.hintsDir })) log.warn({ file }, 'removed a temp file left by an interrupted write');
   }
+  const runtime = learnRuntime(o.runtime, log);
   const lxcfs = new LxcfsSupervisor({ runDir: o.runDir, enabled: o.lxcfs?.enabled ?? true, binary: o.lxcfs?.binary ?? 'lxcfs', log });
   const queue = new SerialQueue();
   let service: ManagerService | undefined;
@@ -136,6 +158,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     hookBinary: o.hookBinary ?? defaultHookBinary(o.entryPoint),
     tracker: watch,
     lxcfs,
+    runtimeFeatures: runtime,
   });
   // In the queue like every other request: a release it makes may step out of the queue for a
   // store volume's sync-out (SerialQueue.unlocked), and steps back in when done; outside the queue,

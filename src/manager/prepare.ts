@@ -22,6 +22,7 @@ import { faultPoint } from '../testing/fault.ts';
 import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
 import type { ContainerRecord } from './registry.ts';
 import type { LxcfsFact } from '../spec-transform/lxcfs-view.ts';
+import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 
 /** What prepare needs of the service (register, apply, release) and of the host layout. */
 export interface PrepareHost {
@@ -39,20 +40,26 @@ export interface PrepareHost {
   warnIgnored(id: string, message: string): void;
   /** The lxcfs files containers bind, while sysrunc's lxcfs has been up (none: no lxcfs). */
   lxcfs?(): LxcfsFact | undefined;
+  /** What the real runc does itself, learned once at the manager's start (none: as runc 1.1). */
+  readonly runtimeFeatures?: RuntimeFeatures;
 }
 
 export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
   const bundle = asRequestError(() => loadBundle(p.bundle));
   const { settings, ignored } = asRequestError(() => resolveSettings(bundle.spec, p.runtimeFlags ?? {}));
   for (const message of ignored) host.warnIgnored(p.id, message);
-  const facts = asRequestError(() => gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true }, p.id));
   const caller = callerUserns(bundle.spec);
+  const callerRoot = caller === undefined ? undefined : rootOf(caller);
+  const facts = asRequestError(() =>
+    gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true, ...(callerRoot === undefined ? {} : { callerRoot }) }, p.id),
+  );
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
     throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);
   }
 
   // Joining another sysrunc container's namespaces means joining its user namespace too.
-  const shared = caller === undefined ? sharedUserns(p.id, bundle.spec, p.callerPid, host.records()) : undefined;
+  const runtime = host.runtimeFeatures ?? RUNC_1_1_FEATURES;
+  const shared = caller === undefined ? sharedUserns(p.id, bundle.spec, p.callerPid, host.records(), runtime) : undefined;
   const registered = await host.register(registerParams(p, bundle, facts, settings, caller, shared)).catch((err: unknown) => {
     // The manager judges the size against its ranges; the user needs to know which setting.
     const origin = settings.origins['userns.size'];
@@ -82,6 +89,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
         volumeMounts: registered.volumeMounts,
         lxcfs: host.lxcfs?.(),
+        runtime,
       }),
     );
     const check = validateSpecDocument(spec);
@@ -165,6 +173,7 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
   return {
     requested: settings.ownership,
     ...(settings.origins.ownership === undefined ? {} : { origin: settings.origins.ownership }),
+    // A rootfs the engine shifted has no overlay fact (its layers are the engine's detached mounts).
     rootfsPaths: overlay === undefined ? [facts.rootfs.resolved] : [...overlay.lowerdirs, ...(overlay.upperdir === undefined ? [] : [overlay.upperdir])],
     overlay: overlay !== undefined,
     ...(overlay?.upperdir === undefined ? {} : { upperdir: overlay.upperdir }),
@@ -172,6 +181,13 @@ function ownershipRequest(id: string, bundle: LoadedBundle, facts: HostFacts, se
     autoRemove: facts.storeVolumes.autoRemove,
     bindSources: [...readOnly].map(([path, ro]) => ({ path, readOnly: ro })),
   };
+}
+
+/** The host ids the caller's container root has (containerID 0), when both mappings name it. */
+function rootOf(caller: NonNullable<ReturnType<typeof callerUserns>>): { uid: number; gid: number } | undefined {
+  const uid = caller.uidMappings.find((m) => m.containerID === 0)?.hostID;
+  const gid = caller.gidMappings.find((m) => m.containerID === 0)?.hostID;
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
 
 /** The caller's bundle or settings are wrong: a one-line error naming the thing, nothing changed. */

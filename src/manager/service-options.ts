@@ -6,6 +6,7 @@ import type { SubidAllocator } from './subid-alloc.ts';
 import type { Registry } from './registry.ts';
 import type { HostExecutor } from './host-executor.ts';
 import type { VolumeManager } from './volumes/volume-manager.ts';
+import type { RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 import type { LxcfsSupervisor } from './lxcfs/supervisor.ts';
 import type { OwnershipHost } from './ownership/decide.ts';
 
@@ -29,6 +30,8 @@ export interface ServiceOptions {
   readonly tracker?: ContainerTracker;
   /** sysrunc's lxcfs (none: a manager without it, as in unit tests). */
   readonly lxcfs?: LxcfsSupervisor;
+  /** What the real runc does itself (none: nothing, as runc 1.1). */
+  readonly runtimeFeatures?: RuntimeFeatures;
 }
 
 /** Watches containers so that the manager releases them without being asked (container-watch.ts). */

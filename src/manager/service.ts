@@ -43,6 +43,7 @@ export class ManagerService {
         records: () => this.o.registry.all(),
         warnIgnored: (id, message) => this.o.log.warn({ id }, `ignored setting: ${message}`),
         lxcfs: () => this.o.lxcfs?.fact(),
+        ...(this.o.runtimeFeatures === undefined ? {} : { runtimeFeatures: this.o.runtimeFeatures }),
       },
       p,
     );
@@ -89,8 +90,9 @@ export class ManagerService {
       // Before anything is recorded or swept: a refused request changes nothing.
       const held = this.o.allocator.list().map((a) => ({ id: a.id, start: a.uid, size: a.size }));
       const heldGids = this.o.allocator.list().map((a) => ({ id: a.id, start: a.gid, size: a.size }));
-      checkCallerMappings(p.id, 'uid', p.userns.uidMappings, held);
-      checkCallerMappings(p.id, 'gid', p.userns.gidMappings, heldGids);
+      const pool = this.o.allocator.pool();
+      checkCallerMappings(p.id, 'uid', p.userns.uidMappings, held, pool.uid);
+      checkCallerMappings(p.id, 'gid', p.userns.gidMappings, heldGids, pool.gid);
     }
     const existing = this.o.registry.get(p.id);
     // A stopped container starting again keeps its allocation and volumes; anything else is

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Spec } from '../oci/spec.ts';
 import type { ContainerRecord } from './registry.ts';
 import { ServiceError } from './service-error.ts';
+import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 
 const NS_FILES: Readonly<Record<string, string>> = { network: 'net', mount: 'mnt', pid: 'pid', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup', time: 'time' };
 
@@ -25,9 +26,11 @@ export interface SharedUserns {
  * container means joining its user namespace (returned); a namespace that is the caller's own is
  * left to the system-container rules (host namespaces); a pinned network namespace (a file that
  * no container's init is in, as CNI and `ip netns` make) keeps the container's own user namespace;
- * anything else (another runtime's container, two sysrunc containers at once) is refused.
+ * so does any other namespace no sysrunc container owns (another runtime's, a host process's) when
+ * runc joins such namespaces itself, for exec too (runtime.joinsHostOwnedNamespaces, runc 1.2.1+);
+ * on runc 1.1 that is refused, as are two sysrunc containers at once on any runc.
  */
-export function sharedUserns(id: string, spec: Spec, callerPid: number, records: readonly ContainerRecord[]): SharedUserns | undefined {
+export function sharedUserns(id: string, spec: Spec, callerPid: number, records: readonly ContainerRecord[], runtime: RuntimeFeatures = RUNC_1_1_FEATURES): SharedUserns | undefined {
   const joins = (spec.linux?.namespaces ?? []).filter((ns) => ns.path !== undefined && ns.path !== '' && ns.type !== 'user' && NS_FILES[ns.type] !== undefined);
   if (joins.length === 0) return undefined;
   forgetInitPidsExcept(records);
@@ -42,10 +45,10 @@ export function sharedUserns(id: string, spec: Spec, callerPid: number, records:
     if (sameInode(target, inodeOrUndefined(`/proc/${callerPid}/ns/${file}`))) continue;
     const owner = inits.find((c) => sameInode(target, inodeOrUndefined(`/proc/${c.pid}/ns/${file}`)));
     if (owner === undefined) {
-      if (ns.type === 'network' && !(ns.path as string).startsWith('/proc/')) continue;
+      if (runtime.joinsHostOwnedNamespaces || (ns.type === 'network' && !(ns.path as string).startsWith('/proc/'))) continue;
       throw new ServiceError(
         'invalid-request',
-        `container ${id}: linux.namespaces ${ns.type} path ${ns.path} is not a namespace of a container sysrunc started; its user namespace would stay in charge of it, so sysrunc does not join it`,
+        `container ${id}: linux.namespaces ${ns.type} path ${ns.path} is not a namespace of a container sysrunc started; its user namespace would stay in charge of it, and this runc (no linux.mountExtensions in its features: before 1.2) cannot exec into a container that joined it, so sysrunc does not join it`,
       );
     }
     if (found !== undefined && found.record.id !== owner.record.id) {

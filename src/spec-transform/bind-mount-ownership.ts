@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { HostAction } from '../manager-api/v1.ts';
 import type { Mount, Spec } from '../oci/spec.ts';
 import type { Transform } from './types.ts';
+import { runcIdmappedBind, runcMakesIdmappedBind } from './runc-idmapped-binds.ts';
 
 /** A bind mount: type "bind", or runc's equivalent of a typeless mount with a bind option. */
 export function isBindMount(mount: Mount): boolean {
@@ -64,6 +65,7 @@ export const bindMountOwnership: Transform = {
       const readOnly = isReadOnlyMount(mount);
       switch (plan.ownership.bindSources.get(fact.resolved) ?? 'none') {
         case 'idmap':
+          if (runcMakesIdmappedBind(mount, isEngineFile(fact.resolved, plan.containerId, spec), plan)) return runcIdmappedBind(mount, fact, plan);
           actions.push({ kind: 'idmapped-mount', source: fact.resolved, target, recursive, readOnly });
           return { ...mount, source: target };
         case 'chown':

@@ -36,13 +36,20 @@ export interface CallerProcess {
   readonly pid: number;
   /** runc's --systemd-cgroup flag on the call. */
   readonly systemdCgroup: boolean;
+  /**
+   * The host uid and gid the container's root is, when the caller brings its own user namespace:
+   * a rootfs whose top directory they already own was shifted by the engine (containerd 2.x idmaps
+   * a user-namespaced pod's overlay layers itself, then detaches them), and is left as it is.
+   */
+  readonly callerRoot?: { readonly uid: number; readonly gid: number };
 }
 
 export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerProcess, containerId: string): HostFacts {
   const rootRequested = path.resolve(bundleDir, spec.root?.path ?? 'rootfs');
   const rootPath = resolvePath(rootRequested, 'root.path');
   if (rootPath.kind !== 'dir') throw new SysruncError(`root.path ${rootRequested}: not a directory`);
-  const rootfs: RootfsFact = { ...rootPath, overlay: overlayAt(rootPath.resolved) };
+  const shiftedByEngine = caller.callerRoot !== undefined && ownedBy(rootPath.resolved, caller.callerRoot);
+  const rootfs: RootfsFact = { ...rootPath, overlay: shiftedByEngine ? undefined : overlayAt(rootPath.resolved), ...(shiftedByEngine ? { shiftedByEngine } : {}) };
   // A relative root.path names something inside the bundle; it may not lead out of it.
   if (!path.isAbsolute(spec.root?.path ?? 'rootfs')) {
     const realBundle = realpathSync(bundleDir);
@@ -230,6 +237,11 @@ function resolvePath(requested: string, what: string): PathFact {
 // makes); the rest are left at defaults. index stays off: see the overlay-mount host action.
 // Newer kernels show volatile as fsync=volatile.
 const CARRIED_OVERLAY_OPTIONS = ['redirect_dir', 'metacopy', 'xino', 'volatile', 'fsync', 'uuid'];
+
+function ownedBy(dir: string, owner: { readonly uid: number; readonly gid: number }): boolean {
+  const st = statSync(dir);
+  return st.uid === owner.uid && st.gid === owner.gid;
+}
 
 function overlayAt(mountpoint: string): OverlayFact | undefined {
   if (!isMountPoint(mountpoint)) return undefined;

@@ -18,6 +18,7 @@ export const rootfsOwnership: Transform = {
   apply(spec, plan) {
     const target = path.join(plan.runDir, 'rootfs');
     const overlay = plan.rootfs.overlay;
+    if (plan.rootfs.shiftedByEngine === true) return { spec, actions: [] };
     switch (plan.ownership.mode) {
       case 'idmap': {
         const actions: HostAction[] =

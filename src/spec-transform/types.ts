@@ -7,6 +7,7 @@ import type { ContainerSettings } from './settings.ts';
 import type { CgroupHierarchy } from '../host/cgroups.ts';
 import type { Engine } from './engine-capabilities.ts';
 import type { LxcfsFact } from './lxcfs-view.ts';
+import type { RuntimeFeatures } from './runtime-features.ts';
 
 /** A host path as named in the config, and what it resolved to. */
 export interface PathFact {
@@ -27,6 +28,8 @@ export interface OverlayFact {
 
 export interface RootfsFact extends PathFact {
   readonly overlay: OverlayFact | undefined;
+  /** Already owned by the caller's container root (the engine shifted it): left as it is. */
+  readonly shiftedByEngine?: boolean;
 }
 
 export interface UsernsPlan {
@@ -89,6 +92,8 @@ export interface Plan {
   readonly lockedBindFlags: ReadonlyMap<number, readonly string[]>;
   /** sysrunc's lxcfs files, when its lxcfs has been up (lxcfs-view.ts); none: the host's /proc. */
   readonly lxcfs?: LxcfsFact | undefined;
+  /** What the real runc does itself (its `features`); none: nothing, as runc 1.1. */
+  readonly runtime?: RuntimeFeatures;
 }
 
 /** The cgroups of the process that becomes runc, and which driver runc will use. */

@@ -72,9 +72,9 @@ export async function startCriRig(
   name: string,
   handlers: Readonly<Record<string, string>>,
   env: Record<string, string>,
-  options: Pick<CriOptions, 'containerAnnotations'> & { readonly images?: CriRigImages } = {},
+  options: Pick<CriOptions, 'containerAnnotations'> & { readonly images?: CriRigImages; readonly startTimeoutMs?: number } = {},
 ): Promise<CriRig> {
-  const { images, ...criOptions } = options;
+  const { images, startTimeoutMs, ...criOptions } = options;
   const d = rigDirs(name);
   // Beside the rig's run dir, not in it: starting containerd wipes that first.
   const cniConfDir = `${d.run}.cni`;
@@ -95,7 +95,13 @@ export async function startCriRig(
       ],
     }),
   );
-  const containerd = await startContainerd({ name, namespace: 'k8s.io', env, cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers, ...criOptions } });
+  const containerd = await startContainerd({
+    name,
+    namespace: 'k8s.io',
+    env,
+    ...(startTimeoutMs === undefined ? {} : { startTimeoutMs }),
+    cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers, ...criOptions },
+  });
   try {
     if (images !== undefined) {
       await ensureContainerdImage(containerd, PAUSE_IMAGE, undefined, () => Promise.resolve(images.pauseTar));

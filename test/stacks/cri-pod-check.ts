@@ -9,7 +9,8 @@ import { criRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
 
 const [pauseTar, appTar] = process.argv.slice(2);
 if (pauseTar === undefined || appTar === undefined) throw new Error('usage: cri-pod-check.ts <pause-image.tar> <busybox-image.tar>');
-const rig = await startCriRig('stack-cri', { sysrunc: '/usr/local/bin/sysrunc' }, {}, { images: { pauseTar, appTar } });
+// containerd under emulation, beside other guests, may take more than the rig's default 30 s to answer.
+const rig = await startCriRig('stack-cri', { sysrunc: '/usr/local/bin/sysrunc' }, {}, { images: { pauseTar, appTar }, startTimeoutMs: 300_000 });
 const cri = criRuntime(rig.cri);
 let verdict = 'fail';
 try {

@@ -1,9 +1,10 @@
 // features: runc's own answer, with what sysrunc adds merged over it. Only what is true is claimed:
 // - linux.namespaces gains "user" and "cgroup" (every sysrunc container gets both);
-// - linux.mountExtensions.idmap.enabled stays runc's: sysrunc idmaps the rootfs and bind sources
-//   itself, but a mount that carries its own uidMappings/gidMappings (or "idmap"/"ridmap") is
-//   passed to runc unchanged, so whether those work is runc's to say (runc 1.1 says nothing:
-//   reported as false);
+// - linux.mountExtensions.idmap.enabled stays runc's: a mount that carries its own
+//   uidMappings/gidMappings (or "idmap"/"ridmap") is passed to runc unchanged, so whether those
+//   work is runc's to say (runc 1.1 says nothing: reported as false). sysrunc idmaps the rootfs
+//   itself, and bind sources too unless runc says it can (the manager reads the same answer:
+//   spec-transform/runtime-features.ts);
 // - annotations name sysrunc's version and the io.sysrunc.* settings it accepts.
 import { spawnSync } from 'node:child_process';
 import { writeSync } from 'node:fs';
