@@ -15,6 +15,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { writeManPages } from './man-pages.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const fail = (msg) => {
@@ -75,6 +76,12 @@ put('README.md', 'usr/share/doc/sysrunc/README.md', 0o644);
 const date = new Date().toUTCString().replace('GMT', '+0000');
 const changelog = readFileSync(path.join(root, 'deploy/debian/changelog'), 'utf8').replaceAll('@VERSION@', version).replace('@DATE@', date);
 writeFileSync(path.join(stage, 'usr/share/doc/sysrunc/changelog.gz'), gzipSync(changelog, { level: 9 }));
+// Manual pages from the commands' own --help (help2man; scripts/man-pages.mjs).
+try {
+  writeManPages(root, stage, version);
+} catch (err) {
+  fail(err.message);
+}
 put('deploy/debian/lintian-overrides', 'usr/share/lintian/overrides/sysrunc', 0o644);
 
 // DEBIAN/: control (with the installed size), conffiles, maintainer scripts.

@@ -83,7 +83,7 @@ test('a real containerd 1.6 started on the installed node config runs a pod with
     images: { pauseTar: await ensureOciImageTar('docker.io/library/sysrunc-pause:local', undefined, ['sleep', '2147483647']), appTar: await ensureOciImageTar() },
   });
   // The handler came from the installer alone: the node's config had only runc's before.
-  assert.doesNotMatch(Buffer.from(node.before['etc/containerd/config.toml'] ?? '', 'base64').toString(), /sysrunc/);
+  assert.doesNotMatch(Buffer.from(node.before['etc/containerd/config.toml'] ?? '', 'base64').toString(), /runtimes\.sysrunc/);
   const [inside, outside] = (await podUidMap(node.rig, 'sysrunc')).split(' ');
   assert.equal(inside, '0');
   assert.notEqual(outside, '0');
