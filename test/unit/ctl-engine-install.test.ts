@@ -210,6 +210,24 @@ test('install containerd (version 3) a second time changes nothing, and uninstal
   assert.deepEqual(after, before);
 });
 
+test('install containerd without config.toml (--config-version 3) writes a version 3 config.toml that imports the drop-in; uninstall removes both', () => {
+  installRuntime('containerd', opts({ configVersion: '3' }));
+  const main = parseToml(get('/etc/containerd/config.toml')) as { version: number; imports: string[] };
+  assert.equal(main.version, 3);
+  assert.deepEqual(main.imports, ['/etc/containerd/conf.d/sysrunc.toml']);
+  assert.match(get('/etc/containerd/conf.d/sysrunc.toml'), /BinaryName = "\/usr\/bin\/sysrunc"/);
+  uninstallRuntime('containerd', opts());
+  assert.ok(!existsSync(path.join(root, 'etc/containerd/config.toml')));
+  assert.ok(!existsSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml')));
+});
+
+test('install containerd on a broken version 3 config.toml is refused with one line and changes nothing', () => {
+  put('/etc/containerd/config.toml', CONFIG_V3.replace('sandbox = ', 'sandbox == '));
+  const before = tree();
+  assert.match(refusal('containerd', opts()), /config\.toml is not valid TOML .*nothing was changed/);
+  assert.deepEqual(tree(), before);
+});
+
 test('install is refused with one line where runc is missing, and changes nothing', () => {
   rmSync(path.join(root, 'usr/sbin/runc'));
   put('/etc/docker/daemon.json', DAEMON_JSON);
