@@ -111,7 +111,7 @@ test('npm run package builds sysrunc_<package.json version>_amd64.deb that depen
 test('apt-get install ./sysrunc_<version>_amd64.deb (README, Install) installs it and starts the manager (start-stop-daemon where systemd is not PID 1)', async () => {
   const deb = path.join(scratch, path.basename(DEB));
   copyFileSync(DEB, deb);
-  const r = await execTool('apt-get', ['install', '-y', '--no-download', deb], process.env, { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = await execTool('apt-get', ['install', '-y', deb], process.env, { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
   installed = true;
   assert.equal(r.exitCode, 0, r.stderr);
   if (!existsSync('/run/systemd/system')) assert.match(r.stdout, /started sysrunc-mgr with start-stop-daemon/);
