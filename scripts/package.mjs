@@ -15,6 +15,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { writeManPages } from './man-pages.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const fail = (msg) => {
@@ -33,7 +34,7 @@ if (inSource !== version) fail(`package.json says version ${version}, src/versio
 
 run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, ['scripts/compile-binaries.mjs']);
-for (const f of ['sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise']) {
+for (const f of ['sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec']) {
   if (spawnSync('test', ['-x', path.join(root, 'dist', f)]).status !== 0) fail(`dist/${f} was not built (see the build's warnings)`);
 }
 
@@ -59,7 +60,7 @@ const link = (target, at) => {
 
 // The install tree: /usr/lib/sysrunc/{bin,dist}.
 for (const f of ['sysrunc', 'sysrunc-delegate-cgroups', 'sysrunc-adopt-netns']) put(`bin/${f}`, `usr/lib/sysrunc/bin/${f}`, 0o755);
-for (const f of ['sysrunc-call', 'sysrunc-multi', 'sysrunc-depot-init', 'sysrunc-depot-supervise']) put(`dist/${f}`, `usr/lib/sysrunc/dist/${f}`, 0o755);
+for (const f of ['sysrunc-call', 'sysrunc-multi', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec']) put(`dist/${f}`, `usr/lib/sysrunc/dist/${f}`, 0o755);
 put('dist/VERSION', 'usr/lib/sysrunc/dist/VERSION', 0o644);
 for (const p of ['sysrunc-mgr', 'sysrunc-depotd', 'sysrunc-tenantd', 'sysrunc-ctl']) link('sysrunc-multi', `usr/lib/sysrunc/dist/${p}`);
 link('../lib/sysrunc/bin/sysrunc', 'usr/bin/sysrunc');
@@ -75,6 +76,12 @@ put('README.md', 'usr/share/doc/sysrunc/README.md', 0o644);
 const date = new Date().toUTCString().replace('GMT', '+0000');
 const changelog = readFileSync(path.join(root, 'deploy/debian/changelog'), 'utf8').replaceAll('@VERSION@', version).replace('@DATE@', date);
 writeFileSync(path.join(stage, 'usr/share/doc/sysrunc/changelog.gz'), gzipSync(changelog, { level: 9 }));
+// Manual pages from the commands' own --help (help2man; scripts/man-pages.mjs).
+try {
+  writeManPages(root, stage, version);
+} catch (err) {
+  fail(err.message);
+}
 put('deploy/debian/lintian-overrides', 'usr/share/lintian/overrides/sysrunc', 0o644);
 
 // DEBIAN/: control (with the installed size), conffiles, maintainer scripts.

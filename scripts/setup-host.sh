@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc containerd docker.io busybox-static debootstrap hyperfine iproute2 uidmap acl attr rsync jq ca-certificates strace xfsprogs containernetworking-plugins podman gcc libc6-dev util-linux tini qemu-user lxcfs lintian shellcheck)
+PACKAGES=(runc containerd docker.io busybox-static debootstrap hyperfine iproute2 uidmap acl attr rsync jq ca-certificates strace xfsprogs containernetworking-plugins podman gcc libc6-dev util-linux tini qemu-user lxcfs lintian shellcheck help2man)
 NPM_STAMP=node_modules/.sysrunc-lock.sha256
 BUILD_STAMP=dist/.sysrunc-build-stamp
 do_npm=1

@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { addDockerRuntime, EngineConfigError, removeDockerRuntime, validateDockerConfig } from './engine-install/docker-config.ts';
 import { declaredVersion, planContainerdInstall, planContainerdUninstall, validateContainerdPlan, type ConfigVersion } from './engine-install/containerd-config.ts';
 import { applyChanges, diffOf, readIfExists, readRecord, recordNodePath, sha256, underRoot, type FileChange, type InstallRecord } from './engine-install/apply.ts';
-import { checkHost } from './engine-install/host-checks.ts';
+import { checkHost, type HostProbeInputs } from './engine-install/host-checks.ts';
 
 export type Engine = 'docker' | 'containerd';
 export interface InstallOptions {
@@ -19,6 +19,8 @@ export interface InstallOptions {
   configVersion?: string;
   dryRun?: boolean;
   restart?: boolean;
+  /** Where the kernel's facts are read (not on the command line: tests simulate other kernels). */
+  probes?: HostProbeInputs;
 }
 
 const DEFAULT_CONFIG: Record<Engine, string> = { docker: '/etc/docker/daemon.json', containerd: '/etc/containerd/config.toml' };
@@ -52,7 +54,7 @@ function restartAdvice(engine: Engine, o: InstallOptions): void {
 }
 
 export function installRuntime(engine: Engine, o: InstallOptions): void {
-  checkHost(o.root);
+  checkHost(o.root, o.probes);
   const config = o.config ?? DEFAULT_CONFIG[engine];
   const before = readIfExists(underRoot(o.root, config));
   const changes: FileChange[] = [];

@@ -1,11 +1,14 @@
-// Issue 23: the Debian package. `npm run package` builds it (lintian included), dpkg -i installs it
-// on this machine, Docker runs a container through the installed /usr/bin/sysrunc, removal is
-// refused while that container runs, and dpkg --purge leaves the machine as it was.
+// Issue 23: the Debian package. `npm run package` builds it (lintian included); the README's
+// *Install* steps are followed from it: `apt-get install ./sysrunc_<version>_amd64.deb`, then
+// `sysrunc-ctl install docker` (into a private dockerd's daemon.json, not the machine's), and
+// Docker runs a container and a Docker-in-Docker system container through the installed
+// /usr/bin/sysrunc; removal is refused while a container runs, and purge leaves the machine as it
+// was (files, units, subid entries, state, mounts, processes).
 // It installs into the machine's real paths (/usr, /etc, /var/lib/sysrunc, /run/sysrunc): run it
 // only under the e2e lock, and never where sysrunc is installed already (it refuses).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { execTool, startDockerd, ensureDockerImage, type DockerDaemon } from '../rig/index.ts';
 import { DEBIAN_IMAGE_TAGS, ensureDebianImage } from '../rig/debian-images.ts';
@@ -70,6 +73,15 @@ async function managerForgets(id: string): Promise<void> {
 let before_: MachineState;
 let dockerd: DockerDaemon | undefined;
 let installed = false;
+// The .deb and the daemon.json of the README's steps, outside the checkout.
+const scratch = mkdtempSync('/var/tmp/sysrunc-deb-');
+const daemonJson = path.join(scratch, 'daemon.json');
+
+/** The "sysrunc:" lines of a subid file that were not there before install. */
+function addedSubids(now: string, before: string): string[] {
+  const had = new Set(before.split('\n'));
+  return now.split('\n').filter((l) => l.startsWith('sysrunc:') && !had.has(l));
+}
 
 before(async () => {
   const have = await execTool('dpkg-query', ['-W', '-f=${Status}', 'sysrunc'], process.env, { reject: false });
@@ -86,6 +98,7 @@ after(async () => {
   await dockerd?.stop({ purge: true });
   // Whatever failed above, the machine gets its state back.
   if (installed) await execTool('dpkg', ['--purge', 'sysrunc'], process.env, { reject: false });
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 test('npm run package builds sysrunc_<package.json version>_amd64.deb that depends on runc and iproute2 and recommends lxcfs', async () => {
@@ -95,13 +108,32 @@ test('npm run package builds sysrunc_<package.json version>_amd64.deb that depen
   assert.match(control, /^Recommends: lxcfs$/m);
 });
 
-test('dpkg -i installs it and starts the manager (start-stop-daemon where systemd is not PID 1)', async () => {
-  const r = await execTool('dpkg', ['-i', DEB], process.env, { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+test('apt-get install ./sysrunc_<version>_amd64.deb (README, Install) installs it and starts the manager (start-stop-daemon where systemd is not PID 1)', async () => {
+  const deb = path.join(scratch, path.basename(DEB));
+  copyFileSync(DEB, deb);
+  const r = await execTool('apt-get', ['install', '-y', deb], process.env, { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
   installed = true;
   assert.equal(r.exitCode, 0, r.stderr);
   if (!existsSync('/run/systemd/system')) assert.match(r.stdout, /started sysrunc-mgr with start-stop-daemon/);
   const status = await execTool('/usr/bin/sysrunc-ctl', ['status'], process.env);
   assert.match(status.stdout, /^containers: 0$/m);
+});
+
+test('the manager added subordinate ids for user sysrunc to /etc/subuid and /etc/subgid (which purge must take out again)', () => {
+  assert.equal(addedSubids(readFileSync('/etc/subuid', 'utf8'), before_.subuid).length, 1, readFileSync('/etc/subuid', 'utf8'));
+  assert.equal(addedSubids(readFileSync('/etc/subgid', 'utf8'), before_.subgid).length, 1, readFileSync('/etc/subgid', 'utf8'));
+});
+
+test('the installed commands have manual pages', () => {
+  for (const page of ['man1/sysrunc.1.gz', 'man1/sysrunc-ctl.1.gz', 'man8/sysrunc-mgr.8.gz', 'man8/sysrunc-depotd.8.gz', 'man8/sysrunc-tenantd.8.gz']) {
+    assert.ok(existsSync(path.join('/usr/share/man', page)), page);
+  }
+});
+
+test('sysrunc-ctl install docker (README, Install) writes the runtime into daemon.json and says to reload dockerd', async () => {
+  const r = await execTool('/usr/bin/sysrunc-ctl', ['install', 'docker', '--config', daemonJson], process.env);
+  assert.match(r.stdout, /reload docker/);
+  assert.deepEqual(JSON.parse(readFileSync(daemonJson, 'utf8')), { runtimes: { sysrunc: { path: '/usr/bin/sysrunc' } } });
 });
 
 test('/etc/sysrunc/config.json is a conffile and the manager unit is enabled, the depot and tenant units are not', async () => {
@@ -126,7 +158,9 @@ test('the manager is the compiled binary and maps no node binary and nothing fro
 });
 
 test('docker run --runtime=sysrunc through the installed /usr/bin/sysrunc runs the container in a user namespace of its own', async () => {
-  dockerd = await startDockerd({ name: 'e2e-deb', runtimes: { sysrunc: { path: '/usr/bin/sysrunc' } } });
+  // A private dockerd with the runtimes sysrunc-ctl wrote (the README's reload: it reads them at start).
+  const { runtimes } = JSON.parse(readFileSync(daemonJson, 'utf8')) as { runtimes: Record<string, { path: string }> };
+  dockerd = await startDockerd({ name: 'e2e-deb', runtimes });
   await ensureDockerImage(dockerd);
   const r = await dockerd.docker(['run', '--rm', '--runtime=sysrunc', 'bb:local', 'cat', '/proc/self/uid_map']);
   const [inside, outside] = r.stdout.trim().split(/\s+/);
@@ -170,8 +204,8 @@ test('dpkg -r refuses while a container runs with sysrunc, naming it, and the pa
   await managerForgets(id);
 });
 
-test('dpkg --purge leaves nothing of sysrunc: files, units, subid entries, state, mounts, processes', async () => {
-  const r = await execTool('dpkg', ['--purge', 'sysrunc'], process.env, { reject: false });
+test('apt-get purge sysrunc (README) leaves nothing of sysrunc: files, units, subid entries, state, mounts, processes', async () => {
+  const r = await execTool('apt-get', ['purge', '-y', 'sysrunc'], process.env, { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
   assert.equal(r.exitCode, 0, r.stderr);
   installed = false;
   assert.deepEqual(machineState(), before_);

@@ -1,16 +1,20 @@
 // Issue 23: the DaemonSet's installer, on the node side, without a cluster: its image is built from
 // the .deb (deploy/kubernetes/build-installer-image.sh on a debootstrapped base), and its container
-// runs under a real dockerd against fake node roots (directories) holding a containerd 1.6 config
-// (version 2) or a 2.x one (version 3). containerd 1.6's own parser reads each version 2 result;
-// uninstall puts every file of the node root back byte for byte.
+// runs under a real dockerd against fake node roots (directories). On a node whose config.toml is
+// a private containerd 1.6's own (version 2, CRI and CNI), a real containerd 1.6 then starts on the
+// installer's result with the manager the installer put on the node, and a pod runs through the
+// CRI API with handler sysrunc (test/rig/node-installer.ts); uninstall puts every file of the node
+// root back byte for byte. A version 3 (containerd 2.x) result is parsed here (no containerd 2.x
+// on Debian 12); test/stacks/node-installer-check.ts runs it on containerd 2.1 in the sid guest.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { execTool, startDockerd, type DockerDaemon } from '../rig/index.ts';
+import { ensureOciImageTar, execTool, startDockerd, type DockerDaemon } from '../rig/index.ts';
 import { debianCachePaths, ensureDebianRootfs } from '../rig/debian-images.ts';
+import { makeNodeRoot, podUidMap, startNode, tree, type InstallerVerb, type NodeRun } from '../rig/node-installer.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -34,27 +38,11 @@ const CONFIG_V3 = `version = 3
 let work: string;
 let dockerd: DockerDaemon;
 
-/** A node root: its containerd config, /opt, and a runc (a stand-in that answers --version). */
 function nodeRoot(name: string, config: string): string {
-  const root = path.join(work, name);
-  for (const d of ['etc/containerd/conf.d', 'opt', 'usr/sbin', 'etc/systemd/system']) mkdirSync(path.join(root, d), { recursive: true });
-  writeFileSync(path.join(root, 'etc/containerd/config.toml'), config);
-  writeFileSync(path.join(root, 'usr/sbin/runc'), '#!/bin/sh\necho "runc version 1.1.5"\n');
-  chmodSync(path.join(root, 'usr/sbin/runc'), 0o755);
-  return root;
+  return makeNodeRoot(path.join(work, name), config);
 }
 
-/** Every path under a directory with its bytes (directories and links marked). */
-function tree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of readdirSync(root, { withFileTypes: true, recursive: true })) {
-    const p = path.join(e.parentPath, e.name);
-    out[path.relative(root, p)] = e.isFile() ? readFileSync(p).toString('base64') : e.isSymbolicLink() ? '<link>' : '<dir>';
-  }
-  return out;
-}
-
-async function installer(root: string, verb: 'install' | 'uninstall'): Promise<string> {
+async function installer(root: string, verb: InstallerVerb): Promise<string> {
   const r = await dockerd.docker(['run', '--rm', '-v', `${root}:/host`, '-e', 'SYSRUNC_NODE_RESTART=0', TAG, verb], { reject: false });
   assert.equal(r.exitCode, 0, `${verb}: ${r.stderr}`);
   return r.stdout;
@@ -69,6 +57,7 @@ before(async () => {
   await execTool(path.join(ROOT, 'deploy/kubernetes/build-installer-image.sh'), [DEB, '--tag', TAG, '--base', base], { ...process.env, DOCKER_HOST: dockerd.host }, { timeoutMs: 600_000 });
 });
 after(async () => {
+  await node?.stop();
   await dockerd?.stop({ purge: true });
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
@@ -82,6 +71,33 @@ test('install on a containerd 1.6 node: files in /opt/sysrunc, the manager unit,
   const dump = execFileSync('containerd', ['--config', path.join(root, 'etc/containerd/config.toml'), 'config', 'dump'], { encoding: 'utf8' });
   assert.match(dump, /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/opt\/sysrunc\/bin\/sysrunc"/);
   assert.match(dump, /sandbox_image = "registry\.k8s\.io\/pause:3\.9"/);
+});
+
+let node: NodeRun | undefined;
+
+test('a real containerd 1.6 started on the installed node config runs a pod with handler sysrunc through the installed files', async () => {
+  node = await startNode({
+    name: 'e2e-k8s-node',
+    configVersion: 2,
+    installer,
+    images: { pauseTar: await ensureOciImageTar('docker.io/library/sysrunc-pause:local', undefined, ['sleep', '2147483647']), appTar: await ensureOciImageTar() },
+  });
+  // The handler came from the installer alone: the node's config had only runc's before.
+  assert.doesNotMatch(Buffer.from(node.before['etc/containerd/config.toml'] ?? '', 'base64').toString(), /runtimes\.sysrunc/);
+  const [inside, outside] = (await podUidMap(node.rig, 'sysrunc')).split(' ');
+  assert.equal(inside, '0');
+  assert.notEqual(outside, '0');
+  // The manager that prepared it is the node's /opt/sysrunc one, with the pod's container on record.
+  assert.equal(readFileSync(`/proc/${node.manager.pid()}/cmdline`, 'utf8').split('\0')[0], '/opt/sysrunc/dist/sysrunc-mgr');
+  const [, hostUid] = /"uid":(\d+)[^\n]*"registered container"/.exec(node.manager.log()) ?? [];
+  assert.equal(hostUid, outside);
+});
+
+test('after the pod, uninstall puts the node root of that containerd back byte for byte', async () => {
+  assert.ok(node, 'the node did not start');
+  await node.stop();
+  await installer(node.root, 'uninstall');
+  assert.deepEqual(tree(node.root), node.before);
 });
 
 test('uninstall on the containerd 1.6 node puts every file back byte for byte', async () => {

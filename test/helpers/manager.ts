@@ -24,6 +24,8 @@ export interface TestManagerOptions {
    * dispose() then stops it and removes its mounts, which the manager itself leaves for containers.
    */
   readonly lxcfs?: boolean;
+  /** The command that starts the manager, its arguments appended (default: the checkout's bin/sysrunc-mgr). */
+  readonly command?: readonly string[];
 }
 
 export interface TestManager {
@@ -64,7 +66,8 @@ export async function startTestManager(o: TestManagerOptions): Promise<TestManag
   const launch = async () => {
     const { openSync, closeSync } = await import('node:fs');
     const fd = openSync(logPath, 'a');
-    child = spawn(SYSRUNC_MGR, args, { stdio: ['ignore', fd, fd], detached: false, env: { ...process.env, ...extraEnv } });
+    const [program, ...prefix] = o.command ?? [SYSRUNC_MGR];
+    child = spawn(program ?? SYSRUNC_MGR, [...prefix, ...args], { stdio: ['ignore', fd, fd], detached: false, env: { ...process.env, ...extraEnv } });
     closeSync(fd);
     const started = Date.now();
     while (!(await answers(socket))) {

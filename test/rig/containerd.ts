@@ -39,6 +39,12 @@ export interface LaunchOptions {
   /** Extra environment; containerd passes its environment on to shims and so to the runtime. */
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /**
+   * Given the config the rig would run on, returns the file containerd is to run on instead (which
+   * must keep the rig's root, state and addresses) and an argv prefix to start it with (nsenter
+   * into a mount namespace, say): a node's own config, as an installer left it.
+   */
+  prepare?: (rigConfig: string) => Promise<{ readonly configFile: string; readonly wrapper?: readonly string[] }>;
 }
 
 export function logTail(file: string, lines = 30): string {
@@ -138,8 +144,11 @@ export async function launchContainerd(d: RigDirs, opts: LaunchOptions = {}): Pr
   };
   mkdirSync(p.root, { recursive: true, mode: 0o711 });
   writeFileSync(p.configPath, containerdToml(d, p, opts.runtimeBinary, opts.cri));
+  const prepared = opts.prepare === undefined ? undefined : await opts.prepare(readFileSync(p.configPath, 'utf8'));
+  if (prepared !== undefined) p.configPath = prepared.configFile;
+  const argv = [...(prepared?.wrapper ?? []), bins.containerd, '--config', p.configPath];
   const log = openSync(p.logPath, 'w');
-  const child = spawn(bins.containerd, ['--config', p.configPath], {
+  const child = spawn(argv[0] ?? bins.containerd, argv.slice(1), {
     detached: true, // keep terminal SIGINT away; the safety net decides when it dies
     stdio: ['ignore', log, log],
     env: daemonEnv(opts.env),

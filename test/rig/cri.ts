@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startContainerd, type ContainerdDaemon, type CriOptions } from './containerd.ts';
+import { startContainerd, type ContainerdDaemon, type CriOptions, type LaunchOptions } from './containerd.ts';
 import { ensureContainerdImage } from './images.ts';
 import { ensureDebianOciTar } from './debian-images.ts';
 import { REPO_ROOT, rigDirs } from './paths.ts';
@@ -72,9 +72,9 @@ export async function startCriRig(
   name: string,
   handlers: Readonly<Record<string, string>>,
   env: Record<string, string>,
-  options: Pick<CriOptions, 'containerAnnotations'> & { readonly images?: CriRigImages; readonly startTimeoutMs?: number } = {},
+  options: Pick<CriOptions, 'containerAnnotations'> & Pick<LaunchOptions, 'prepare'> & { readonly images?: CriRigImages; readonly startTimeoutMs?: number } = {},
 ): Promise<CriRig> {
-  const { images, startTimeoutMs, ...criOptions } = options;
+  const { images, prepare, startTimeoutMs, ...criOptions } = options;
   const d = rigDirs(name);
   // Beside the rig's run dir, not in it: starting containerd wipes that first.
   const cniConfDir = `${d.run}.cni`;
@@ -100,6 +100,7 @@ export async function startCriRig(
     namespace: 'k8s.io',
     env,
     ...(startTimeoutMs === undefined ? {} : { startTimeoutMs }),
+    ...(prepare === undefined ? {} : { prepare }),
     cri: { cniConfDir, cniBinDir: CNI_BIN_DIR, sandboxImage: PAUSE_IMAGE, handlers, ...criOptions },
   });
   try {

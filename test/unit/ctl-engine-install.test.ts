@@ -210,6 +210,24 @@ test('install containerd (version 3) a second time changes nothing, and uninstal
   assert.deepEqual(after, before);
 });
 
+test('install containerd without config.toml (--config-version 3) writes a version 3 config.toml that imports the drop-in; uninstall removes both', () => {
+  installRuntime('containerd', opts({ configVersion: '3' }));
+  const main = parseToml(get('/etc/containerd/config.toml')) as { version: number; imports: string[] };
+  assert.equal(main.version, 3);
+  assert.deepEqual(main.imports, ['/etc/containerd/conf.d/sysrunc.toml']);
+  assert.match(get('/etc/containerd/conf.d/sysrunc.toml'), /BinaryName = "\/usr\/bin\/sysrunc"/);
+  uninstallRuntime('containerd', opts());
+  assert.ok(!existsSync(path.join(root, 'etc/containerd/config.toml')));
+  assert.ok(!existsSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml')));
+});
+
+test('install containerd on a broken version 3 config.toml is refused with one line and changes nothing', () => {
+  put('/etc/containerd/config.toml', CONFIG_V3.replace('sandbox = ', 'sandbox == '));
+  const before = tree();
+  assert.match(refusal('containerd', opts()), /config\.toml is not valid TOML .*nothing was changed/);
+  assert.deepEqual(tree(), before);
+});
+
 test('install is refused with one line where runc is missing, and changes nothing', () => {
   rmSync(path.join(root, 'usr/sbin/runc'));
   put('/etc/docker/daemon.json', DAEMON_JSON);
@@ -229,4 +247,58 @@ test('install is refused with one line where runc is older than 1.1', () => {
 test('install is refused with one line where /etc/subuid leaves no room for subordinate ids', () => {
   put('/etc/subuid', 'someone:65536:4294901759\n');
   assert.match(refusal('docker', opts()), /subuid leaves no free range of \d+ subordinate ids/);
+});
+
+// The kernel's facts below are simulated through the installer's probe inputs: this host has user
+// namespaces, idmapped mounts and overlayfs with metacopy, and turning any off would disturb every
+// other test running on it.
+const NO_IDMAP = { supported: false as const, reason: 'idmapped mounts not supported by filesystem ext4 at /var/lib: ENOSYS (Function not implemented)' };
+/** A simulated kernel: its /proc/sys, /proc/filesystems and /sys/module, under the node root. */
+function kernel(o: { userns?: number; overlay?: boolean; metacopy?: boolean }): NonNullable<InstallOptions['probes']> {
+  put('/sim/proc/sys/user/max_user_namespaces', `${o.userns ?? 63000}\n`);
+  put('/sim/proc/filesystems', `nodev\tsysfs\nnodev\ttmpfs\n\text4\n${o.overlay === true ? 'nodev\toverlay\n' : ''}`);
+  mkdirSync(path.join(root, 'sim/sys/module', o.overlay === true ? 'overlay/parameters' : ''), { recursive: true });
+  if (o.metacopy === true) put('/sim/sys/module/overlay/parameters/metacopy', 'N\n');
+  return { procSys: path.join(root, 'sim/proc/sys'), procFilesystems: path.join(root, 'sim/proc/filesystems'), sysModule: path.join(root, 'sim/sys/module') };
+}
+
+test('install is refused with one line where user namespaces are off (max_user_namespaces 0), and changes nothing', () => {
+  put('/etc/docker/daemon.json', DAEMON_JSON);
+  const probes = kernel({ userns: 0 });
+  const before = tree();
+  assert.match(refusal('docker', opts({ probes })), /^user namespaces are not available \(.*max_user_namespaces: 0\): sysrunc cannot work on this kernel$/);
+  assert.deepEqual(tree(), before);
+});
+
+test('install is refused with one line where there are no idmapped mounts and no overlayfs for the clone fallback, and changes nothing', () => {
+  put('/etc/containerd/config.toml', CONFIG_V2);
+  const probes = { ...kernel({ overlay: false }), idmap: () => NO_IDMAP };
+  const before = tree();
+  assert.match(refusal('containerd', opts({ probes })), /^no idmapped mounts \(idmapped mounts not supported by filesystem ext4 .*\) and no clone fallback \(no overlayfs in .*\): sysrunc cannot give containers their image's file ownership here$/);
+  assert.deepEqual(tree(), before);
+});
+
+test('install is refused where overlayfs has no metacopy (a kernel before 4.19 with overlay as a module) and there are no idmapped mounts', () => {
+  put('/lib/modules/4.14.0-old/kernel/fs/overlayfs/overlay.ko', '');
+  const probes = { ...kernel({ overlay: false }), kernelRelease: '4.14.0-old', idmap: () => NO_IDMAP };
+  assert.match(refusal('docker', opts({ probes })), /and no clone fallback \(overlayfs on kernel 4\.14\.0-old has no metacopy \(4\.19 or newer\)\)/);
+});
+
+test('install goes ahead without idmapped mounts where the clone fallback works (overlayfs with metacopy, as on Linux 5.10)', () => {
+  const probes = { ...kernel({ overlay: true, metacopy: true }), kernelRelease: '5.10.0-32-amd64', idmap: () => NO_IDMAP };
+  installRuntime('docker', opts({ probes }));
+  assert.deepEqual(JSON.parse(get('/etc/docker/daemon.json')), { runtimes: { sysrunc: { path: '/usr/bin/sysrunc' } } });
+});
+
+test('install goes ahead where the idmapped mount probe could not run (no privilege): no answer is no refusal', () => {
+  const probes = { ...kernel({ overlay: false }), idmap: () => ({ supported: false as const, reason: 'cannot probe idmapped mount support at /var/lib: open_tree: EPERM (Operation not permitted)' }) };
+  installRuntime('docker', opts({ probes }));
+  assert.ok(existsSync(path.join(root, 'etc/docker/daemon.json')));
+});
+
+test('the idmapped mount probe is asked about the filesystem of the engine\'s layers under --root', () => {
+  put('/var/lib/containerd/.keep', '');
+  const asked: string[] = [];
+  installRuntime('containerd', opts({ configVersion: '2', probes: { ...kernel({ overlay: true, metacopy: true }), idmap: (p) => (asked.push(p), { supported: true }) } }));
+  assert.deepEqual(asked, [path.join(root, 'var/lib/containerd')]);
 });

@@ -1,10 +1,27 @@
-// Where sysrunc cannot work, install refuses with one line saying why: no user namespaces, runc
-// missing or older than 1.1, no room for subordinate ids. Paths are looked up under --root (a
-// node's root mounted elsewhere); user namespaces are the running kernel's.
+// Where sysrunc cannot work, install refuses with one line saying why: no user namespaces, no
+// idmapped mounts and no clone fallback, runc missing or older than 1.1, no room for subordinate
+// ids. Paths are looked up under --root (a node's root mounted elsewhere); user namespaces,
+// idmapped mounts and overlayfs are the running kernel's.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { probeIdmapSupport, type IdmapSupport } from '../../host/idmap-probe.ts';
 import { EngineConfigError } from './docker-config.ts';
+
+/** Where the kernel's facts are read (tests simulate a kernel this host is not through them). */
+export interface HostProbeInputs {
+  /** Default /proc/sys (user/max_user_namespaces). */
+  readonly procSys?: string;
+  /** Default /proc/filesystems. */
+  readonly procFilesystems?: string;
+  /** Default /sys/module (overlay/parameters/metacopy once overlayfs is loaded). */
+  readonly sysModule?: string;
+  /** Default the running kernel's. */
+  readonly kernelRelease?: string;
+  /** Whether a path's filesystem can be idmapped; default: tried (src/host/idmap-probe.ts). */
+  readonly idmap?: (path: string) => IdmapSupport;
+}
 
 const RUNC_DIRS = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', '/sbin', '/bin'];
 const MIN_RUNC: readonly [number, number] = [1, 1];
@@ -59,8 +76,44 @@ function checkSubordinateIds(root: string): void {
   }
 }
 
-export function checkHost(root: string, procSys = '/proc/sys'): void {
-  checkUserNamespaces(procSys);
+// The directories whose filesystem holds the engines' image layers: the first that exists is probed.
+const LAYER_DIRS = ['/var/lib/containerd', '/var/lib/docker', '/var/lib'];
+// overlayfs's metacopy (the clone's copy-up of metadata only) came with Linux 4.19.
+const METACOPY_SINCE: readonly [number, number] = [4, 19];
+
+/** Why the clone fallback (an overlay clone with metacopy=on, then a chown) cannot work; undefined: it can. */
+function cloneUnavailable(root: string, p: HostProbeInputs): string | undefined {
+  const release = p.kernelRelease ?? os.release();
+  const filesystems = p.procFilesystems ?? '/proc/filesystems';
+  const known = existsSync(filesystems) && /\toverlay$/m.test(readFileSync(filesystems, 'utf8'));
+  const moduleDir = path.join(root, 'lib/modules', release, 'kernel/fs/overlayfs');
+  if (!known && !existsSync(moduleDir)) return `no overlayfs in ${filesystems} or ${moduleDir}`;
+  const loaded = existsSync(path.join(p.sysModule ?? '/sys/module', 'overlay'));
+  if (loaded) {
+    const param = path.join(p.sysModule ?? '/sys/module', 'overlay/parameters/metacopy');
+    return existsSync(param) ? undefined : `overlayfs has no metacopy (${param} missing)`;
+  }
+  const [major = 0, minor = 0] = release.split('.').map((n) => Number.parseInt(n, 10));
+  const old = major < METACOPY_SINCE[0] || (major === METACOPY_SINCE[0] && minor < METACOPY_SINCE[1]);
+  return old ? `overlayfs on kernel ${release} has no metacopy (${METACOPY_SINCE.join('.')} or newer)` : undefined;
+}
+
+/**
+ * Refuses only where the kernel or filesystem says no: a probe that could not run (no privilege,
+ * as in an unprivileged container) is no answer, and the manager probes again per container.
+ */
+function checkOwnership(root: string, p: HostProbeInputs): void {
+  const dir = LAYER_DIRS.map((d) => path.join(root, d)).find((d) => existsSync(d)) ?? root;
+  const idmap = (p.idmap ?? probeIdmapSupport)(dir);
+  if (idmap.supported || !/not supported|ENOSYS/.test(idmap.reason)) return;
+  const clone = cloneUnavailable(root, p);
+  if (clone === undefined) return;
+  throw new EngineConfigError(`no idmapped mounts (${idmap.reason}) and no clone fallback (${clone}): sysrunc cannot give containers their image's file ownership here`);
+}
+
+export function checkHost(root: string, probes: HostProbeInputs = {}): void {
+  checkUserNamespaces(probes.procSys ?? '/proc/sys');
+  checkOwnership(root, probes);
   checkRunc(root);
   checkSubordinateIds(root);
 }
