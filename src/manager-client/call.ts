@@ -2,8 +2,9 @@
 // native socket API (host/unix-socket-bun.ts), which keeps the binary's start-up and exit at a
 // few ms; under Node (the fallback where Bun cannot run) it uses the ManagerClient (the one RPC
 // client, which checks every answer against manager-api/v1.ts: loaded only there, as building its
-// schemas costs start-up). Both wait, bounded, for a manager that is restarting, and end in the
-// same one-line errors.
+// schemas costs start-up: the compiled binary with the shared client took 79 ms of CPU a call
+// against 54 ms without it, medians of 150 interleaved runs each). Both wait, bounded, for a
+// manager that is restarting, and end in the same one-line errors.
 import { SysruncError } from '../errors.ts';
 import type { MethodName, Params, Result } from '../manager-api/v1.ts';
 import { API_VERSION } from '../manager-api/version.ts';
