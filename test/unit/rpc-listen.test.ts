@@ -17,11 +17,13 @@ test('a socket a live daemon answers on is not taken: the error names the daemon
   const socket = path.join(dir, 'live.sock');
   const live = createServer();
   await new Promise<void>((resolve) => live.listen(socket, resolve));
+  const second = createServer();
   try {
-    await assert.rejects(listenOnSocket(createServer(), socket, 'sysrunc-depotd'), (err: unknown) => err instanceof SocketTakenError && err.message === `another sysrunc-depotd is listening on ${socket}`);
+    await assert.rejects(listenOnSocket(second, socket, 'sysrunc-depotd'), (err: unknown) => err instanceof SocketTakenError && err.message === `another sysrunc-depotd is listening on ${socket}`);
     assert.equal(await socketAnswers(socket), true);
   } finally {
     live.close();
+    second.close();
   }
 });
 
