@@ -6,6 +6,7 @@
 // The daemon validates every request; the client checks every answer. Adding a method or an
 // optional field keeps version 1.
 import * as z from 'zod/mini';
+import type { ServiceApi } from '../rpc/method-table.ts';
 
 export const DEPOT_API_VERSION = 1 as const;
 
@@ -63,6 +64,7 @@ export const METHODS = {
   ping: {
     params: z.object({}),
     result: z.object({ version: z.string(), apiVersion: z.literal(DEPOT_API_VERSION), pid: z.int(), depot: AbsPath }),
+    idempotent: true,
   },
   /** A container with the keep-alive init as PID 1, created through sysrunc (user namespace isolated). */
   create: {
@@ -90,6 +92,7 @@ export const METHODS = {
   list: {
     params: z.object({}),
     result: z.object({ containers: z.array(ContainerInfo) }),
+    idempotent: true,
   },
   /** Starts a process (runc exec under a supervisor that outlives the daemon); returns once it runs. */
   exec: {
@@ -99,11 +102,14 @@ export const METHODS = {
   ps: {
     params: z.object({ container: Name }),
     result: z.object({ processes: z.array(ProcessInfo) }),
+    idempotent: true,
   },
   /** Waits until the process has exited; its exit code (128+signal when a signal killed it). */
   wait: {
     params: z.object(ProcessRef),
     result: z.object({ exitCode: z.int() }),
+    idempotent: true,
+    longPoll: true,
   },
   /** Removes the record of an exited process (its directory, output included); a running one is a conflict. */
   forget: {
@@ -123,6 +129,7 @@ export const METHODS = {
   closeStdin: {
     params: z.object(ProcessRef),
     result: z.object({}),
+    idempotent: true,
   },
   resize: {
     params: z.object({ ...ProcessRef, rows: z.int().check(z.positive(), z.lte(65535)), cols: z.int().check(z.positive(), z.lte(65535)) }),
@@ -137,6 +144,7 @@ export const METHODS = {
     params: z.object({ ...ProcessRef, stdoutOffset: z.optional(z.int().check(z.nonnegative())), stderrOffset: z.optional(z.int().check(z.nonnegative())) }),
     event: z.object({ stream: z.enum(['stdout', 'stderr']), data: z.string(), offset: z.int() }),
     result: z.object({ exitCode: z.int() }),
+    longPoll: true,
   },
 } as const;
 
@@ -163,3 +171,6 @@ export class DepotError extends Error {
     super(message);
   }
 }
+
+/** The depot daemon's API as src/rpc/ serves and calls it. */
+export const DEPOT_API: ServiceApi<typeof METHODS> = { what: 'depot daemon', daemon: 'sysrunc-depotd', version: DEPOT_API_VERSION, methods: METHODS, errorCode: DepotErrorCode };

@@ -4,24 +4,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DepotError, type ContainerInfo, type Params } from '../depot-api/v1.ts';
-import { pidAlive, readOptional, readPid, type Depot } from './layout.ts';
+import { pidAlive, readOptional, readPid } from './layout.ts';
 import { containerConfig } from './spec.ts';
+import type { DepotRuntime } from './runtime.ts';
 import { supervisorAlive } from './tracker.ts';
 
-export interface DepotRuntime {
-  readonly depot: Depot;
-  /** bin/sysrunc: every container and exec goes through it (user namespace isolation). */
-  readonly sysrunc: string;
-  /** runc --root of the depot's containers. */
-  readonly runcRoot: string;
-  /** The static keep-alive init (dist/sysrunc-depot-init). */
-  readonly init: string;
-  /** The static per-process supervisor (dist/sysrunc-depot-supervise). */
-  readonly supervisor: string;
-  /** Output a process keeps on disk (both streams, the oldest dropped): passed to each supervisor. */
-  readonly maxOutputBytes: number;
-  readonly env: NodeJS.ProcessEnv;
-}
+export type { DepotRuntime };
 
 const SUPERVISOR_DRAIN_MS = 10_000;
 

@@ -1,13 +1,13 @@
 // sysrunc-depotd: long-lived containers in a depot directory, their processes tracked by
 // supervisors that outlive it. It keeps no state of its own: kill it, start it again, and it
 // answers for every container and process from the depot.
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { DEFAULT_DEPOT_SOCKET } from '../depot-api/client.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
+import { listenOnSocket } from '../rpc/listen.ts';
 import { installTop } from '../self-path.ts';
 import { Depot } from './layout.ts';
 import { createDepotServer } from './server.ts';
@@ -69,20 +69,14 @@ const program = new Command('sysrunc-depotd')
       env: process.env,
     };
     // A socket left by a daemon killed with -9 is removed; one a live daemon answers on is not taken.
-    if (await answers(opts.socket)) {
-      process.stderr.write(`sysrunc-depotd: another daemon is listening on ${opts.socket}\n`);
+    const server = createDepotServer(rt, log);
+    try {
+      await listenOnSocket(server, opts.socket, 'sysrunc-depotd');
+    } catch (err) {
+      process.stderr.write(`sysrunc-depotd: listen ${opts.socket}: ${(err as Error).message}\n`);
       process.exit(1);
     }
-    rmSync(opts.socket, { force: true });
-    const server = createDepotServer(rt, log);
-    server.listen(opts.socket, () => {
-      chmodSync(opts.socket, 0o600);
-      log.info({ socket: opts.socket, depot: rt.depot.root, containers: rt.depot.containers().length }, 'listening');
-    });
-    server.on('error', (err) => {
-      process.stderr.write(`sysrunc-depotd: listen ${opts.socket}: ${err.message}\n`);
-      process.exit(1);
-    });
+    log.info({ socket: opts.socket, depot: rt.depot.root, containers: rt.depot.containers().length }, 'listening');
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down; containers and their processes keep running');
       server.close();
@@ -92,13 +86,5 @@ const program = new Command('sysrunc-depotd')
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-
-function answers(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection(socket);
-    probe.once('connect', () => (probe.destroy(), resolve(true)));
-    probe.once('error', () => resolve(false));
-  });
-}
 
 await program.parseAsync(process.argv);

@@ -6,7 +6,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rm
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DepotError, type AttachEvent, type Params, type ProcessInfo } from '../depot-api/v1.ts';
-import type { DepotRuntime } from './containers.ts';
+import type { DepotRuntime } from './runtime.ts';
 import { pidAlive, readOptional, readPid } from './layout.ts';
 import { processConfig, type OciProcess } from './spec.ts';
 import { readOutput } from './output-files.ts';

@@ -6,6 +6,7 @@
 // zod/mini: the shim loads this on every create, and full zod costs ~30 ms of startup.
 import { CONTAINER_ID, MAX_CONTAINER_ID_LENGTH } from '../oci/container-id.ts';
 import * as z from 'zod/mini';
+import type { ServiceApi } from '../rpc/method-table.ts';
 
 import { API_VERSION } from './version.ts';
 
@@ -157,6 +158,7 @@ export const METHODS = {
   ping: {
     params: z.object({}),
     result: z.object({ version: z.string(), apiVersion: z.literal(API_VERSION), pid: z.int() }),
+    idempotent: true,
   },
   /**
    * Registers a container about to be created and returns its subid allocation (unless the config
@@ -265,6 +267,8 @@ export const METHODS = {
       /** sync: the caller must wait for the manager's cleanup after runc is done (see bin/sysrunc). */
       cleanup: z.enum(['sync', 'async']),
     }),
+    /** A new manager releases the half-prepared container of the same caller and starts afresh. */
+    idempotent: true,
   },
   /** Carries out host actions for a registered container, in order; all or nothing. */
   apply: {
@@ -277,6 +281,8 @@ export const METHODS = {
     /** runtimeRoot guards against releasing a namesake created under another runc root. */
     params: z.object({ id: ContainerId, runtimeRoot: AbsPath }),
     result: z.object({ found: z.boolean(), bundle: z.optional(AbsPath) }),
+    /** A second release finds nothing, or finishes the first. */
+    idempotent: true,
   },
   /**
    * Releases every container that is gone now (runc deleted it, or its create died) and waits for
@@ -286,6 +292,7 @@ export const METHODS = {
   sweep: {
     params: z.object({}),
     result: z.object({ released: z.array(ContainerId) }),
+    idempotent: true,
   },
   list: {
     params: z.object({}),
@@ -301,6 +308,7 @@ export const METHODS = {
         }),
       ),
     }),
+    idempotent: true,
   },
   /** Read-only: what the manager holds, for operators (sysrunc-ctl status). */
   status: {
@@ -333,6 +341,7 @@ export const METHODS = {
         }),
       ),
     }),
+    idempotent: true,
   },
 } as const;
 
@@ -351,3 +360,6 @@ export const Response = z.union([
   z.object({ seq: z.int(), result: z.unknown() }),
   z.object({ seq: z.int(), error: z.object({ code: ErrorCode, message: z.string() }) }),
 ]);
+
+/** The manager's API as src/rpc/ serves and calls it. */
+export const MANAGER_API: ServiceApi<typeof METHODS> = { what: 'manager', daemon: 'sysrunc-mgr', version: API_VERSION, methods: METHODS, errorCode: ErrorCode };

@@ -1,6 +1,6 @@
 // Wires the manager together: state, subid ranges, allocator, registry, reconciliation, socket.
 import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { connect, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { removeStaleTempFiles, writeFileAtomic } from '../fs/atomic-file.ts';
@@ -18,6 +18,7 @@ import { ManagerService } from './service.ts';
 import { ContainerWatch } from './container-watch.ts';
 import { PreparedBundles } from './prepared-bundles.ts';
 import { createManagerServer, SerialQueue } from './server.ts';
+import { listenOnSocket, socketAnswers, SocketTakenError } from '../rpc/listen.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
 import { killOrphanedSocketHolders } from './orphans.ts';
@@ -174,13 +175,12 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     void queue.run(() => service.sweepOrphans()).catch((err: unknown) => log.error({ err: String(err) }, 'sweep failed'));
   }, o.sweepIntervalMs);
   sweep.unref();
-  mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o711 });
-  if (existsSync(o.socket)) unlinkSync(o.socket);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.socket, () => resolve());
-  });
-  chmodSync(o.socket, 0o600);
+  try {
+    await listenOnSocket(server, o.socket, 'sysrunc-mgr');
+  } catch (err) {
+    if (err instanceof SocketTakenError) throw new ManagerStartError(err.message);
+    throw err;
+  }
   log.info({ socket: o.socket, stateDir: o.stateDir, mode: o.subidMode, ownership: o.ownershipDefault ?? 'auto', maxSubidSize: maxSize, overlay: lowerdirSupport(o.runDir).reason }, 'sysrunc-mgr listening');
 
   return {
@@ -213,10 +213,5 @@ async function refuseSecondInstance(o: ManagerOptions, log: Logger): Promise<voi
     }
   }
   for (const helper of await killOrphanedSocketHolders(o.socket)) log.warn({ helper, socket: o.socket }, 'killed a user-namespace helper a killed sysrunc-mgr left holding its socket');
-  const answering = await new Promise<boolean>((resolve) => {
-    const socket = connect(o.socket);
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-  if (answering) throw new ManagerStartError(`another sysrunc-mgr is listening on ${o.socket}`);
+  if (await socketAnswers(o.socket)) throw new ManagerStartError(`another sysrunc-mgr is listening on ${o.socket}`);
 }

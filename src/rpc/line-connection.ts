@@ -1,19 +1,24 @@
-// A client connection to one of sysrunc's JSON-lines services (the depot daemon, the tenant
-// service): one request or answer per line, matched by `seq`. The API-specific clients check the
-// answers against their own schemas; this holds the socket, the line framing and the waiters.
+// One connection to a JSON-lines service (see method-table.ts for the wire format): the socket,
+// the line framing, and the requests waiting for their answers by seq. client.ts decides what an
+// answer means; this only carries lines and ends every waiter when the connection ends.
 import { createConnection, type Socket } from 'node:net';
+import { SysruncError } from '../errors.ts';
 
 /** A request waiting for its answer; `reject` also ends it when the connection does. */
 export interface PendingRequest {
   reject(err: Error): void;
 }
 
-export interface ServiceName {
-  /** e.g. "depot daemon", for errors: "<what> at <socket>: ...". */
-  readonly what: string;
-  /** The command that starts it, for the connect error. */
-  readonly daemon: string;
-}
+/** The connection ended (the daemon exited, was killed or restarted) with requests unanswered. */
+export class ConnectionLostError extends SysruncError {}
+
+/** Errors that mean "nobody is listening right now", as while a daemon restarts. */
+export const CONNECT_RETRYABLE: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'ECONNRESET']);
+export const FIRST_RETRY_MS = 50;
+export const MAX_RETRY_MS = 500;
+const CONNECT_TIMEOUT_MS = 5_000;
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class LineConnection<P extends PendingRequest> {
   private seq = 0;
@@ -23,48 +28,62 @@ export class LineConnection<P extends PendingRequest> {
 
   private constructor(
     private readonly socket: Socket,
-    readonly socketPath: string,
-    private readonly name: ServiceName,
+    /** "depot daemon at /run/...": the start of every error of this connection. */
+    readonly where: string,
     private readonly onAnswer: (json: unknown) => void,
   ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
-    socket.on('close', () => this.failAll(new Error(`${name.what} at ${socketPath} closed the connection`)));
-    socket.on('error', (err) => this.failAll(new Error(`${name.what} at ${socketPath}: ${err.message}`)));
+    socket.on('close', () => this.failAll(new ConnectionLostError(`${where} closed the connection`)));
+    socket.on('error', (err) => this.failAll(new ConnectionLostError(`${where}: ${err.message}`)));
   }
 
-  /** Connects, retrying for up to waitMs while nobody listens (the service restarting). */
-  static async connect<P extends PendingRequest>(socketPath: string, name: ServiceName, waitMs: number, onAnswer: (json: unknown) => void): Promise<LineConnection<P>> {
+  /**
+   * Connects, trying again with a short back-off for up to waitMs while nobody listens (no socket
+   * file, a stale one, a full backlog, a listener dying: a daemon restarting). Nothing has been
+   * sent yet, so this is safe for any call. The last error code when it gives up.
+   */
+  static async connect<P extends PendingRequest>(socketPath: string, where: string, waitMs: number, onAnswer: (json: unknown) => void): Promise<LineConnection<P> | { code: string }> {
     const deadline = Date.now() + waitMs;
-    for (;;) {
-      const attempt = await new Promise<LineConnection<P> | string>((resolve) => {
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      const attempt = await new Promise<LineConnection<P> | { code: string }>((resolve) => {
         const socket = createConnection({ path: socketPath });
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve({ code: 'timed out' });
+        }, CONNECT_TIMEOUT_MS);
         socket.once('connect', () => {
+          clearTimeout(timer);
           socket.removeAllListeners('error');
-          resolve(new LineConnection<P>(socket, socketPath, name, onAnswer));
+          resolve(new LineConnection<P>(socket, where, onAnswer));
         });
         socket.once('error', (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
           socket.destroy();
-          resolve(err.code ?? err.message);
+          resolve({ code: err.code ?? err.message });
         });
       });
       if (attempt instanceof LineConnection) return attempt;
-      if (!['ENOENT', 'ECONNREFUSED', 'EAGAIN'].includes(attempt) || Date.now() >= deadline) {
-        throw new Error(`connect to the ${name.what} at ${socketPath}: ${attempt} (start it with ${name.daemon} --socket ${socketPath})`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
+      const left = deadline - Date.now();
+      if (!CONNECT_RETRYABLE.has(attempt.code) || left <= 0) return attempt;
+      await sleep(Math.min(delay, left));
     }
   }
 
-  /** Sends the request made for its seq; `request` is told of the answer through `pendingFor`. */
-  send(request: P, envelope: (seq: number) => unknown): void {
+  get closed(): boolean {
+    return this.closedBy !== undefined;
+  }
+
+  /** Sends the request made for its seq; returns the seq (or rejects the request at once if the connection ended). */
+  send(request: P, envelope: (seq: number) => unknown): number | undefined {
     if (this.closedBy !== undefined) {
       request.reject(this.closedBy);
-      return;
+      return undefined;
     }
     const seq = ++this.seq;
     this.pending.set(seq, request);
     this.socket.write(`${JSON.stringify(envelope(seq))}\n`);
+    return seq;
   }
 
   /** The request an answer is for (it stays pending: events may follow). */
@@ -86,21 +105,10 @@ export class LineConnection<P extends PendingRequest> {
     this.pending.clear();
   }
 
-  /**
-   * An answer that is no answer (its envelope fails the API's reply schema): nothing can tell which
-   * request it was for, so every pending request ends with the error rather than waiting forever.
-   */
-  failUnreadable(issue: string | undefined): void {
-    this.failAll(new Error(`${this.name.what} at ${this.socketPath}: an answer that is not the API's reply (${issue ?? 'invalid'})`));
-  }
-
-  /** The error an answer that is not what its schema says becomes. */
-  malformed(method: string, issue: string | undefined): Error {
-    return new Error(`${this.name.what} at ${this.socketPath}: ${method}: malformed answer (${issue ?? 'invalid'})`);
-  }
-
   close(): void {
+    this.closedBy ??= new SysruncError(`${this.where}: the connection was closed by this client`);
     this.socket.end();
+    this.socket.unref();
   }
 
   private onData(chunk: string): void {
@@ -113,7 +121,8 @@ export class LineConnection<P extends PendingRequest> {
       try {
         json = JSON.parse(line);
       } catch {
-        this.failAll(new Error(`${this.name.what} at ${this.socketPath}: an answer is not JSON`));
+        this.failAll(new SysruncError(`${this.where}: an answer is not JSON`));
+        this.socket.destroy();
         return;
       }
       this.onAnswer(json);

@@ -1,12 +1,7 @@
 import type { Mount } from '../oci/spec.ts';
-import type { Transform } from './types.ts';
+import type { LxcfsFact, Transform } from './types.ts';
 
-/** The files sysrunc's lxcfs serves, as the manager gives them to containers (manager/lxcfs/). */
-export interface LxcfsFact {
-  readonly files: readonly { readonly destination: string; readonly source: string }[];
-  /** The host's online CPUs (lxcfs-cpuset.ts picks a quota's worth of them). */
-  readonly onlineCpus: readonly number[];
-}
+export type { LxcfsFact };
 
 // Read-only in the container, and a slave of the host's view: a restarted lxcfs's files, stacked
 // on the host's side, propagate into it ("rslave" keeps that even under a private root propagation

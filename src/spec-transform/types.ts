@@ -6,7 +6,6 @@ import type { HostAction, IdMapping, OwnershipMode, VolumeMount } from '../manag
 import type { ContainerSettings } from './settings.ts';
 import type { CgroupHierarchy } from '../host/cgroups.ts';
 import type { Engine } from './engine-capabilities.ts';
-import type { LxcfsFact } from './lxcfs-view.ts';
 import type { RuntimeFeatures } from './runtime-features.ts';
 
 /** A host path as named in the config, and what it resolved to. */
@@ -111,4 +110,11 @@ export interface TransformOutput {
 export interface Transform {
   readonly name: string;
   apply(spec: Spec, plan: Plan): TransformOutput;
+}
+
+/** The files sysrunc's lxcfs serves, as the manager gives them to containers (manager/lxcfs/). */
+export interface LxcfsFact {
+  readonly files: readonly { readonly destination: string; readonly source: string }[];
+  /** The host's online CPUs (lxcfs-cpuset.ts picks a quota's worth of them). */
+  readonly onlineCpus: readonly number[];
 }

@@ -4,6 +4,7 @@
 // {"seq":N,"error":{"code","message"}}. The daemon validates every request, the client every answer.
 // Adding a method or an optional field keeps version 1.
 import * as z from 'zod/mini';
+import type { ServiceApi } from '../rpc/method-table.ts';
 
 export const TENANTS_API_VERSION = 1 as const;
 
@@ -85,26 +86,29 @@ export const METHODS = {
   ping: {
     params: z.object({}),
     result: z.object({ version: z.string(), apiVersion: z.literal(TENANTS_API_VERSION), pid: z.int(), containerd: AbsPath }),
+    idempotent: true,
   },
   /** Creates a tenant (containerd namespace): Run refuses namespaces that do not exist. */
   createNS: { params: z.object({ ns: Namespace }), result: z.object({}) },
-  listNS: { params: z.object({}), result: z.object({ namespaces: z.array(z.string()) }) },
+  listNS: { params: z.object({}), result: z.object({ namespaces: z.array(z.string()) }), idempotent: true },
   /** Creates and starts the container; its id is its name. */
   run: { params: z.object({ ns: Namespace, container: Container }), result: z.object({ id: ContainerName }) },
   /** What Run was given, read back from containerd (spec and labels), and the task's state. */
-  inspect: { params: z.object(Ref), result: z.object({ container: Container, state: ContainerState }) },
+  inspect: { params: z.object(Ref), result: z.object({ container: Container, state: ContainerState }), idempotent: true },
   /** SIGTERM, the shutdown timeout, SIGKILL; then task, container, snapshot and logs go. */
-  delete: { params: z.object(Ref), result: z.object({}) },
-  list: { params: z.object({ ns: Namespace }), result: z.object({ containers: z.array(ContainerState) }) },
+  delete: { params: z.object(Ref), result: z.object({}), longPoll: true },
+  list: { params: z.object({ ns: Namespace }), result: z.object({ containers: z.array(ContainerState) }), idempotent: true },
   /** Runs args in the container and returns its output once it exits (killed after timeout seconds). */
   exec: {
     params: z.object({ ...Ref, args: z.array(z.string()).check(z.minLength(1)), timeout: z.optional(z.number().check(z.positive(), z.lte(3600))) }),
     result: z.object({ exitCode: z.int(), stdout: z.string(), stderr: z.string() }),
+    longPoll: true,
   },
   /** The last `tail` lines (default all) of the entrypoint's output: stdout and stderr interleaved, in stdout. */
   logs: {
     params: z.object({ ...Ref, tail: z.optional(z.int().check(z.positive())) }),
     result: z.object({ stdout: z.string(), stderr: z.string() }),
+    idempotent: true,
   },
 } as const;
 
@@ -129,3 +133,6 @@ export class TenantError extends Error {
     super(message);
   }
 }
+
+/** The tenant service's API as src/rpc/ serves and calls it. */
+export const TENANTS_API: ServiceApi<typeof METHODS> = { what: 'tenant service', daemon: 'sysrunc-tenantd', version: TENANTS_API_VERSION, methods: METHODS, errorCode: TenantErrorCode };

@@ -1,13 +1,13 @@
 // sysrunc-tenantd: the tenant container service. A stateless proxy to containerd (gRPC, the
 // tenant's containerd namespace on every call) whose containers all run through sysrunc: kill it,
 // start it again, and it answers for every container from containerd and restarts what exited.
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { DEFAULT_TENANTS_SOCKET } from '../tenants-api/client.ts';
 import { SYSRUNC_VERSION } from '../version.ts';
+import { listenOnSocket } from '../rpc/listen.ts';
 import { installTop } from '../self-path.ts';
 import { ContainerdClient } from './containerd-client.ts';
 import type { TenantRuntime } from './runtime.ts';
@@ -71,22 +71,16 @@ const program = new Command('sysrunc-tenantd')
       log,
       busy: new Set(),
     };
-    if (await answers(opts.socket)) {
-      process.stderr.write(`sysrunc-tenantd: another service is listening on ${opts.socket}\n`);
-      process.exit(1);
-    }
-    rmSync(opts.socket, { force: true });
     const supervisor = new Supervisor(rt);
     const server = createTenantServer(rt, opts.containerd, log);
-    server.listen(opts.socket, () => {
-      chmodSync(opts.socket, 0o600);
-      log.info({ socket: opts.socket, containerd: opts.containerd }, 'listening');
-      void supervisor.start();
-    });
-    server.on('error', (err) => {
-      process.stderr.write(`sysrunc-tenantd: listen ${opts.socket}: ${err.message}\n`);
+    try {
+      await listenOnSocket(server, opts.socket, 'sysrunc-tenantd');
+    } catch (err) {
+      process.stderr.write(`sysrunc-tenantd: listen ${opts.socket}: ${(err as Error).message}\n`);
       process.exit(1);
-    });
+    }
+    log.info({ socket: opts.socket, containerd: opts.containerd }, 'listening');
+    void supervisor.start();
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down; containers keep running');
       supervisor.stop();
@@ -98,13 +92,5 @@ const program = new Command('sysrunc-tenantd')
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-
-function answers(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection(socket);
-    probe.once('connect', () => (probe.destroy(), resolve(true)));
-    probe.once('error', () => resolve(false));
-  });
-}
 
 await program.parseAsync(process.argv);

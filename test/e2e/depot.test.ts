@@ -13,6 +13,7 @@ import { sweepManager } from '../helpers/manager-state.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
 import { ensureBusyboxRootfs } from '../rig/images.ts';
 import { REPO_ROOT } from '../rig/paths.ts';
+import { assertRefusesNonRootPeer } from '../helpers/peer-refusal.ts';
 import { mountsUnder, pidAlive, waitUntil } from '../rig/proc.ts';
 
 const TAG = `${process.pid.toString(36)}`;
@@ -157,6 +158,10 @@ after(async () => {
       for (const dir of [BASE, WORK, mgr.runDir]) rmSync(dir, { recursive: true, force: true });
     }
   }
+});
+
+test('a request from a non-root peer is answered under its seq with the refusal naming sysrunc-depotd, as the manager does', async () => {
+  await assertRefusesNonRootPeer(SOCKET, 'sysrunc-depotd');
 });
 
 test('a process that exits 0 reports exit code 0, and the container keeps running', async () => {

@@ -15,6 +15,7 @@ import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.
 import { startContainerd, type ContainerdDaemon } from '../rig/dockerd.ts';
 import { ensureBusyboxRootfs, ensureContainerdImage } from '../rig/images.ts';
 import { REPO_ROOT } from '../rig/paths.ts';
+import { assertRefusesNonRootPeer } from '../helpers/peer-refusal.ts';
 import { pidAlive, waitUntil } from '../rig/proc.ts';
 import { disjoint, leftovers, NOTHING_LEFT, parseIdMap, removeEmptyDir } from './helpers.ts';
 
@@ -139,6 +140,10 @@ after(async () => {
   spawnSync('ip', ['netns', 'delete', NETNS]);
   rmSync(WORK, { recursive: true, force: true });
   rmSync(BASE, { recursive: true, force: true });
+});
+
+test('a request from a non-root peer is answered under its seq with the refusal naming sysrunc-tenantd, as the manager does', async () => {
+  await assertRefusesNonRootPeer(SOCKET, 'sysrunc-tenantd');
 });
 
 test('Run starts two containers in each of two tenants, a rootfs path or an image in the content store', async () => {

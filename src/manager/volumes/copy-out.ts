@@ -13,7 +13,7 @@ import { faultPoint } from './fault.ts';
 import type { Rootfs } from '../../host/in-root.ts';
 import { SidecarWriter, sidecarName } from './sidecar.ts';
 import { withUnshiftedView, type IdRange } from './shift-view.ts';
-import { restoreSidecar } from './volume-fs.ts';
+import { restoreSidecar } from './sidecar-restore.ts';
 
 /** The copy-sync-out:mid-copy fault point fires when the copy has reached this many entries. */
 const FAULT_MID_COPY_AFTER = 20;

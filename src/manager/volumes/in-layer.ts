@@ -23,7 +23,7 @@ import { copyTree, copyableXattrs, type CopyStats } from './copy-tree.ts';
 import { faultPoint } from './fault.ts';
 import { withRootfs, withRootfsSync, type Rootfs } from '../../host/in-root.ts';
 import { SidecarWriter, sidecarName } from './sidecar.ts';
-import { restoreSidecar } from './volume-fs.ts';
+import { restoreSidecar } from './sidecar-restore.ts';
 import { OVERLAYFS_SUPER_MAGIC } from './records.ts';
 import type { IdRange } from './shift-view.ts';
 
