@@ -72,7 +72,7 @@ test('sysrunc-ctl depot <command> prints no deprecation line', () => {
   const r = ctl(['depot', 'list']);
   assert.equal(r.status, 1);
   assert.doesNotMatch(r.stderr, DEPRECATION);
-  assert.match(r.stderr, /connect to the depot daemon at \/nonexistent\/depot\.sock/);
+  assert.match(r.stderr, /sysrunc-depotd is not reachable at \/nonexistent\/depot\.sock/);
 });
 
 test('a depot command without `depot` runs it, with one deprecation line on stderr naming the new spelling', () => {
@@ -80,7 +80,7 @@ test('a depot command without `depot` runs it, with one deprecation line on stde
   assert.equal(r.status, 1);
   const deprecations = r.stderr.split('\n').filter((l) => DEPRECATION.test(l));
   assert.deepEqual(deprecations, ["sysrunc-ctl: 'list' without 'depot' is deprecated; use 'sysrunc-ctl depot list'"]);
-  assert.match(r.stderr, /connect to the depot daemon at \/nonexistent\/depot\.sock/, 'the command itself did not run');
+  assert.match(r.stderr, /sysrunc-depotd is not reachable at \/nonexistent\/depot\.sock/, 'the command itself did not run');
 });
 
 test('the old top-level depot commands are hidden from help; `depot` is listed beside `tenant`', () => {
