@@ -9,10 +9,10 @@ import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const entries = {
-  sysrunc: 'src/cli/main.ts',
+  sysrunc: 'src/runtime-call/main.ts',
   'sysrunc-mgr': 'src/manager/main.ts',
   'sysrunc-depotd': 'src/depot/main.ts',
-  'sysrunc-ctl': 'src/ctl/main.ts',
+  'sysrunc-ctl': 'src/sysrunc-ctl/main.ts',
   'sysrunc-tenantd': 'src/tenants/main.ts',
 };
 
@@ -24,7 +24,7 @@ await build({
   entryPoints: Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(path.join(root, file)))),
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
-  // Subcommands load their own chunk (see src/cli/main.ts).
+  // Subcommands load their own chunk (see src/runtime-call/main.ts).
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
@@ -43,7 +43,7 @@ const cc = process.env.CC ?? 'cc';
 // And the create path's sysrunc-bundle-exec (runc in a mount namespace where the caller's bundle
 // holds the prepared config; without it, runc runs the prepared bundle and state.bundle names it),
 // and exec's capability grant without a runtime start (sysrunc-exec-grant).
-for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/cli/native/bundle-exec.c'], ['sysrunc-exec-grant', 'src/cli/native/exec-grant.c']]) {
+for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c'], ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c']]) {
   const out = path.join(root, 'dist', name);
   const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) {
@@ -56,7 +56,7 @@ for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'],
 }
 
 // bin/sysrunc prints it for --version without starting anything.
-const version = /SYSRUNC_VERSION = '([^']+)'/.exec(readFileSync(path.join(root, 'src', 'version.ts'), 'utf8'))?.[1] ?? 'unknown';
+const version = /SYSRUNC_VERSION = '([^']+)'/.exec(readFileSync(path.join(root, 'src', 'common', 'version.ts'), 'utf8'))?.[1] ?? 'unknown';
 writeFileSync(path.join(root, 'dist', 'VERSION'), `${version}\n`);
 
 // The per-call binary, compiled: Node's own start-up (~60 ms) would be most of every create.
@@ -83,7 +83,7 @@ const compiled = existsSync(bun)
         // A standalone binary that runs in the caller's working directory (runc's: the bundle)
         // must not pick up a .env or bunfig.toml from there.
         '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
-        'src/cli/main.ts', '--outfile', call,
+        'src/runtime-call/main.ts', '--outfile', call,
       ],
       { cwd: root, encoding: 'utf8' },
     )

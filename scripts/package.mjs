@@ -29,8 +29,8 @@ const run = (cmd, args, opts = {}) => {
 };
 
 const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version;
-const inSource = /SYSRUNC_VERSION = '([^']+)'/.exec(readFileSync(path.join(root, 'src/version.ts'), 'utf8'))?.[1];
-if (inSource !== version) fail(`package.json says version ${version}, src/version.ts ${inSource}: make them equal`);
+const inSource = /SYSRUNC_VERSION = '([^']+)'/.exec(readFileSync(path.join(root, 'src/common/version.ts'), 'utf8'))?.[1];
+if (inSource !== version) fail(`package.json says version ${version}, src/common/version.ts ${inSource}: make them equal`);
 
 run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, ['scripts/compile-binaries.mjs']);

@@ -9,7 +9,7 @@ const PROGRAMS: Record<string, () => Promise<unknown>> = {
   'sysrunc-mgr': () => import('./manager/main.ts'),
   'sysrunc-depotd': () => import('./depot/main.ts'),
   'sysrunc-tenantd': () => import('./tenants/main.ts'),
-  'sysrunc-ctl': () => import('./ctl/main.ts'),
+  'sysrunc-ctl': () => import('./sysrunc-ctl/main.ts'),
 };
 
 function programName(): string | undefined {

@@ -2,7 +2,7 @@
 // SYSRUNC_* environment variables. bin/sysrunc reads simple files the same way with sh builtins and
 // asks the per-call binary (SYSRUNC_PRINT_CONFIG) for any other; test/unit/launcher-config.test.ts.
 import { readFileSync } from 'node:fs';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/sysrunc/config.json';
 export const DEFAULT_MANAGER_SOCKET = '/run/sysrunc/mgr.sock';

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { DEFAULT_DEPOT_SOCKET } from '../depot-api/client.ts';
-import { SYSRUNC_VERSION } from '../version.ts';
+import { SYSRUNC_VERSION } from '../common/version.ts';
 import { listenOnSocket } from '../rpc/listen.ts';
-import { installTop } from '../self-path.ts';
+import { installTop } from '../common/self-path.ts';
 import { Depot } from './layout.ts';
 import { createDepotServer } from './server.ts';
 

@@ -6,7 +6,7 @@ import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import { DEPOT_API, DEPOT_API_VERSION, DepotError, type METHODS } from '../depot-api/v1.ts';
 import { createRpcServer, type Handlers } from '../rpc/server.ts';
-import { SYSRUNC_VERSION } from '../version.ts';
+import { SYSRUNC_VERSION } from '../common/version.ts';
 import { containerInfo, createContainer, destroyContainer } from './containers.ts';
 import type { DepotRuntime } from './runtime.ts';
 import { attachProcess, control, forgetProcess, listProcesses, startProcess, waitProcess, writeStdin } from './tracker.ts';

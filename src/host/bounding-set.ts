@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import { capabilitiesInMask } from '../oci/capabilities.ts';
 
 /** The capability bounding set of a process (default: this one): what runc there can grant. */

@@ -5,7 +5,7 @@
 // schemas costs start-up: the compiled binary with the shared client took 79 ms of CPU a call
 // against 54 ms without it, medians of 150 interleaved runs each). Both wait, bounded, for a
 // manager that is restarting, and end in the same one-line errors.
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import type { MethodName, Params, Result } from '../manager-api/v1.ts';
 import { API_VERSION } from '../manager-api/version.ts';
 import { FIRST_RETRY_MS, managerWaitMs, MAX_RETRY_MS, parseReply, RETRYABLE, unreachable, waitedText } from './reply.ts';

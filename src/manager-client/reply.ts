@@ -1,5 +1,5 @@
 // The manager's answers as the per-call binary sees them, and the errors they become.
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import type { ErrorCode, MethodName, Result } from '../manager-api/v1.ts';
 import { callerFacts, callerRefusal } from './rootless-caller.ts';
 

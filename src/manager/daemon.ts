@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node
 import type { Server } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { removeStaleTempFiles, writeFileAtomic } from '../fs/atomic-file.ts';
+import { removeStaleTempFiles, writeFileAtomic } from '../common/atomic-file.ts';
 import { ensureSysruncRange } from './subid-ranges.ts';
 import { openSubidAllocator, SubidStore, type SubidMode } from './subid-alloc.ts';
 import { Registry } from './registry.ts';

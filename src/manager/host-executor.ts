@@ -4,7 +4,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, chown
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { delegateCgroups, undelegateCgroups } from './cgroup-delegate.ts';
-import { readdirIfExists } from '../fs/read-dir.ts';
+import { readdirIfExists } from '../common/read-dir.ts';
 import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMountFd, idmappedBindMountFd, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';

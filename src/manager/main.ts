@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { OwnershipSetting } from './ownership/decide.ts';
 import { pino } from 'pino';
-import { SYSRUNC_VERSION } from '../version.ts';
+import { SYSRUNC_VERSION } from '../common/version.ts';
 import { startManager, ManagerStartError } from './daemon.ts';
 import { MAX_SIZE_FACTOR } from './subid-bound.ts';
 import { DEFAULT_SUBID_SIZE, MAX_SUBID_SIZE } from './subid-alloc.ts';

@@ -15,7 +15,7 @@ import { isPodVolume, podsDirIsPrivate } from '../spec-transform/pod-volumes.ts'
 import { callerUserns } from '../spec-transform/user-namespace.ts';
 import { grantsSystemCapabilities } from '../spec-transform/system-capabilities.ts';
 import type { HostAction } from '../manager-api/v1.ts';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import type { ContainerHint } from './prepared-bundles.ts';
 import { ServiceError } from './service-error.ts';
 import { faultPoint } from '../testing/fault.ts';

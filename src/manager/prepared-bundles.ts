@@ -7,8 +7,8 @@
 // socket path alone.
 import { mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { isAtomicTempFile, writeFileAtomic } from '../fs/atomic-file.ts';
-import { readdirIfExists } from '../fs/read-dir.ts';
+import { isAtomicTempFile, writeFileAtomic } from '../common/atomic-file.ts';
+import { readdirIfExists } from '../common/read-dir.ts';
 
 /** How bin/sysrunc handles a container's delete and exec (see bin/sysrunc). */
 export interface ContainerHint {

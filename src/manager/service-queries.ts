@@ -1,6 +1,6 @@
 // The manager's read-only answers: its records (`list`) and everything it holds (`status`).
 import type { Result } from '../manager-api/v1.ts';
-import { treeBytes } from '../fs/tree-bytes.ts';
+import { treeBytes } from '../common/tree-bytes.ts';
 import type { ServiceOptions } from './service-options.ts';
 
 /** The manager's container records, as its `list` answers them. */

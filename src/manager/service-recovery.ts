@@ -2,7 +2,7 @@
 // containers that went without the manager being told (the periodic sweep, and before a register).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { readdirIfExists } from '../fs/read-dir.ts';
+import { readdirIfExists } from '../common/read-dir.ts';
 import { mountsUnder, unmount } from '../host/mount.ts';
 import { LXCFS_DIR_NAME } from './lxcfs/layout.ts';
 import { processIsAlive, runcKnowsContainer } from './liveness.ts';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
 import { restoreLegacyBundleConfig } from '../oci/bundle.ts';
 import { faultPoint } from '../testing/fault.ts';
-import { SYSRUNC_VERSION } from '../version.ts';
+import { SYSRUNC_VERSION } from '../common/version.ts';
 import { checkCallerMappings } from './caller-mappings.ts';
 import { containerRoot } from './host-executor.ts';
 import { processIsAlive, runcKnowsContainer } from './liveness.ts';

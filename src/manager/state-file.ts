@@ -6,9 +6,9 @@
 
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { writeFileAtomic } from '../fs/atomic-file.ts';
+import { writeFileAtomic } from '../common/atomic-file.ts';
 
-export { writeFileAtomic, type WriteFileAtomicOptions } from '../fs/atomic-file.ts';
+export { writeFileAtomic, type WriteFileAtomicOptions } from '../common/atomic-file.ts';
 
 
 export class StateFileError extends Error {

@@ -6,7 +6,7 @@
 import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { fsyncDir } from '../fs/atomic-file.ts';
+import { fsyncDir } from '../common/atomic-file.ts';
 import { readJson, writeJsonAtomic } from './state-file.ts';
 import type { IdRange } from './subid-ranges.ts';
 

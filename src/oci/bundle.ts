@@ -3,8 +3,8 @@
 // leaves the caller's bundle exactly as it was.
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { SysruncError } from '../errors.ts';
-import { writeFileAtomic } from '../fs/atomic-file.ts';
+import { SysruncError } from '../common/errors.ts';
+import { writeFileAtomic } from '../common/atomic-file.ts';
 import type { Spec } from './spec.ts';
 import { validateInputSpecDocument } from './runc-accepted.ts';
 import { parseLossless, type LosslessJson } from './json-lossless.ts';

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 
 /** Resolves the real runc like execvp would, so a missing binary is reported before any change. */
 export function resolveRuntimeBinary(runtime: string, envPath = process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'): string {

@@ -3,7 +3,7 @@
 // method, never dropped), each call has a timeout unless its method is a long poll, and a call
 // whose connection died unanswered is sent again to the next daemon only if its method is
 // idempotent (the table says so; a call may choose otherwise).
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import { ConnectionLostError, FIRST_RETRY_MS, LineConnection, MAX_RETRY_MS, sleep, type PendingRequest } from './line-connection.ts';
 import { firstIssue, replyEnvelope, type EventOf, type MethodOf, type MethodTable, type ParamsOf, type ResultOf, type ServiceApi } from './method-table.ts';
 

@@ -2,7 +2,7 @@
 // the line framing, and the requests waiting for their answers by seq. client.ts decides what an
 // answer means; this only carries lines and ends every waiter when the connection ends.
 import { createConnection, type Socket } from 'node:net';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 
 /** A request waiting for its answer; `reject` also ends it when the connection does. */
 export interface PendingRequest {

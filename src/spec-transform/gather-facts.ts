@@ -2,10 +2,10 @@
 // that the transforms themselves stay pure. Paths are resolved once here; the manager then opens
 // exactly the resolved path without following any symlink, so a swap in between is refused.
 import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { storePathsFor } from '../syscont/store-paths.ts';
+import { storePathsFor } from '../common/store-paths.ts';
 import { boundingSetOf } from '../host/bounding-set.ts';
 import path from 'node:path';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
 import type { OverlayFact, PathFact, Plan, RootfsFact } from './types.ts';

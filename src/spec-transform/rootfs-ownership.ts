@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { HostAction } from '../manager-api/v1.ts';
 import type { OverlayFact, Transform } from './types.ts';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 
 /**
  * Gives the container's root ownership of the rootfs, the way the manager chose (plan.ownership):

@@ -9,7 +9,7 @@
 // The container's environment may choose only the harmless settings (HARMLESS_IN_ENV), below the
 // runtime flags; anything else there is ignored with a warning, never an error, so an existing
 // image that sets such a variable still runs, with the safe default.
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import type { Spec } from '../oci/spec.ts';
 import { ANNOTATION_PREFIX, DEFAULT_SETTINGS, ENV_PREFIX, envName, parseSetting, SETTING_NAMES, unknown, type ContainerSettings } from './settings.ts';
 

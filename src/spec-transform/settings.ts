@@ -2,7 +2,7 @@
 // annotations, the operator's runtime flags, the manager's defaults; the container's own environment
 // only for harmless ones) is setting-sources.ts. An unknown or malformed setting from a trusted
 // source is an error: a typo must not silently give a container different isolation.
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 
 export const ANNOTATION_PREFIX = 'io.sysrunc.';
 export const ENV_PREFIX = 'SYSRUNC_';

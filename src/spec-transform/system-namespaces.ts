@@ -1,4 +1,4 @@
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import type { Transform } from './types.ts';
 
 // A system container's root administers these; sharing the host's would hand it the host's.

@@ -4,7 +4,7 @@ import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import { TENANTS_API, TENANTS_API_VERSION, TenantError, type METHODS } from '../tenants-api/v1.ts';
 import { createRpcServer, type Handlers } from '../rpc/server.ts';
-import { SYSRUNC_VERSION } from '../version.ts';
+import { SYSRUNC_VERSION } from '../common/version.ts';
 import type { TenantRuntime } from './runtime.ts';
 import { createNamespace, exec, inspect, list, listNamespaces, logs, remove, run } from './service.ts';
 

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import path from 'node:path';
 import { ensureDebianImage, DEBIAN_IMAGE_TAGS, SYSTEMD_STOP_SIGNAL } from '../rig/debian-images.ts';
 import { leftovers, NOTHING_LEFT, parseIdMap, startE2ERig, type E2ERig } from './helpers.ts';
-import { STORE_PATHS } from '../../src/syscont/store-paths.ts';
+import { STORE_PATHS } from '../../src/common/store-paths.ts';
 
 let rig: E2ERig;
 let systemd: string;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { removeStaleTempFiles } from '../../src/fs/atomic-file.ts';
+import { removeStaleTempFiles } from '../../src/common/atomic-file.ts';
 
 test('temp files of another (dead) writer are removed; the own, the real files and other dot files stay', () => {
   const dir = mkdtempSync('/var/tmp/sysrunc-stale-temp-');

@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { registerTenantCommands, TENANT_COMMAND_TAILS } from '../../src/ctl/tenant-commands.ts';
-import { markCommandStart } from '../../src/ctl/command-line.ts';
+import { registerTenantCommands, TENANT_COMMAND_TAILS } from '../../src/sysrunc-ctl/tenant-commands.ts';
+import { markCommandStart } from '../../src/sysrunc-ctl/command-line.ts';
 
 interface Parsed {
   readonly operands: unknown[];

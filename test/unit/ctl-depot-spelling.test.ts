@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Command } from 'commander';
-import { registerDepotCommands } from '../../src/ctl/depot-commands.ts';
+import { registerDepotCommands } from '../../src/sysrunc-ctl/depot-commands.ts';
 import { REPO_ROOT } from '../rig/paths.ts';
 
 interface Parsed {
@@ -39,7 +39,7 @@ async function parse(args: readonly string[]): Promise<Parsed> {
 
 /** sysrunc-ctl run from its source (no build needed), against a depot socket that is not there. */
 function ctl(args: readonly string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'ctl', 'main.ts'), ...args], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'sysrunc-ctl', 'main.ts'), ...args], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
     env: { ...process.env, SYSRUNC_DEPOT_SOCKET: '/nonexistent/depot.sock' },

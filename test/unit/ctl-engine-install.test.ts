@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { installRuntime, setReporter, uninstallRuntime, type Engine, type InstallOptions } from '../../src/ctl/install-commands.ts';
+import { installRuntime, setReporter, uninstallRuntime, type Engine, type InstallOptions } from '../../src/sysrunc-ctl/install-commands.ts';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'sysrunc-engine-install-'));
 let root: string;

@@ -1,4 +1,4 @@
-// sysrunc-exec-grant (src/cli/native/exec-grant.c), the C fast path of exec's capability grant, writes
+// sysrunc-exec-grant (src/runtime-call/native/exec-grant.c), the C fast path of exec's capability grant, writes
 // what the per-call binary's grant (systemProcess) would: the same JSON, member for member. A file
 // it does not take as certain it leaves as it was, with a non-zero status (bin/sysrunc then asks
 // the per-call binary).
@@ -12,7 +12,7 @@ import { systemProcess } from '../../src/spec-transform/system-capabilities.ts';
 import { boundingSetOf } from '../../src/host/bounding-set.ts';
 import type { Process } from '../../src/oci/spec.ts';
 
-const SOURCE = fileURLToPath(new URL('../../src/cli/native/exec-grant.c', import.meta.url));
+const SOURCE = fileURLToPath(new URL('../../src/runtime-call/native/exec-grant.c', import.meta.url));
 const dir = mkdtempSync('/tmp/sysrunc-exec-grant-');
 const binary = path.join(dir, 'sysrunc-exec-grant');
 const built = spawnSync(process.env.CC ?? 'cc', ['-static', '-Os', '-Wall', '-Wextra', '-Werror', '-o', binary, SOURCE], { encoding: 'utf8' });

@@ -14,7 +14,7 @@ import type { HostAction } from '../../src/manager-api/v1.ts';
 import type { Plan, PathFact } from '../../src/spec-transform/types.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { readSettings } from '../../src/spec-transform/setting-sources.ts';
-import { SysruncError } from '../../src/errors.ts';
+import { SysruncError } from '../../src/common/errors.ts';
 import { configSchemaErrors } from '../helpers/schema.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);

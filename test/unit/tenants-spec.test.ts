@@ -2,7 +2,7 @@
 // mount checks, log tails, restart back-off, the CLI's --mount flag.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMountFlag } from '../../src/ctl/tenant-commands.ts';
+import { parseMountFlag } from '../../src/sysrunc-ctl/tenant-commands.ts';
 import type { Container } from '../../src/tenants-api/v1.ts';
 import { mountProblem } from '../../src/tenants/host-checks.ts';
 import { chainId } from '../../src/tenants/image.ts';

@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { STORE_PATHS, storePathsFor } from '../../src/syscont/store-paths.ts';
+import { STORE_PATHS, storePathsFor } from '../../src/common/store-paths.ts';
 import { usedStorePaths } from '../../src/spec-transform/gather-facts.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
 

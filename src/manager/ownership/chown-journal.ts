@@ -5,7 +5,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync, ty
 import path from 'node:path';
 import { z } from 'zod';
 import { fromNodeError } from '../../host/libc.ts';
-import { fsyncDir, writeFileAtomic } from '../../fs/atomic-file.ts';
+import { fsyncDir, writeFileAtomic } from '../../common/atomic-file.ts';
 
 const IdOffsetSchema = z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() });
 const BeginSchema = z.object({

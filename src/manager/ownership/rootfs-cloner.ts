@@ -14,7 +14,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SyscallError, fromNodeError } from '../../host/libc.ts';
 import { mountsUnder } from '../../host/mount.ts';
-import { readdirIfExists } from '../../fs/read-dir.ts';
+import { readdirIfExists } from '../../common/read-dir.ts';
 import { readJson, writeJsonAtomic } from '../state-file.ts';
 import { chownTreeByOffset, type ChownDirection, type ChownReport, type IdOffset } from './chown-tree.ts';
 import { chownInProcess, type ChownRunner } from './chown-child.ts';

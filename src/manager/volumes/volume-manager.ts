@@ -29,7 +29,7 @@ import {
   type ContainerRec, type ContainerVolumes, type CreateVolumesRequest, type State, type SyncOutRequest,
   type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec,
 } from './records.ts';
-import { isSameOrBelow } from '../../syscont/store-paths.ts';
+import { isSameOrBelow } from '../../common/store-paths.ts';
 import type { IdRange } from './shift-view.ts';
 import {
   checkId, checkIds, checkMountpoint, discardVolumeDir, ensureDir, ensureOwnedDir, exists, fsCall, fsTypeOf,

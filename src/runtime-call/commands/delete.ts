@@ -14,7 +14,7 @@ import { resolveRuntimeBinary } from '../../oci/runtime-binary.ts';
 import { runcKnowsContainer } from '../../oci/runtime-state.ts';
 import { callManager } from '../../manager-client/call.ts';
 import { DEFAULT_RUNC_ROOT } from '../runc-root.ts';
-import { oneLine } from '../../errors.ts';
+import { oneLine } from '../../common/errors.ts';
 import { reportWarning } from '../report-error.ts';
 
 export async function deleteCommand(inv: Invocation): Promise<number> {

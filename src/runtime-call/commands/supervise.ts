@@ -11,7 +11,7 @@ import { parseCreateArgs } from '../../oci/command-args.ts';
 import { loadSysruncConfig } from '../../config/sysrunc-config.ts';
 import { resolveRuntimeBinary } from '../../oci/runtime-binary.ts';
 import { callManager } from '../../manager-client/call.ts';
-import { SysruncError, oneLine } from '../../errors.ts';
+import { SysruncError, oneLine } from '../../common/errors.ts';
 import { reportWarning } from '../report-error.ts';
 import { DEFAULT_RUNC_ROOT } from '../runc-root.ts';
 

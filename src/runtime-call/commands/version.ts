@@ -3,8 +3,8 @@ import { writeSync } from 'node:fs';
 import type { Invocation } from '../../oci/invocation.ts';
 import { loadSysruncConfig } from '../../config/sysrunc-config.ts';
 import { resolveRuntimeBinary } from '../../oci/runtime-binary.ts';
-import { SysruncError } from '../../errors.ts';
-import { SYSRUNC_VERSION } from '../../version.ts';
+import { SysruncError } from '../../common/errors.ts';
+import { SYSRUNC_VERSION } from '../../common/version.ts';
 
 // go-runc (containerd) and dockerd parse `--version`: the first line must stay runc's
 // "runc version X", then "commit:", then "spec:". sysrunc adds its own line after them.

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Invocation } from '../../oci/invocation.ts';
 import { parseExecArgs } from '../../oci/exec-args.ts';
 import { parseLossless } from '../../oci/json-lossless.ts';
-import { writeFileAtomic } from '../../fs/atomic-file.ts';
+import { writeFileAtomic } from '../../common/atomic-file.ts';
 import type { Process } from '../../oci/spec.ts';
 import { systemProcess } from '../../spec-transform/system-capabilities.ts';
 import { callerPid } from '../caller.ts';

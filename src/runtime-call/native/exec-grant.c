@@ -3,7 +3,7 @@
  *
  * The fast path of the capability grant for `exec` into a system container (bin/sysrunc runs it
  * when the manager's hint says "grant-capabilities"): the same rewrite as the per-call binary's
- * exec command (src/cli/commands/exec.ts, systemProcess in spec-transform/system-capabilities.ts),
+ * exec command (src/runtime-call/commands/exec.ts, systemProcess in spec-transform/system-capabilities.ts),
  * without starting a JavaScript runtime for it. Root (user.uid absent or 0) gets every capability
  * runc can grant in bounding, effective and permitted; any other user in bounding only; the other
  * members of "capabilities" (inheritable, ambient) and everything else in the file stay as written,

@@ -11,8 +11,8 @@ import { writeSync } from 'node:fs';
 import type { Invocation } from '../../oci/invocation.ts';
 import { loadSysruncConfig } from '../../config/sysrunc-config.ts';
 import { resolveRuntimeBinary } from '../../oci/runtime-binary.ts';
-import { SysruncError } from '../../errors.ts';
-import { SYSRUNC_VERSION } from '../../version.ts';
+import { SysruncError } from '../../common/errors.ts';
+import { SYSRUNC_VERSION } from '../../common/version.ts';
 import { SETTING_NAMES } from '../../spec-transform/settings.ts';
 
 type Json = Record<string, unknown>;

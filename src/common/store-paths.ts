@@ -3,7 +3,7 @@
 // own overlayfs rootfs. Shared by the transforms (which paths an image uses) and the manager (the
 // volumes themselves), so it lives with neither.
 import path from 'node:path';
-import { oneLine as describe } from '../errors.ts';
+import { oneLine as describe } from './errors.ts';
 import { withRootfsSync, type Rootfs } from '../host/in-root.ts';
 
 export const DOCKER_DATA_ROOT = '/var/lib/docker';

@@ -1,8 +1,8 @@
 // sysrunc-ctl: the command line of sysrunc's services: the depot's commands (under `depot`), the
 // tenant service's (under `tenant`) and the manager's status.
 import { Command } from 'commander';
-import { oneLine } from '../errors.ts';
-import { SYSRUNC_VERSION } from '../version.ts';
+import { oneLine } from '../common/errors.ts';
+import { SYSRUNC_VERSION } from '../common/version.ts';
 import { registerDepotCommands } from './depot-commands.ts';
 import { registerTenantCommands, TENANT_COMMAND_TAILS } from './tenant-commands.ts';
 import { markCommandStart } from './command-line.ts';

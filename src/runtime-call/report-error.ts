@@ -2,7 +2,7 @@
 // reports the last `"level":"error"` message of a json log as "OCI runtime create failed: <msg>".
 import { appendFileSync, writeSync } from 'node:fs';
 import type { LogFormat } from '../oci/invocation.ts';
-import { oneLine } from '../errors.ts';
+import { oneLine } from '../common/errors.ts';
 
 export interface LogTarget {
   readonly log: string | undefined;

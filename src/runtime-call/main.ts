@@ -3,7 +3,7 @@
 // needs execve: create/run (prepare the bundle), exec (grant capabilities in the process file),
 // the synchronous delete, --version. Everything else bin/sysrunc hands to runc directly.
 import { effectiveCommand, parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
-import { SysruncError } from '../errors.ts';
+import { SysruncError } from '../common/errors.ts';
 import { writeSync } from 'node:fs';
 import { reportError } from './report-error.ts';
 import { loadSysruncConfig } from '../config/sysrunc-config.ts';
