@@ -16,6 +16,9 @@ const logPath = path.join(base, 'mgr.log');
 const args = [
   '--socket', socket, '--state-dir', stateDir, '--run-dir', runDir,
   '--subuid-file', path.join(base, 'subuid'), '--subgid-file', path.join(base, 'subgid'), '--log-level', 'debug',
+  // No lxcfs: it outlives its manager on purpose (containers read through it), and this test
+  // starts bare managers outside the helper that would stop it.
+  '--lxcfs', 'off',
 ];
 const held: UnreapedChild[] = [];
 
