@@ -101,7 +101,8 @@ test('under handler sysrunc, a pod sandbox with no app container is ready', asyn
 test('the sysrunc pod sandbox\'s /dev/shm is the tmpfs containerd mounted for the pod', async () => {
   assert.ok(sandbox !== undefined, 'no sandbox');
   const { pid } = await cri.podSandboxInfo(sandbox.id);
-  const inside = mountinfoLines(`/proc/${pid}/mountinfo`).find((m) => m.point === '/dev/shm');
+  // The last one: the spec's default /dev/shm tmpfs comes first and the pod's bind is stacked on it.
+  const inside = mountinfoLines(`/proc/${pid}/mountinfo`).filter((m) => m.point === '/dev/shm').at(-1);
   const host = mountinfoLines('/proc/self/mountinfo').find((m) => m.point.endsWith(`/sandboxes/${sandbox?.id ?? ''}/shm`));
   assert.ok(host !== undefined, 'containerd mounted no shm for the pod');
   assert.ok(inside !== undefined, 'the sandbox has no /dev/shm mount');
