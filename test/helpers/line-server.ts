@@ -1,6 +1,7 @@
 // A stand-in for a daemon in the RPC tests: a unix-socket server that hands each request line to
-// `answer` with its connection, which writes what the test wants (or nothing, or drops the line).
-import { createServer, type Server, type Socket } from 'node:net';
+// `answer` with its connection, which writes what the test wants (or nothing, or drops the line);
+// and converse(), the client side of a raw conversation with such a daemon.
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -58,4 +59,31 @@ export async function lineServer(answer: (request: { seq: number; method: string
 
 export function writeLine(conn: Socket, msg: unknown): void {
   conn.write(`${JSON.stringify(msg)}\n`);
+}
+
+/** Sends lines on one connection and collects answer lines until `count` have come. */
+export function converse(socket: string, lines: readonly string[], count: number, onAnswer?: (answer: string, all: string[]) => void): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const c = createConnection(socket);
+    const answers: string[] = [];
+    let buffer = '';
+    c.setEncoding('utf8');
+    c.on('error', reject);
+    c.on('data', (chunk: string) => {
+      buffer += chunk;
+      let nl;
+      while ((nl = buffer.indexOf('\n')) !== -1) {
+        answers.push(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+        onAnswer?.(answers.at(-1)!, answers);
+        if (answers.length === count) {
+          c.destroy();
+          resolve(answers);
+        }
+      }
+    });
+    c.on('connect', () => {
+      for (const line of lines) c.write(`${line}\n`);
+    });
+  });
 }

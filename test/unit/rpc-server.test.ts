@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -16,6 +16,7 @@ import type { DepotRuntime } from '../../src/depot/runtime.ts';
 import { createTenantServer } from '../../src/tenants/server.ts';
 import type { TenantRuntime } from '../../src/tenants/runtime.ts';
 import { requestAs } from '../fixtures/host/socket-client.ts';
+import { converse } from '../helpers/line-server.ts';
 
 /** A bound against a hang (the failure these tests guard against), not a performance assertion. */
 const HANG_GUARD = { timeout: 15_000 };
@@ -33,33 +34,6 @@ async function listen(server: Server): Promise<string> {
   const socket = path.join(dir, `s${++serial}.sock`);
   await new Promise<void>((resolve) => server.listen(socket, resolve));
   return socket;
-}
-
-/** Sends lines on one connection and collects answer lines until `count` have come. */
-function converse(socket: string, lines: readonly string[], count: number, onAnswer?: (answer: string, all: string[]) => void): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const c = createConnection(socket);
-    const answers: string[] = [];
-    let buffer = '';
-    c.setEncoding('utf8');
-    c.on('error', reject);
-    c.on('data', (chunk: string) => {
-      buffer += chunk;
-      let nl;
-      while ((nl = buffer.indexOf('\n')) !== -1) {
-        answers.push(buffer.slice(0, nl));
-        buffer = buffer.slice(nl + 1);
-        onAnswer?.(answers.at(-1)!, answers);
-        if (answers.length === count) {
-          c.destroy();
-          resolve(answers);
-        }
-      }
-    });
-    c.on('connect', () => {
-      for (const line of lines) c.write(`${line}\n`);
-    });
-  });
 }
 
 /** A manager service whose settled(id) waits until released(id) is called. */

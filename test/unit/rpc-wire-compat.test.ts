@@ -4,7 +4,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { pino } from 'pino';
 import { createManagerServer } from '../../src/manager/server.ts';
 import { ServiceError, type ManagerService } from '../../src/manager/service.ts';
 import { ManagerClient, ManagerError } from '../../src/manager-client/client.ts';
-import { lineServer, writeLine } from '../helpers/line-server.ts';
+import { converse, lineServer, writeLine } from '../helpers/line-server.ts';
 
 /** A bound against a hang, not a performance assertion. */
 const HANG_GUARD = { timeout: 15_000 };
@@ -45,23 +44,7 @@ test('this version\'s manager server answers the previous version\'s requests by
   const server = createManagerServer(service, pino({ level: 'silent' }));
   await new Promise<void>((resolve) => server.listen(socket, resolve));
   try {
-    const answers = await new Promise<string[]>((resolve, reject) => {
-      const c = createConnection(socket);
-      const got: string[] = [];
-      let buffer = '';
-      c.setEncoding('utf8');
-      c.on('error', reject);
-      c.on('data', (chunk: string) => {
-        buffer += chunk;
-        let nl;
-        while ((nl = buffer.indexOf('\n')) !== -1) {
-          got.push(buffer.slice(0, nl));
-          buffer = buffer.slice(nl + 1);
-        }
-        if (got.length === recording.answers.length) (c.destroy(), resolve(got));
-      });
-      c.on('connect', () => c.write(recording.requests.map((r) => `${r}\n`).join('')));
-    });
+    const answers = await converse(socket, recording.requests, recording.answers.length);
     // Answers to different requests may come in another order: each carries its seq.
     assert.deepEqual([...answers].sort(), [...recording.answers].sort());
   } finally {
