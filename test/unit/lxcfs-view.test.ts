@@ -10,6 +10,7 @@ import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { lxcfsCpuset, parseCpuList } from '../../src/spec-transform/lxcfs-cpuset.ts';
 import { LXCFS_CONTAINER_FILES, lxcfsFilePair, lxcfsLayout } from '../../src/manager/lxcfs/layout.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
+import { planWith } from '../helpers/plan.ts';
 
 const layout = lxcfsLayout('/run/sysrunc');
 const FACT: LxcfsFact = { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(layout, destination).view })), onlineCpus: [0, 1, 2, 3] };
@@ -28,28 +29,8 @@ function spec(extra: Partial<Spec> = {}): Spec {
   };
 }
 
-function plan(overrides: Partial<Plan> = {}): Plan {
-  return {
-    containerId: 'c1',
-    bundleDir: '/run/bundle/c1',
-    runDir: '/run/sysrunc/containers/c1',
-    userns: { uidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }], fromCaller: false },
-    rootfs: { requested: '/var/lib/docker/overlay2/abc/merged', resolved: '/var/lib/docker/overlay2/abc/merged', kind: 'dir', overlay: undefined },
-    bindSources: new Map(),
-    settings: DEFAULT_SETTINGS,
-    hostCapabilities: ['CAP_SYS_ADMIN'],
-    systemdInit: false,
-    hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
-    hostNamespaces: new Set(['user', 'cgroup', 'time']),
-    volumeMounts: [],
-    cgroups: { hierarchies: [], systemdDriver: false },
-    kernelFsDirs: [],
-    lockedBindFlags: new Map(),
-    ownership: { mode: 'idmap', bindSources: new Map() },
-    lxcfs: FACT,
-    ...overrides,
-  };
-}
+/** A host whose sysrunc lxcfs is up. */
+const plan = (overrides: Partial<Plan> = {}): Plan => planWith({ lxcfs: FACT, ...overrides });
 
 const lxcfsMounts = (s: Spec) => (s.mounts ?? []).filter((m) => m.source?.startsWith(`${layout.view}/`));
 

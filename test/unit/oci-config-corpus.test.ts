@@ -14,7 +14,7 @@ import { validateSpecDocument } from '../../src/oci/validate.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { resolveSettings } from '../../src/spec-transform/setting-sources.ts';
 import { engineOf } from '../../src/spec-transform/engine-capabilities.ts';
-import type { Plan } from '../../src/spec-transform/types.ts';
+import { NETNS_HOOK, planWith } from '../helpers/plan.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
 
 const CORPUS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/oci-configs');
@@ -32,17 +32,16 @@ function load(file: string): Spec {
 }
 
 function transformed(spec: Spec): Spec {
-  const mapping = [{ containerID: 0, hostID: 268435456, size: 65536 }];
-  const plan: Plan = {
-    containerId: 'corpus1', bundleDir: '/run/bundle/corpus1', runDir: '/run/sysrunc/corpus1',
-    userns: { uidMappings: mapping, gidMappings: mapping, fromCaller: false },
-    rootfs: { requested: '/run/bundle/corpus1/rootfs', resolved: '/run/bundle/corpus1/rootfs', kind: 'dir', overlay: undefined },
-    ownership: { mode: 'idmap', bindSources: new Map() }, bindSources: new Map(),
-    settings: resolveSettings(spec, {}).settings, hostCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'], engine: engineOf(spec, 'corpus1'),
-    systemdInit: false, hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups', netnsHook: '/opt/sysrunc/bin/sysrunc-adopt-netns',
-    hostNamespaces: new Set(['user', 'cgroup', 'time']), volumeMounts: [], cgroups: { hierarchies: [], systemdDriver: false },
-    kernelFsDirs: [], lockedBindFlags: new Map(),
-  };
+  const rootfs = '/run/bundle/corpus1/rootfs';
+  const plan = planWith({
+    containerId: 'corpus1',
+    bundleDir: '/run/bundle/corpus1',
+    runDir: '/run/sysrunc/corpus1',
+    rootfs: { requested: rootfs, resolved: rootfs, kind: 'dir', overlay: undefined },
+    settings: resolveSettings(spec, {}).settings,
+    engine: engineOf(spec, 'corpus1'),
+    netnsHook: NETNS_HOOK,
+  });
   return runPipeline(spec, plan).spec;
 }
 

@@ -6,11 +6,11 @@ import type { Spec } from '../../src/oci/spec.ts';
 import type { Plan } from '../../src/spec-transform/types.ts';
 import { podNetwork } from '../../src/spec-transform/pod-network.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
-import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
+import { NETNS_HOOK, planWith } from '../helpers/plan.ts';
 
 const CNI_NETNS = '/var/run/netns/cni-1234';
-const HOOK = '/opt/sysrunc/bin/sysrunc-adopt-netns';
+const HOOK = NETNS_HOOK;
 
 function sandboxSpec(annotations: Record<string, string> = { 'io.kubernetes.cri.container-type': 'sandbox' }, netns = CNI_NETNS): Spec {
   return {
@@ -23,28 +23,8 @@ function sandboxSpec(annotations: Record<string, string> = { 'io.kubernetes.cri.
   };
 }
 
-function plan(overrides: Partial<Plan> = {}): Plan {
-  return {
-    containerId: 'abc',
-    bundleDir: '/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc',
-    runDir: '/run/sysrunc/containers/abc',
-    userns: { uidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }], fromCaller: false },
-    rootfs: { requested: '/r', resolved: '/r', kind: 'dir', overlay: undefined },
-    bindSources: new Map(),
-    settings: DEFAULT_SETTINGS,
-    hostCapabilities: ['CAP_SYS_ADMIN'],
-    systemdInit: false,
-    hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
-    netnsHook: HOOK,
-    hostNamespaces: new Set(['user', 'cgroup', 'time']),
-    volumeMounts: [],
-    cgroups: { hierarchies: [], systemdDriver: false },
-    kernelFsDirs: [],
-    lockedBindFlags: new Map(),
-    ownership: { mode: 'idmap', bindSources: new Map() },
-    ...overrides,
-  };
-}
+/** A host with pod support (the netns hook), creating the pod's sandbox abc. */
+const plan = (overrides: Partial<Plan> = {}): Plan => planWith({ containerId: 'abc', netnsHook: HOOK, ...overrides });
 
 const network = (spec: Spec) => spec.linux?.namespaces?.find((ns) => ns.type === 'network');
 

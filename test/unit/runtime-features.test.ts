@@ -11,14 +11,14 @@ import { RUNC_1_1_FEATURES, runtimeFeaturesOf, type RuntimeFeatures } from '../.
 import { bindMountOwnership } from '../../src/spec-transform/bind-mount-ownership.ts';
 import { rootfsOwnership } from '../../src/spec-transform/rootfs-ownership.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
-import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { sharedUserns } from '../../src/manager/shared-namespaces.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
+import { bindFacts, DOCKER_ROOTFS, planWith, ROOT_MAPPING } from '../helpers/plan.ts';
 
 const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/runc-features/${name}.json`, import.meta.url), 'utf8'));
 const RUNC_1_1 = runtimeFeaturesOf(fixture('runc-1.1.5'));
 const RUNC_1_3 = runtimeFeaturesOf(fixture('runc-1.3.6'));
-const MAPPING = [{ containerID: 0, hostID: 268435456, size: 65536 }];
+const MAPPING = ROOT_MAPPING;
 
 function spec(): Spec {
   return {
@@ -35,38 +35,13 @@ function spec(): Spec {
   };
 }
 
-function plan(runtime: RuntimeFeatures): Plan {
-  return {
-    containerId: 'c0ffee0000c1',
-    bundleDir: '/run/bundle/c1',
-    runDir: '/run/sysrunc/c1',
-    userns: { uidMappings: MAPPING, gidMappings: MAPPING, fromCaller: false },
-    rootfs: { requested: '/var/lib/docker/overlay2/abc/merged', resolved: '/var/lib/docker/overlay2/abc/merged', kind: 'dir', overlay: undefined },
-    bindSources: new Map([
-      [1, { requested: '/var/lib/docker/containers/c0ffee0000c1/hosts', resolved: '/var/lib/docker/containers/c0ffee0000c1/hosts', kind: 'file' as const }],
-      [2, { requested: '/srv/data', resolved: '/srv/data', kind: 'dir' as const }],
-      [3, { requested: '/srv/config', resolved: '/srv/config', kind: 'dir' as const }],
-    ]),
-    settings: DEFAULT_SETTINGS,
-    hostCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'],
-    systemdInit: false,
-    hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
-    hostNamespaces: new Set(['user', 'cgroup', 'time']),
-    volumeMounts: [],
-    cgroups: { hierarchies: [], systemdDriver: false },
-    kernelFsDirs: [],
-    lockedBindFlags: new Map(),
-    ownership: {
-      mode: 'idmap',
-      bindSources: new Map<string, 'idmap' | 'chown' | 'none'>([
-        ['/var/lib/docker/containers/c0ffee0000c1/hosts', 'idmap'],
-        ['/srv/data', 'idmap'],
-        ['/srv/config', 'idmap'],
-      ]),
-    },
-    runtime,
-  };
-}
+/** spec()'s binds, idmapped; its /etc/hosts is Docker's file for this container (engine files are known by the id). */
+const BINDS = bindFacts({
+  1: { source: '/var/lib/docker/containers/c0ffee0000c1/hosts', kind: 'file' },
+  2: { source: '/srv/data', kind: 'dir' },
+  3: { source: '/srv/config', kind: 'dir' },
+});
+const plan = (runtime: RuntimeFeatures, overrides: Partial<Plan> = {}): Plan => planWith({ containerId: 'c0ffee0000c1', ...BINDS, runtime, ...overrides });
 
 test('runc 1.1\'s features say it makes no idmapped mounts and cannot join host-owned namespaces', () => {
   assert.deepEqual(RUNC_1_1, RUNC_1_1_FEATURES);
@@ -157,8 +132,8 @@ test('on a runc that joins host-owned namespaces itself, such a join is allowed 
 });
 
 test('a rootfs the engine already shifted for the caller\'s user namespace is left as it is: no mount, root.path unchanged', () => {
-  const base = plan(RUNC_1_3);
-  const { spec: out, actions } = rootfsOwnership.apply(spec(), { ...base, rootfs: { ...base.rootfs, shiftedByEngine: true } });
+  const shifted = { requested: DOCKER_ROOTFS, resolved: DOCKER_ROOTFS, kind: 'dir', overlay: undefined, shiftedByEngine: true } as const;
+  const { spec: out, actions } = rootfsOwnership.apply(spec(), plan(RUNC_1_3, { rootfs: shifted }));
   assert.equal(out.root?.path, '/var/lib/docker/overlay2/abc/merged');
   assert.deepEqual(actions, []);
 });

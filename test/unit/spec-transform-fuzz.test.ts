@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Mount, Spec } from '../../src/oci/spec.ts';
 import type { HostAction } from '../../src/manager-api/v1.ts';
 import type { Plan, PathFact } from '../../src/spec-transform/types.ts';
+import { DOCKER_OVERLAY, DOCKER_ROOTFS, NETNS_HOOK, planWith, ROOT_MAPPING } from '../helpers/plan.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { readSettings } from '../../src/spec-transform/setting-sources.ts';
 import { SysruncError } from '../../src/common/errors.ts';
@@ -126,31 +127,22 @@ function planFor(s: Spec, f: Facts): Plan {
     const how = f.bindResolutions[i];
     if (m.type === 'bind' && m.source?.startsWith('/')) bindSources.set(i, { requested: m.source, resolved: how?.resolvedTo ?? m.source, kind: how?.kind ?? 'dir' });
   });
-  const mapping = f.fromCaller ? [...f.callerMappings] : [{ containerID: 0, hostID: 268435456, size: 65536 }];
-  return {
+  const mapping = f.fromCaller ? [...f.callerMappings] : ROOT_MAPPING;
+  return planWith({
     containerId: 'fuzz',
     bundleDir: '/run/bundles/fuzz',
     runDir: RUN_DIR,
     userns: { uidMappings: mapping, gidMappings: mapping, fromCaller: f.fromCaller, ...(f.join ? { join: { path: '/proc/7/ns/user', types: ['network'] } } : {}) },
-    rootfs: {
-      requested: '/var/lib/docker/overlay2/abc/merged',
-      resolved: '/var/lib/docker/overlay2/abc/merged',
-      kind: 'dir',
-      overlay: f.overlay ? { lowerdirs: ['/var/lib/docker/overlay2/img/diff'], upperdir: '/var/lib/docker/overlay2/abc/diff', workdir: '/var/lib/docker/overlay2/abc/work', options: {} } : undefined,
-    },
+    rootfs: { requested: DOCKER_ROOTFS, resolved: DOCKER_ROOTFS, kind: 'dir', overlay: f.overlay ? { ...DOCKER_OVERLAY, lowerdirs: ['/var/lib/docker/overlay2/img/diff'], options: {} } : undefined },
     ownership: { mode: f.ownership, bindSources: new Map([...bindSources.values()].map((b) => [b.resolved, f.bindHow])) },
     bindSources,
     settings: readSettings(s),
-    hostCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN'],
     systemdInit: f.systemdInit,
-    hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
-    netnsHook: '/opt/sysrunc/bin/sysrunc-adopt-netns',
+    netnsHook: NETNS_HOOK,
     hostNamespaces: new Set(f.hostNamespaces),
-    volumeMounts: [],
     cgroups: { hierarchies: f.cgroupHierarchies ? CGROUP_HIERARCHIES : [], systemdDriver: f.systemdDriver },
     kernelFsDirs: ['/sys/kernel/debug'],
-    lockedBindFlags: new Map(),
-  };
+  });
 }
 
 test('the transform returns a schema-valid config or a SysruncError for any generated config and host facts', () => {

@@ -8,6 +8,7 @@ import { userNamespace } from '../../src/spec-transform/user-namespace.ts';
 import { rootfsOwnership } from '../../src/spec-transform/rootfs-ownership.ts';
 import { bindMountOwnership, isEngineFile, wantsOwnership } from '../../src/spec-transform/bind-mount-ownership.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
+import { bindFacts, DOCKER_OVERLAY, DOCKER_OVERLAY_ROOTFS, planWith } from '../helpers/plan.ts';
 import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { systemNamespaces } from '../../src/spec-transform/system-namespaces.ts';
 import { systemCapabilities } from '../../src/spec-transform/system-capabilities.ts';
@@ -35,47 +36,9 @@ function dockerLikeSpec(): Spec {
   };
 }
 
-function plan(overrides: Partial<Plan> = {}): Plan {
-  return {
-    containerId: 'c1',
-    bundleDir: '/run/bundle/c1',
-    runDir: '/run/sysrunc/c1',
-    userns: {
-      uidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }],
-      gidMappings: [{ containerID: 0, hostID: 268435456, size: 65536 }],
-      fromCaller: false,
-    },
-    rootfs: { requested: '/var/lib/docker/overlay2/abc/merged', resolved: '/var/lib/docker/overlay2/abc/merged', kind: 'dir', overlay: undefined },
-    bindSources: new Map([
-      [2, { requested: '/var/lib/docker/containers/c1/hosts', resolved: '/var/lib/docker/containers/c1/hosts', kind: 'file' as const }],
-      [3, { requested: '/srv/data', resolved: '/srv/data', kind: 'dir' as const }],
-    ]),
-    settings: DEFAULT_SETTINGS,
-    hostCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN'],
-    systemdInit: false,
-    hookBinary: '/opt/sysrunc/bin/sysrunc-delegate-cgroups',
-    hostNamespaces: new Set(['user', 'cgroup', 'time']),
-    volumeMounts: [],
-    cgroups: { hierarchies: [], systemdDriver: false },
-    kernelFsDirs: [],
-    lockedBindFlags: new Map(),
-    ownership: {
-      mode: 'idmap',
-      bindSources: new Map([
-        ['/var/lib/docker/containers/c1/hosts', 'idmap'],
-        ['/srv/data', 'idmap'],
-      ]),
-    },
-    ...overrides,
-  };
-}
-
-const DOCKER_OVERLAY = {
-  lowerdirs: ['/var/lib/docker/overlay2/abc-init/diff', '/var/lib/docker/overlay2/img/diff'],
-  upperdir: '/var/lib/docker/overlay2/abc/diff',
-  workdir: '/var/lib/docker/overlay2/abc/work',
-  options: { index: 'off' },
-};
+/** The bind sources of dockerLikeSpec's /etc/hosts and /data, idmapped. */
+const DOCKER_BINDS = bindFacts({ 2: { source: '/var/lib/docker/containers/c1/hosts', kind: 'file' }, 3: { source: '/srv/data', kind: 'dir' } });
+const plan = (overrides: Partial<Plan> = {}): Plan => planWith({ ...DOCKER_BINDS, ...overrides });
 
 test('user-namespace adds a user namespace mapping container root to the allocated range', () => {
   const { spec, actions } = userNamespace.apply(dockerLikeSpec(), plan());
@@ -106,14 +69,7 @@ test('in idmap mode, rootfs-ownership points root.path into the run dir and asks
 });
 
 test('an overlay rootfs becomes a new overlay over idmapped views of its layers, in place of the engine\'s', () => {
-  const overlay = {
-    lowerdirs: ['/var/lib/docker/overlay2/abc-init/diff', '/var/lib/docker/overlay2/img/diff'],
-    upperdir: '/var/lib/docker/overlay2/abc/diff',
-    workdir: '/var/lib/docker/overlay2/abc/work',
-    options: { index: 'off' },
-  };
-  const base = plan();
-  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay } });
+  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), plan({ rootfs: DOCKER_OVERLAY_ROOTFS }));
   assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
   assert.deepEqual(actions, [
     { kind: 'idmapped-mount', source: '/var/lib/docker/overlay2/abc-init/diff', target: '/run/sysrunc/c1/layers/0', recursive: false },
@@ -126,7 +82,7 @@ test('an overlay rootfs becomes a new overlay over idmapped views of its layers,
       upperdir: '/run/sysrunc/c1/upper/diff',
       workdir: '/run/sysrunc/c1/upper/work',
       options: { index: 'off' },
-      replaces: { mountpoint: '/var/lib/docker/overlay2/abc/merged', ...overlay },
+      replaces: { mountpoint: '/var/lib/docker/overlay2/abc/merged', ...DOCKER_OVERLAY },
     },
   ]);
 });
@@ -149,8 +105,7 @@ test('bind sources under /proc, /sys and /dev never get their ownership changed'
 });
 
 test('in clone mode, root.path becomes a new overlay over a clone of the layers, upper dir kept, in place of the engine\'s', () => {
-  const base = plan({ ownership: { mode: 'clone', bindSources: new Map() } });
-  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay: DOCKER_OVERLAY } });
+  const { spec, actions } = rootfsOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'clone', bindSources: new Map() }, rootfs: DOCKER_OVERLAY_ROOTFS }));
   assert.equal(spec.root?.path, '/run/sysrunc/c1/rootfs');
   assert.deepEqual(actions, [{
     kind: 'rootfs-clone',
@@ -165,8 +120,7 @@ test('in clone mode, root.path becomes a new overlay over a clone of the layers,
 
 test('in clone mode, the store volumes\' paths keep their ownership in the upper dir', () => {
   const volume = { destination: '/var/lib/docker', source: '/var/lib/sysrunc/volumes/c1/var-lib-docker', type: 'bind' as const, options: ['rbind', 'rprivate'] };
-  const base = plan({ ownership: { mode: 'clone', bindSources: new Map() }, volumeMounts: [volume] });
-  const { actions } = rootfsOwnership.apply(dockerLikeSpec(), { ...base, rootfs: { ...base.rootfs, overlay: DOCKER_OVERLAY } });
+  const { actions } = rootfsOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'clone', bindSources: new Map() }, volumeMounts: [volume], rootfs: DOCKER_OVERLAY_ROOTFS }));
   assert.deepEqual(actions.map((a: HostAction) => a.kind === 'rootfs-clone' && a.keepOwnership), [['/var/lib/docker']]);
 });
 
@@ -186,18 +140,15 @@ test('in chown mode, the rootfs is shifted in place and bound into the run dir',
 test('a bind source the manager chose to chown keeps its source and gets one chown-tree action', () => {
   const input = dockerLikeSpec();
   input.mounts = [...(input.mounts ?? []), { destination: '/data2', type: 'bind', source: '/srv/data', options: ['bind'] }];
-  const base = plan({ ownership: { mode: 'clone', bindSources: new Map([['/srv/data', 'chown']]) } });
-  const bindSources = new Map([...base.bindSources].filter(([index]) => index !== 2));
-  bindSources.set(4, { requested: '/srv/data', resolved: '/srv/data', kind: 'dir' });
-  const { spec, actions } = bindMountOwnership.apply(input, { ...base, bindSources });
+  const binds = bindFacts({ 3: { source: '/srv/data', kind: 'dir' }, 4: { source: '/srv/data', kind: 'dir' } }, 'chown', 'clone');
+  const { spec, actions } = bindMountOwnership.apply(input, plan(binds));
   assert.equal(spec.mounts?.[3]?.source, '/srv/data');
   assert.equal(spec.mounts?.[4]?.source, '/srv/data');
   assert.deepEqual(actions, [{ kind: 'chown-tree', path: '/srv/data' }]);
 });
 
 test('a bind source left in the container\'s own range is bound on the host\'s side first, as it is', () => {
-  const base = plan({ ownership: { mode: 'idmap', bindSources: new Map() } });
-  const { spec, actions } = bindMountOwnership.apply(dockerLikeSpec(), base);
+  const { spec, actions } = bindMountOwnership.apply(dockerLikeSpec(), plan({ ownership: { mode: 'idmap', bindSources: new Map() } }));
   assert.equal(spec.mounts?.[3]?.source, '/run/sysrunc/c1/mounts/3');
   assert.deepEqual(actions[1], { kind: 'bind-mount', source: '/srv/data', target: '/run/sysrunc/c1/mounts/3', recursive: false, readOnly: false });
 });

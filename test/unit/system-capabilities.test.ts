@@ -7,7 +7,7 @@ import type { Spec } from '../../src/oci/spec.ts';
 import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { grantsSystemCapabilities, systemCapabilities } from '../../src/spec-transform/system-capabilities.ts';
 import { DOCKER_CONTAINERD_DEFAULT, PODMAN_DEFAULT, RUNC_SPEC_DEFAULT, engineOf, removedFromDefault } from '../../src/spec-transform/engine-capabilities.ts';
-import type { Plan } from '../../src/spec-transform/types.ts';
+import { planWith } from '../helpers/plan.ts';
 
 const HOST = ['CAP_CHOWN', 'CAP_NET_RAW', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN'];
 const CRI = { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'f'.repeat(64) };
@@ -23,8 +23,7 @@ function dockerSpec(caps: readonly string[]): Spec {
 }
 
 function effectiveAfter(spec: Spec): readonly string[] | undefined {
-  const plan = { containerId: 'c1', settings: DEFAULT_SETTINGS, hostCapabilities: HOST } as unknown as Plan;
-  return systemCapabilities.apply(spec, plan).spec.process?.capabilities?.effective;
+  return systemCapabilities.apply(spec, planWith({ hostCapabilities: HOST })).spec.process?.capabilities?.effective;
 }
 
 test('a Docker container with Docker\'s default capabilities gets every capability the host allows', () => {
