@@ -4,7 +4,6 @@
 // volumes themselves), so it lives with neither.
 import path from 'node:path';
 import { oneLine as describe } from './errors.ts';
-import { withRootfsSync, type Rootfs } from '../host/in-root.ts';
 
 export const DOCKER_DATA_ROOT = '/var/lib/docker';
 
@@ -24,9 +23,14 @@ const DAEMON_JSON = '/etc/docker/daemon.json';
 const MAX_DAEMON_JSON = 1024 * 1024;
 const KERNEL_TREES = ['/proc', '/sys', '/dev'];
 
+/** Reads a file inside a rootfs, symlinks resolved within it (host/in-root.ts's Rootfs); none: no such file. */
+export interface RootfsFileReader {
+  readFile(inRoot: string, maxBytes: number): Buffer | undefined;
+}
+
 export interface StorePathInfo {
-  /** Host path of the container's rootfs with the image's (0-based) ownership, readable now. */
-  readonly rootfs: string;
+  /** The container's rootfs with the image's (0-based) ownership, open for reading. */
+  readonly rootfs: RootfsFileReader;
   /** Destinations of the mounts already in the spec (the user's -v, Docker's own). */
   readonly mountDestinations: readonly string[];
 }
@@ -49,7 +53,7 @@ export interface StorePaths {
  */
 export function storePathsFor(info: StorePathInfo): StorePaths {
   const warnings: string[] = [];
-  const dockerDataRoot = withRootfsSync(info.rootfs, (r) => dataRootOf(r, warnings));
+  const dockerDataRoot = dataRootOf(info.rootfs, warnings);
   return { ...selectStorePaths(dockerDataRoot, info.mountDestinations), dockerDataRoot, warnings };
 }
 
@@ -67,7 +71,7 @@ export function selectStorePaths(dockerDataRoot: string, mountDestinations: read
   return { paths, skipped };
 }
 
-function dataRootOf(r: Rootfs, warnings: string[]): string {
+function dataRootOf(r: RootfsFileReader, warnings: string[]): string {
   let text: Buffer | undefined;
   try {
     text = r.readFile(DAEMON_JSON, MAX_DAEMON_JSON);

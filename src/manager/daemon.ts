@@ -25,7 +25,7 @@ import { killOrphanedSocketHolders } from './orphans.ts';
 import { maxSubidSize } from './subid-bound.ts';
 import { LxcfsSupervisor } from './lxcfs/supervisor.ts';
 import { learnRuntimeFeatures } from '../host/runc-features.ts';
-import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
+import { RUNC_1_1_FEATURES, runtimeFeaturesOf, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 import { loadSysruncConfig } from '../config/sysrunc-config.ts';
 import { resolveRuntimeBinary } from '../oci/runtime-binary.ts';
 
@@ -69,7 +69,7 @@ function learnRuntime(configured: string | undefined, log: Logger): RuntimeFeatu
     log.warn({ err: (err as Error).message }, 'runtime features unknown: sysrunc does everything itself, as for runc 1.1');
     return RUNC_1_1_FEATURES;
   }
-  const learned = learnRuntimeFeatures(binary);
+  const learned = learnRuntimeFeatures(binary, runtimeFeaturesOf, RUNC_1_1_FEATURES);
   if (learned.problem !== undefined) log.warn({ runtime: binary, err: learned.problem }, 'runtime features unknown: sysrunc does everything itself, as for runc 1.1');
   else log.info({ runtime: binary, runtimeFeatures: learned.features }, 'learned what the runtime does itself');
   return learned.features;

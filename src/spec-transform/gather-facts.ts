@@ -3,6 +3,7 @@
 // exactly the resolved path without following any symlink, so a swap in between is refused.
 import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { storePathsFor } from '../common/store-paths.ts';
+import { withRootfsSync } from '../host/in-root.ts';
 import { boundingSetOf } from '../host/bounding-set.ts';
 import path from 'node:path';
 import { SysruncError } from '../common/errors.ts';
@@ -144,7 +145,7 @@ const CREATED_BY: Readonly<Record<string, readonly string[]>> = {
  * CRI-O for containers/storage). An image without them gets no volumes.
  */
 export function usedStorePaths(spec: Spec, rootfs: string): string[] {
-  const { paths, dockerDataRoot } = storePathsFor({ rootfs, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) });
+  const { paths, dockerDataRoot } = withRootfsSync(rootfs, (r) => storePathsFor({ rootfs: r, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) }));
   const existsInside = (p: string) => {
     const resolved = resolveInsideRootfs(rootfs, p);
     return resolved !== undefined && existsSync(path.join(rootfs, resolved));

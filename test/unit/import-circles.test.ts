@@ -1,6 +1,7 @@
 // No module of src/ imports itself back through others (an import circle): a circle makes load
 // order matter, and the two files of one can no longer be read or changed apart. Type-only imports
-// count too: they tie the files together just the same for a reader.
+// count too: they tie the files together just the same for a reader. And the neutral folders
+// (common, oci, host) import nothing from the folders that build on them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -62,6 +63,43 @@ test('no module of src/ is part of an import circle', () => {
   assert.ok([...graph.values()].flat().length > 200, 'the import scan found almost no imports');
   const circles = importCircles(graph).map((c) => c.map((f) => path.relative(SRC, f)).sort().join(' <-> '));
   assert.deepEqual(circles, []);
+});
+
+/**
+ * The neutral folders, lowest first, and what each may import: code every side uses (common), the
+ * host's kernel and files (host), the OCI formats (oci). None of them imports a service (manager,
+ * runtime-call, depot, tenants, their APIs and clients) or a transform: those build on them.
+ */
+const NEUTRAL_MAY_IMPORT: ReadonlyMap<string, readonly string[]> = new Map([
+  ['common', ['common', 'testing']],
+  ['oci', ['oci', 'common', 'testing']],
+  ['host', ['host', 'oci', 'common', 'testing']],
+]);
+
+/** "folder/file.ts imports other/file.ts" for each import of a neutral folder outside what it may import. */
+export function importsUpward(graph: ReadonlyMap<string, readonly string[]>, root: string): string[] {
+  const topFolder = (file: string) => path.relative(root, file).split(path.sep)[0] ?? '';
+  return [...graph].flatMap(([file, imports]) => {
+    const allowed = NEUTRAL_MAY_IMPORT.get(topFolder(file));
+    if (allowed === undefined) return [];
+    return imports.filter((to) => !allowed.includes(topFolder(to))).map((to) => `${path.relative(root, file)} imports ${path.relative(root, to)}`);
+  });
+}
+
+test('common, oci and host import nothing from a service or a transform, and none from a folder above its own', () => {
+  const files = sourceFiles(SRC);
+  const graph = new Map(files.map((f) => [f, localImports(f, readFileSync(f, 'utf8'))]));
+  // Guards against a folder the scan reads nothing of (and so finds nothing wrong in).
+  for (const folder of NEUTRAL_MAY_IMPORT.keys()) assert.ok(files.some((f) => f.startsWith(path.join(SRC, folder, path.sep)) && (graph.get(f) ?? []).length > 0), `no imports read in src/${folder}`);
+  assert.deepEqual(importsUpward(graph, SRC), []);
+});
+
+test('the upward check names a host file that imports a transform and lets it import oci', () => {
+  const graph = new Map([
+    ['/s/host/a.ts', ['/s/spec-transform/t.ts', '/s/oci/o.ts']],
+    ['/s/manager/m.ts', ['/s/host/a.ts']],
+  ]);
+  assert.deepEqual(importsUpward(graph, '/s'), ['host/a.ts imports spec-transform/t.ts']);
 });
 
 test('the circle check finds a circle of two files and one through three', () => {

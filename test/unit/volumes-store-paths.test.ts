@@ -2,12 +2,18 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { STORE_PATHS, storePathsFor } from '../../src/common/store-paths.ts';
+import { STORE_PATHS, storePathsFor as storePathsOfOpenRootfs, type StorePaths } from '../../src/common/store-paths.ts';
+import { withRootfsSync } from '../../src/host/in-root.ts';
 import { usedStorePaths } from '../../src/spec-transform/gather-facts.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
 
 const s = scratch('volumes-store-paths');
 after(() => s.cleanup());
+
+/** The store paths for the rootfs at this host path (open for the call, as gather-facts does). */
+function storePathsFor(info: { rootfs: string; mountDestinations: readonly string[] }): StorePaths {
+  return withRootfsSync(info.rootfs, (r) => storePathsOfOpenRootfs({ rootfs: r, mountDestinations: info.mountDestinations }));
+}
 
 function rootfsWithDaemonJson(content: string): string {
   const rootfs = s.sub('rootfs');
