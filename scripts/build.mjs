@@ -2,7 +2,7 @@
 // instead of resolving hundreds of modules. Native (koffi) and worker-based (pino) packages stay
 // external and load from node_modules.
 import { build } from 'esbuild';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -37,6 +37,22 @@ await build({
   logLevel: 'warning',
 });
 
+// exec-grant.c's capability table comes from the TypeScript list (src/oci/capabilities.ts): one
+// list, written here as a header into the build dir, never into src/.
+const headerModule = await build({
+  absWorkingDir: root,
+  entryPoints: ['src/runtime-call/native/capability-names-header.ts'],
+  bundle: true,
+  write: false,
+  platform: 'node',
+  format: 'esm',
+  logLevel: 'warning',
+});
+const { CAPABILITY_NAMES_HEADER, capabilityNamesHeader } = await import(`data:text/javascript;base64,${Buffer.from(headerModule.outputFiles[0].contents).toString('base64')}`);
+const nativeInclude = path.join(root, 'dist', 'include');
+mkdirSync(nativeInclude, { recursive: true });
+writeFileSync(path.join(nativeInclude, CAPABILITY_NAMES_HEADER), capabilityNamesHeader());
+
 // The depot's keep-alive init and per-process supervisor: small static C programs (no libc at run
 // time inside the container; a few hundred KB resident per supervisor).
 const cc = process.env.CC ?? 'cc';
@@ -45,7 +61,7 @@ const cc = process.env.CC ?? 'cc';
 // and exec's capability grant without a runtime start (sysrunc-exec-grant).
 for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c'], ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c']]) {
   const out = path.join(root, 'dist', name);
-  const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-I', nativeInclude, '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) {
     renameSync(`${out}.tmp`, out);
   } else {

@@ -11,11 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { systemProcess } from '../../src/spec-transform/system-capabilities.ts';
 import { boundingSetOf } from '../../src/host/bounding-set.ts';
 import type { Process } from '../../src/oci/spec.ts';
+import { CAPABILITY_NAMES_HEADER, capabilityNamesHeader } from '../../src/runtime-call/native/capability-names-header.ts';
 
 const SOURCE = fileURLToPath(new URL('../../src/runtime-call/native/exec-grant.c', import.meta.url));
 const dir = mkdtempSync('/tmp/sysrunc-exec-grant-');
 const binary = path.join(dir, 'sysrunc-exec-grant');
-const built = spawnSync(process.env.CC ?? 'cc', ['-static', '-Os', '-Wall', '-Wextra', '-Werror', '-o', binary, SOURCE], { encoding: 'utf8' });
+// Its capability table, generated from src/oci/capabilities.ts as scripts/build.mjs generates it.
+writeFileSync(path.join(dir, CAPABILITY_NAMES_HEADER), capabilityNamesHeader());
+const built = spawnSync(process.env.CC ?? 'cc', ['-static', '-Os', '-Wall', '-Wextra', '-Werror', '-I', dir, '-o', binary, SOURCE], { encoding: 'utf8' });
 assert.equal(built.status, 0, `cc: ${built.stderr}`);
 
 let files = 0;
@@ -94,4 +97,9 @@ for (const [name, text] of Object.entries(REFUSED)) {
 test('the C grant leaves a missing file missing and says so', () => {
   const r = spawnSync(binary, [path.join(dir, 'absent.json')]);
   assert.notEqual(r.status, 0);
+});
+
+test('a capability list the C grant\'s 64-bit mask cannot hold makes no header', () => {
+  const names = Array.from({ length: 65 }, (_, bit) => `CAP_BIT_${bit}`);
+  assert.throws(() => capabilityNamesHeader(names), /65 capability names: the C grant's mask holds 64/);
 });

@@ -8,7 +8,7 @@
  * runc can grant in bounding, effective and permitted; any other user in bounding only; the other
  * members of "capabilities" (inheritable, ambient) and everything else in the file stay as written,
  * byte for byte. "Every capability" is the CapBnd of $SYSRUNC_CALLER_PID (the shell that becomes
- * runc), named as in src/oci/capabilities.ts.
+ * runc), named as in src/oci/capabilities.ts (the table is generated from it: capability-names.h).
  *
  * Exit 0: the file was rewritten (atomically: a temp file in its directory, renamed over it).
  * Any other status: nothing was written, and bin/sysrunc asks the per-call binary instead, which
@@ -26,17 +26,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capability-names.h"
+
 enum { NOT_HANDLED = 3, MAX_DEPTH = 64, MAX_FILE = 16 << 20 };
 
-static const char *const CAPABILITY_NAMES[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-	"CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-	"CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
+/* By bit, from src/oci/capabilities.ts: scripts/build.mjs generates the header into its build dir. */
+static const char *const CAPABILITY_NAMES[] = { SYSRUNC_CAPABILITY_NAMES };
 enum { CAPABILITY_COUNT = sizeof CAPABILITY_NAMES / sizeof CAPABILITY_NAMES[0] };
 
 /* A span of the input: [start, end). */
