@@ -134,15 +134,24 @@ test('install containerd (version 2) adds the sysrunc handler that containerd 1.
   assert.match(reports.join('\n'), /restart containerd/);
 });
 
-test('install containerd (version 2) a second time changes nothing, and uninstall puts config.toml back byte for byte', () => {
-  put('/etc/containerd/config.toml', CONFIG_V2);
+/**
+ * The tree before an install into this config.toml and after uninstall, with the check that a
+ * second install changed nothing on the way.
+ */
+function installTwiceThenUninstallContainerd(configToml: string): { before: Record<string, string>; after: Record<string, string> } {
+  put('/etc/containerd/config.toml', configToml);
   const before = tree();
   installRuntime('containerd', opts());
   const installed = tree();
   installRuntime('containerd', opts());
   assert.deepEqual(tree(), installed);
   uninstallRuntime('containerd', opts());
-  assert.deepEqual(tree(), before);
+  return { before, after: tree() };
+}
+
+test('install containerd (version 2) a second time changes nothing, and uninstall puts config.toml back byte for byte', () => {
+  const { before, after } = installTwiceThenUninstallContainerd(CONFIG_V2);
+  assert.deepEqual(after, before);
 });
 
 test('uninstall containerd after config.toml was edited takes out only sysrunc\'s block', () => {
@@ -197,14 +206,7 @@ test('install containerd (version 3) whose imports already cover conf.d leaves c
 });
 
 test('install containerd (version 3) a second time changes nothing, and uninstall puts everything back byte for byte', () => {
-  put('/etc/containerd/config.toml', CONFIG_V3);
-  const before = tree();
-  installRuntime('containerd', opts());
-  const installed = tree();
-  installRuntime('containerd', opts());
-  assert.deepEqual(tree(), installed);
-  uninstallRuntime('containerd', opts());
-  const after = tree();
+  const { before, after } = installTwiceThenUninstallContainerd(CONFIG_V3);
   // conf.d, made for the drop-in, stays (empty) as containerd 2.2's default import directory.
   delete after['etc/containerd/conf.d'];
   assert.deepEqual(after, before);

@@ -47,15 +47,20 @@ async function staleSocket(socket: string): Promise<void> {
   assert.ok(existsSync(socket));
 }
 
-test('connect reaches a manager that starts listening a second after the client began connecting', async () => {
-  const socket = socketPath();
-  const listening = listenLater(socket, 1000);
+/** Connects (retrying while nobody listens) and asks the stand-in manager for its version. */
+async function connectAndPing(socket: string): Promise<void> {
   const client = await ManagerClient.connect(socket);
   try {
     assert.equal((await client.call('ping', {})).version, 'test');
   } finally {
     client.close();
   }
+}
+
+test('connect reaches a manager that starts listening a second after the client began connecting', async () => {
+  const socket = socketPath();
+  const listening = listenLater(socket, 1000);
+  await connectAndPing(socket);
   await listening;
 });
 
@@ -63,12 +68,7 @@ test('connect reaches a manager that replaces a stale socket a second after the 
   const socket = socketPath();
   await staleSocket(socket);
   const listening = listenLater(socket, 1000);
-  const client = await ManagerClient.connect(socket);
-  try {
-    assert.equal((await client.call('ping', {})).version, 'test');
-  } finally {
-    client.close();
-  }
+  await connectAndPing(socket);
   await listening;
 });
 
