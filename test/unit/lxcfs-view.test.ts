@@ -11,23 +11,13 @@ import { lxcfsCpuset, parseCpuList } from '../../src/spec-transform/lxcfs-cpuset
 import { LXCFS_CONTAINER_FILES, lxcfsFilePair, lxcfsLayout } from '../../src/manager/lxcfs/layout.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
 import { planWith } from '../helpers/plan.ts';
+import { dockerConfig, PROC_MOUNT } from '../helpers/docker-config.ts';
 
 const layout = lxcfsLayout('/run/sysrunc');
 const FACT: LxcfsFact = { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(layout, destination).view })), onlineCpus: [0, 1, 2, 3] };
 
-function spec(extra: Partial<Spec> = {}): Spec {
-  return {
-    ociVersion: '1.0.2-dev',
-    process: { user: { uid: 0, gid: 0 }, args: ['sh'], cwd: '/', env: ['PATH=/bin'] },
-    root: { path: '/var/lib/docker/overlay2/abc/merged' },
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    ],
-    linux: { namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
-    ...extra,
-  };
-}
+/** Docker's config: /proc and /sys, where lxcfs's files go over. */
+const spec = (extra: Partial<Spec> = {}): Spec => dockerConfig([PROC_MOUNT, { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] }], extra);
 
 /** A host whose sysrunc lxcfs is up. */
 const plan = (overrides: Partial<Plan> = {}): Plan => planWith({ lxcfs: FACT, ...overrides });

@@ -13,6 +13,7 @@ import { rootfsOwnership } from '../../src/spec-transform/rootfs-ownership.ts';
 import { runPipeline } from '../../src/spec-transform/pipeline.ts';
 import { sharedUserns } from '../../src/manager/shared-namespaces.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
+import { dockerConfig, PROC_MOUNT } from '../helpers/docker-config.ts';
 import { bindFacts, DOCKER_ROOTFS, planWith, ROOT_MAPPING } from '../helpers/plan.ts';
 
 const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/runc-features/${name}.json`, import.meta.url), 'utf8'));
@@ -20,20 +21,14 @@ const RUNC_1_1 = runtimeFeaturesOf(fixture('runc-1.1.5'));
 const RUNC_1_3 = runtimeFeaturesOf(fixture('runc-1.3.6'));
 const MAPPING = ROOT_MAPPING;
 
-function spec(): Spec {
-  return {
-    ociVersion: '1.0.2-dev',
-    process: { user: { uid: 0, gid: 0 }, args: ['sh'], cwd: '/', env: ['PATH=/bin'] },
-    root: { path: '/var/lib/docker/overlay2/abc/merged' },
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c0ffee0000c1/hosts', options: ['rbind', 'rprivate'] },
-      { destination: '/data', type: 'bind', source: '/srv/data', options: ['bind'] },
-      { destination: '/config', type: 'bind', source: '/srv/config', options: ['rbind', 'ro'] },
-    ],
-    linux: { namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
-  };
-}
+/** Docker's config with its /etc/hosts, a read-write and a read-only bind. */
+const spec = (): Spec =>
+  dockerConfig([
+    PROC_MOUNT,
+    { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c0ffee0000c1/hosts', options: ['rbind', 'rprivate'] },
+    { destination: '/data', type: 'bind', source: '/srv/data', options: ['bind'] },
+    { destination: '/config', type: 'bind', source: '/srv/config', options: ['rbind', 'ro'] },
+  ]);
 
 /** spec()'s binds, idmapped; its /etc/hosts is Docker's file for this container (engine files are known by the id). */
 const BINDS = bindFacts({

@@ -8,6 +8,7 @@ import { userNamespace } from '../../src/spec-transform/user-namespace.ts';
 import { rootfsOwnership } from '../../src/spec-transform/rootfs-ownership.ts';
 import { bindMountOwnership, isEngineFile, wantsOwnership } from '../../src/spec-transform/bind-mount-ownership.ts';
 import { assertValidConfig } from '../helpers/schema.ts';
+import { dockerConfig, PROC_MOUNT } from '../helpers/docker-config.ts';
 import { bindFacts, DOCKER_OVERLAY, DOCKER_OVERLAY_ROOTFS, planWith } from '../helpers/plan.ts';
 import { DEFAULT_SETTINGS } from '../../src/spec-transform/settings.ts';
 import { systemNamespaces } from '../../src/spec-transform/system-namespaces.ts';
@@ -20,21 +21,17 @@ import { cgroupDelegation } from '../../src/spec-transform/cgroup-delegation.ts'
 import { bundlePaths } from '../../src/spec-transform/bundle-paths.ts';
 import { storeVolumes } from '../../src/spec-transform/store-volumes.ts';
 
-function dockerLikeSpec(): Spec {
-  return {
-    ociVersion: '1.0.2-dev',
-    process: { user: { uid: 0, gid: 0 }, args: ['sh'], cwd: '/', env: ['PATH=/bin'] },
-    root: { path: '/var/lib/docker/overlay2/abc/merged' },
-    hostname: 'c1',
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+/** Docker's config with /dev, its /etc/hosts and a user's bind of /srv/data. */
+const dockerLikeSpec = (): Spec =>
+  dockerConfig(
+    [
+      PROC_MOUNT,
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
       { destination: '/etc/hosts', type: 'bind', source: '/var/lib/docker/containers/c1/hosts', options: ['rbind', 'rprivate'] },
       { destination: '/data', type: 'bind', source: '/srv/data', options: ['bind'] },
     ],
-    linux: { namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
-  };
-}
+    { hostname: 'c1' },
+  );
 
 /** The bind sources of dockerLikeSpec's /etc/hosts and /data, idmapped. */
 const DOCKER_BINDS = bindFacts({ 2: { source: '/var/lib/docker/containers/c1/hosts', kind: 'file' }, 3: { source: '/srv/data', kind: 'dir' } });
