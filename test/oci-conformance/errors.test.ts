@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startFixture, type Fixture, type Outcome, type Runtime } from './fixture.ts';
+import { editedBundle, sleepingBundle, startFixture, type Fixture, type Outcome, type Runtime } from './fixture.ts';
 import { managerRecords, mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
 
 let fx: Fixture;
@@ -17,20 +17,6 @@ after(async () => fx.dispose());
 
 // Distinct ids: runc's default cgroup path is /<id>, shared by namesakes in different roots.
 const cid = (rt: Runtime, name: string) => `${name}-${rt.name}`;
-
-async function bundleDir(name: string): Promise<string> {
-  return (await fx.bundle(name, ['sleep', '1000'])).bundle;
-}
-
-/** A bundle whose config.json is the stock one changed by `edit`. */
-async function editedBundle(name: string, edit: (spec: Record<string, unknown>) => void): Promise<string> {
-  const dir = await bundleDir(name);
-  const config = path.join(dir, 'config.json');
-  const spec = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
-  edit(spec);
-  writeFileSync(config, `${JSON.stringify(spec, null, 2)}\n`);
-  return dir;
-}
 
 async function containerStatus(rt: Runtime, id: string): Promise<string | undefined> {
   const out = await rt.cli(['state', id]);
@@ -86,14 +72,14 @@ test('bundle path is a file: refused, naming the path', async () => {
 });
 
 test('missing config.json: refused, naming the bundle and config.json', async () => {
-  const bundle = await bundleDir('no-config');
+  const bundle = await sleepingBundle(fx, 'no-config');
   rmSync(path.join(bundle, 'config.json'));
   const id = cid(fx.sysrunc, 'noconfig');
   await assertRefused({ argv: create(bundle, id), bundle, names: [bundle, 'config.json'], id });
 });
 
 test('config.json is a directory: refused, naming the bundle and config.json', async () => {
-  const bundle = await bundleDir('config-is-dir');
+  const bundle = await sleepingBundle(fx, 'config-is-dir');
   rmSync(path.join(bundle, 'config.json'));
   mkdirSync(path.join(bundle, 'config.json'));
   const id = cid(fx.sysrunc, 'configdir');
@@ -101,7 +87,7 @@ test('config.json is a directory: refused, naming the bundle and config.json', a
 });
 
 test('config.json is a dangling symlink: refused, naming the bundle and config.json', async () => {
-  const bundle = await bundleDir('config-dangling');
+  const bundle = await sleepingBundle(fx, 'config-dangling');
   rmSync(path.join(bundle, 'config.json'));
   symlinkSync('nowhere.json', path.join(bundle, 'config.json'));
   const id = cid(fx.sysrunc, 'configdangling');
@@ -109,7 +95,7 @@ test('config.json is a dangling symlink: refused, naming the bundle and config.j
 });
 
 test('config.json is not JSON: refused, naming config.json and saying it is not valid JSON', async () => {
-  const bundle = await bundleDir('config-malformed');
+  const bundle = await sleepingBundle(fx, 'config-malformed');
   writeFileSync(path.join(bundle, 'config.json'), '{"ociVersion": "1.0.2", "process": {\n');
   const id = cid(fx.sysrunc, 'malformed');
   const message = await assertRefused({ argv: create(bundle, id), bundle, names: [bundle, 'config.json'], id });
@@ -117,7 +103,7 @@ test('config.json is not JSON: refused, naming config.json and saying it is not 
 });
 
 test('config.json is JSON but not an OCI config (process.user.uid "x"): refused, naming the JSON path', async () => {
-  const bundle = await editedBundle('config-not-oci', (spec) => {
+  const bundle = await editedBundle(fx, 'config-not-oci', (spec) => {
     (spec.process as { user: { uid: unknown } }).user.uid = 'x';
   });
   const id = cid(fx.sysrunc, 'notoci');
@@ -125,23 +111,23 @@ test('config.json is JSON but not an OCI config (process.user.uid "x"): refused,
 });
 
 test('unknown create flag --bogus: refused with "flag provided but not defined: -bogus"', async () => {
-  const bundle = await bundleDir('flag-bogus');
+  const bundle = await sleepingBundle(fx, 'flag-bogus');
   const id = cid(fx.sysrunc, 'bogusflag');
   await assertRefused({ argv: create(bundle, id, '--bogus'), bundle, names: ['flag provided but not defined: -bogus'], id });
 });
 
 test('missing container id: refused, saying create needs exactly one argument', async () => {
-  const bundle = await bundleDir('no-id');
+  const bundle = await sleepingBundle(fx, 'no-id');
   await assertRefused({ argv: ['create', '--bundle', bundle], bundle, names: ['"create" requires exactly 1 argument'] });
 });
 
 test('invalid container id ../x: refused, naming the id', async () => {
-  const bundle = await bundleDir('bad-id');
+  const bundle = await sleepingBundle(fx, 'bad-id');
   await assertRefused({ argv: create(bundle, '../x'), bundle, names: ['invalid container id', '../x'] });
 });
 
 test('create with a runtime that does not exist: refused, naming the runtime', async () => {
-  const bundle = await bundleDir('no-runtime');
+  const bundle = await sleepingBundle(fx, 'no-runtime');
   const id = cid(fx.sysrunc, 'noruntime');
   await assertRefused({ argv: create(bundle, id), bundle, names: ['/nonexistent/runc'], env: { SYSRUNC_RUNTIME: '/nonexistent/runc' }, id });
 });
@@ -153,7 +139,7 @@ test('a pass-through command (state) with a runtime that does not exist: one err
 });
 
 test('manager not running: refused, naming the socket and how to start the manager', async () => {
-  const bundle = await bundleDir('no-manager');
+  const bundle = await sleepingBundle(fx, 'no-manager');
   const id = cid(fx.sysrunc, 'nomanager');
   const socket = path.join(fx.work, 'no-such-mgr.sock');
   const message = await assertRefused({ argv: create(bundle, id), bundle, names: [socket], env: { SYSRUNC_MGR_SOCKET: socket }, id });
@@ -161,7 +147,7 @@ test('manager not running: refused, naming the socket and how to start the manag
 });
 
 test('unknown sysrunc annotation io.sysrunc.nosuch: refused, naming the annotation', async () => {
-  const bundle = await editedBundle('annotation-unknown', (spec) => {
+  const bundle = await editedBundle(fx, 'annotation-unknown', (spec) => {
     spec.annotations = { 'io.sysrunc.nosuch': '1' };
   });
   const id = cid(fx.sysrunc, 'annunknown');
@@ -169,7 +155,7 @@ test('unknown sysrunc annotation io.sysrunc.nosuch: refused, naming the annotati
 });
 
 test('malformed io.sysrunc.userns.size "abc": refused, naming the annotation and the value', async () => {
-  const bundle = await editedBundle('annotation-size', (spec) => {
+  const bundle = await editedBundle(fx, 'annotation-size', (spec) => {
     spec.annotations = { 'io.sysrunc.userns.size': 'abc' };
   });
   const id = cid(fx.sysrunc, 'annsize');
@@ -178,7 +164,7 @@ test('malformed io.sysrunc.userns.size "abc": refused, naming the annotation and
 
 test("io.sysrunc.userns.size over the manager's --max-subid-size: refused, naming the annotation and the bound", async () => {
   // The fixture's manager has the default bound: 16 x its default size of 65536.
-  const bundle = await editedBundle('annotation-over-bound', (spec) => {
+  const bundle = await editedBundle(fx, 'annotation-over-bound', (spec) => {
     spec.annotations = { 'io.sysrunc.userns.size': String(65536 * 32) };
   });
   const id = cid(fx.sysrunc, 'annoverbound');
@@ -186,7 +172,7 @@ test("io.sysrunc.userns.size over the manager's --max-subid-size: refused, namin
 });
 
 test('unknown runtime flag --sysrunc-nosuch: refused, naming the flag', async () => {
-  const bundle = await bundleDir('flag-unknown');
+  const bundle = await sleepingBundle(fx, 'flag-unknown');
   const id = cid(fx.sysrunc, 'flagunknown');
   await assertRefused({ argv: ['--sysrunc-nosuch=1', ...create(bundle, id)], bundle, names: ['runtime flag --sysrunc-nosuch'], id });
 });
@@ -203,7 +189,7 @@ function containerdMessage(log: string): string | undefined {
 }
 
 test('--log F --log-format json: the error is appended to F as a JSON line that containerd reports', async () => {
-  const bundle = await bundleDir('log-json');
+  const bundle = await sleepingBundle(fx, 'log-json');
   rmSync(path.join(bundle, 'config.json'));
   const log = path.join(fx.work, 'log-json.log');
   const earlier = `${JSON.stringify({ level: 'info', msg: 'an earlier line', time: new Date().toISOString() })}\n`;
@@ -224,7 +210,7 @@ test('--log F --log-format json: the error is appended to F as a JSON line that 
 });
 
 test('--log F --log-format json: a bad flag is also logged as the last error line', async () => {
-  const bundle = await bundleDir('log-json-flag');
+  const bundle = await sleepingBundle(fx, 'log-json-flag');
   const log = path.join(fx.work, 'log-json-flag.log');
   const id = cid(fx.sysrunc, 'logjsonflag');
   const out = await fx.sysrunc.cli(['--log', log, '--log-format', 'json', ...create(bundle, id, '--bogus')]);
@@ -234,7 +220,7 @@ test('--log F --log-format json: a bad flag is also logged as the last error lin
 });
 
 test('--log F in the default text format: the error is appended as a logrus-style line', async () => {
-  const bundle = await bundleDir('log-text');
+  const bundle = await sleepingBundle(fx, 'log-text');
   rmSync(path.join(bundle, 'config.json'));
   const log = path.join(fx.work, 'log-text.log');
   writeFileSync(log, 'time="2020-01-01T00:00:00Z" level=info msg="an earlier line"\n');
@@ -251,7 +237,7 @@ test('--log F in the default text format: the error is appended as a logrus-styl
 
 /** The wording runc itself uses for a second create of an existing id (its msg, without "runc create failed: "). */
 async function runcExistsWording(): Promise<string> {
-  const bundle = await bundleDir('exists-runc');
+  const bundle = await sleepingBundle(fx, 'exists-runc');
   const id = cid(fx.runc, 'exists');
   const first = await fx.runc.cli(create(bundle, id));
   assert.equal(first.exitCode, 0, first.stderr);
@@ -265,7 +251,7 @@ async function runcExistsWording(): Promise<string> {
 
 /** A started sysrunc container, and what must stay as it is while a second create of its id fails. */
 async function runningSysruncContainer(name: string) {
-  const bundle = await bundleDir(`${name}-first`);
+  const bundle = await sleepingBundle(fx, `${name}-first`);
   const id = cid(fx.sysrunc, name);
   for (const argv of [create(bundle, id), ['start', id]]) {
     const out = await fx.sysrunc.cli(argv);
@@ -291,7 +277,7 @@ test('create of an id that exists (another bundle): refused, the first container
   try {
     const before = await first.snapshot();
     assert.equal(before.status, 'running');
-    const bundle = await bundleDir('exists-second');
+    const bundle = await sleepingBundle(fx, 'exists-second');
     const secondBefore = snapshotTree(bundle);
     const out = await fx.sysrunc.cli(create(bundle, first.id));
     assert.equal(out.exitCode, 1);
@@ -320,7 +306,7 @@ test('create of an id that exists: the message says it in the words runc uses', 
   const wording = await runcExistsWording();
   const first = await runningSysruncContainer('exists-wording');
   try {
-    const out = await fx.sysrunc.cli(create(await bundleDir('exists-wording-second'), first.id));
+    const out = await fx.sysrunc.cli(create(await sleepingBundle(fx, 'exists-wording-second'), first.id));
     assert.equal(out.exitCode, 1);
     const message = oneErrorLine(out);
     assert.ok(message.includes(wording), `"${message}" does not say "${wording}" as runc does`);

@@ -1,6 +1,6 @@
 // Side-by-side harness: the same bundle run by plain runc and by sysrunc (each with its own
 // --root), so a test compares exit codes, stdout and state documents of the two.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -66,6 +66,21 @@ export async function startFixture(name: string, managerArgs: readonly string[] 
       rmSync(work, { recursive: true, force: true });
     },
   };
+}
+
+/** A fresh bundle of the busybox rootfs whose process sleeps (a container that stays up). */
+export async function sleepingBundle(fx: Fixture, name: string): Promise<string> {
+  return (await fx.bundle(name, ['sleep', '1000'])).bundle;
+}
+
+/** A sleeping bundle whose config.json is the stock one changed by `edit`. */
+export async function editedBundle(fx: Fixture, name: string, edit: (spec: Record<string, unknown>) => void): Promise<string> {
+  const dir = await sleepingBundle(fx, name);
+  const config = path.join(dir, 'config.json');
+  const spec = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+  edit(spec);
+  writeFileSync(config, `${JSON.stringify(spec, null, 2)}\n`);
+  return dir;
 }
 
 /** A state document with the fields that differ between two runs of the same bundle blanked. */

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { startFixture, type Fixture, type Outcome } from './fixture.ts';
+import { editedBundle, sleepingBundle, startFixture, type Fixture, type Outcome } from './fixture.ts';
 import { managerRecords, mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
 import { subidAllocations } from '../e2e/helpers.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
@@ -16,19 +16,6 @@ before(async () => {
   fx = await startFixture('hostile');
 });
 after(async () => fx.dispose());
-
-async function bundleDir(name: string): Promise<string> {
-  return (await fx.bundle(name, ['sleep', '1000'])).bundle;
-}
-
-async function editedBundle(name: string, edit: (spec: Record<string, unknown>) => void): Promise<string> {
-  const dir = await bundleDir(name);
-  const config = path.join(dir, 'config.json');
-  const spec = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
-  edit(spec);
-  writeFileSync(config, `${JSON.stringify(spec, null, 2)}\n`);
-  return dir;
-}
 
 function oneErrorLine(out: Outcome): string {
   assert.match(out.stderr, /^sysrunc: [^\n]+\n$/, `not one "sysrunc: <message>" line on stderr: ${JSON.stringify(out.stderr)}`);
@@ -69,13 +56,13 @@ for (const [what, id] of [
   ['of 251 characters (its record file name would pass NAME_MAX)', 'b'.repeat(251)],
 ] as const) {
   test(`a container id ${what} is refused like runc: one line naming the id, nothing left`, async () => {
-    const bundle = await bundleDir(`id-${what.replace(/\W+/g, '-')}`);
+    const bundle = await sleepingBundle(fx, `id-${what.replace(/\W+/g, '-')}`);
     await assertCreateRefused(bundle, id, ['invalid container id']);
   });
 }
 
 test('a container id of 250 characters, the most sysrunc takes, is created and deleted', async () => {
-  const bundle = await bundleDir('id-250');
+  const bundle = await sleepingBundle(fx, 'id-250');
   const id = 'c'.repeat(250);
   assert.equal((await fx.sysrunc.cli(['create', '--bundle', bundle, id])).exitCode, 0);
   assert.equal(await containerStatus(id), 'created');
@@ -83,7 +70,7 @@ test('a container id of 250 characters, the most sysrunc takes, is created and d
 });
 
 test('a config.json over the size limit (100 MB) is refused before it is read, naming the file and the limit', async () => {
-  const bundle = await bundleDir('config-huge');
+  const bundle = await sleepingBundle(fx, 'config-huge');
   const config = path.join(bundle, 'config.json');
   const fd = openSync(config, 'r+');
   try {
@@ -97,14 +84,14 @@ test('a config.json over the size limit (100 MB) is refused before it is read, n
 });
 
 test('a config.json with wrong types (linux.namespaces a string) is refused naming the JSON path', async () => {
-  const bundle = await editedBundle('config-types', (spec) => {
+  const bundle = await editedBundle(fx, 'config-types', (spec) => {
     (spec.linux as Record<string, unknown>).namespaces = 'user';
   });
   await assertCreateRefused(bundle, 'types', ['config.json', '/linux/namespaces']);
 });
 
 test('a config.json that is truncated JSON is refused as invalid JSON', async () => {
-  const bundle = await bundleDir('config-truncated');
+  const bundle = await sleepingBundle(fx, 'config-truncated');
   const config = path.join(bundle, 'config.json');
   writeFileSync(config, readFileSync(config, 'utf8').slice(0, 200));
   await assertCreateRefused(bundle, 'truncated', ['config.json', 'invalid JSON']);
@@ -118,7 +105,7 @@ interface Mapping {
 
 /** A config that creates its own user namespace with these uid mappings (gid ones sane). */
 async function callerMappingsBundle(name: string, uidMappings: Mapping[]): Promise<string> {
-  return editedBundle(name, (spec) => {
+  return editedBundle(fx, name, (spec) => {
     const linux = spec.linux as { namespaces: { type: string }[]; uidMappings?: Mapping[]; gidMappings?: Mapping[] };
     if (!linux.namespaces.some((n) => n.type === 'user')) linux.namespaces.push({ type: 'user' });
     linux.uidMappings = uidMappings;
@@ -140,7 +127,7 @@ for (const [what, mappings, words] of [
 }
 
 test('caller-provided uid mappings that overlap the range sysrunc gave another container are refused, naming it', async () => {
-  const first = await bundleDir('maps-owner');
+  const first = await sleepingBundle(fx, 'maps-owner');
   const created = await fx.sysrunc.cli(['create', '--bundle', first, 'maps-owner']);
   assert.equal(created.exitCode, 0, created.stderr);
   try {
@@ -154,7 +141,7 @@ test('caller-provided uid mappings that overlap the range sysrunc gave another c
 });
 
 test('the manager refuses to release a container runc still has, and its mounts stay', async () => {
-  const bundle = await bundleDir('release-live');
+  const bundle = await sleepingBundle(fx, 'release-live');
   const id = 'release-live';
   assert.equal((await fx.sysrunc.cli(['create', '--bundle', bundle, id])).exitCode, 0);
   try {
