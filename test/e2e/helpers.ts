@@ -1,6 +1,6 @@
 // Shared pieces of the end-to-end suite: one private manager + one private dockerd per test file,
 // and the host-side observations the tests make (manager records, subid state, mounts, run dirs).
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { startDockerd, type DockerDaemon, type ExecOptions, type ExecResult } from '../rig/dockerd.ts';
@@ -116,6 +116,28 @@ export function removeEmptyDir(dir: string): void {
   } catch {
     // gone already, or not empty
   }
+}
+
+/**
+ * The teardown of a test file that starts its own dockerd and manager: both stopped (either may be
+ * unset when before() failed early), the manager's empty run dir and the file's work dir removed.
+ */
+export async function stopOwnDockerd(d: DockerDaemon | undefined, mgr: TestManager | undefined, work: string | undefined): Promise<void> {
+  try {
+    await d?.stop();
+  } finally {
+    await mgr?.dispose();
+    if (mgr !== undefined) removeEmptyDir(mgr.runDir);
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** An executable shell script `name` in dir that runs body (a wrapper a test puts in runc's place). */
+export function shellScript(dir: string, name: string, body: string): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, `#!/bin/sh\n${body}\n`);
+  chmodSync(p, 0o755);
+  return p;
 }
 
 /** The full container id of a docker container name. */

@@ -5,14 +5,14 @@
 // The same under containerd's CRI, and the annotation way: test/e2e/hostile-image-cri.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startDockerd, type DockerDaemon, type ExecResult } from '../rig/dockerd.ts';
 import { ensureBusyboxRootfs, ensureDockerImage, ensureRootfsTar } from '../rig/images.ts';
 import { execTool } from '../rig/exec.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { HOSTILE_ENV, WIDENING_ENV } from './hostile-env.ts';
-import { containerId, hostOwner, leftovers, managerList, NOTHING_LEFT, parseIdMap, removeEmptyDir } from './helpers.ts';
+import { containerId, hostOwner, leftovers, managerList, NOTHING_LEFT, parseIdMap, stopOwnDockerd } from './helpers.ts';
 
 const RIG = 'e2e-hostile';
 const HOSTILE_IMAGE = 'hostile:local';
@@ -45,15 +45,7 @@ before(async () => {
   await d.docker(['import', '--change', 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin', ...env, tar, HOSTILE_IMAGE]);
 });
 
-after(async () => {
-  try {
-    await d?.stop();
-  } finally {
-    await mgr?.dispose();
-    if (mgr !== undefined) removeEmptyDir(mgr.runDir);
-    rmSync(work, { recursive: true, force: true });
-  }
-});
+after(() => stopOwnDockerd(d, mgr, work));
 
 const run = (args: readonly string[], opts?: { reject?: boolean }): Promise<ExecResult> => d.docker(['run', '--runtime=sysrunc', ...args], opts);
 

@@ -4,13 +4,13 @@
 // sync-out) and an exec into a system container gets the system container's capabilities.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startDockerd, type DockerDaemon } from '../rig/dockerd.ts';
 import { ensureDockerImage } from '../rig/images.ts';
 import { bins } from '../rig/paths.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
-import { leftovers, NOTHING_LEFT, removeEmptyDir } from './helpers.ts';
+import { leftovers, NOTHING_LEFT, shellScript, stopOwnDockerd } from './helpers.ts';
 
 const RIG = 'e2e-launcher-config';
 /** bb:local plus an empty /var/lib/docker: a system container with a store volume there. */
@@ -31,10 +31,10 @@ before(async () => {
   const runtimes: Record<string, { path: string }> = {};
   for (const [format, write] of Object.entries(FORMATS) as [Format, (o: object) => string][]) {
     // The real runc, logging each call with the name of the process that started it.
-    const runtime = script(`runc-${format}`, `echo "$(cat /proc/$PPID/comm): $*" >> '${runtimeLog(format)}'\nexec '${bins.runc}' "$@"`);
+    const runtime = shellScript(work, `runc-${format}`, `echo "$(cat /proc/$PPID/comm): $*" >> '${runtimeLog(format)}'\nexec '${bins.runc}' "$@"`);
     const config = path.join(work, `${format}.json`);
     writeFileSync(config, write({ runtime, managerSocket: mgr.socket }));
-    const launcher = script(`sysrunc-${format}`, `unset SYSRUNC_MGR_SOCKET SYSRUNC_RUNTIME\nSYSRUNC_CONFIG='${config}' exec '${SYSRUNC}' "$@"`);
+    const launcher = shellScript(work, `sysrunc-${format}`, `unset SYSRUNC_MGR_SOCKET SYSRUNC_RUNTIME\nSYSRUNC_CONFIG='${config}' exec '${SYSRUNC}' "$@"`);
     runtimes[`sysrunc-${format}`] = { path: launcher };
   }
   d = await startDockerd({ name: RIG, runtimes, env: mgr.env });
@@ -45,22 +45,7 @@ before(async () => {
   await d.docker(['rm', 'make-store']);
 });
 
-after(async () => {
-  try {
-    await d?.stop();
-  } finally {
-    await mgr?.dispose();
-    if (mgr !== undefined) removeEmptyDir(mgr.runDir);
-    rmSync(work, { recursive: true, force: true });
-  }
-});
-
-function script(name: string, body: string): string {
-  const p = path.join(work, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
+after(() => stopOwnDockerd(d, mgr, work));
 
 const runtimeLog = (format: Format): string => path.join(work, `runc-${format}.log`);
 

@@ -4,13 +4,13 @@
 // sysrunc's own config file ($SYSRUNC_CONFIG) names the real runtime and the manager socket.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startDockerd, type DockerDaemon, type ExecResult } from '../rig/dockerd.ts';
 import { ensureDockerImage } from '../rig/images.ts';
 import { bins } from '../rig/paths.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
-import { leftovers, NOTHING_LEFT, parseIdMap, removeEmptyDir } from './helpers.ts';
+import { leftovers, NOTHING_LEFT, parseIdMap, shellScript, stopOwnDockerd } from './helpers.ts';
 
 const RIG = 'e2e-settings';
 /** bb:local plus an empty /var/lib/docker: an image that gets a store volume by default. */
@@ -28,10 +28,10 @@ before(async () => {
   mgr = await startTestManager({ name: RIG });
   // A second runtime name whose only source of runtime and manager socket is a config file.
   runtimeLog = path.join(work, 'runc-calls.log');
-  const loggingRunc = script('logging-runc', `echo "$*" >> '${runtimeLog}'\nexec '${bins.runc}' "$@"`);
+  const loggingRunc = shellScript(work, 'logging-runc', `echo "$*" >> '${runtimeLog}'\nexec '${bins.runc}' "$@"`);
   const config = path.join(work, 'sysrunc.json');
   writeFileSync(config, JSON.stringify({ runtime: loggingRunc, managerSocket: mgr.socket }));
-  const viaConfig = script('sysrunc-via-config', `unset SYSRUNC_MGR_SOCKET SYSRUNC_RUNTIME\nSYSRUNC_CONFIG='${config}' exec '${SYSRUNC}' "$@"`);
+  const viaConfig = shellScript(work, 'sysrunc-via-config', `unset SYSRUNC_MGR_SOCKET SYSRUNC_RUNTIME\nSYSRUNC_CONFIG='${config}' exec '${SYSRUNC}' "$@"`);
   d = await startDockerd({
     name: RIG,
     runtimes: {
@@ -47,22 +47,7 @@ before(async () => {
   await derivedImage(FAKE_SYSTEMD_IMAGE, 'mkdir -p /lib/systemd && printf "#!/bin/sh\\nexec \\"\\$@\\"\\n" > /lib/systemd/systemd && chmod 755 /lib/systemd/systemd && rm -f /sbin/init && ln -s /lib/systemd/systemd /sbin/init');
 });
 
-after(async () => {
-  try {
-    await d?.stop();
-  } finally {
-    await mgr?.dispose();
-    if (mgr !== undefined) removeEmptyDir(mgr.runDir);
-    rmSync(work, { recursive: true, force: true });
-  }
-});
-
-function script(name: string, body: string): string {
-  const p = path.join(work, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
+after(() => stopOwnDockerd(d, mgr, work));
 
 /** An image made from bb:local by one shell command run under plain runc. */
 async function derivedImage(tag: string, command: string): Promise<void> {
