@@ -1,8 +1,11 @@
 // Wire-format recordings (test/fixtures/rpc/*.json): what a daemon's server answered and what its
 // client sent, recorded from one version and replayed against this one. Values that differ from
 // run to run (a pid, the version, a temporary path) stand in the recording as {{name}}.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:net';
 import path from 'node:path';
+import { converse, lineServer, type LineServer } from './line-server.ts';
 
 export interface Recording {
   readonly about: string;
@@ -44,4 +47,25 @@ export function answersBySeq(lines: readonly string[]): Map<number, string[]> {
 /** The recorded answer lines to request `seq`, re-addressed to the seq a client under test used. */
 export function answersFor(recording: Recording, seq: number, clientSeq: number): string[] {
   return (answersBySeq(recording.answers).get(seq) ?? []).map((line) => line.replace(/^\{"seq":-?\d+,/, `{"seq":${clientSeq},`));
+}
+
+/**
+ * Serves `server` on socket, sends it the recording's requests on one connection, and checks its
+ * answers are the recorded ones (with this run's `values` filled in), seq by seq; then closes it.
+ */
+export async function assertAnswersAsRecorded(server: Server, socket: string, recording: Recording, values: Readonly<Record<string, string>>): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  try {
+    const answers = await converse(socket, recording.requests, recording.answers.length);
+    assert.deepEqual(answersBySeq(answers), answersBySeq(recording.answers.map((line) => filledIn(line, values))));
+  } finally {
+    server.close();
+  }
+}
+
+/** A stand-in for the recorded daemon: it answers each method with the recorded answers to request recordedSeq[method]. */
+export function recordedDaemon(recording: Recording, recordedSeq: Readonly<Record<string, number>>, values: Readonly<Record<string, string>>): Promise<LineServer> {
+  return lineServer(({ seq, method }, conn) => {
+    for (const line of answersFor(recording, recordedSeq[method] ?? -1, seq)) conn.write(`${filledIn(line, values)}\n`);
+  });
 }

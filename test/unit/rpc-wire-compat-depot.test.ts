@@ -14,8 +14,7 @@ import { Depot } from '../../src/depot/layout.ts';
 import { DepotClient } from '../../src/depot-api/client.ts';
 import { DepotError, type AttachEvent } from '../../src/depot-api/v1.ts';
 import { SYSRUNC_VERSION } from '../../src/common/version.ts';
-import { converse, lineServer } from '../helpers/line-server.ts';
-import { answersBySeq, answersFor, filledIn, readRecording } from '../helpers/wire-recording.ts';
+import { assertAnswersAsRecorded, readRecording, recordedDaemon } from '../helpers/wire-recording.ts';
 
 /** A bound against a hang, not a performance assertion. */
 const HANG_GUARD = { timeout: 15_000 };
@@ -40,14 +39,9 @@ test('this version\'s depot server answers the recorded requests line for line, 
   const { root, depot } = recordedDepot();
   const none = path.join(root, 'not-run');
   const server = createDepotServer({ depot, sysrunc: none, runcRoot: none, init: none, supervisor: none, maxOutputBytes: 1 << 20, env: {} }, pino({ level: 'silent' }));
-  const socket = path.join(root, 'depotd.sock');
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
   try {
-    const answers = await converse(socket, recording.requests, recording.answers.length);
-    const values = { pid: String(process.pid), version: SYSRUNC_VERSION, depot: depot.root };
-    assert.deepEqual(answersBySeq(answers), answersBySeq(recording.answers.map((line) => filledIn(line, values))));
+    await assertAnswersAsRecorded(server, path.join(root, 'depotd.sock'), recording, { pid: String(process.pid), version: SYSRUNC_VERSION, depot: depot.root });
   } finally {
-    server.close();
     rmSync(root, { recursive: true, force: true });
   }
 });
@@ -57,9 +51,7 @@ const RECORDED_SEQ: Readonly<Record<string, number>> = { ping: 1, list: 2, wait:
 
 test('this version\'s depot client sends the recorded request lines and reads the recorded answers and events', HANG_GUARD, async () => {
   const values = { pid: '4242', version: '0.0.0-recorded', depot: '/run/sysrunc-depot/depot' };
-  const old = await lineServer(({ seq, method }, conn) => {
-    for (const line of answersFor(recording, RECORDED_SEQ[method] ?? -1, seq)) conn.write(`${filledIn(line, values)}\n`);
-  });
+  const old = await recordedDaemon(recording, RECORDED_SEQ, values);
   try {
     const client = await DepotClient.connect(old.socket);
     try {

@@ -15,8 +15,7 @@ import { ContainerdCallError, GRPC_ALREADY_EXISTS, GRPC_NOT_FOUND, type Containe
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { TenantError } from '../../src/tenants-api/v1.ts';
 import { SYSRUNC_VERSION } from '../../src/common/version.ts';
-import { converse, lineServer } from '../helpers/line-server.ts';
-import { answersBySeq, answersFor, filledIn, readRecording } from '../helpers/wire-recording.ts';
+import { assertAnswersAsRecorded, readRecording, recordedDaemon } from '../helpers/wire-recording.ts';
 
 /** A bound against a hang, not a performance assertion. */
 const HANG_GUARD = { timeout: 15_000 };
@@ -59,14 +58,9 @@ function recordedRuntime(stateDir: string): TenantRuntime {
 test('this version\'s tenant server answers the recorded requests line for line', HANG_GUARD, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sysrunc-wire-tenants-'));
   const server = createTenantServer(recordedRuntime(dir), CONTAINERD, pino({ level: 'silent' }));
-  const socket = path.join(dir, 'tenantd.sock');
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
   try {
-    const answers = await converse(socket, recording.requests, recording.answers.length);
-    const values = { pid: String(process.pid), version: SYSRUNC_VERSION };
-    assert.deepEqual(answersBySeq(answers), answersBySeq(recording.answers.map((line) => filledIn(line, values))));
+    await assertAnswersAsRecorded(server, path.join(dir, 'tenantd.sock'), recording, { pid: String(process.pid), version: SYSRUNC_VERSION });
   } finally {
-    server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -76,9 +70,7 @@ const RECORDED_SEQ: Readonly<Record<string, number>> = { ping: 1, listNS: 2, cre
 
 test('this version\'s tenant client sends the recorded request lines and reads the recorded answers', HANG_GUARD, async () => {
   const values = { pid: '4242', version: '0.0.0-recorded' };
-  const old = await lineServer(({ seq, method }, conn) => {
-    for (const line of answersFor(recording, RECORDED_SEQ[method] ?? -1, seq)) conn.write(`${filledIn(line, values)}\n`);
-  });
+  const old = await recordedDaemon(recording, RECORDED_SEQ, values);
   try {
     const client = await TenantsClient.connect(old.socket);
     try {
