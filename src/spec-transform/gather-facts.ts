@@ -1,7 +1,7 @@
 // The one impure step before the pipeline: resolve the host paths the transforms will name, so
 // that the transforms themselves stay pure. Paths are resolved once here; the manager then opens
 // exactly the resolved path without following any symlink, so a swap in between is refused.
-import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { storePathsFor } from '../common/store-paths.ts';
 import { boundingSetOf } from '../host/bounding-set.ts';
 import path from 'node:path';
@@ -205,14 +205,18 @@ export function resolveInsideRootfs(rootfs: string, file: string, hops = 0): str
   let current = '/';
   for (let i = 0; i < parts.length; i++) {
     const next = path.posix.join(current, parts[i] as string);
+    // lstat first: a readlink of every component that is no symlink threw an error each (EINVAL),
+    // and building those errors was most of the cost of looking up the store paths per create.
     let target: string;
     try {
-      target = readlinkSync(path.join(rootfs, next));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') {
+      const st = lstatSync(path.join(rootfs, next), { throwIfNoEntry: false });
+      if (st === undefined) return undefined;
+      if (!st.isSymbolicLink()) {
         current = next;
         continue;
       }
+      target = readlinkSync(path.join(rootfs, next));
+    } catch {
       return undefined;
     }
     const rest = parts.slice(i + 1).join('/');
