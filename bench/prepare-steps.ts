@@ -5,13 +5,13 @@
 //   node --import tsx bench/prepare-steps.ts [--n 30] [--lxcfs] [--json <file>] [--cpu-prof <dir>]
 // --cpu-prof: the manager runs with node's --cpu-prof into <dir> (a .cpuprofile, written at its exit).
 // Not part of `npm test` or CI. See bench/README.md (round 3).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startTestManager, SYSRUNC } from '../test/helpers/manager.ts';
 import { startDockerd, type DockerDaemon } from '../test/rig/dockerd.ts';
 import { ensureDockerImage } from '../test/rig/images.ts';
 import { quantile, renderTable } from './lib.ts';
+import { profilingNode } from './mgr-profile.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '30' }, lxcfs: { type: 'boolean', default: false }, json: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
 const N = Number(values.n);
@@ -41,14 +41,6 @@ function stepTable(lines: readonly StepLine[]): string {
   const rows = names.map((name) => row(name, lines.map((l) => l.steps[name] ?? 0)));
   rows.push(row('total', lines.map((l) => l.totalMs)));
   return renderTable(['step', 'median ms', 'p90 ms'], rows, new Set([1, 2]));
-}
-
-/** A node for bin/sysrunc-mgr that profiles (node refuses --cpu-prof in NODE_OPTIONS). */
-function profilingNode(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const wrapper = path.join(dir, 'node-cpu-prof');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} --cpu-prof --cpu-prof-dir=${dir} --cpu-prof-interval=200 "$@"\n`, { mode: 0o755 });
-  return wrapper;
 }
 
 async function timedRun(d: DockerDaemon, runtime: string): Promise<number> {
