@@ -36,7 +36,8 @@ let stackTop: bigint | undefined;
 function childStackTop(): bigint {
   // Without CLONE_VM the child runs on its own copy of this memory, so one
   // buffer serves every clone.
-  stackTop ??= (libc().allocNative(STACK_SIZE) + BigInt(STACK_SIZE)) & ~15n;
+  // 64 bytes below the end: glibc's syscall() reads a sixth argument just above its frame.
+  stackTop ??= (libc().allocNative(STACK_SIZE) + BigInt(STACK_SIZE - 64)) & ~15n;
   return stackTop;
 }
 
