@@ -34,8 +34,8 @@ const STACK_SIZE = 64 * 1024;
 let stackTop: bigint | undefined;
 
 function childStackTop(): bigint {
-  // Without CLONE_VM the child runs on its own copy of this memory, so one
-  // buffer serves every clone.
+  // One buffer serves every clone: a child runs on its own copy of it (no
+  // CLONE_VM) or is reaped before the next child starts (CLONE_VM).
   // 64 bytes below the end: glibc's syscall() reads a sixth argument just above its frame.
   stackTop ??= (libc().allocNative(STACK_SIZE) + BigInt(STACK_SIZE - 64)) & ~15n;
   return stackTop;
