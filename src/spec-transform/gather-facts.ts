@@ -10,7 +10,7 @@ import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
 import type { OverlayFact, PathFact, Plan, RootfsFact } from './types.ts';
 import { cgroupHierarchies, type CgroupHierarchy } from '../host/cgroups.ts';
-import { isMountPoint, mountIdOf, readMountInfo } from '../host/mount.ts';
+import { isMountPoint, mountIdOf, readMountInfo, type MountInfo } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
 import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
 import { engineOf, type Engine } from './engine-capabilities.ts';
@@ -49,7 +49,9 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
   const rootPath = resolvePath(rootRequested, 'root.path');
   if (rootPath.kind !== 'dir') throw new SysruncError(`root.path ${rootRequested}: not a directory`);
   const shiftedByEngine = caller.callerRoot !== undefined && ownedBy(rootPath.resolved, caller.callerRoot);
-  const rootfs: RootfsFact = { ...rootPath, overlay: shiftedByEngine ? undefined : overlayAt(rootPath.resolved), ...(shiftedByEngine ? { shiftedByEngine } : {}) };
+  // Read once for the overlay and the binds' locked flags (it grows with every running container).
+  const mountInfo = lazily(readMountInfo);
+  const rootfs: RootfsFact = { ...rootPath, overlay: shiftedByEngine ? undefined : overlayAt(rootPath.resolved, mountInfo), ...(shiftedByEngine ? { shiftedByEngine } : {}) };
   // A relative root.path names something inside the bundle; it may not lead out of it.
   if (!path.isAbsolute(spec.root?.path ?? 'rootfs')) {
     const realBundle = realpathSync(bundleDir);
@@ -75,8 +77,13 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
     cgroups: { hierarchies: callerCgroups(caller.pid), systemdDriver: caller.systemdCgroup },
     kernelFsDirs: kernelFsDirs(),
-    lockedBindFlags: lockedBindFlags(spec),
+    lockedBindFlags: lockedBindFlags(spec, mountInfo),
   };
+}
+
+function lazily<T>(read: () => T): () => T {
+  let value: { readonly v: T } | undefined;
+  return () => (value ??= { v: read() }).v;
 }
 
 const LOCKABLE = ['nosuid', 'nodev', 'noexec'] as const;
@@ -87,7 +94,7 @@ const LOCKABLE = ['nosuid', 'nodev', 'noexec'] as const;
  * 1.1 remounts a bind with exactly the flags the config lists: without these, a read-only bind
  * of, say, containerd's sandbox shm (a nosuid,nodev,noexec tmpfs) fails with EPERM.
  */
-function lockedBindFlags(spec: Spec): Map<number, string[]> {
+function lockedBindFlags(spec: Spec, mountInfo: () => readonly MountInfo[]): Map<number, string[]> {
   const out = new Map<number, string[]>();
   let mounts: Map<number, string> | undefined;
   (spec.mounts ?? []).forEach((m, index) => {
@@ -98,7 +105,7 @@ function lockedBindFlags(spec: Spec): Map<number, string[]> {
     } catch {
       return; // a missing source is runc's to report
     }
-    mounts ??= new Map(readMountInfo().map((i) => [i.id, i.options]));
+    mounts ??= new Map(mountInfo().map((i) => [i.id, i.options]));
     const options = (mounts.get(mountId) ?? '').split(',');
     const locked = LOCKABLE.filter((f) => options.includes(f) && !(m.options ?? []).includes(f));
     if (locked.length > 0) out.set(index, locked);
@@ -247,12 +254,12 @@ function ownedBy(dir: string, owner: { readonly uid: number; readonly gid: numbe
   return st.uid === owner.uid && st.gid === owner.gid;
 }
 
-function overlayAt(mountpoint: string): OverlayFact | undefined {
+function overlayAt(mountpoint: string, mountInfo: () => readonly MountInfo[]): OverlayFact | undefined {
   if (!isMountPoint(mountpoint)) return undefined;
   let overlay;
   try {
     // dockerd passes long layer lists relative to its overlay2 dir, which holds <id>/merged.
-    overlay = parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)) });
+    overlay = parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)), mountInfo: mountInfo() });
   } catch (err) {
     if (/not an overlay mount/.test((err as Error).message)) return undefined;
     throw new SysruncError(`root.path ${mountpoint}: ${(err as Error).message}`);
