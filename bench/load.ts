@@ -14,7 +14,7 @@ import { startTestManager, SYSRUNC } from '../test/helpers/manager.ts';
 import { startDockerd, type DockerDaemon } from '../test/rig/dockerd.ts';
 import { ensureDockerImage } from '../test/rig/images.ts';
 import { quantile } from './lib.ts';
-import { profilingNode, residentMiB } from './mgr-profile.ts';
+import { profilingNode, residentMiB, stepLines } from './mgr-profile.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '100' }, rounds: { type: 'string', default: '1' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
 const N = Number(values.n);
@@ -97,6 +97,10 @@ async function main(): Promise<number> {
           const bad = overlaps(ranges);
           const unheld = ranges.filter((r) => !held.some((a) => a.uid === r.start && a.size === r.size)).length;
           console.log(`  ranges: ${ranges.length} live, ${bad} overlapping, ${unheld} not held by the allocator, ${held.length} allocations`);
+          // The manager's own time per prepare (its debug log): what serializing the prepares costs the burst.
+          const prepares = stepLines(mgr.log(), 'prepare').slice(-N).map((l) => l.totalMs);
+          const sum = prepares.reduce((a, b) => a + b, 0);
+          console.log(`  manager prepare (its own timing): p50 ${quantile(prepares, 0.5).toFixed(1)} ms, p99 ${quantile(prepares, 0.99).toFixed(1)} ms, all ${prepares.length} together ${(sum / 1000).toFixed(2)} s of the batch's ${fmt(b.wallMs)}`);
           const mem = residentMiB(mgr.pid());
           console.log(`  manager resident memory with ${ranges.length} running: ${mem.rss.toFixed(1)} MiB (peak so far ${mem.peak.toFixed(1)} MiB)`);
           problems += b.failures.length + bad + unheld + (ranges.length === N ? 0 : 1);

@@ -10,38 +10,13 @@ import { parseArgs } from 'node:util';
 import { startTestManager, SYSRUNC } from '../test/helpers/manager.ts';
 import { startDockerd, type DockerDaemon } from '../test/rig/dockerd.ts';
 import { ensureDockerImage } from '../test/rig/images.ts';
-import { quantile, renderTable } from './lib.ts';
-import { profilingNode } from './mgr-profile.ts';
+import { quantile } from './lib.ts';
+import { profilingNode, stepLines, stepTable } from './mgr-profile.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '30' }, lxcfs: { type: 'boolean', default: false }, json: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
 const N = Number(values.n);
 if (!Number.isInteger(N) || N < 1) throw new Error('prepare-steps: --n takes a positive integer');
 const WARMUP = 2;
-
-interface StepLine {
-  readonly steps: Record<string, number>;
-  readonly totalMs: number;
-}
-
-/** The manager's '<what> steps' log lines (pino JSON, one per prepare or release). */
-export function stepLines(log: string, what: 'prepare' | 'release'): StepLine[] {
-  const out: StepLine[] = [];
-  for (const line of log.split('\n')) {
-    if (!line.includes(`"${what} steps"`)) continue;
-    const parsed = JSON.parse(line) as Partial<StepLine>;
-    if (parsed.steps !== undefined && typeof parsed.totalMs === 'number') out.push({ steps: parsed.steps, totalMs: parsed.totalMs });
-  }
-  return out;
-}
-
-/** Median and p90 of every step, and of the total. */
-function stepTable(lines: readonly StepLine[]): string {
-  const names = [...new Set(lines.flatMap((l) => Object.keys(l.steps)))];
-  const row = (name: string, xs: number[]) => [name, quantile(xs, 0.5).toFixed(2), quantile(xs, 0.9).toFixed(2)];
-  const rows = names.map((name) => row(name, lines.map((l) => l.steps[name] ?? 0)));
-  rows.push(row('total', lines.map((l) => l.totalMs)));
-  return renderTable(['step', 'median ms', 'p90 ms'], rows, new Set([1, 2]));
-}
 
 async function timedRun(d: DockerDaemon, runtime: string): Promise<number> {
   const t0 = performance.now();
