@@ -1,5 +1,5 @@
-// What the load and prepare-steps runs read of their private manager: a CPU profile (optional)
-// and its resident memory.
+// What the load and prepare-steps runs read of their private manager: its own step timings (debug
+// log), its resident memory, and (optionally) a CPU profile.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { quantile, renderTable } from './lib.ts';
