@@ -9,7 +9,7 @@ import { SysruncError } from '../common/errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
 import type { OverlayFact, PathFact, Plan, RootfsFact } from './types.ts';
-import { cgroupHierarchies, type CgroupHierarchy } from '../host/cgroups.ts';
+import { cgroupHierarchies, cgroupMountsOf, type CgroupHierarchy } from '../host/cgroups.ts';
 import { isMountPoint, mountIdOf, readMountInfo, type MountInfo } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
 import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
@@ -49,7 +49,8 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
   const rootPath = resolvePath(rootRequested, 'root.path');
   if (rootPath.kind !== 'dir') throw new SysruncError(`root.path ${rootRequested}: not a directory`);
   const shiftedByEngine = caller.callerRoot !== undefined && ownedBy(rootPath.resolved, caller.callerRoot);
-  // Read once for the overlay and the binds' locked flags (it grows with every running container).
+  // Read once for the overlay, the caller's cgroups and the binds' locked flags (it grows with
+  // every running container, and its lock is contended by every runc starting).
   const mountInfo = lazily(readMountInfo);
   const rootfs: RootfsFact = { ...rootPath, overlay: shiftedByEngine ? undefined : overlayAt(rootPath.resolved, mountInfo), ...(shiftedByEngine ? { shiftedByEngine } : {}) };
   // A relative root.path names something inside the bundle; it may not lead out of it.
@@ -75,7 +76,7 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
     systemdInit: runsSystemd(spec, rootfs.resolved),
     hostNamespaces: hostNamespacesOf(spec, caller.pid),
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
-    cgroups: { hierarchies: callerCgroups(caller.pid), systemdDriver: caller.systemdCgroup },
+    cgroups: { hierarchies: callerCgroups(caller.pid, mountInfo), systemdDriver: caller.systemdCgroup },
     kernelFsDirs: kernelFsDirs(),
     lockedBindFlags: lockedBindFlags(spec, mountInfo),
   };
@@ -130,9 +131,9 @@ function kernelFsDirs(): string[] {
   return kernelFsCache;
 }
 
-function callerCgroups(pid: number): CgroupHierarchy[] {
+function callerCgroups(pid: number, mountInfo: () => readonly MountInfo[]): CgroupHierarchy[] {
   try {
-    return cgroupHierarchies(pid);
+    return cgroupHierarchies(pid, cgroupMountsOf(mountInfo()));
   } catch (err) {
     throw new SysruncError(`/proc/${pid}/cgroup: ${describeFsError(err)}`);
   }
