@@ -79,7 +79,9 @@ async function main(): Promise<number> {
   const batches: Batch[] = [];
   let problems = 0;
   try {
-    d = await startDockerd({ name: 'rel-load', runtimes: { sysrunc: { path: SYSRUNC } }, env: mgr.env });
+    // A data root that ran a load before starts by removing ~200 stale network sandboxes (~0.45 s
+    // each on a busy machine): more than the rig's default minute.
+    d = await startDockerd({ name: 'rel-load', runtimes: { sysrunc: { path: SYSRUNC } }, env: mgr.env, startTimeoutMs: 300_000 });
     await ensureDockerImage(d);
     const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     console.log(`load: ${N} containers at once per batch, ${ROUNDS} round(s), runc then sysrunc each round; load average at start ${load0}`);
