@@ -2,7 +2,9 @@
 // plain runc for the ratio. Per batch every `docker run -d` is timed from its own start; a sysrunc
 // batch must succeed whole, with every container's range disjoint from all others (read from each
 // container's /proc/<pid>/uid_map and from the manager's subid state, which must agree).
-//   node --import tsx bench/load.ts [--n 100] [--rounds 1] [--json <file>]
+//   node --import tsx bench/load.ts [--n 100] [--rounds 1] [--json <file>] [--cpu-prof <dir>]
+// Also prints the manager's resident memory with each sysrunc batch running (and its peak);
+// --cpu-prof: the manager writes a CPU profile into <dir> at its exit.
 // Not part of `npm test` or CI: it takes a few minutes on a 2-CPU machine. See bench/README.md.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,8 +14,9 @@ import { startTestManager, SYSRUNC } from '../test/helpers/manager.ts';
 import { startDockerd, type DockerDaemon } from '../test/rig/dockerd.ts';
 import { ensureDockerImage } from '../test/rig/images.ts';
 import { quantile } from './lib.ts';
+import { profilingNode, residentMiB, stepLines } from './mgr-profile.ts';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '100' }, rounds: { type: 'string', default: '1' }, json: { type: 'string' } } });
+const { values } = parseArgs({ options: { n: { type: 'string', default: '100' }, rounds: { type: 'string', default: '1' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
 const N = Number(values.n);
 const ROUNDS = Number(values.rounds);
 if (!Number.isInteger(N) || N < 1 || !Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('load: --n and --rounds take positive integers');
@@ -70,15 +73,19 @@ async function removeAll(d: DockerDaemon): Promise<void> {
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main(): Promise<number> {
-  const mgr = await startTestManager({ name: 'rel-load' });
+  const cpuProf = values['cpu-prof'];
+  const mgr = await startTestManager({ name: 'rel-load', ...(cpuProf === undefined ? {} : { env: { SYSRUNC_NODE: profilingNode(cpuProf) } }) });
   let d: DockerDaemon | undefined;
   const batches: Batch[] = [];
   let problems = 0;
   try {
-    d = await startDockerd({ name: 'rel-load', runtimes: { sysrunc: { path: SYSRUNC } }, env: mgr.env });
+    // A data root that ran a load before starts by removing ~200 stale network sandboxes (~0.45 s
+    // each on a busy machine): more than the rig's default minute.
+    d = await startDockerd({ name: 'rel-load', runtimes: { sysrunc: { path: SYSRUNC } }, env: mgr.env, startTimeoutMs: 300_000 });
     await ensureDockerImage(d);
     const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     console.log(`load: ${N} containers at once per batch, ${ROUNDS} round(s), runc then sysrunc each round; load average at start ${load0}`);
+    console.log(`manager resident memory with no container: ${residentMiB(mgr.pid()).rss.toFixed(1)} MiB`);
     for (let round = 1; round <= ROUNDS; round++) {
       for (const runtime of ['runc', 'sysrunc'] as const) {
         const b = await batch(d, runtime, round);
@@ -92,6 +99,12 @@ async function main(): Promise<number> {
           const bad = overlaps(ranges);
           const unheld = ranges.filter((r) => !held.some((a) => a.uid === r.start && a.size === r.size)).length;
           console.log(`  ranges: ${ranges.length} live, ${bad} overlapping, ${unheld} not held by the allocator, ${held.length} allocations`);
+          // The manager's own time per prepare (its debug log): what serializing the prepares costs the burst.
+          const prepares = stepLines(mgr.log(), 'prepare').slice(-N).map((l) => l.totalMs);
+          const sum = prepares.reduce((a, b) => a + b, 0);
+          console.log(`  manager prepare (its own timing): p50 ${quantile(prepares, 0.5).toFixed(1)} ms, p99 ${quantile(prepares, 0.99).toFixed(1)} ms, all ${prepares.length} together ${(sum / 1000).toFixed(2)} s of the batch's ${fmt(b.wallMs)}`);
+          const mem = residentMiB(mgr.pid());
+          console.log(`  manager resident memory with ${ranges.length} running: ${mem.rss.toFixed(1)} MiB (peak so far ${mem.peak.toFixed(1)} MiB)`);
           problems += b.failures.length + bad + unheld + (ranges.length === N ? 0 : 1);
         }
         await removeAll(d);

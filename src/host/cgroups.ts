@@ -2,6 +2,7 @@
 // of /proc/<pid>/cgroup with the host mount of its hierarchy (from the manager's mountinfo: the
 // manager runs in the host's mount namespace, like the runc it prepares for).
 import { readFileSync } from 'node:fs';
+import type { MountInfo } from './mount.ts';
 
 export interface CgroupHierarchy {
   /** As in /proc/<pid>/cgroup: "cpu,cpuacct", "name=systemd", or "" for the unified (v2) hierarchy. */
@@ -37,6 +38,15 @@ export function cgroupMounts(mountinfo = readFileSync('/proc/self/mountinfo', 'u
 }
 
 /** The hierarchies of a process with their mounts; hierarchies with no mount here are left out. */
+/** The cgroup mounts of an already parsed mountinfo (readMountInfo): no second read of it. */
+export function cgroupMountsOf(mountInfo: readonly MountInfo[]): CgroupMount[] {
+  const mounts: CgroupMount[] = [];
+  for (const m of mountInfo) {
+    if (m.fsType === 'cgroup' || m.fsType === 'cgroup2') mounts.push({ mountpoint: m.mountPoint, root: m.root, fstype: m.fsType, superOptions: m.superOptions.split(',') });
+  }
+  return mounts;
+}
+
 export function cgroupHierarchies(pid: number, mounts = cgroupMounts()): CgroupHierarchy[] {
   const out: CgroupHierarchy[] = [];
   for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {

@@ -28,6 +28,10 @@ export interface Libc {
   strerror(errnum: number): string;
   /** Address of glibc's pause(), used as the body of the userns holder child. */
   pauseAddress: bigint;
+  /** Address of glibc's syscall(), the body of a holder child that shares the manager's memory. */
+  syscallAddress: bigint;
+  /** The pause(2) syscall's number where the architecture has one (x86_64), else undefined. */
+  pauseSyscall: number | undefined;
   /** Allocates native memory that is never freed (child stacks). */
   allocNative(size: number): bigint;
   errno(): number;
@@ -74,13 +78,15 @@ export const SIGCHLD = 17;
 export const SIGXFSZ = 25;
 export const SIG_SETMASK = 2;
 export const SIGSET_SIZE = 128; // glibc sigset_t
+export const CLONE_VM = 0x100;
 export const CLONE_FILES = 0x400;
 export const CLONE_NEWUSER = 0x10000000;
 
 // The mount API syscalls were added after the syscall tables were unified, so
 // x86_64 and aarch64 share these numbers.
-const SYSCALLS: Readonly<Record<string, { openTree: number; moveMount: number; mountSetattr: number }>> = {
-  x64: { openTree: 428, moveMount: 429, mountSetattr: 442 },
+// pause(2) is x86_64's own (aarch64 has none).
+const SYSCALLS: Readonly<Record<string, { openTree: number; moveMount: number; mountSetattr: number; pause?: number }>> = {
+  x64: { openTree: 428, moveMount: 429, mountSetattr: 442, pause: 34 },
   arm64: { openTree: 428, moveMount: 429, mountSetattr: 442 },
 };
 
@@ -128,6 +134,8 @@ function bind(): Libc {
   const strerror = lib.func('const char *strerror(int errnum)');
   const pauseAddress = lib.symbol('pause');
   if (typeof pauseAddress !== 'bigint') throw new Error('libc.so.6: cannot resolve pause()');
+  const syscallAddress = lib.symbol('syscall');
+  if (typeof syscallAddress !== 'bigint') throw new Error('libc.so.6: cannot resolve syscall()');
 
   return {
     openTree: (dfd, path, flags) => Number(syscall(nr.openTree, 'int', dfd, 'const char *', path, 'unsigned int', flags)),
@@ -151,6 +159,8 @@ function bind(): Libc {
     getsockopt: (fd, level, optname, optval, optlen) => getsockopt(fd, level, optname, optval, optlen) as number,
     strerror: (errnum) => strerror(errnum) as string,
     pauseAddress,
+    syscallAddress,
+    pauseSyscall: nr.pause,
     allocNative: (size) => koffi.alloc('uint8_t', size) as bigint,
     errno: () => koffi.errno(),
   };

@@ -3,7 +3,7 @@
 // idmapped, only their layers.
 import path from 'node:path';
 import { SyscallError } from './libc.ts';
-import { readMountInfo } from './mount.ts';
+import { readMountInfo, type MountInfo } from './mount.ts';
 
 const EINVAL = 22;
 
@@ -64,13 +64,14 @@ export function parseOverlayOptions(superOptions: string, baseDir?: string): Omi
 }
 
 /**
- * Layers of the overlay mounted at mountpoint, from /proc/self/mountinfo.
+ * Layers of the overlay mounted at mountpoint, from /proc/self/mountinfo (or a reading of it the
+ * caller already has: with a hundred containers running it is ~500 lines to read and parse).
  * dockerd mounts long layer lists with paths relative to its overlay2 dir
  * (to fit mount(2)'s one-page limit); pass that dir as baseDir to resolve them.
  */
-export function parseOverlayMount(mountpoint: string, opts: { baseDir?: string } = {}): OverlayMount {
+export function parseOverlayMount(mountpoint: string, opts: { baseDir?: string; mountInfo?: readonly MountInfo[] } = {}): OverlayMount {
   const target = path.resolve(mountpoint);
-  const mounts = readMountInfo().filter((m) => m.mountPoint === target);
+  const mounts = (opts.mountInfo ?? readMountInfo()).filter((m) => m.mountPoint === target);
   const top = mounts[mounts.length - 1];
   if (!top) throw new SyscallError('mountinfo', target, EINVAL, 'not a mountpoint');
   if (top.fsType !== 'overlay') throw new SyscallError('mountinfo', target, EINVAL, `not an overlay mount (fs type ${top.fsType})`);

@@ -51,7 +51,7 @@ export class ContainerWatch implements ContainerTracker {
   }
 
   close(): void {
-    if (this.poller !== undefined) clearInterval(this.poller);
+    if (this.poller !== undefined) clearTimeout(this.poller);
     this.poller = undefined;
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
@@ -95,20 +95,29 @@ export class ContainerWatch implements ContainerTracker {
     this.o.maybeGone(id);
   }
 
-  private startPolling(): void {
+  private startPolling(pending = 1): void {
     if (this.poller !== undefined) return;
-    this.poller = setInterval(() => {
-      let pending = 0;
+    this.poller = setTimeout(() => {
+      let still = 0;
       for (const [id, t] of this.tracked) {
         if (!t.pending) continue;
         this.check(id, t);
-        if (t.pending) pending++;
+        if (t.pending) still++;
       }
-      if (pending === 0) {
-        clearInterval(this.poller);
-        this.poller = undefined;
-      }
-    }, this.o.pollMs ?? 20);
+      // Cleared only now: check() asks for polling too, which must not start a second timer.
+      this.poller = undefined;
+      if (still > 0) this.startPolling(still);
+    }, pollDelayMs(this.o.pollMs ?? 20, pending));
     this.poller.unref();
   }
+}
+
+/**
+ * The time between two looks at the pending creates: each look checks every one of them (a stat,
+ * a /proc read), so in a burst of N creates a fixed 20 ms made the manager's one thread do 50 x N
+ * checks a second while it should be preparing; spaced 1 ms per pending create, a burst costs a
+ * bounded share of it. A create that died is released that much later (never before its caller exits).
+ */
+export function pollDelayMs(baseMs: number, pending: number): number {
+  return Math.max(baseMs, pending);
 }

@@ -23,11 +23,12 @@ import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
 import type { ContainerRecord } from './registry.ts';
 import type { LxcfsFact } from '../spec-transform/lxcfs-view.ts';
 import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
+import { UNTIMED, type StepMarks } from './step-timings.ts';
 
 /** What prepare needs of the service (register, apply, release) and of the host layout. */
 export interface PrepareHost {
-  register(p: Params<'register'>): Promise<Result<'register'>>;
-  apply(p: Params<'apply'>): Promise<Result<'apply'>>;
+  register(p: Params<'register'>, steps: StepMarks): Promise<Result<'register'>>;
+  apply(p: Params<'apply'>, steps: StepMarks): Promise<Result<'apply'>>;
   /** Undoes a container whose prepare failed half-way. */
   abandon(id: string, runtimeRoot: string): Promise<void>;
   writeConfig(id: string, text: string): string;
@@ -44,15 +45,18 @@ export interface PrepareHost {
   readonly runtimeFeatures?: RuntimeFeatures;
 }
 
-export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>): Promise<Result<'prepare'>> {
+export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>, steps: StepMarks = UNTIMED): Promise<Result<'prepare'>> {
   const bundle = asRequestError(() => loadBundle(p.bundle));
+  steps.mark('bundle');
   const { settings, ignored } = asRequestError(() => resolveSettings(bundle.spec, p.runtimeFlags ?? {}));
   for (const message of ignored) host.warnIgnored(p.id, message);
+  steps.mark('settings');
   const caller = callerUserns(bundle.spec);
   const callerRoot = caller === undefined ? undefined : rootOf(caller);
   const facts = asRequestError(() =>
     gatherHostFacts(bundle.spec, bundle.dir, { pid: p.callerPid, systemdCgroup: p.systemdCgroup === true, ...(callerRoot === undefined ? {} : { callerRoot }) }, p.id),
   );
+  steps.mark('facts');
   if (caller !== undefined && (caller.uidMappings.length === 0 || caller.gidMappings.length === 0)) {
     throw new ServiceError('invalid-request', `${p.command} ${p.id}: the config joins or creates a user namespace without uidMappings/gidMappings; sysrunc needs the mappings to set up ownership`);
   }
@@ -60,7 +64,8 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
   // Joining another sysrunc container's namespaces means joining its user namespace too.
   const runtime = host.runtimeFeatures ?? RUNC_1_1_FEATURES;
   const shared = caller === undefined ? sharedUserns(p.id, bundle.spec, p.callerPid, host.records(), runtime) : undefined;
-  const registered = await host.register(registerParams(p, bundle, facts, settings, caller, shared)).catch((err: unknown) => {
+  steps.mark('shared');
+  const registered = await host.register(registerParams(p, bundle, facts, settings, caller, shared), steps).catch((err: unknown) => {
     // The manager judges the size against its ranges; the user needs to know which setting.
     const origin = settings.origins['userns.size'];
     if (err instanceof ServiceError && err.code === 'invalid-size' && origin !== undefined) throw new ServiceError(err.code, `${origin}: ${err.message}`);
@@ -92,13 +97,17 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>):
         runtime,
       }),
     );
+    steps.mark('pipeline');
     const check = validateSpecDocument(spec);
     if (!check.ok) throw new ServiceError('internal', `${p.command} ${p.id}: transformed config.json is not a valid OCI config (a sysrunc bug): ${check.errors[0]}`);
-    const applied = await host.apply({ id: p.id, actions: [...actions] });
+    steps.mark('validate');
+    const applied = await host.apply({ id: p.id, actions: [...actions] }, steps);
     const dir = host.writeConfig(p.id, bundle.json.stringify(spec));
+    steps.mark('config');
     faultPoint('create:config-written', p.callerPid);
     const hint = hintFor(grantsSystemCapabilities(bundle.spec, facts.engine, settings), ownership.mode, actions, registered.volumeMounts.length > 0 && !facts.storeVolumes.autoRemove);
     host.writeHint(p.id, hint);
+    steps.mark('hint');
     faultPoint('create:prepared', p.callerPid);
     return { bundle: dir, warnings: applied.warnings ?? [], cleanup: hint.delete };
   } catch (err) {

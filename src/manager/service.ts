@@ -18,6 +18,8 @@ import { RUN_DIRS, type ServiceOptions } from './service-options.ts';
 import { listContainers, managerStatus } from './service-queries.ts';
 import { reconcileHost, sweepGone } from './service-recovery.ts';
 import { allocateRange } from './service-allocation.ts';
+import { StepTimings, UNTIMED, type StepMarks } from './step-timings.ts';
+import { skipSharedChowns } from './shared-chowns.ts';
 
 export { ServiceError };
 export type { ContainerTracker, ServiceOptions } from './service-options.ts';
@@ -32,10 +34,11 @@ export class ManagerService {
   }
 
   async prepare(p: Params<'prepare'>): Promise<Result<'prepare'>> {
+    const steps = new StepTimings();
     const result = await prepareContainer(
       {
-        register: (r) => this.register(r),
-        apply: (a) => this.apply(a),
+        register: (r, marks) => this.register(r, marks),
+        apply: (a, marks) => this.apply(a, marks),
         abandon: async (id, runtimeRoot) => void (await this.release({ id, runtimeRoot })),
         writeConfig: (id, text) => this.o.bundles.writeConfig(id, text),
         writeHint: (id, hint) => this.o.bundles.writeHint(id, hint),
@@ -46,9 +49,12 @@ export class ManagerService {
         ...(this.o.runtimeFeatures === undefined ? {} : { runtimeFeatures: this.o.runtimeFeatures }),
       },
       p,
+      steps,
     );
     const record = this.o.registry.get(p.id);
     if (record !== undefined) this.o.tracker?.track(record);
+    steps.mark('track');
+    this.o.log.debug({ id: p.id, ...steps.summary() }, 'prepare steps');
     return result;
   }
 
@@ -78,7 +84,7 @@ export class ManagerService {
     return { version: SYSRUNC_VERSION, apiVersion: 1, pid: process.pid };
   }
 
-  async register(p: Params<'register'>): Promise<Result<'register'>> {
+  async register(p: Params<'register'>, steps: StepMarks = UNTIMED): Promise<Result<'register'>> {
     // A stopped container starting again with no size asked for keeps the range it holds (its kept
     // volumes or clone are in those ids), even one an earlier version granted from its environment.
     const kept = p.userns.from === 'allocate' && p.userns.size === undefined && this.o.registry.get(p.id)?.stopped === true ? this.o.allocator.lookup(p.id)?.size : undefined;
@@ -98,10 +104,12 @@ export class ManagerService {
     // A stopped container starting again keeps its allocation and volumes; anything else is
     // either a live namesake (refused) or a leftover (released first).
     if (existing !== undefined && existing.stopped !== true) await this.resolveExisting(existing, p);
+    steps.mark('register.existing');
     // Only what the tracker does not watch: checking every record made each create O(containers)
     // (100 running: ~100 stats and /proc reads per create, and a burst of creates quadratic). The
     // tracker releases the others when they go; when ranges run out, allocateOrSweep sweeps all.
     await this.sweepOrphans('unwatched');
+    steps.mark('register.sweep');
     let ownership: OwnershipDecision | undefined;
     if (p.ownership !== undefined) {
       try {
@@ -113,6 +121,7 @@ export class ManagerService {
     }
     // A stopped container's kept clone is of no use to a start that chose another mode.
     if (existing?.clone !== undefined && ownership?.mode !== 'clone') this.o.executor.discard(p.id);
+    steps.mark('register.ownership');
 
     let uidMappings: IdMapping[];
     let gidMappings: IdMapping[];
@@ -132,6 +141,7 @@ export class ManagerService {
       uidMappings = p.userns.uidMappings;
       gidMappings = p.userns.gidMappings;
     }
+    steps.mark('register.allocate');
     const record: ContainerRecord = {
       version: 1,
       id: p.id,
@@ -158,7 +168,9 @@ export class ManagerService {
     let volumeMounts: Result<'register'>['volumeMounts'] = [];
     try {
       this.save(record);
+      steps.mark('register.save');
       makeRunDir(record);
+      steps.mark('register.runDir');
       faultPoint('create:allocated', p.shimPid);
       if (p.storeVolumes !== undefined && p.storeVolumes.mountpoints.length > 0) {
         const root = containerRoot(record);
@@ -172,6 +184,7 @@ export class ManagerService {
           ...(ownership?.mode === 'idmap' && p.storeVolumes.upperdir !== undefined ? { upperdir: p.storeVolumes.upperdir } : {}),
         });
         volumeMounts = created.mounts;
+        steps.mark('register.volumes');
         faultPoint('create:volumes', p.shimPid);
       }
     } catch (err) {
@@ -180,10 +193,11 @@ export class ManagerService {
     }
     const volumeModes = this.o.volumes.list().find((c) => c.id === p.id)?.volumes.map((v) => `${v.mountpoint}: ${v.layer === undefined ? 'copy' : 'in-layer'}`);
     this.o.log.info({ id: p.id, uid: uidMappings[0]?.hostID, size: uidMappings[0]?.size, allocated, volumes: volumeMounts.length, volumeModes, ownership }, 'registered container');
+    steps.mark('register.log');
     return { uidMappings, gidMappings, runDir: record.runDir, volumeMounts, ...(ownership === undefined ? {} : { ownership }) };
   }
 
-  async apply(p: Params<'apply'>): Promise<Result<'apply'>> {
+  async apply(p: Params<'apply'>, steps: StepMarks = UNTIMED): Promise<Result<'apply'>> {
     const record = this.o.registry.get(p.id);
     if (record === undefined) throw new ServiceError('not-found', `container ${p.id} is not registered`);
     const before = record.actions;
@@ -191,13 +205,16 @@ export class ManagerService {
     for (const other of this.o.registry.all()) {
       if (other.id !== p.id && other.stopped !== true && other.actions.some((a) => a.kind === 'chown-tree')) await this.releaseIfGone(other.id);
     }
-    const { actions, warnings } = this.skipSharedChowns(p.id, p.actions);
+    const { actions, warnings } = skipSharedChowns(this.o.registry.all(), p.id, p.actions);
     // Write-ahead: recorded first, so a crash in the middle still knows what to undo.
+    steps.mark('apply.others');
     this.save({ ...record, actions: [...before, ...actions] });
+    steps.mark('apply.save');
     const done: HostAction[] = [];
     for (const action of actions) {
       try {
         await this.o.executor.perform(record, action);
+        steps.mark(`apply.${action.kind}`);
         done.push(action);
         faultPoint(`create:mount-${before.length + done.length}`, record.shimPid);
       } catch (err) {
@@ -214,29 +231,6 @@ export class ManagerService {
     }
     for (const warning of warnings) this.o.log.warn({ id: p.id }, warning);
     return { applied: done.length, ...(warnings.length === 0 ? {} : { warnings }) };
-  }
-
-  /**
-   * A path another live container has shifted is exclusive to it: shifting it again by this
-   * container's offset would take it away from the first one. Left alone, with a warning.
-   */
-  private skipSharedChowns(id: string, actions: readonly HostAction[]): { actions: HostAction[]; warnings: string[] } {
-    const owners = new Map<string, string>();
-    for (const other of this.o.registry.all()) {
-      if (other.id === id || other.stopped === true) continue;
-      for (const a of other.actions) if (a.kind === 'chown-tree') owners.set(a.path, other.id);
-    }
-    const kept: HostAction[] = [];
-    const warnings: string[] = [];
-    for (const action of actions) {
-      const owner = action.kind === 'chown-tree' ? owners.get(action.path) : undefined;
-      if (action.kind !== 'chown-tree' || owner === undefined) {
-        kept.push(action);
-        continue;
-      }
-      warnings.push(`bind source ${action.path} is already re-owned for container ${owner}; not changing its ownership again for ${id} (its files show as nobody inside until ${owner} stops)`);
-    }
-    return { actions: kept, warnings };
   }
 
   async release(p: Params<'release'>): Promise<Result<'release'>> {
@@ -363,9 +357,11 @@ export class ManagerService {
   private async releaseRecord(record: ContainerRecord, o: { keep: boolean }): Promise<void> {
     const failures: string[] = [];
     const remaining: HostAction[] = [];
+    const steps = new StepTimings();
     for (const action of [...record.actions].reverse()) {
       try {
         this.o.executor.undo(record, action);
+        steps.mark(`undo.${action.kind}`);
       } catch (err) {
         failures.push((err as Error).message);
         remaining.unshift(action);
@@ -382,6 +378,8 @@ export class ManagerService {
     // Created by sysrunc before 0.2, which rewrote the caller's config.json in place.
     if (record.preparedBundle !== true) restoreLegacyBundleConfig(record.bundle);
     removeRunDir(record.runDir);
+    steps.mark('runDir');
+    this.o.log.debug({ id: record.id, ...steps.summary() }, 'release steps');
     const hasVolumes = this.o.volumes.list().some((c) => c.id === record.id);
     const keepVolumes = hasVolumes && o.keep && record.volumes !== undefined && !record.volumes.autoRemove;
     const keepClone = record.clone !== undefined && o.keep && !record.clone.autoRemove;

@@ -1,7 +1,7 @@
 // The one impure step before the pipeline: resolve the host paths the transforms will name, so
 // that the transforms themselves stay pure. Paths are resolved once here; the manager then opens
 // exactly the resolved path without following any symlink, so a swap in between is refused.
-import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { storePathsFor } from '../common/store-paths.ts';
 import { withRootfsSync } from '../host/in-root.ts';
 import { boundingSetOf } from '../host/bounding-set.ts';
@@ -10,8 +10,8 @@ import { SysruncError } from '../common/errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
 import type { OverlayFact, PathFact, Plan, RootfsFact } from './types.ts';
-import { cgroupHierarchies, type CgroupHierarchy } from '../host/cgroups.ts';
-import { isMountPoint, mountIdOf, readMountInfo } from '../host/mount.ts';
+import { cgroupHierarchies, cgroupMountsOf, type CgroupHierarchy } from '../host/cgroups.ts';
+import { isMountPoint, mountIdOf, readMountInfo, type MountInfo } from '../host/mount.ts';
 import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
 import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
 import { engineOf, type Engine } from './engine-capabilities.ts';
@@ -50,7 +50,10 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
   const rootPath = resolvePath(rootRequested, 'root.path');
   if (rootPath.kind !== 'dir') throw new SysruncError(`root.path ${rootRequested}: not a directory`);
   const shiftedByEngine = caller.callerRoot !== undefined && ownedBy(rootPath.resolved, caller.callerRoot);
-  const rootfs: RootfsFact = { ...rootPath, overlay: shiftedByEngine ? undefined : overlayAt(rootPath.resolved), ...(shiftedByEngine ? { shiftedByEngine } : {}) };
+  // Read once for the overlay, the caller's cgroups and the binds' locked flags (it grows with
+  // every running container, and its lock is contended by every runc starting).
+  const mountInfo = lazily(readMountInfo);
+  const rootfs: RootfsFact = { ...rootPath, overlay: shiftedByEngine ? undefined : overlayAt(rootPath.resolved, mountInfo), ...(shiftedByEngine ? { shiftedByEngine } : {}) };
   // A relative root.path names something inside the bundle; it may not lead out of it.
   if (!path.isAbsolute(spec.root?.path ?? 'rootfs')) {
     const realBundle = realpathSync(bundleDir);
@@ -74,10 +77,15 @@ export function gatherHostFacts(spec: Spec, bundleDir: string, caller: CallerPro
     systemdInit: runsSystemd(spec, rootfs.resolved),
     hostNamespaces: hostNamespacesOf(spec, caller.pid),
     storeVolumes: { mountpoints: usedStorePaths(spec, rootfs.resolved), autoRemove: dockerAutoRemove(spec) },
-    cgroups: { hierarchies: callerCgroups(caller.pid), systemdDriver: caller.systemdCgroup },
+    cgroups: { hierarchies: callerCgroups(caller.pid, mountInfo), systemdDriver: caller.systemdCgroup },
     kernelFsDirs: kernelFsDirs(),
-    lockedBindFlags: lockedBindFlags(spec),
+    lockedBindFlags: lockedBindFlags(spec, mountInfo),
   };
+}
+
+function lazily<T>(read: () => T): () => T {
+  let value: { readonly v: T } | undefined;
+  return () => (value ??= { v: read() }).v;
 }
 
 const LOCKABLE = ['nosuid', 'nodev', 'noexec'] as const;
@@ -88,7 +96,7 @@ const LOCKABLE = ['nosuid', 'nodev', 'noexec'] as const;
  * 1.1 remounts a bind with exactly the flags the config lists: without these, a read-only bind
  * of, say, containerd's sandbox shm (a nosuid,nodev,noexec tmpfs) fails with EPERM.
  */
-function lockedBindFlags(spec: Spec): Map<number, string[]> {
+function lockedBindFlags(spec: Spec, mountInfo: () => readonly MountInfo[]): Map<number, string[]> {
   const out = new Map<number, string[]>();
   let mounts: Map<number, string> | undefined;
   (spec.mounts ?? []).forEach((m, index) => {
@@ -99,7 +107,7 @@ function lockedBindFlags(spec: Spec): Map<number, string[]> {
     } catch {
       return; // a missing source is runc's to report
     }
-    mounts ??= new Map(readMountInfo().map((i) => [i.id, i.options]));
+    mounts ??= new Map(mountInfo().map((i) => [i.id, i.options]));
     const options = (mounts.get(mountId) ?? '').split(',');
     const locked = LOCKABLE.filter((f) => options.includes(f) && !(m.options ?? []).includes(f));
     if (locked.length > 0) out.set(index, locked);
@@ -124,9 +132,9 @@ function kernelFsDirs(): string[] {
   return kernelFsCache;
 }
 
-function callerCgroups(pid: number): CgroupHierarchy[] {
+function callerCgroups(pid: number, mountInfo: () => readonly MountInfo[]): CgroupHierarchy[] {
   try {
-    return cgroupHierarchies(pid);
+    return cgroupHierarchies(pid, cgroupMountsOf(mountInfo()));
   } catch (err) {
     throw new SysruncError(`/proc/${pid}/cgroup: ${describeFsError(err)}`);
   }
@@ -206,14 +214,18 @@ export function resolveInsideRootfs(rootfs: string, file: string, hops = 0): str
   let current = '/';
   for (let i = 0; i < parts.length; i++) {
     const next = path.posix.join(current, parts[i] as string);
+    // lstat first: a readlink of every component that is no symlink threw an error each (EINVAL),
+    // and building those errors was most of the cost of looking up the store paths per create.
     let target: string;
     try {
-      target = readlinkSync(path.join(rootfs, next));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') {
+      const st = lstatSync(path.join(rootfs, next), { throwIfNoEntry: false });
+      if (st === undefined) return undefined;
+      if (!st.isSymbolicLink()) {
         current = next;
         continue;
       }
+      target = readlinkSync(path.join(rootfs, next));
+    } catch {
       return undefined;
     }
     const rest = parts.slice(i + 1).join('/');
@@ -244,12 +256,12 @@ function ownedBy(dir: string, owner: { readonly uid: number; readonly gid: numbe
   return st.uid === owner.uid && st.gid === owner.gid;
 }
 
-function overlayAt(mountpoint: string): OverlayFact | undefined {
+function overlayAt(mountpoint: string, mountInfo: () => readonly MountInfo[]): OverlayFact | undefined {
   if (!isMountPoint(mountpoint)) return undefined;
   let overlay;
   try {
     // dockerd passes long layer lists relative to its overlay2 dir, which holds <id>/merged.
-    overlay = parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)) });
+    overlay = parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)), mountInfo: mountInfo() });
   } catch (err) {
     if (/not an overlay mount/.test((err as Error).message)) return undefined;
     throw new SysruncError(`root.path ${mountpoint}: ${(err as Error).message}`);

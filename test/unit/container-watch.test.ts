@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { ContainerWatch } from '../../src/manager/container-watch.ts';
+import { ContainerWatch, pollDelayMs } from '../../src/manager/container-watch.ts';
 import { processIsAlive, processStartTime } from '../../src/manager/liveness.ts';
 
 /** A bound against hanging only. */
@@ -134,4 +134,11 @@ test('runc state removed after its caller exited (a detached container deleted):
   } finally {
     s.dispose();
   }
+});
+
+test('pending creates are looked at every base interval, spaced 1 ms per pending create in a burst', () => {
+  assert.equal(pollDelayMs(20, 1), 20);
+  assert.equal(pollDelayMs(20, 20), 20);
+  // 100 pending: each look checks all 100, ten times a second instead of fifty.
+  assert.equal(pollDelayMs(20, 100), 100);
 });

@@ -1,0 +1,68 @@
+// Where the manager's `prepare` spends its time, step by step, as the manager itself logs it
+// ('prepare steps', debug level: src/manager/step-timings.ts). A private manager and dockerd;
+// N `docker run --rm` one after another under sysrunc, interleaved with the same under runc (so
+// the docker-level ratio is measured in the same run); then the medians of every step.
+//   node --import tsx bench/prepare-steps.ts [--n 30] [--lxcfs] [--json <file>] [--cpu-prof <dir>]
+// --cpu-prof: the manager runs with node's --cpu-prof into <dir> (a .cpuprofile, written at its exit).
+// Not part of `npm test` or CI. See bench/README.md (round 3).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startTestManager, SYSRUNC } from '../test/helpers/manager.ts';
+import { startDockerd, type DockerDaemon } from '../test/rig/dockerd.ts';
+import { ensureDockerImage } from '../test/rig/images.ts';
+import { quantile } from './lib.ts';
+import { profilingNode, stepLines, stepTable } from './mgr-profile.ts';
+
+const { values } = parseArgs({ options: { n: { type: 'string', default: '30' }, lxcfs: { type: 'boolean', default: false }, json: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
+const N = Number(values.n);
+if (!Number.isInteger(N) || N < 1) throw new Error('prepare-steps: --n takes a positive integer');
+const WARMUP = 2;
+
+async function timedRun(d: DockerDaemon, runtime: string): Promise<number> {
+  const t0 = performance.now();
+  await d.docker(['run', '--rm', `--runtime=${runtime}`, 'bb:local', 'true']);
+  return performance.now() - t0;
+}
+
+async function main(): Promise<void> {
+  const cpuProf = values['cpu-prof'];
+  const mgr = await startTestManager({
+    name: 'prep-steps',
+    lxcfs: values.lxcfs === true,
+    ...(cpuProf === undefined ? {} : { env: { SYSRUNC_NODE: profilingNode(cpuProf) } }),
+  });
+  let d: DockerDaemon | undefined;
+  try {
+    d = await startDockerd({ name: 'prep-steps', runtimes: { sysrunc: { path: SYSRUNC } }, env: mgr.env });
+    await ensureDockerImage(d);
+    const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const docker = { runc: [] as number[], sysrunc: [] as number[] };
+    for (let i = 0; i < WARMUP + N; i++) {
+      const r = await timedRun(d, 'runc');
+      const s = await timedRun(d, 'sysrunc');
+      if (i >= WARMUP) {
+        docker.runc.push(r);
+        docker.sysrunc.push(s);
+      }
+    }
+    const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const med = (xs: number[]) => quantile(xs, 0.5);
+    console.log(`load average ${load0} -> ${load1}; docker run --rm bb:local true, lxcfs ${values.lxcfs === true ? 'on' : 'off'}`);
+    for (const what of ['prepare', 'release'] as const) {
+      const lines = stepLines(mgr.log(), what).slice(WARMUP);
+      console.log(`${what} steps over ${lines.length} ${what}s (the manager's own timings)`);
+      console.log(stepTable(lines));
+    }
+    const [r, s] = [med(docker.runc), med(docker.sysrunc)];
+    console.log(`docker run --rm, interleaved, n=${N}: runc ${r.toFixed(1)} ms, sysrunc ${s.toFixed(1)} ms, ratio ${(s / r).toFixed(2)}, +${(s - r).toFixed(1)} ms`);
+    if (values.json !== undefined) {
+      const [prepares, releases] = [stepLines(mgr.log(), 'prepare'), stepLines(mgr.log(), 'release')];
+      writeFileSync(values.json, `${JSON.stringify({ n: N, load0, load1, docker, prepares, releases }, null, 2)}\n`);
+    }
+  } finally {
+    await d?.stop();
+    await mgr.dispose();
+  }
+}
+
+await main();

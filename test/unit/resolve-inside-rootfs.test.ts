@@ -1,0 +1,48 @@
+// resolveInsideRootfs (spec-transform/gather-facts.ts): a path looked up the way the container
+// would see it, symlinks followed with absolute targets taken relative to the rootfs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { resolveInsideRootfs } from '../../src/spec-transform/gather-facts.ts';
+
+function rootfs(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sysrunc-resolve-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'usr/bin'), { recursive: true });
+  writeFileSync(path.join(dir, 'usr/bin/dockerd'), '');
+  return dir;
+}
+
+test('a path without symlinks resolves to itself', (t) => {
+  assert.equal(resolveInsideRootfs(rootfs(t), '/usr/bin/dockerd'), '/usr/bin/dockerd');
+});
+
+test('an absolute symlink is followed inside the rootfs, not on the host', (t) => {
+  const dir = rootfs(t);
+  symlinkSync('/usr/bin', path.join(dir, 'bin'));
+  assert.equal(resolveInsideRootfs(dir, '/bin/dockerd'), '/usr/bin/dockerd');
+});
+
+test('a relative symlink is followed from the directory it is in', (t) => {
+  const dir = rootfs(t);
+  mkdirSync(path.join(dir, 'sbin'));
+  symlinkSync('../usr/bin/dockerd', path.join(dir, 'sbin/dockerd'));
+  assert.equal(resolveInsideRootfs(dir, '/sbin/dockerd'), '/usr/bin/dockerd');
+});
+
+test('a missing component resolves to nothing', (t) => {
+  assert.equal(resolveInsideRootfs(rootfs(t), '/usr/lib/missing'), undefined);
+});
+
+test('a file used as a directory resolves to nothing', (t) => {
+  assert.equal(resolveInsideRootfs(rootfs(t), '/usr/bin/dockerd/more'), undefined);
+});
+
+test('a symlink loop resolves to nothing', (t) => {
+  const dir = rootfs(t);
+  symlinkSync('/b', path.join(dir, 'a'));
+  symlinkSync('/a', path.join(dir, 'b'));
+  assert.equal(resolveInsideRootfs(dir, '/a/x'), undefined);
+});
