@@ -23,11 +23,12 @@ import { fromNodeError } from '../../host/libc.ts';
 import { syncIntoVolume, syncOutVolume } from './copy-out.ts';
 import { VolumeError, describe } from './errors.ts';
 import { withRootfs } from '../../host/in-root.ts';
-import { attachLayerView, layerUnusable, stopLayerVolume, syncIntoLayer } from './in-layer.ts';
+import { layerUnusable, stopLayerVolume } from './in-layer.ts';
+import { attachStore, layerRecordFor, placeStores } from './beside-layer.ts';
 import {
   DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema,
   type ContainerRec, type ContainerVolumes, type CreateVolumesRequest, type State, type SyncOutRequest,
-  type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec,
+  type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec, notStopping,
 } from './records.ts';
 import { isSameOrBelow } from '../../common/store-paths.ts';
 import type { IdRange } from './shift-view.ts';
@@ -105,6 +106,19 @@ export class VolumeManager {
     return { destroyed, failed };
   }
 
+  /**
+   * Host-executor hooks around sysrunc's rootfs overlay (beside-layer.ts), synchronous: each
+   * in-layer store goes beside the layer before the overlay is mounted, and back after it is gone.
+   * Returns what could not be moved (the data stays whole where it is).
+   */
+  leaveLayers(id: string): string[] {
+    return placeStores(id, this.state.containers[id]?.volumes ?? [], 'beside');
+  }
+
+  returnToLayers(id: string): string[] {
+    return placeStores(id, this.state.containers[id]?.volumes ?? [], 'layer');
+  }
+
   list(): ContainerVolumes[] {
     return Object.entries(this.state.containers).map(([id, c]) => ({
       id, uid: c.uid, gid: c.gid, size: c.size, volumes: c.volumes.map((v) => structuredClone(v)),
@@ -130,7 +144,7 @@ export class VolumeManager {
           // A stop the manager did not live to finish: the data is whole in the layer; the sidecar may be missing.
           try {
             await stopLayerVolume(v.hostDir, v.layer?.upperdir ?? '', v.rootfsPath);
-            v.layer = { upperdir: v.layer?.upperdir ?? '' };
+            v.layer = notStopping(v.layer);
             this.persist();
           } catch {
             // left marked: the next stop (or the next start) writes it again
@@ -198,10 +212,9 @@ export class VolumeManager {
       );
     }
     try {
-      await withRootfs(req.rootfs, (r) => syncIntoLayer(r, upperdir, v.rootfsPath)); // adopts what is there
-      attachLayerView(upperdir, v.rootfsPath, v.hostDir, ids);
+      await withRootfs(req.rootfs, (r) => attachStore(r, v, ids));
       if (v.layer?.stopping === true) {
-        v.layer = { upperdir }; // running again: the next stop writes the sidecar
+        v.layer = notStopping(v.layer); // running again: the next stop writes the sidecar
         this.persist();
       }
     } catch (err) {
@@ -221,12 +234,13 @@ export class VolumeManager {
     try {
       await withRootfs(rootfs, async (r) => {
         for (const mountpoint of mountpoints) {
+          const rootfsPath = r.resolve(mountpoint);
           const v: VolumeRec = {
             mountpoint,
-            rootfsPath: r.resolve(mountpoint),
+            rootfsPath,
             hostDir: path.join(containerDir, volumeDirName(mountpoint)),
             syncedIn: false,
-            ...(inLayer === undefined ? {} : { layer: { upperdir: inLayer } }),
+            ...(inLayer === undefined ? {} : { layer: layerRecordFor(inLayer, rootfsPath) }),
           };
           if (v.rootfsPath === '/') throw new VolumeError(`create volumes for ${id}: ${mountpoint} resolves to / in the rootfs`);
           // Two volumes for one place in the rootfs (symlinks in the image) would sync out over each other.
@@ -246,8 +260,7 @@ export class VolumeManager {
           await removeUnmounted(v.hostDir); // untracked leftovers of a crash in destroy
           if (inLayer !== undefined) {
             try {
-              await syncIntoLayer(r, inLayer, v.rootfsPath);
-              attachLayerView(inLayer, v.rootfsPath, v.hostDir, ids);
+              await attachStore(r, v, ids);
             } catch (err) {
               throw new VolumeError(`create volumes for ${id}: ${mountpoint} in the layer ${inLayer}: ${describe(err)}`, { cause: err });
             }
@@ -287,10 +300,10 @@ export class VolumeManager {
       const upperdir = v.layer?.upperdir ?? '';
       try {
         // Recorded first: a stop cut short is finished by recover() at the manager's next start.
-        v.layer = { upperdir, stopping: true };
+        v.layer = { ...v.layer, upperdir, stopping: true };
         this.persist();
         const walked = await stopLayerVolume(v.hostDir, v.layer?.upperdir ?? '', v.rootfsPath);
-        v.layer = { upperdir };
+        v.layer = notStopping(v.layer);
         this.persist();
         reports.push({
           mountpoint: v.mountpoint, entries: walked?.entries ?? 0, bytes: 0, sidecarWhiteouts: walked?.whiteouts ?? 0, kept: 0,
@@ -381,4 +394,5 @@ export class VolumeManager {
     return next;
   }
 }
+
 
