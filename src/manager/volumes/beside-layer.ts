@@ -41,6 +41,12 @@ export function layerRecordFor(upperdir: string, rootfsPath: string): NonNullabl
   return { upperdir, ...('dir' in place ? { beside: place.dir } : { notBeside: place.whyNot }) };
 }
 
+/** layer as it is, or with layerRecordFor's placement when it has none (recorded before this existed). */
+export function placedLayer(layer: VolumeRec['layer'], rootfsPath: string): VolumeRec['layer'] {
+  if (layer === undefined || layer.beside !== undefined || layer.notBeside !== undefined) return layer;
+  return { ...layer, ...layerRecordFor(layer.upperdir, rootfsPath) };
+}
+
 /** Where a store volume lives while its container runs, or why it must stay in the layer. */
 export type BesidePlace = { readonly dir: string } | { readonly whyNot: string };
 

@@ -3,32 +3,31 @@
 // overlayfs rootfs. Two modes, chosen per volume at its first create and recorded:
 //
 // - in-layer (in-layer.ts), when the container's root owns its overlay rootfs through idmapped
-//   mounts and the upper dir's filesystem can be idmapped: the data lives at the store path in the
-//   container's upper dir, with the image's (host-root) ids, and the volume is an idmapped view of
-//   it attached under the root. `docker commit`/`cp`/`diff` see it there at any time; a stop moves
-//   no data, whatever its size.
+//   mounts and the upper dir's filesystem can be idmapped: the data rests at the store path in the
+//   upper dir, with the image's (host-root) ids, beside the layer while the container runs
+//   (beside-layer.ts); the volume is an idmapped view of it. A stop moves no data, whatever its size.
 // - copy (copy-out.ts): the volume is a directory under the root holding the container's host
 //   ids; the image's content is copied in at the first create and copied back into the rootfs at
 //   every stop (in-kernel copies, hardlinks, sparse files, xattrs and ACLs kept).
-//
 // Copy-mode sync-out writes through the rootfs path the caller gives (Docker's merged dir, still
 // mounted when the runtime deletes the container) or, with intoUpperdir, into the upper dir once
-// nothing mounts it. Ids are shifted by the kernel: one side of every copy is an idmapped view of
-// the volume (shift-view.ts). What overlayfs or Docker's layer format cannot carry (whiteouts,
-// most xattrs) goes into a sidecar file next to the tree (sidecar.ts), in both modes.
+// nothing mounts it. Ids are shifted by the kernel: one side of every copy is an idmapped view of the
+// volume (shift-view.ts). What overlayfs or Docker's layer format cannot carry (whiteouts, most
+// xattrs) goes into a sidecar file next to the tree (sidecar.ts), in both modes.
 import { lstatSync, mkdirSync, readdirSync, chownSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { readJson, writeJsonAtomic } from '../state-file.ts';
 import { fromNodeError } from '../../host/libc.ts';
 import { syncIntoVolume, syncOutVolume } from './copy-out.ts';
 import { VolumeError, describe } from './errors.ts';
 import { withRootfs } from '../../host/in-root.ts';
 import { layerUnusable, stopLayerVolume } from './in-layer.ts';
-import { attachStore, layerRecordFor, placeStores } from './beside-layer.ts';
+import { attachStore, layerRecordFor, placeStores, placedLayer } from './beside-layer.ts';
 import {
-  DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema,
+  DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema, notStopping,
   type ContainerRec, type ContainerVolumes, type CreateVolumesRequest, type State, type SyncOutRequest,
-  type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec, notStopping,
+  type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec,
 } from './records.ts';
 import { isSameOrBelow } from '../../common/store-paths.ts';
 import type { IdRange } from './shift-view.ts';
@@ -213,8 +212,10 @@ export class VolumeManager {
     }
     try {
       await withRootfs(req.rootfs, (r) => attachStore(r, v, ids));
-      if (v.layer?.stopping === true) {
-        v.layer = notStopping(v.layer); // running again: the next stop writes the sidecar
+      // Running again: the next stop writes the sidecar; a record older than beside-layer.ts learns its place.
+      const layer = placedLayer(notStopping(v.layer), v.rootfsPath);
+      if (!isDeepStrictEqual(layer, v.layer)) {
+        v.layer = layer;
         this.persist();
       }
     } catch (err) {
