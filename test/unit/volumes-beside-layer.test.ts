@@ -124,6 +124,21 @@ test('an upper dir that is not an engine\'s <layer>/diff or <snapshot>/fs keeps 
   assert.ok(existsSync(path.join(upperdir, DOCKER)), 'still in the layer');
 });
 
+test('a volume recorded before stores could live beside the layer learns its place at its next start', async () => {
+  const { req, layerDir } = container();
+  const m = manager();
+  await m.vm.createVolumes('c1', req);
+  await m.vm.syncOut('c1', { rootfs: req.upperdir ?? '', intoUpperdir: true });
+  const state = JSON.parse(readFileSync(m.stateFile, 'utf8')) as { containers: Record<string, { volumes: Array<{ layer: Record<string, unknown> }> }> };
+  for (const v of state.containers['c1']?.volumes ?? []) delete v.layer['beside'];
+  writeFileSync(m.stateFile, JSON.stringify(state));
+  const { vm } = manager(m.dir);
+  await vm.createVolumes('c1', req);
+  assert.equal(path.dirname(vm.list()[0]?.volumes[0]?.layer?.beside ?? ''), layerDir);
+  assert.deepEqual(vm.leaveLayers('c1'), []);
+  assert.equal(besideDirs(layerDir).length, 1);
+});
+
 function runChild(m: { root: string; stateFile: string }, req: object, steps: string[]): { signal: NodeJS.Signals | null; out: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify({ ...m, id: 'c1', req, steps, owner: IDS })], { encoding: 'utf8' });
   if (r.signal === null && r.status !== 0) throw new Error(`crash child failed: ${r.stderr}`);
