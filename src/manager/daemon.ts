@@ -134,6 +134,16 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
       void queue.run(() => service?.releaseIfGone(id)).catch((err: unknown) => log.error({ id, err: String(err) }, 'release of a container gone failed'));
     },
   });
+  const volumes = new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') });
+  // Store volumes kept in the layer live beside it while sysrunc's overlay is over it (issue 25).
+  const storeVolumes = {
+    leaveLayer: (id: string) => {
+      for (const problem of volumes.leaveLayers(id)) log.warn({ id }, problem);
+    },
+    returnToLayer: (id: string) => {
+      for (const problem of volumes.returnToLayers(id)) log.error({ id }, problem);
+    },
+  };
   service = new ManagerService({
     runBase: o.runDir,
     allocator,
@@ -143,8 +153,9 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
       cloner: new RootfsCloner(path.join(o.stateDir, 'clones'), o.entryPoint === undefined ? undefined : chownInChild(o.entryPoint)),
       journalDir: path.join(o.stateDir, 'journals'),
       offQueue: (fn) => queue.unlocked(fn),
+      storeVolumes,
     }),
-    volumes: new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') }),
+    volumes,
     log,
     defaultSize: o.subidSize,
     maxSize,

@@ -34,6 +34,17 @@ export interface HostExecutorOptions {
    * (SerialQueue.unlocked); default: in line.
    */
   readonly offQueue?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * A container's store volumes kept in its layer go beside it while sysrunc's rootfs overlay is
+   * over the upper dir (volumes/beside-layer.ts): moved out right before that overlay is mounted,
+   * back right after it is gone and before the engine's own overlay is mounted again.
+   */
+  readonly storeVolumes?: StoreVolumeHooks;
+}
+
+export interface StoreVolumeHooks {
+  leaveLayer(id: string): void;
+  returnToLayer(id: string): void;
 }
 
 // Host trees a bind mount may name but sysrunc never re-owns: the container would own the host's
@@ -57,7 +68,7 @@ export class HostExecutor {
       case 'bind-mount':
         return bindMountAction(ctx, action);
       case 'overlay-mount':
-        return overlayMount(ctx, action);
+        return overlayMount(ctx, action, this.o.storeVolumes);
       case 'rootfs-clone':
         return this.rootfsClone(ctx, action);
       case 'chown-tree':
@@ -76,6 +87,7 @@ export class HostExecutor {
         // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
         const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
         undoMountTarget(ctx, action.target);
+        this.o.storeVolumes?.returnToLayer(ctx.id);
         if (released && action.replaces) restoreEngineOverlay(action.replaces);
         return;
       }
@@ -217,7 +229,7 @@ function refuseHostSystemPath(ctx: ContainerContext, p: string): void {
   }
 }
 
-function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>): void {
+function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>, stores: StoreVolumeHooks | undefined): void {
   assertInside(ctx.runDir, action.target);
   for (const dir of [...action.lowerdirs, action.upperdir, action.workdir]) {
     if (dir !== undefined) assertInside(ctx.runDir, dir);
@@ -226,9 +238,17 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
   makeParents(ctx, path.dirname(action.target));
   mkdirSync(action.target, { mode: 0o700 });
   replaceEngineOverlay(action.replaces, action.target, () => {
-    // Legacy syntax: the layers are named relative to the run dir, to fit one page.
-    mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
-    makePrivate(action.target);
+    // The engine's overlay is gone, sysrunc's not there yet: no overlay is over the upper dir.
+    stores?.leaveLayer(ctx.id);
+    try {
+      // Legacy syntax: the layers are named relative to the run dir, to fit one page.
+      mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
+      makePrivate(action.target);
+    } catch (err) {
+      while (isMountPoint(action.target)) unmount(action.target, { detach: true });
+      stores?.returnToLayer(ctx.id);
+      throw err;
+    }
   });
 }
 

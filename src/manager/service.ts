@@ -191,7 +191,7 @@ export class ManagerService {
       await this.releaseRecord(record, { keep: false }).catch(() => undefined);
       throw new ServiceError('host-action-failed', `register ${p.id}: ${(err as Error).message}`);
     }
-    const volumeModes = this.o.volumes.list().find((c) => c.id === p.id)?.volumes.map((v) => `${v.mountpoint}: ${v.layer === undefined ? 'copy' : 'in-layer'}`);
+    const volumeModes = this.o.volumes.list().find((c) => c.id === p.id)?.volumes.map((v) => `${v.mountpoint}: ${v.layer === undefined ? 'copy' : `in-layer${v.layer.notBeside === undefined ? '' : ` (kept in the layer while running: ${v.layer.notBeside})`}`}`);
     this.o.log.info({ id: p.id, uid: uidMappings[0]?.hostID, size: uidMappings[0]?.size, allocated, volumes: volumeMounts.length, volumeModes, ownership }, 'registered container');
     steps.mark('register.log');
     return { uidMappings, gidMappings, runDir: record.runDir, volumeMounts, ...(ownership === undefined ? {} : { ownership }) };

@@ -34,11 +34,6 @@ export interface E2ERigOptions {
   /** Run sysrunc's lxcfs (TestManagerOptions.lxcfs). */
   readonly lxcfs?: boolean;
   readonly managerArgs?: readonly string[];
-  /**
-   * Why overlayfs's shared upper/work warning is expected during this file (the kernel-log check
-   * is skipped); every other rig fails on it (issue 25).
-   */
-  readonly sharedUpperWarningsExpected?: string;
 }
 
 /**
@@ -101,7 +96,7 @@ export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<
         await mgr.dispose();
         removeEmptyDir(mgr.runDir);
       }
-      if (o.sharedUpperWarningsExpected === undefined) assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
+      assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
     },
   };
 }

@@ -1,9 +1,10 @@
 // The kernel log (/dev/kmsg) since a point in time: overlayfs reports two live overlays over one
-// upper or work dir there ("upperdir is in-use as upperdir/workdir of another mount"), and nowhere
-// else. Issue 25: no e2e run may leave that line.
+// upper or work dir there ("upperdir is in-use as upperdir/workdir of another mount"), and any layer
+// below another live overlay's upper or work dir ("lowerdir is in-use ..."), and nowhere else.
+// Issue 25: no e2e run may leave that line.
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 
-export const SHARED_UPPER_WARNING = /overlayfs: (upperdir|workdir) is in-use as upperdir\/workdir of another mount/;
+export const SHARED_UPPER_WARNING = /overlayfs: (lowerdir|upperdir|workdir) is in-use as upperdir\/workdir of another mount/;
 
 interface KmsgRecord {
   seq: number;

@@ -166,31 +166,39 @@ export async function removeLayerLeftovers(upperdir: string, rootfsPath: string)
  * A view left attached there (a crash) is replaced.
  */
 export function attachLayerView(upperdir: string, rootfsPath: string, mountpoint: string, ids: IdRange): void {
-  detachLayerView(mountpoint);
-  mkdirOrFail(mountpoint, 0o755, mountpoint, true);
   withRootfsSync(upperdir, (upper) => {
     const dirFd = upper.open(rootfsPath, O_PATH | fsConstants.O_DIRECTORY);
     if (dirFd === undefined) throw new SyscallError('openat2', upper.label(rootfsPath), 2 /* ENOENT */, 'store volume directory missing from the layer');
-    const c = libc();
-    let treeFd = -1;
     try {
-      treeFd = c.openTree(dirFd, '', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-      if (treeFd === -1) throw sysFail('open_tree', upper.label(rootfsPath));
-      const usernsFd = createUserNamespaceFd(
-        [{ containerID: 0, hostID: ids.uid, size: ids.size }],
-        [{ containerID: 0, hostID: ids.gid, size: ids.size }],
-      );
-      try {
-        setIdmap(treeFd, usernsFd, { label: upper.label(rootfsPath) });
-      } finally {
-        c.close(usernsFd);
-      }
-      moveMountTo(treeFd, mountpoint);
+      attachViewOfDir(dirFd, upper.label(rootfsPath), mountpoint, ids);
     } finally {
-      if (treeFd !== -1) c.close(treeFd);
       closeSync(dirFd);
     }
   });
+}
+
+/** attachLayerView's mount, of the directory dirFd (an O_PATH fd) wherever it is. */
+export function attachViewOfDir(dirFd: number, label: string, mountpoint: string, ids: IdRange): void {
+  detachLayerView(mountpoint);
+  mkdirOrFail(mountpoint, 0o755, mountpoint, true);
+  const c = libc();
+  let treeFd = -1;
+  try {
+    treeFd = c.openTree(dirFd, '', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (treeFd === -1) throw sysFail('open_tree', label);
+    const usernsFd = createUserNamespaceFd(
+      [{ containerID: 0, hostID: ids.uid, size: ids.size }],
+      [{ containerID: 0, hostID: ids.gid, size: ids.size }],
+    );
+    try {
+      setIdmap(treeFd, usernsFd, { label });
+    } finally {
+      c.close(usernsFd);
+    }
+    moveMountTo(treeFd, mountpoint);
+  } finally {
+    if (treeFd !== -1) c.close(treeFd);
+  }
 }
 
 /** Detaches the view at mountpoint, if any (lazily: the container's own copies of it may still be going). */

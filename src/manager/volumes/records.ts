@@ -23,6 +23,13 @@ export const VolumeRecord = z.object({
     upperdir: z.string(),
     /** Set while a stop runs: the manager's next start finishes it (detach the view, write the sidecar). */
     stopping: z.boolean().optional(),
+    /**
+     * Where the data lives while the container runs (beside-layer.ts): a directory beside the
+     * upper dir, renamed back to rootfsPath in the layer at every stop. Absent: it stays in the
+     * layer while running too, for the reason in notBeside.
+     */
+    beside: z.string().optional(),
+    notBeside: z.string().optional(),
   }).optional(),
 });
 export const ContainerRecord = z.object({
@@ -106,7 +113,7 @@ export interface VolumeInfo {
   readonly hostDir: string;
   readonly syncedIn: boolean;
   readonly lastSyncOut?: { readonly startMs: number; readonly endMs: number; readonly targetIno: string };
-  readonly layer?: { readonly upperdir: string; readonly stopping?: boolean };
+  readonly layer?: { readonly upperdir: string; readonly stopping?: boolean; readonly beside?: string; readonly notBeside?: string };
 }
 
 export interface ContainerVolumes {
@@ -115,4 +122,11 @@ export interface ContainerVolumes {
   readonly gid: number;
   readonly size: number;
   readonly volumes: readonly VolumeInfo[];
+}
+
+/** An in-layer record without its stop mark (the stop is over, or the container runs again). */
+export function notStopping(layer: VolumeRec['layer']): VolumeRec['layer'] {
+  if (layer === undefined) return undefined;
+  const { stopping: _done, ...rest } = layer;
+  return rest;
 }

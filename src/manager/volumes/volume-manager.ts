@@ -3,29 +3,29 @@
 // overlayfs rootfs. Two modes, chosen per volume at its first create and recorded:
 //
 // - in-layer (in-layer.ts), when the container's root owns its overlay rootfs through idmapped
-//   mounts and the upper dir's filesystem can be idmapped: the data lives at the store path in the
-//   container's upper dir, with the image's (host-root) ids, and the volume is an idmapped view of
-//   it attached under the root. `docker commit`/`cp`/`diff` see it there at any time; a stop moves
-//   no data, whatever its size.
+//   mounts and the upper dir's filesystem can be idmapped: the data rests at the store path in the
+//   upper dir, with the image's (host-root) ids, beside the layer while the container runs
+//   (beside-layer.ts); the volume is an idmapped view of it. A stop moves no data, whatever its size.
 // - copy (copy-out.ts): the volume is a directory under the root holding the container's host
 //   ids; the image's content is copied in at the first create and copied back into the rootfs at
 //   every stop (in-kernel copies, hardlinks, sparse files, xattrs and ACLs kept).
-//
 // Copy-mode sync-out writes through the rootfs path the caller gives (Docker's merged dir, still
 // mounted when the runtime deletes the container) or, with intoUpperdir, into the upper dir once
-// nothing mounts it. Ids are shifted by the kernel: one side of every copy is an idmapped view of
-// the volume (shift-view.ts). What overlayfs or Docker's layer format cannot carry (whiteouts,
-// most xattrs) goes into a sidecar file next to the tree (sidecar.ts), in both modes.
+// nothing mounts it. Ids are shifted by the kernel: one side of every copy is an idmapped view of the
+// volume (shift-view.ts). What overlayfs or Docker's layer format cannot carry (whiteouts, most
+// xattrs) goes into a sidecar file next to the tree (sidecar.ts), in both modes.
 import { lstatSync, mkdirSync, readdirSync, chownSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { readJson, writeJsonAtomic } from '../state-file.ts';
 import { fromNodeError } from '../../host/libc.ts';
 import { syncIntoVolume, syncOutVolume } from './copy-out.ts';
 import { VolumeError, describe } from './errors.ts';
 import { withRootfs } from '../../host/in-root.ts';
-import { attachLayerView, layerUnusable, stopLayerVolume, syncIntoLayer } from './in-layer.ts';
+import { layerUnusable, stopLayerVolume } from './in-layer.ts';
+import { attachStore, layerRecordFor, placeStores, placedLayer } from './beside-layer.ts';
 import {
-  DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema,
+  DEFAULT_ID_RANGE_SIZE, MOUNT_OPTIONS, StateSchema, notStopping,
   type ContainerRec, type ContainerVolumes, type CreateVolumesRequest, type State, type SyncOutRequest,
   type SyncOutResult, type SyncReport, type VolumeManagerOptions, type VolumeMount, type VolumeRec,
 } from './records.ts';
@@ -105,6 +105,19 @@ export class VolumeManager {
     return { destroyed, failed };
   }
 
+  /**
+   * Host-executor hooks around sysrunc's rootfs overlay (beside-layer.ts), synchronous: each
+   * in-layer store goes beside the layer before the overlay is mounted, and back after it is gone.
+   * Returns what could not be moved (the data stays whole where it is).
+   */
+  leaveLayers(id: string): string[] {
+    return placeStores(id, this.state.containers[id]?.volumes ?? [], 'beside');
+  }
+
+  returnToLayers(id: string): string[] {
+    return placeStores(id, this.state.containers[id]?.volumes ?? [], 'layer');
+  }
+
   list(): ContainerVolumes[] {
     return Object.entries(this.state.containers).map(([id, c]) => ({
       id, uid: c.uid, gid: c.gid, size: c.size, volumes: c.volumes.map((v) => structuredClone(v)),
@@ -130,7 +143,7 @@ export class VolumeManager {
           // A stop the manager did not live to finish: the data is whole in the layer; the sidecar may be missing.
           try {
             await stopLayerVolume(v.hostDir, v.layer?.upperdir ?? '', v.rootfsPath);
-            v.layer = { upperdir: v.layer?.upperdir ?? '' };
+            v.layer = notStopping(v.layer);
             this.persist();
           } catch {
             // left marked: the next stop (or the next start) writes it again
@@ -198,10 +211,11 @@ export class VolumeManager {
       );
     }
     try {
-      await withRootfs(req.rootfs, (r) => syncIntoLayer(r, upperdir, v.rootfsPath)); // adopts what is there
-      attachLayerView(upperdir, v.rootfsPath, v.hostDir, ids);
-      if (v.layer?.stopping === true) {
-        v.layer = { upperdir }; // running again: the next stop writes the sidecar
+      await withRootfs(req.rootfs, (r) => attachStore(r, v, ids));
+      // Running again: the next stop writes the sidecar; a record older than beside-layer.ts learns its place.
+      const layer = placedLayer(notStopping(v.layer), v.rootfsPath);
+      if (!isDeepStrictEqual(layer, v.layer)) {
+        v.layer = layer;
         this.persist();
       }
     } catch (err) {
@@ -221,12 +235,13 @@ export class VolumeManager {
     try {
       await withRootfs(rootfs, async (r) => {
         for (const mountpoint of mountpoints) {
+          const rootfsPath = r.resolve(mountpoint);
           const v: VolumeRec = {
             mountpoint,
-            rootfsPath: r.resolve(mountpoint),
+            rootfsPath,
             hostDir: path.join(containerDir, volumeDirName(mountpoint)),
             syncedIn: false,
-            ...(inLayer === undefined ? {} : { layer: { upperdir: inLayer } }),
+            ...(inLayer === undefined ? {} : { layer: layerRecordFor(inLayer, rootfsPath) }),
           };
           if (v.rootfsPath === '/') throw new VolumeError(`create volumes for ${id}: ${mountpoint} resolves to / in the rootfs`);
           // Two volumes for one place in the rootfs (symlinks in the image) would sync out over each other.
@@ -246,8 +261,7 @@ export class VolumeManager {
           await removeUnmounted(v.hostDir); // untracked leftovers of a crash in destroy
           if (inLayer !== undefined) {
             try {
-              await syncIntoLayer(r, inLayer, v.rootfsPath);
-              attachLayerView(inLayer, v.rootfsPath, v.hostDir, ids);
+              await attachStore(r, v, ids);
             } catch (err) {
               throw new VolumeError(`create volumes for ${id}: ${mountpoint} in the layer ${inLayer}: ${describe(err)}`, { cause: err });
             }
@@ -287,10 +301,10 @@ export class VolumeManager {
       const upperdir = v.layer?.upperdir ?? '';
       try {
         // Recorded first: a stop cut short is finished by recover() at the manager's next start.
-        v.layer = { upperdir, stopping: true };
+        v.layer = { ...v.layer, upperdir, stopping: true };
         this.persist();
         const walked = await stopLayerVolume(v.hostDir, v.layer?.upperdir ?? '', v.rootfsPath);
-        v.layer = { upperdir };
+        v.layer = notStopping(v.layer);
         this.persist();
         reports.push({
           mountpoint: v.mountpoint, entries: walked?.entries ?? 0, bytes: 0, sidecarWhiteouts: walked?.whiteouts ?? 0, kept: 0,
@@ -381,4 +395,5 @@ export class VolumeManager {
     return next;
   }
 }
+
 
