@@ -3,6 +3,9 @@ import path from 'node:path';
 import type { Seccomp } from '../oci/spec.ts';
 import type { Transform } from './types.ts';
 
+/** The directory of the listeners' sockets under the manager's run base. */
+export const MOUNT_LISTENER_SOCKETS_DIR_NAME = 'listeners';
+
 /**
  * The listener's log, in its directory under the container's run dir (<run-base>/containers/<id>),
  * and its socket: a unix socket path must fit in 108 bytes, which a 64-character container id under
@@ -10,7 +13,7 @@ import type { Transform } from './types.ts';
  */
 export function mountListenerPaths(runDir: string): { readonly dir: string; readonly log: string; readonly socketDir: string; readonly socket: string } {
   const dir = path.join(runDir, 'mount-listener');
-  const socketDir = path.join(path.dirname(path.dirname(runDir)), 'listeners');
+  const socketDir = path.join(path.dirname(path.dirname(runDir)), MOUNT_LISTENER_SOCKETS_DIR_NAME);
   const name = createHash('sha256').update(path.basename(runDir)).digest('hex').slice(0, 20);
   return { dir, log: path.join(dir, 'listener.log'), socketDir, socket: path.join(socketDir, `${name}.sock`) };
 }
