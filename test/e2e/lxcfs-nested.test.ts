@@ -6,7 +6,11 @@
 // kernel would do it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ensureDebianImage, DEBIAN_IMAGE_TAGS } from '../rig/debian-images.ts';
+import { ensureDockerImage } from '../rig/images.ts';
+import { mountListenerPaths } from '../../src/spec-transform/lxcfs-nested.ts';
 import { startE2ERig, type E2ERig } from './helpers.ts';
 
 let rig: E2ERig;
@@ -95,4 +99,41 @@ test('a procfs mount by a caller without CAP_SYS_ADMIN is refused with EPERM', a
   const r = await sh('mkdir -p /tmp/no-cap-proc && setpriv --bounding-set -sys_admin --inh-caps -sys_admin mount -t proc proc /tmp/no-cap-proc');
   assert.notEqual(r.exitCode, 0);
   assert.match(r.stderr, /permission denied/i);
+});
+
+/** The pid of the mount listener serving `socket` (its first argument). */
+function listenerPid(socket: string): number {
+  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (argv[0]?.endsWith('/sysrunc-mount-listener') === true && argv[1] === socket) return Number(name);
+  }
+  throw new Error(`no mount listener for ${socket}`);
+}
+
+test('a killed listener cannot be replaced: mounts inside fail with ENOSYS and docker exec fails until the container is restarted', async () => {
+  await ensureDockerImage(rig.d);
+  // The container's own process reports each mount's result: exec is what a dead listener breaks.
+  const loop = 'while :; do if mount -t tmpfs none /mnt 2>/tmp/err; then umount /mnt; echo mounted; else echo "failed: $(cat /tmp/err)"; fi; sleep 0.2; done';
+  const id = (await rig.run(['-d', 'bb:local', 'sh', '-c', loop])).stdout.trim();
+  try {
+    process.kill(listenerPid(mountListenerPaths(path.join(rig.mgr.runDir, 'containers', id)).socket), 'SIGKILL');
+    let failure: string | undefined;
+    for (let i = 0; i < 150 && failure === undefined; i++) {
+      failure = (await rig.docker(['logs', id])).stdout.split('\n').find((line) => line.startsWith('failed:'));
+      if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.match(failure ?? 'no mount failed within 30 s', /function not implemented/i);
+    const exec = await rig.docker(['exec', id, 'true'], { reject: false });
+    assert.notEqual(exec.exitCode, 0, 'docker exec succeeded without a listener');
+    await rig.docker(['restart', '-t', '1', id]);
+    const after = await rig.docker(['exec', id, 'sh', '-c', 'mount -t tmpfs none /mnt && umount /mnt'], { reject: false });
+    assert.equal(after.exitCode, 0, after.stderr);
+  } finally {
+    await rig.docker(['rm', '-f', id], { reject: false });
+  }
 });
