@@ -118,20 +118,26 @@ function listenerPid(socket: string): number {
 test('a killed listener cannot be replaced: mounts inside fail with ENOSYS and docker exec fails until the container is restarted', async () => {
   await ensureDockerImage(rig.d);
   // The container's own process reports each mount's result: exec is what a dead listener breaks.
-  const loop = 'while :; do if mount -t tmpfs none /mnt 2>/tmp/err; then umount /mnt; echo mounted; else echo "failed: $(cat /tmp/err)"; fi; sleep 0.2; done';
+  const loop = 'mkdir -p /tmp/m; while :; do if mount -t tmpfs none /tmp/m 2>/tmp/err; then umount /tmp/m; echo mounted; else echo "failed: $(cat /tmp/err)"; fi; sleep 0.2; done';
   const id = (await rig.run(['-d', 'bb:local', 'sh', '-c', loop])).stdout.trim();
   try {
+    const firstLine = async (prefix: string): Promise<string | undefined> => {
+      for (let i = 0; i < 150; i++) {
+        const line = (await rig.docker(['logs', id])).stdout.split('\n').find((l) => l.startsWith(prefix));
+        if (line !== undefined) return line;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return undefined;
+    };
+    // With its listener the container mounts (and nothing failed), then the listener is killed.
+    assert.equal(await firstLine('mounted'), 'mounted');
+    assert.equal((await rig.docker(['logs', id])).stdout.includes('failed:'), false);
     process.kill(listenerPid(mountListenerPaths(path.join(rig.mgr.runDir, 'containers', id)).socket), 'SIGKILL');
-    let failure: string | undefined;
-    for (let i = 0; i < 150 && failure === undefined; i++) {
-      failure = (await rig.docker(['logs', id])).stdout.split('\n').find((line) => line.startsWith('failed:'));
-      if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    assert.match(failure ?? 'no mount failed within 30 s', /function not implemented/i);
+    assert.match((await firstLine('failed:')) ?? 'no mount failed within 30 s', /function not implemented/i);
     const exec = await rig.docker(['exec', id, 'true'], { reject: false });
     assert.notEqual(exec.exitCode, 0, 'docker exec succeeded without a listener');
     await rig.docker(['restart', '-t', '1', id]);
-    const after = await rig.docker(['exec', id, 'sh', '-c', 'mount -t tmpfs none /mnt && umount /mnt'], { reject: false });
+    const after = await rig.docker(['exec', id, 'sh', '-c', 'mount -t tmpfs none /tmp/m && umount /tmp/m'], { reject: false });
     assert.equal(after.exitCode, 0, after.stderr);
   } finally {
     await rig.docker(['rm', '-f', id], { reject: false });
