@@ -27,9 +27,10 @@ export function mountListenerFiles(files: readonly { readonly destination: strin
  * Containers an inner runtime starts (an inner dockerd's) mount their own procfs; for them to see
  * lxcfs's figures too, every mount(2) in the system container is sent to sysrunc's mount listener
  * (src/manager/native/mount-listener.c), which lets all but procfs mounts continue and binds lxcfs's
- * files over each new procfs. The caller's profile is kept (mount's own rules give way to the
+ * files over each new procfs. The caller's profile is kept (mount's allow rules give way to the
  * notification); a config with no profile gets one that allows everything else. A config that
- * already names a listener of its own keeps it, without nested figures.
+ * already names a listener of its own, or whose profile denies or filters mount, keeps it as it
+ * is, without nested figures.
  */
 export const lxcfsNested: Transform = {
   name: 'lxcfs-nested',
@@ -38,7 +39,10 @@ export const lxcfsNested: Transform = {
     if (!s.systemContainer || !s.lxcfs || !s.lxcfsNested || plan.lxcfs?.mountListener === undefined) return { spec, actions: [] };
     const current = spec.linux?.seccomp;
     if (current?.listenerPath !== undefined) return { spec, actions: [] };
-    const others = (current?.syscalls ?? [])
+    const rules = current?.syscalls ?? [];
+    // A profile that denies or filters mount keeps its decision (the notification would replace it).
+    if (rules.some((rule) => rule.names.includes('mount') && (rule.action !== 'SCMP_ACT_ALLOW' || (rule.args ?? []).length > 0))) return { spec, actions: [] };
+    const others = rules
       .map((rule) => ({ ...rule, names: rule.names.filter((name) => name !== 'mount') }))
       .filter((rule) => rule.names.length > 0);
     const seccomp: Seccomp = {

@@ -143,6 +143,17 @@ test('a config that names its own seccomp listener keeps it (the kernel allows o
   assert.deepEqual(lxcfsNested.apply(withListener, plan()).spec, withListener);
 });
 
+test('a profile that denies mount (or filters it by argument) keeps that rule and gets no notification', () => {
+  const base = spec();
+  for (const rule of [
+    { names: ['mount'], action: 'SCMP_ACT_ERRNO' as const },
+    { names: ['mount'], action: 'SCMP_ACT_ALLOW' as const, args: [{ index: 3, value: 4096, op: 'SCMP_CMP_MASKED_EQ' as const }] },
+  ]) {
+    const denying: Spec = { ...base, linux: { ...base.linux, seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [rule] } } };
+    assert.deepEqual(lxcfsNested.apply(denying, plan()).spec, denying);
+  }
+});
+
 test('the whole pipeline, with and without a caller profile, gives a schema-valid config that notifies on mount', () => {
   for (const input of [spec(), dockerLike()]) {
     const { spec: out } = runPipeline(input, plan());
