@@ -125,7 +125,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     for (const file of removeStaleTempFiles(dir, { legacyNames: dir !== bundles.hintsDir })) log.warn({ file }, 'removed a temp file left by an interrupted write');
   }
   const runtime = learnRuntime(o.runtime, log);
-  const lxcfs = new LxcfsSupervisor({ runDir: o.runDir, enabled: o.lxcfs?.enabled ?? true, binary: o.lxcfs?.binary ?? 'lxcfs', log });
+  const lxcfs = new LxcfsSupervisor({ runDir: o.runDir, enabled: o.lxcfs?.enabled ?? true, binary: o.lxcfs?.binary ?? 'lxcfs', log, mountListener: path.join(path.dirname(o.entryPoint ?? process.argv[1] ?? '.'), 'sysrunc-mount-listener') });
   const queue = new SerialQueue();
   let service: ManagerService | undefined;
   const watch = new ContainerWatch({

@@ -22,6 +22,8 @@ import { faultPoint } from '../testing/fault.ts';
 import { sharedUserns, type SharedUserns } from './shared-namespaces.ts';
 import type { ContainerRecord } from './registry.ts';
 import type { LxcfsFact } from '../spec-transform/lxcfs-view.ts';
+import { startMountListener } from './lxcfs/mount-listener.ts';
+import { mountListenerPaths } from '../spec-transform/lxcfs-nested.ts';
 import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 import { UNTIMED, type StepMarks } from './step-timings.ts';
 
@@ -74,6 +76,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>, 
   // From here on, any failure undoes everything: the record, mounts, allocation, prepared bundle.
   try {
     const ownership = registered.ownership;
+    const lxcfs = host.lxcfs?.();
     if (ownership === undefined) throw new ServiceError('internal', `${p.command} ${p.id}: no ownership mode was chosen`);
     const { spec, actions } = asRequestError(() =>
       runPipeline(bundle.spec, {
@@ -93,7 +96,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>, 
         ...facts,
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
         volumeMounts: registered.volumeMounts,
-        lxcfs: host.lxcfs?.(),
+        lxcfs,
         runtime,
       }),
     );
@@ -102,6 +105,11 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>, 
     if (!check.ok) throw new ServiceError('internal', `${p.command} ${p.id}: transformed config.json is not a valid OCI config (a sysrunc bug): ${check.errors[0]}`);
     steps.mark('validate');
     const applied = await host.apply({ id: p.id, actions: [...actions] }, steps);
+    // runc hands the container's notify fd to this socket at create: the listener must be up first.
+    if (lxcfs?.mountListener !== undefined && spec.linux?.seccomp?.listenerPath === mountListenerPaths(registered.runDir).socket) {
+      await startMountListener(lxcfs.mountListener, registered.runDir, lxcfs.files);
+      steps.mark('mount-listener');
+    }
     const dir = host.writeConfig(p.id, bundle.json.stringify(spec));
     steps.mark('config');
     faultPoint('create:config-written', p.callerPid);

@@ -6,6 +6,7 @@ import { isMountPoint } from '../host/mount.ts';
 import type { ContainerRecord } from './registry.ts';
 import { containerRoot } from './host-executor.ts';
 import { ServiceError } from './service-error.ts';
+import { removeMountListener } from './lxcfs/mount-listener.ts';
 
 export function makeRunDir(record: ContainerRecord): void {
   removeRunDir(record.runDir); // an empty one left by a crash
@@ -18,6 +19,7 @@ export function makeRunDir(record: ContainerRecord): void {
 
 /** Removes a run dir whose mount targets were already removed; never recursive through mounts. */
 export function removeRunDir(dir: string): void {
+  removeMountListener(dir);
   for (const sub of ['mounts', 'layers', '']) {
     try {
       rmdirSync(path.join(dir, sub));

@@ -8,6 +8,7 @@ import { LXCFS_DIR_NAME } from './lxcfs/layout.ts';
 import { processIsAlive, runcKnowsContainer } from './liveness.ts';
 import { rangeKeyOf, type ContainerRecord } from './registry.ts';
 import { removeUnmountedTree } from './run-dirs.ts';
+import { MOUNT_LISTENER_SOCKETS_DIR_NAME } from '../spec-transform/lxcfs-nested.ts';
 import { RUN_DIRS, type ServiceOptions } from './service-options.ts';
 
 /** Releases a container's record (service.ts releaseOnce): with `keep`, as a stop. */
@@ -56,7 +57,7 @@ export async function reconcileHost(o: ServiceOptions, release: ReleaseGone): Pr
 
 /** Per-container dirs under the run base: containers/<id>, and <id> as sysrunc before 0.2 made them. */
 function runDirCandidates(o: ServiceOptions): string[] {
-  const layout = new Set([RUN_DIRS, LXCFS_DIR_NAME, path.basename(o.bundles.bundlesDir), path.basename(o.bundles.hintsDir)]);
+  const layout = new Set([RUN_DIRS, LXCFS_DIR_NAME, MOUNT_LISTENER_SOCKETS_DIR_NAME, path.basename(o.bundles.bundlesDir), path.basename(o.bundles.hintsDir)]);
   const legacy = readdirIfExists(o.runBase).filter((n) => !layout.has(n) && !n.endsWith('.sock') && !n.startsWith('.'));
   return [...readdirIfExists(path.join(o.runBase, RUN_DIRS)).map((n) => path.join(o.runBase, RUN_DIRS, n)), ...legacy.map((n) => path.join(o.runBase, n))];
 }

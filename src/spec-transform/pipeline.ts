@@ -16,6 +16,7 @@ import { cgroupDelegation } from './cgroup-delegation.ts';
 import { storeVolumes } from './store-volumes.ts';
 import { lxcfsView } from './lxcfs-view.ts';
 import { lxcfsCpuset } from './lxcfs-cpuset.ts';
+import { lxcfsNested } from './lxcfs-nested.ts';
 
 /**
  * The ordered list of transforms create and run apply; later ones see the earlier ones' output.
@@ -37,6 +38,8 @@ export const TRANSFORMS: readonly Transform[] = [
   lxcfsView,
   lxcfsCpuset,
   systemSecurity,
+  // After system-security: mount's allow rule it adds gives way to the notification.
+  lxcfsNested,
   systemdInit,
   cgroupDelegation,
   // Already owned by the container's root on disk: must come after bind-mount-ownership.

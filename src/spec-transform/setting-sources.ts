@@ -18,8 +18,9 @@ import { ANNOTATION_PREFIX, DEFAULT_SETTINGS, ENV_PREFIX, envName, parseSetting,
  * container's own namespaces and gives it nothing more of the host. `systemd`: a tmpfs on /run and
  * /run/lock and `container=sysrunc` inside. `store-volumes`: on by default; `false` only gives less.
  * `lxcfs`: on by default; `false` only shows the container the kernel's own /proc files.
+ * `lxcfs-nested`: on by default; `false` only shows inner containers the kernel's files.
  */
-export const HARMLESS_IN_ENV: ReadonlySet<string> = new Set(['systemd', 'store-volumes', 'lxcfs']);
+export const HARMLESS_IN_ENV: ReadonlySet<string> = new Set(['systemd', 'store-volumes', 'lxcfs', 'lxcfs-nested']);
 
 /**
  * Podman writes this annotation into every config; podman before 4.6 also copies an image's own

@@ -30,6 +30,8 @@ export interface ContainerSettings {
   readonly bindOwnership: 'container' | 'host-root';
   /** The container's /proc figures from sysrunc's lxcfs (meminfo, cpuinfo, stat, uptime...). */
   readonly lxcfs: boolean;
+  /** Containers an inner runtime starts see lxcfs's figures too (a mount listener, lxcfs-nested.ts). */
+  readonly lxcfsNested: boolean;
   /** Where each non-default setting came from, e.g. "annotation io.sysrunc.userns.size", for errors. */
   readonly origins: Readonly<Record<string, string>>;
 }
@@ -43,6 +45,7 @@ export const DEFAULT_SETTINGS: ContainerSettings = {
   ownership: 'auto',
   bindOwnership: 'container',
   lxcfs: true,
+  lxcfsNested: true,
   origins: {},
 };
 
@@ -57,6 +60,7 @@ const SETTINGS: Record<string, Parser> = {
   ownership: (v, w) => ({ ownership: oneOf(v, w, ['auto', 'idmap', 'shiftfs', 'clone', 'chown'] as const) }),
   'bind-ownership': (v, w) => ({ bindOwnership: oneOf(v, w, ['container', 'host-root'] as const) }),
   lxcfs: (v, w) => ({ lxcfs: boolean(v, w) }),
+  'lxcfs-nested': (v, w) => ({ lxcfsNested: boolean(v, w) }),
 };
 
 /** The settings' names, as in `io.sysrunc.<name>` (sysrunc features lists them). */

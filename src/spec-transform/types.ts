@@ -117,4 +117,6 @@ export interface LxcfsFact {
   readonly files: readonly { readonly destination: string; readonly source: string }[];
   /** The host's online CPUs (lxcfs-cpuset.ts picks a quota's worth of them). */
   readonly onlineCpus: readonly number[];
+  /** The mount listener's executable (lxcfs-nested.ts), when it was built; none: no nested figures. */
+  readonly mountListener?: string;
 }

@@ -8,7 +8,7 @@
 // shared and every container's copy is its slave, the new bind propagates into all running
 // containers: their figures come back without a restart. Each restart adds one mount per file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, lstatSync, mkdirSync, statSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, mkdirSync, statSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { readMountInfo, unmount } from '../../host/mount.ts';
@@ -40,6 +40,8 @@ export interface LxcfsOptions {
   /** The lxcfs executable: a path, or a name looked up in PATH. */
   readonly binary: string;
   readonly log: Logger;
+  /** The mount listener's executable (nested containers' figures); used when it exists. */
+  readonly mountListener?: string;
 }
 
 const MOUNT_WAIT_MS = 10_000;
@@ -96,7 +98,8 @@ export class LxcfsSupervisor {
   fact(): LxcfsFact | undefined {
     if (this.state !== 'up' || !answers(lxcfsFilePair(this.layout, LXCFS_CONTAINER_FILES[0] as string).view)) return undefined;
     this.onlineCpus ??= parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
-    return { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(this.layout, destination).view })), onlineCpus: this.onlineCpus };
+    const listener = this.o.mountListener !== undefined && existsSync(this.o.mountListener) ? { mountListener: this.o.mountListener } : {};
+    return { files: LXCFS_CONTAINER_FILES.map((destination) => ({ destination, source: lxcfsFilePair(this.layout, destination).view })), onlineCpus: this.onlineCpus, ...listener };
   }
 
   status(): LxcfsStatus {
