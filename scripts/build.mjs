@@ -42,8 +42,10 @@ await build({
 const cc = process.env.CC ?? 'cc';
 // And the create path's sysrunc-bundle-exec (runc in a mount namespace where the caller's bundle
 // holds the prepared config; without it, runc runs the prepared bundle and state.bundle names it),
-// and exec's capability grant without a runtime start (sysrunc-exec-grant).
-for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c'], ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c']]) {
+// exec's capability grant without a runtime start (sysrunc-exec-grant), and create/run's request
+// to the manager without one (sysrunc-prepare-call). Built for the compiler's default target
+// (baseline x86-64 on amd64: no SIGILL on old CPUs).
+for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c'], ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c'], ['sysrunc-prepare-call', 'src/runtime-call/native/prepare-call.c']]) {
   const out = path.join(root, 'dist', name);
   const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) {
@@ -51,7 +53,7 @@ for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'],
   } else {
     // No stale binary passes for the sources.
     rmSync(out, { force: true });
-    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); ${name === 'sysrunc-bundle-exec' ? 'state.bundle will name the prepared bundle' : name === 'sysrunc-exec-grant' ? 'exec grants capabilities through the per-call binary' : 'the depot needs it'} (apt-get install gcc libc6-dev)`);
+    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); ${name === 'sysrunc-bundle-exec' ? 'state.bundle will name the prepared bundle' : name === 'sysrunc-exec-grant' ? 'exec grants capabilities through the per-call binary' : name === 'sysrunc-prepare-call' ? 'create and run go through the per-call binary' : 'the depot needs it'} (apt-get install gcc libc6-dev)`);
   }
 }
 
