@@ -191,3 +191,17 @@ test('SYSRUNC_TEST_FAULT=create:answered: killed by SIGKILL once answered, befor
     await mgr.close();
   }
 });
+
+test('bin/sysrunc create with no manager listening: the C client steps aside and the message is the per-call binary\'s, in the call\'s log format', async () => {
+  const log = path.join(dir, 'down.log');
+  const argv = ['--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'down-1'];
+  const env = { SYSRUNC_MGR_SOCKET: path.join(dir, 'nobody.sock'), SYSRUNC_RUNTIME: '/bin/true', SYSRUNC_MGR_WAIT_MS: '0', SYSRUNC_CONFIG: path.join(dir, 'no-config.json') };
+  const viaLauncher = await run(path.join(REPO_ROOT, 'bin', 'sysrunc'), argv, env);
+  const launcherLog = readFileSync(log, 'utf8');
+  rmSync(log);
+  const viaPerCall = await run(PER_CALL, argv, env);
+  assert.equal(viaLauncher.status, 1);
+  assert.match(viaLauncher.stderr, /^sysrunc: sysrunc-mgr is not reachable at \S+nobody\.sock \(connect: ENOENT\); start it with [^\n]+\n$/);
+  assert.deepEqual(viaLauncher, viaPerCall);
+  assert.equal(untimed(launcherLog), untimed(readFileSync(log, 'utf8')));
+});
