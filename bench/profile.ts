@@ -71,8 +71,8 @@ export function sysruncCreatePhases(lines: readonly TraceLine[]): Record<Phase, 
   // bin/sysrunc's pid is the one that finally execs runc; the per-call binary runs in a child.
   const runcExec = lines.find((l) => l.syscall === 'execve' && l.comm === 'runc' && ok(l));
   // Matched by the file exec'd: the line may carry the old comm (the subshell's) or the new one.
-  // The per-call side: the C client (dist/sysrunc-prepare-call, comm "sysrunc-prepare") or the per-call binary.
-  const perCall = (s: string) => s.includes('sysrunc-call') || s.includes('sysrunc-prepare');
+  // The per-call side: the C client (dist/sysrunc-prepare-call; perf shows its comm as "sysrunc-prepar") or the per-call binary.
+  const perCall = (s: string) => s.includes('sysrunc-call') || s.includes('sysrunc-prep');
   const callExec = lines.find((l) => l.syscall === 'execve' && (perCall(l.args) || perCall(l.comm)) && l.ts !== undefined && (l.ret === '0' || l.ret === ''));
   if (runcExec === undefined || callExec === undefined) throw new Error(`trace: no execve of the per-call binary and then of runc (${lines.length} lines)`);
   const call = callExec.pid;
