@@ -205,3 +205,13 @@ test('bin/sysrunc create with no manager listening: the C client steps aside and
   assert.deepEqual(viaLauncher, viaPerCall);
   assert.equal(untimed(launcherLog), untimed(readFileSync(log, 'utf8')));
 });
+
+test('the C client runs on a CPU below x86-64-v2 (qemu-user\'s qemu64 model): no SIGILL, the same answer', async () => {
+  const mgr = await answering(PREPARED);
+  try {
+    const out = await run('/usr/bin/qemu-x86_64', ['-cpu', 'qemu64', CLIENT, mgr.socket, 'create', 'x']);
+    assert.deepEqual(out, { status: 0, signal: null, stdout: PREPARED.stdout, stderr: '' });
+  } finally {
+    await mgr.close();
+  }
+});
