@@ -151,10 +151,22 @@ test('an error answer (a manager without prepareCall): exit 3 and nothing writte
   }
 });
 
-test('the connection closed before an answer (the manager died with the request): exit 3 and nothing written', async () => {
-  const mgr = await lineServer((_req, conn) => conn.destroy());
+test('the connection closed before an answer (the manager died with the request): exit 4, how on stdout, nothing else written', async () => {
+  const mgr = await lineServer((_req, conn) => conn.end());
   try {
-    assert.deepEqual(await run(CLIENT, [mgr.socket, 'create', 'x']), { status: NOT_ANSWERED, signal: null, stdout: '', stderr: '' });
+    assert.deepEqual(await run(CLIENT, [mgr.socket, 'create', 'x']), { status: 4, signal: null, stdout: 'EOF', stderr: '' });
+  } finally {
+    await mgr.close();
+  }
+});
+
+test('bin/sysrunc create whose manager died with the C client\'s request, not to wait (SYSRUNC_MGR_WAIT_MS=0): the per-call binary\'s words for a lost request, nothing resent', async () => {
+  const mgr = await lineServer((_req, conn) => conn.end());
+  try {
+    const env = { SYSRUNC_MGR_SOCKET: mgr.socket, SYSRUNC_RUNTIME: '/bin/true', SYSRUNC_MGR_WAIT_MS: '0', SYSRUNC_CONFIG: path.join(dir, 'no-config.json') };
+    const out = await run(path.join(REPO_ROOT, 'bin', 'sysrunc'), ['create', '--bundle', dir, 'lost-1'], env);
+    assert.deepEqual(out, { status: 1, signal: null, stdout: '', stderr: `sysrunc: manager at ${mgr.socket}: prepare: read: EOF\n` });
+    assert.equal(mgr.requests.length, 1, 'only the C client\'s request');
   } finally {
     await mgr.close();
   }

@@ -12,6 +12,8 @@ import { processStartTime } from '../../host/process-stat.ts';
 import { callerPid } from '../caller.ts';
 import { reportWarning } from '../report-error.ts';
 import { faultPoint } from '../../testing/fault.ts';
+import { SysruncError } from '../../common/errors.ts';
+import { managerWaitMs } from '../../manager-client/reply.ts';
 import { launcherLines, parseCreateCall, prepareParams } from '../prepare-request.ts';
 
 export async function createCommand(inv: Invocation, command: 'create' | 'run'): Promise<number> {
@@ -21,6 +23,10 @@ export async function createCommand(inv: Invocation, command: 'create' | 'run'):
   resolveRuntimeBinary(config.runtime);
   // The manager watches the process that becomes runc: its exit without a container means failure.
   const caller = callerPid();
+  // The C client's request died with its manager (bin/sysrunc says how): sent again below, as a
+  // lost request of this binary's own would be, unless resending is off.
+  const lost = process.env.SYSRUNC_PREPARE_LOST;
+  if (lost !== undefined && lost !== '' && managerWaitMs() === 0) throw new SysruncError(`manager at ${config.managerSocket}: prepare: read: ${lost}`);
   const prepared = await callManager(config.managerSocket, 'prepare', prepareParams(call, caller, processStartTime(caller) ?? ''));
   faultPoint('create:answered');
   for (const warning of prepared.warnings) reportWarning(warning, inv.globals);

@@ -13,6 +13,9 @@
  * with the request or answered something else, an argv that is not UTF-8...). bin/sysrunc then
  * asks the per-call binary, which waits for a restarting manager, resends an idempotent prepare
  * and words every such error as it always has, in the call's log format.
+ * Exit 4: the manager died with the request (the connection ended unanswered: EOF, ECONNRESET or
+ * EPIPE, printed on stdout): the per-call binary sends it again to the next manager, or, told not
+ * to wait (SYSRUNC_MGR_WAIT_MS=0), reports it as it reports its own request's loss.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,7 +33,7 @@
 
 /* The manager's API version (src/manager-api/version.ts). */
 #define API_VERSION "1"
-enum { NOT_ANSWERED = 3, MAX_REPLY = 16 << 20, MAX_WRITES = 1024, MAX_DEPTH = 32 };
+enum { NOT_ANSWERED = 3, LOST = 4, MAX_REPLY = 16 << 20, MAX_WRITES = 1024, MAX_DEPTH = 32 };
 /* As the per-call binary's call timeout (src/manager-client/call.ts). */
 static const int CALL_TIMEOUT_MS = 120000;
 
@@ -123,7 +126,17 @@ static long now_ms(void) {
 	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
-/* Sends the request and reads the first line of the answer (without its newline); -1: no answer. */
+/* The connection ended after the request went out: how (see exit 4 above). */
+static const char *lost;
+
+static int ended(int err) {
+	if (err == 0) lost = "EOF";
+	else if (err == ECONNRESET) lost = "ECONNRESET";
+	else if (err == EPIPE) lost = "EPIPE";
+	return -1;
+}
+
+/* Sends the request and reads the first line of the answer (without its newline); -1: no answer (`lost` says if it died with the request). */
 static int exchange(const char *socket_path, const struct buf *req, struct buf *reply) {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(socket_path) >= sizeof addr.sun_path) return -1;
@@ -135,7 +148,10 @@ static int exchange(const char *socket_path, const struct buf *req, struct buf *
 	for (size_t sent = 0; sent < req->len;) {
 		ssize_t n = send(fd, req->data + sent, req->len - sent, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) goto out;
+		if (n <= 0) {
+			rc = ended(n == 0 ? EPIPE : errno);
+			goto out;
+		}
 		sent += (size_t)n;
 	}
 	long deadline = now_ms() + CALL_TIMEOUT_MS;
@@ -149,7 +165,10 @@ static int exchange(const char *socket_path, const struct buf *req, struct buf *
 		if (ready <= 0) goto out;
 		ssize_t n = read(fd, chunk, sizeof chunk);
 		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) goto out;
+		if (n <= 0) {
+			rc = ended(n == 0 ? 0 : errno);
+			goto out;
+		}
 		char *newline = memchr(chunk, '\n', (size_t)n);
 		if (put(reply, chunk, newline == NULL ? (size_t)n : (size_t)(newline - chunk)) != 0) goto out;
 		if (newline != NULL) {
@@ -348,11 +367,16 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	struct buf req = {0}, reply = {0};
-	if (request(&req, argc - 2, argv + 2) != 0 || exchange(argv[1], &req, &reply) != 0) return NOT_ANSWERED;
+	if (request(&req, argc - 2, argv + 2) != 0) return NOT_ANSWERED;
+	if (exchange(argv[1], &req, &reply) != 0) {
+		if (lost == NULL) return NOT_ANSWERED;
+		write_all(1, lost, strlen(lost), "stdout");
+		return LOST;
+	}
 	static struct answer a;
 	struct cursor c = {reply.data, reply.data + reply.len};
 	if (!object(&c, reply_member, &a) || (ws(&c), c.p != c.end)) return NOT_ANSWERED;
-	if (!a.has_result || !a.has_exit || !a.has_stdout || a.exit_code < 0 || a.exit_code > 255 || a.exit_code == NOT_ANSWERED) return NOT_ANSWERED;
+	if (!a.has_result || !a.has_exit || !a.has_stdout || a.exit_code < 0 || a.exit_code > 255 || a.exit_code == NOT_ANSWERED || a.exit_code == LOST) return NOT_ANSWERED;
 	fault_point("create:answered");
 	for (int i = 0; i < a.write_count; i++) {
 		struct message *m = &a.writes[i];
