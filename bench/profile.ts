@@ -53,7 +53,7 @@ export function parsePerfTrace(text: string): TraceLine[] {
 
 export const PHASES = [
   ['launcher', 'bin/sysrunc (sh) until execve of the per-call binary'],
-  ['callBoot', 'per-call binary start-up (Bun, bytecode) until connect()'],
+  ['callBoot', 'per-call side start-up (the C client, or Bun where it is missing) until connect()'],
   ['prepare', 'prepare request written until the reply is printed (the manager\'s whole create work)'],
   ['callExit', 'reply printed until the per-call binary exits'],
   ['handOver', 'per-call binary exit until bin/sysrunc execve(runc)'],
@@ -71,7 +71,9 @@ export function sysruncCreatePhases(lines: readonly TraceLine[]): Record<Phase, 
   // bin/sysrunc's pid is the one that finally execs runc; the per-call binary runs in a child.
   const runcExec = lines.find((l) => l.syscall === 'execve' && l.comm === 'runc' && ok(l));
   // Matched by the file exec'd: the line may carry the old comm (the subshell's) or the new one.
-  const callExec = lines.find((l) => l.syscall === 'execve' && (l.args.includes('sysrunc-call') || l.comm.startsWith('sysrunc-call')) && l.ts !== undefined && (l.ret === '0' || l.ret === ''));
+  // The per-call side: the C client (dist/sysrunc-prepare-call; perf shows its comm as "sysrunc-prepar") or the per-call binary.
+  const perCall = (s: string) => s.includes('sysrunc-call') || s.includes('sysrunc-prep');
+  const callExec = lines.find((l) => l.syscall === 'execve' && (perCall(l.args) || perCall(l.comm)) && l.ts !== undefined && (l.ret === '0' || l.ret === ''));
   if (runcExec === undefined || callExec === undefined) throw new Error(`trace: no execve of the per-call binary and then of runc (${lines.length} lines)`);
   const call = callExec.pid;
   const at = (what: string, pred: (l: TraceLine) => boolean, after: number): TraceLine => {

@@ -58,8 +58,19 @@ writeFileSync(path.join(nativeInclude, CAPABILITY_NAMES_HEADER), capabilityNames
 const cc = process.env.CC ?? 'cc';
 // And the create path's sysrunc-bundle-exec (runc in a mount namespace where the caller's bundle
 // holds the prepared config; without it, runc runs the prepared bundle and state.bundle names it),
-// and exec's capability grant without a runtime start (sysrunc-exec-grant).
-for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'], ['sysrunc-depot-supervise', 'src/depot/native/supervise.c'], ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c'], ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c'], ['sysrunc-mount-listener', 'src/manager/native/mount-listener.c']]) {
+// exec's capability grant without a runtime start (sysrunc-exec-grant), create/run's request to
+// the manager without one (sysrunc-prepare-call) and a system container's mount listener
+// (sysrunc-mount-listener). Built for the compiler's default target (baseline x86-64 on amd64: no
+// SIGILL on old CPUs). Each with what a machine without it gets.
+const nativePrograms = [
+  ['sysrunc-depot-init', 'src/depot/native/init.c', 'the depot needs it'],
+  ['sysrunc-depot-supervise', 'src/depot/native/supervise.c', 'the depot needs it'],
+  ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c', 'state.bundle will name the prepared bundle'],
+  ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c', 'exec grants capabilities through the per-call binary'],
+  ['sysrunc-prepare-call', 'src/runtime-call/native/prepare-call.c', 'create and run go through the per-call binary'],
+  ['sysrunc-mount-listener', 'src/manager/native/mount-listener.c', "containers inside system containers see the kernel's /proc figures"],
+];
+for (const [name, source, without] of nativePrograms) {
   const out = path.join(root, 'dist', name);
   const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-I', nativeInclude, '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) {
@@ -67,7 +78,7 @@ for (const [name, source] of [['sysrunc-depot-init', 'src/depot/native/init.c'],
   } else {
     // No stale binary passes for the sources.
     rmSync(out, { force: true });
-    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); ${name === 'sysrunc-bundle-exec' ? 'state.bundle will name the prepared bundle' : name === 'sysrunc-exec-grant' ? 'exec grants capabilities through the per-call binary' : name === 'sysrunc-mount-listener' ? 'containers inside system containers see the kernel\'s /proc figures' : 'the depot needs it'} (apt-get install gcc libc6-dev)`);
+    console.warn(`not built: dist/${name} (${cc}: ${(r.stderr || String(r.error)).trim().split('\n').slice(-2).join(' ')}); ${without} (apt-get install gcc libc6-dev)`);
   }
 }
 

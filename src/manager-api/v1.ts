@@ -270,6 +270,30 @@ export const METHODS = {
     /** A new manager releases the half-prepared container of the same caller and starts afresh. */
     idempotent: true,
   },
+  /**
+   * prepare from a create or run call's raw argv, for the C client (dist/sysrunc-prepare-call),
+   * which knows nothing of runc's flags: the manager parses argv as the per-call binary does,
+   * resolves relative paths against cwd, then does what prepare does. A bad call is an answer
+   * too: exitCode and the messages, formatted in the call's --log-format. The client performs
+   * `writes` in order, then prints `stdout` (bin/sysrunc's lines) and exits with exitCode.
+   */
+  prepareCall: {
+    params: z.object({
+      /** The argv after the program name, as bin/sysrunc received it (sysrunc's flags included). */
+      argv: z.array(z.string().check(z.maxLength(65536))).check(z.maxLength(4096)),
+      cwd: AbsPath,
+      callerPid: z.int().check(z.positive()),
+    }),
+    result: z.object({
+      exitCode: z.int().check(z.nonnegative()),
+      /** The caller's log file as given (relative: to its cwd) or, without `file`, its stderr. */
+      writes: z.array(z.object({ text: z.string(), file: z.optional(z.string()) })),
+      /** On success, the lines bin/sysrunc reads; '' otherwise. */
+      stdout: z.string(),
+    }),
+    /** As prepare. */
+    idempotent: true,
+  },
   /** Carries out host actions for a registered container, in order; all or nothing. */
   apply: {
     params: z.object({ id: ContainerId, actions: z.array(HostAction) }),

@@ -6,13 +6,17 @@ import { MANAGER_API, type METHODS } from '../manager-api/v1.ts';
 import { createRpcServer, type Handlers } from '../rpc/server.ts';
 import { SerialQueue } from '../rpc/serial-queue.ts';
 import { ServiceError, type ManagerService } from './service.ts';
+import { answerPrepareCall } from './prepare-call.ts';
 
 export { SerialQueue };
 
-export function managerHandlers(service: ManagerService): Handlers<typeof METHODS> {
+export function managerHandlers(service: ManagerService, log?: Logger): Handlers<typeof METHODS> {
   return {
     ping: { run: () => service.ping() },
     prepare: { run: (p) => service.prepare(p) },
+    prepareCall: {
+      run: (p) => answerPrepareCall({ prepare: (params) => service.prepare(params), unexpected: (err) => log?.error({ method: 'prepareCall', err: err instanceof Error ? err.stack : String(err) }, 'request failed unexpectedly') }, p),
+    },
     register: { run: (p) => service.register(p) },
     apply: { run: (p) => service.apply(p) },
     release: {
@@ -33,7 +37,7 @@ export function managerHandlers(service: ManagerService): Handlers<typeof METHOD
 export function createManagerServer(service: ManagerService, log: Logger, queue = new SerialQueue()): Server {
   return createRpcServer({
     api: MANAGER_API,
-    handlers: managerHandlers(service),
+    handlers: managerHandlers(service, log),
     log,
     queue,
     maxLineBytes: 1 << 20,

@@ -1,0 +1,51 @@
+// The manager's side of the C client (dist/sysrunc-prepare-call, src/runtime-call/native/
+// prepare-call.c): a create or run call's argv parsed with the per-call binary's own code
+// (src/oci, runtime-call/prepare-request.ts), then prepare as usual. Whatever goes wrong with the
+// call is answered, not thrown: the client has no grammar to salvage --log and --log-format
+// from, so the messages come back formatted, with where each goes, as the per-call binary would
+// have written them (runtime-call/report-error.ts).
+import { SysruncError } from '../common/errors.ts';
+import { processStartTime } from '../host/process-stat.ts';
+import type { Params, Result } from '../manager-api/v1.ts';
+import { effectiveCommand, parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
+import { errorWrites, warningWrites, type LogTarget } from '../runtime-call/report-error.ts';
+import { launcherLines, parseCreateCall, prepareParams } from '../runtime-call/prepare-request.ts';
+import { ServiceError } from './service-error.ts';
+
+export interface PrepareCallHost {
+  prepare(p: Params<'prepare'>): Promise<Result<'prepare'>>;
+  /** An error that is no refusal of the call (a manager bug): logged, and reported as prepare's would be. */
+  unexpected(err: unknown): void;
+}
+
+export async function answerPrepareCall(host: PrepareCallHost, p: Params<'prepareCall'>): Promise<Result<'prepareCall'>> {
+  let inv: Invocation;
+  try {
+    inv = parseInvocation(p.argv);
+  } catch (err) {
+    return failed(err instanceof UsageError ? err : new SysruncError(String(err)), salvageLogOptions(p.argv));
+  }
+  let call;
+  try {
+    const command = effectiveCommand(inv);
+    // bin/sysrunc runs the client for these two only (test/unit/runc-grammar-launcher.test.ts).
+    if (command !== 'create' && command !== 'run') throw new SysruncError(`prepareCall: the call is ${JSON.stringify(command ?? '')}, not create or run`);
+    call = parseCreateCall(inv, command, p.cwd);
+  } catch (err) {
+    return failed(err instanceof Error ? err : new SysruncError(String(err)), inv.globals);
+  }
+  try {
+    const prepared = await host.prepare(prepareParams(call, p.callerPid, processStartTime(p.callerPid) ?? ''));
+    const writes = prepared.warnings.flatMap((warning) => warningWrites(warning, inv.globals));
+    return { exitCode: 0, writes, stdout: launcherLines(call, prepared) };
+  } catch (err) {
+    // prepare's refusals in its own words; anything else as rpc/server.ts answers prepare's.
+    if (err instanceof ServiceError) return failed(err, inv.globals);
+    host.unexpected(err);
+    return failed(new SysruncError(`prepare: ${err instanceof Error ? err.message : String(err)}`), inv.globals);
+  }
+}
+
+function failed(err: Error, target: LogTarget): Result<'prepareCall'> {
+  return { exitCode: err instanceof SysruncError ? err.exitCode : 1, writes: errorWrites(err, target), stdout: '' };
+}
