@@ -13,7 +13,7 @@ export const JOURNALD_CONFIG_TARGET = `/run/systemd/journald.conf.d/50-sysrunc-k
 /**
  * systemd as init wants tmpfs on /run and /run/lock and `container=` in its environment. Where
  * /dev/kmsg is system-mounts' /dev/null stand-in, journald is told not to read it: /dev/null
- * cannot be polled, and journald 258+ exits on that (Debian sid's systemd-journald.service failed).
+ * cannot be polled, and journald 262 exits on that (Debian sid's systemd-journald.service failed).
  */
 export const systemdInit: Transform = {
   name: 'systemd',

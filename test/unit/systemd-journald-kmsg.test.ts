@@ -1,5 +1,5 @@
 // A system container's /dev/kmsg is /dev/null (system-mounts.ts), which cannot be polled:
-// systemd-journald 258 and later exit when told to read it (Debian sid's systemd booted
+// systemd-journald 262 (257 did not) exits when told to read it (Debian sid's systemd booted
 // "degraded" under sysrunc). systemd.ts binds sysrunc's journald drop-in (ReadKMsg=no) into /run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
