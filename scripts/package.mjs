@@ -62,6 +62,7 @@ const link = (target, at) => {
 for (const f of ['sysrunc', 'sysrunc-delegate-cgroups', 'sysrunc-adopt-netns']) put(`bin/${f}`, `usr/lib/sysrunc/bin/${f}`, 0o755);
 for (const f of ['sysrunc-call', 'sysrunc-multi', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener']) put(`dist/${f}`, `usr/lib/sysrunc/dist/${f}`, 0o755);
 put('dist/VERSION', 'usr/lib/sysrunc/dist/VERSION', 0o644);
+put('config/journald-sysrunc-kmsg.conf', 'usr/lib/sysrunc/config/journald-sysrunc-kmsg.conf', 0o644);
 for (const p of ['sysrunc-mgr', 'sysrunc-depotd', 'sysrunc-tenantd', 'sysrunc-ctl']) link('sysrunc-multi', `usr/lib/sysrunc/dist/${p}`);
 link('../lib/sysrunc/bin/sysrunc', 'usr/bin/sysrunc');
 link('../lib/sysrunc/dist/sysrunc-ctl', 'usr/bin/sysrunc-ctl');

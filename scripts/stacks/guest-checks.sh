@@ -198,21 +198,29 @@ check_engine_ops() {
 }
 
 # What docker:dind's entrypoint (moby's hack/dind) does on cgroup v2 before dockerd: no process may
-# stay in the root of a cgroup that delegates controllers, so all move to a leaf first.
+# stay in the root of a cgroup that delegates controllers, so all move to a leaf first. Then
+# containerd is started on its own and dockerd pointed at it (as Debian's docker.service does):
+# dockerd's own wait for a containerd it starts itself is fixed and short, and under one emulated
+# CPU containerd 2.1 was still loading its plugins when dockerd gave up and exited.
+# shellcheck disable=SC2016 # expanded by the container's shell
 DIND_START='mkdir -p /sys/fs/cgroup/init
 xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null
 sed -e "s/ / +/g" -e "s/^/+/" </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control
-exec dockerd'
+command -v containerd >/dev/null || exec dockerd
+containerd &
+deadline=$(($(date +%s) + 300))
+until ctr version >/dev/null 2>&1 || [ "$(date +%s)" -ge "$deadline" ]; do sleep 1; done
+exec dockerd --containerd=/run/containerd/containerd.sock'
 check_dind() {
 	docker run -d --runtime=sysrunc --name stack-dind -v "$images/bb.tar:/bb.tar:ro" stack/self:local sh -c "$DIND_START" >/dev/null ||
 		return 1
 	result=fail
-	if wait_for 240 docker exec stack-dind docker info; then
+	if wait_for 420 docker exec stack-dind docker info; then
 		docker exec stack-dind docker import /bb.tar bb >/dev/null &&
 			inner=$(docker exec stack-dind docker run --rm -m 32m bb sh -c 'echo inner-ok; cat /sys/fs/cgroup/memory.max') &&
 			result=pass
 	else
-		inner="inner dockerd did not answer in 240 s: $(docker logs stack-dind 2>&1 | tail -3)"
+		inner="inner dockerd did not answer in 420 s: $(docker logs stack-dind 2>&1 | tail -3)"
 	fi
 	docker rm -f stack-dind >/dev/null
 	echo "$inner" | tr '\n' ' '

@@ -2,6 +2,7 @@
 // The per-call binary only forwards the call and hands the prepared bundle to runc; running this
 // in the long-lived manager means no process start-up, no module loading and no schema compiling
 // per container, and host facts read through /proc/<caller>.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Params, Result } from '../manager-api/v1.ts';
 import { loadBundle, type LoadedBundle } from '../oci/bundle.ts';
@@ -24,6 +25,7 @@ import type { ContainerRecord } from './registry.ts';
 import type { LxcfsFact } from '../spec-transform/lxcfs-view.ts';
 import { startMountListener } from './lxcfs/mount-listener.ts';
 import { mountListenerPaths } from '../spec-transform/lxcfs-nested.ts';
+import { JOURNALD_CONFIG_FILE } from '../spec-transform/systemd.ts';
 import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 import { UNTIMED, type StepMarks } from './step-timings.ts';
 
@@ -93,6 +95,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>, 
         hookBinary: host.hookBinary,
         // The hooks sysrunc adds live side by side in bin/.
         netnsHook: path.join(path.dirname(host.hookBinary), 'sysrunc-adopt-netns'),
+        ...installedJournaldConfig(host.hookBinary),
         ...facts,
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
         volumeMounts: registered.volumeMounts,
@@ -215,4 +218,10 @@ function asRequestError<T>(fn: () => T): T {
     if (err instanceof SysruncError) throw new ServiceError('invalid-request', err.message);
     throw err;
   }
+}
+
+/** The journald drop-in in the install's config/ (beside bin/), if it is there. */
+function installedJournaldConfig(hookBinary: string): { journaldConfig?: string } {
+  const file = path.join(path.dirname(path.dirname(hookBinary)), 'config', JOURNALD_CONFIG_FILE);
+  return existsSync(file) ? { journaldConfig: file } : {};
 }

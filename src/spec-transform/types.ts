@@ -70,6 +70,8 @@ export interface Plan {
   readonly systemdInit: boolean;
   /** Absolute path of bin/sysrunc-delegate-cgroups, the hook sysrunc adds. */
   readonly hookBinary: string;
+  /** Absolute path of config/journald-sysrunc-kmsg.conf when it is installed (systemd.ts binds it). */
+  readonly journaldConfig?: string;
   /** Absolute path of bin/sysrunc-adopt-netns, the hook a pod sandbox gets (pod-network.ts); none: no pod support. */
   readonly netnsHook?: string;
   /**

@@ -96,6 +96,13 @@ test('/dev/kmsg is /dev/null', async () => {
   assert.equal(r.stdout.trim(), '1:3');
 });
 
+test('journald runs with ReadKMsg=no from sysrunc\'s drop-in, since /dev/kmsg (/dev/null) cannot be polled', async () => {
+  const config = await exec(systemd, ['systemd-analyze', 'cat-config', 'systemd/journald.conf']);
+  assert.match(config.stdout, /# \/run\/systemd\/journald\.conf\.d\/50-sysrunc-kmsg\.conf\n(#.*\n)*\[Journal\]\nReadKMsg=no/, config.stdout + config.stderr);
+  const journald = await exec(systemd, ['systemctl', 'is-active', 'systemd-journald']);
+  assert.equal(journald.stdout.trim(), 'active');
+});
+
 test('docker stop shuts systemd down cleanly (exit code 0 from SIGRTMIN+3)', async () => {
   const r = await rig.docker(['stop', '-t', '30', systemd]);
   assert.equal(r.exitCode, 0);
