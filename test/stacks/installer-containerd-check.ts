@@ -88,7 +88,7 @@ async function nodeContainerd(name: string, root: string): Promise<ContainerdDae
     env: ownManager?.env ?? {},
     prepare: (rigConfig) => {
       const c = parseToml(rigConfig) as { root: string; state: string; grpc: { address: string } };
-      const wrapper = ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', NODE_NAMESPACE, 'sysrunc-node', root, c.root, c.state, c.grpc.address];
+      const wrapper = ['unshare', '--mount', '--propagation', 'slave', '--', 'sh', '-c', NODE_NAMESPACE, 'sysrunc-node', root, c.root, c.state, c.grpc.address];
       return Promise.resolve({ configFile: '/etc/containerd/config.toml', wrapper });
     },
   });

@@ -7,10 +7,13 @@
 // batch must come up whole, every container in a user namespace of its own, the host ranges
 // pairwise disjoint. Prints a line per batch and last the p50/p99 per handler and their ratios.
 // usage: pods-at-scale.ts <pause-image.tar> <busybox-image.tar> [pods per batch (10)] [rounds (2)]
+// Off the guests (no sysrunc-mgr of the machine's own): SYSRUNC_CHECK_TEST_MANAGER=1 runs it with
+// the checkout's bin/sysrunc and a private manager.
 import { hostRanges, listedPods, overlapping, removePods, startPod, type Handler } from '../../bench/scenario-pods.ts';
 import { quantile } from '../../bench/lib.ts';
 import { startCriRig } from '../rig/cri.ts';
 import { criRuntime } from '../rig/cri-api.ts';
+import { SYSRUNC as TEST_SYSRUNC, startTestManager } from '../helpers/manager.ts';
 
 const [pauseTar, appTar, podsArg = '10', roundsArg = '2'] = process.argv.slice(2);
 if (pauseTar === undefined || appTar === undefined) throw new Error('usage: pods-at-scale.ts <pause-image.tar> <busybox-image.tar> [pods per batch] [rounds]');
@@ -18,7 +21,8 @@ const PODS = Number(podsArg);
 const ROUNDS = Number(roundsArg);
 if (!(PODS >= 1) || !(ROUNDS >= 1)) throw new Error(`pods per batch and rounds must be positive numbers: ${podsArg} ${roundsArg}`);
 
-const rig = await startCriRig('stack-pods', { sysrunc: '/usr/local/bin/sysrunc' }, {}, { images: { pauseTar, appTar }, startTimeoutMs: 300_000 });
+const ownManager = process.env['SYSRUNC_CHECK_TEST_MANAGER'] === '1' ? await startTestManager({ name: 'stack-pods' }) : undefined;
+const rig = await startCriRig('stack-pods', { sysrunc: ownManager === undefined ? '/usr/local/bin/sysrunc' : TEST_SYSRUNC }, ownManager?.env ?? {}, { images: { pauseTar, appTar }, startTimeoutMs: 300_000 });
 const cri = criRuntime(rig.cri);
 const samples: Record<Handler, number[]> = { runc: [], sysrunc: [] };
 let failed = false;
@@ -50,6 +54,7 @@ try {
   console.log((err as Error).message.split('\n')[0]);
 } finally {
   await rig.stop();
+  await ownManager?.dispose();
 }
 if (!failed) {
   const q = (h: Handler, p: number): number => quantile(samples[h], p);
