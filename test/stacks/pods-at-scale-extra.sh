@@ -7,7 +7,7 @@
 # Each batch's line goes to the console log as it comes; the summary line to the table.
 # Sourced by scripts/stacks/guest-checks.sh (it defines check, $stack and $console_tty).
 # shellcheck disable=SC2154 # $stack, $console_tty: guest-checks.sh's
-PODS_AT_SCALE='8 2' # pods per batch, rounds (each round: a runc and a sysrunc batch)
+PODS_AT_SCALE='6 2' # pods per batch, rounds (each round: a runc and a sysrunc batch)
 check_pods_at_scale() {
 	out=/tmp/pods-at-scale.out
 	# shellcheck disable=SC2086 # two numbers
