@@ -14,17 +14,17 @@ import { checkpoint, log, makeRow, quantile, type Paired } from './lib.ts';
 
 const PODS = 30;
 const HANDLERS = ['runc', 'sysrunc'] as const;
-type Handler = (typeof HANDLERS)[number];
+export type Handler = (typeof HANDLERS)[number];
 const RIG_NAME = 'sysrunc-bench-cri';
 
-interface Pod {
+export interface Pod {
   readonly podId: string;
   readonly containerId: string;
   readonly ms: number;
 }
 
 /** One pod, timed from RunPodSandbox until StartContainer returned. */
-async function startPod(cri: CriRuntime, rig: CriRig, handler: Handler, name: string): Promise<Pod> {
+export async function startPod(cri: CriRuntime, rig: CriRig, handler: Handler, name: string): Promise<Pod> {
   const config: PodSandboxConfig = {
     metadata: { name, uid: randomUUID(), namespace: 'default', attempt: 0 },
     log_directory: path.join(rig.logDir, name),
@@ -37,7 +37,7 @@ async function startPod(cri: CriRuntime, rig: CriRig, handler: Handler, name: st
   return { podId, containerId, ms: performance.now() - t0 };
 }
 
-async function removePods(cri: CriRuntime, pods: readonly { podId: string }[]): Promise<void> {
+export async function removePods(cri: CriRuntime, pods: readonly { podId: string }[]): Promise<void> {
   await Promise.all(
     pods.map(async ({ podId }) => {
       await cri.stopPodSandbox(podId);
@@ -46,14 +46,14 @@ async function removePods(cri: CriRuntime, pods: readonly { podId: string }[]): 
   );
 }
 
-async function listedPods(rig: CriRig): Promise<{ podId: string }[]> {
+export async function listedPods(rig: CriRig): Promise<{ podId: string }[]> {
   const r = await rig.cri.runtime('ListPodSandbox', { filter: {} });
   const items = Array.isArray(r['items']) ? (r['items'] as Array<Record<string, unknown>>) : [];
   return items.map((item) => ({ podId: String(item['id']) }));
 }
 
 /** Host uid ranges of the batch's containers: "<inside> <host> <size>" of each one's uid_map. */
-async function hostRanges(cri: CriRuntime, pods: readonly Pod[]): Promise<{ start: number; size: number }[]> {
+export async function hostRanges(cri: CriRuntime, pods: readonly Pod[]): Promise<{ start: number; size: number }[]> {
   return Promise.all(
     pods.map(async (p) => {
       const r = await cri.execSync(p.containerId, ['cat', '/proc/self/uid_map'], 30);
@@ -66,7 +66,7 @@ async function hostRanges(cri: CriRuntime, pods: readonly Pod[]): Promise<{ star
   );
 }
 
-function overlapping(ranges: readonly { start: number; size: number }[]): number {
+export function overlapping(ranges: readonly { start: number; size: number }[]): number {
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   let n = 0;
   for (let i = 1; i < sorted.length; i++) {

@@ -59,7 +59,7 @@ mkdir -p "$run/sysrunc" "$run/oci"
 cp scripts/stacks/guest-checks.sh "$run/"
 [ -z "${SYSRUNC_STACKS_EXTRA:-}" ] || cp "$SYSRUNC_STACKS_EXTRA" "$run/extra.sh"
 cp "$node" "$run/node"
-cp -a bin deploy dist node_modules package.json config src test tsconfig.json "$run/sysrunc/"
+cp -a bench bin deploy dist node_modules package.json config src test tsconfig.json "$run/sysrunc/"
 mkdir -p "$run/sysrunc/scripts"
 cp scripts/rig-clean.sh "$run/sysrunc/scripts/"
 # The CRI check (test/stacks/cri-pod-check.ts): the CRI proto the rig loads from ../shared, and the

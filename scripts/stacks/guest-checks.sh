@@ -457,6 +457,15 @@ case $(containerd --version | awk '{print $3}') in
 v1.* | 1.*) report "CHECK cri-userns skip 0 containerd before 2.0 has no pod user namespaces" ;;
 *) if [ -r "$stack/oci/pause.tar" ] && [ -r "$stack/shared/cri-api/api.proto" ]; then check cri-userns check_cri_userns; fi ;;
 esac
+# Issue 23: the installer's containerd 2.x output (none, the distribution's, `config default`)
+# under the node's containerd, a CRI pod under handler sysrunc, uninstall byte for byte.
+check_installer_containerd() {
+	cd "$stack/sysrunc" && node --import tsx test/stacks/installer-containerd-check.ts "$stack/oci/pause.tar" "$stack/oci/bb.tar"
+}
+case $(containerd --version | awk '{print $3}') in
+v1.* | 1.*) report "CHECK installer-containerd skip 0 containerd 1.x: test/e2e/kubernetes-installer.test.ts on the host" ;;
+*) [ -r "$stack/oci/pause.tar" ] && check installer-containerd check_installer_containerd ;;
+esac
 check nothing-left check_nothing_left
 report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | sed 's/.*"mode":"\([a-z]*\)","reason":"\(.*\)"$/\1 (\2)/')"
 report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"

@@ -37,7 +37,7 @@ export interface CriRig {
   stop(): Promise<void>;
 }
 
-function criClient(address: string): CriClient {
+export function criClient(address: string): CriClient {
   // ../shared beside the checkout; SYSRUNC_CRI_PROTO (the file) or SYSRUNC_SHARED_DIR names it for a checkout elsewhere.
   const definition = protoLoader.loadSync(process.env['SYSRUNC_CRI_PROTO'] ?? path.join(process.env['SYSRUNC_SHARED_DIR'] ?? path.join(REPO_ROOT, '..', 'shared'), 'cri-api', 'api.proto'), {
     keepCase: true,

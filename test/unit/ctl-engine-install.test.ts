@@ -205,6 +205,28 @@ test('install containerd (version 3) whose imports already cover conf.d leaves c
   assert.ok(existsSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml')));
 });
 
+// What `containerd config default` and `containerd config migrate` (2.x) write: an empty imports list.
+const CONFIG_V3_EMPTY_IMPORTS = CONFIG_V3.replace('version = 3\n', 'version = 3\nimports = []\n');
+
+test('install containerd (version 3) on an empty `imports = []` imports the drop-in in that line', () => {
+  put('/etc/containerd/config.toml', CONFIG_V3_EMPTY_IMPORTS);
+  installRuntime('containerd', opts());
+  const text = get('/etc/containerd/config.toml');
+  assert.deepEqual((parseToml(text) as { imports: string[] }).imports, ['/etc/containerd/conf.d/sysrunc.toml']);
+  assert.equal(text.split('\n').filter((l) => l.startsWith('imports')).length, 1);
+  assert.ok(!text.includes('BEGIN sysrunc'), 'no tables appended to config.toml');
+  assert.ok(existsSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml')));
+});
+
+test('uninstall containerd after config.toml was edited puts the empty `imports = []` back', () => {
+  put('/etc/containerd/config.toml', CONFIG_V3_EMPTY_IMPORTS);
+  installRuntime('containerd', opts());
+  put('/etc/containerd/config.toml', `${get('/etc/containerd/config.toml')}oom_score = 0\n`);
+  uninstallRuntime('containerd', opts());
+  assert.equal(get('/etc/containerd/config.toml'), `${CONFIG_V3_EMPTY_IMPORTS}oom_score = 0\n`);
+  assert.ok(!existsSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml')));
+});
+
 test('install containerd (version 3) a second time changes nothing, and uninstall puts everything back byte for byte', () => {
   const { before, after } = installTwiceThenUninstallContainerd(CONFIG_V3);
   // conf.d, made for the drop-in, stays (empty) as containerd 2.2's default import directory.

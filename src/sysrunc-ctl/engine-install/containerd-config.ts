@@ -4,8 +4,9 @@
 //     lines. Not an `imports` drop-in: 1.x replaces a whole plugin section with an imported one,
 //     which would drop every other CRI setting of the file.
 //   version 3 (containerd 2.x, which merges imported plugin settings key by key): a drop-in file,
-//     imported by config.toml (an `imports` line added when none covers it). A file whose own
-//     `imports` does not cover the drop-in gets the tables appended instead, as for version 2.
+//     imported by config.toml (an `imports` line added, or put in place of an empty `imports = []`).
+//     A file whose own `imports` lists other files and not the drop-in gets the tables appended
+//     instead, as for version 2.
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { EngineConfigError } from './docker-config.ts';
@@ -20,6 +21,7 @@ const BEGIN = '# BEGIN sysrunc: added by `sysrunc-ctl install containerd`, remov
 const BEGIN_AFTER_NEWLINE = `${BEGIN} (it added the newline before this line)`;
 const END = '# END sysrunc';
 const IMPORT_MARK = '# added by sysrunc-ctl install containerd';
+const IN_PLACE_OF = ', in place of: ';
 
 export interface ContainerdPlan {
   /** config.toml's new text; undefined: unchanged. */
@@ -95,6 +97,14 @@ export function planContainerdInstall(file: string, text: string | undefined, ve
     return { main: lines.join('\n'), dropIn };
   }
   if (Array.isArray(imports) && imports.some((p) => typeof p === 'string' && globMatches(p, dropInPath))) return { main: undefined, dropIn };
+  // `imports = []`: what `containerd config default` and `config migrate` write. That line gives
+  // way to the drop-in's import, and says what it was (uninstall puts it back).
+  const emptyImports = Array.isArray(imports) && imports.length === 0 ? text.split('\n').findIndex((l) => /^imports\s*=\s*\[\s*\]\s*$/.test(l)) : -1;
+  if (emptyImports >= 0) {
+    const lines = text.split('\n');
+    lines[emptyImports] = `imports = [${JSON.stringify(dropInPath)}] ${IMPORT_MARK}${IN_PLACE_OF}${lines[emptyImports] ?? ''}`;
+    return { main: lines.join('\n'), dropIn };
+  }
   return { main: appendBlock(text, tables(3, name, runtimePath)) };
 }
 
@@ -103,8 +113,13 @@ export function planContainerdUninstall(text: string): string | undefined {
   let out = text;
   const lines = out.split('\n');
   const importLine = lines.findIndex((l) => l.endsWith(IMPORT_MARK) && /^imports = /.test(l));
+  const replacedLine = lines.findIndex((l) => /^imports = /.test(l) && l.includes(`${IMPORT_MARK}${IN_PLACE_OF}`));
   if (importLine >= 0) {
     lines.splice(importLine, 1);
+    out = lines.join('\n');
+  } else if (replacedLine >= 0) {
+    const line = lines[replacedLine] ?? '';
+    lines[replacedLine] = line.slice(line.indexOf(IN_PLACE_OF) + IN_PLACE_OF.length);
     out = lines.join('\n');
   }
   for (const [begin, extra] of [[`${BEGIN_AFTER_NEWLINE}\n`, 1], [`${BEGIN}\n`, 0]] as const) {
