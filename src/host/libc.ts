@@ -17,6 +17,7 @@ export interface Libc {
   fcntl(fd: number, cmd: number, arg: number): number;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
+  flock(fd: number, operation: number): number;
   execve(path: string, argv: (string | null)[], envp: (string | null)[]): number;
   signal(sig: number, handler: Pointer): Pointer;
   sigprocmask(how: number, set: Buffer | null, oldset: Buffer | null): number;
@@ -125,6 +126,7 @@ function bind(): Libc {
   const close = lib.func('int close(int fd)');
   const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
   const umount2 = lib.func('int umount2(const char *target, int flags)');
+  const flock = lib.func('int flock(int fd, int operation)');
   const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
   const signal = lib.func('void *signal(int sig, void *handler)');
   const sigprocmask = lib.func('int sigprocmask(int how, const void *set, void *oldset)');
@@ -149,6 +151,7 @@ function bind(): Libc {
     fcntl: (fd, cmd, arg) => fcntl(fd, cmd, 'int', arg) as number,
     mount: (source, target, fstype, flags, data) => mount(source, target, fstype, flags, data) as number,
     umount2: (target, flags) => umount2(target, flags) as number,
+    flock: (fd, operation) => flock(fd, operation) as number,
     execve: (path, argv, envp) => execve(path, argv, envp) as number,
     signal: (sig, handler) => signal(sig, handler) as Pointer,
     sigprocmask: (how, set, oldset) => sigprocmask(how, set, oldset) as number,

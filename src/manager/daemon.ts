@@ -154,6 +154,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
       journalDir: path.join(o.stateDir, 'journals'),
       offQueue: (fn) => queue.unlocked(fn),
       storeVolumes,
+      runBase: o.runDir,
     }),
     volumes,
     log,

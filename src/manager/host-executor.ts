@@ -10,6 +10,7 @@ import { bindMountFd, idmappedBindMountFd, isMountPoint, makePrivate, unmount } 
 import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';
 import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
 import { insideDir, releaseEnginePath, replaceEngineOverlay, restoreEngineOverlay } from './ownership/engine-overlay.ts';
+import { withMountNamespaceLock } from '../host/mount-ns-lock.ts';
 import { createUserNamespaceFd } from '../host/userns.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
 import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
@@ -40,6 +41,12 @@ export interface HostExecutorOptions {
    * back right after it is gone and before the engine's own overlay is mounted again.
    */
   readonly storeVolumes?: StoreVolumeHooks;
+  /**
+   * The manager's run base: the incoming overlay of a swap over one upper dir is mounted holding
+   * its mount-namespace lock (host/mount-ns-lock.ts), so no runc namespace still holds a copy of
+   * the outgoing one. Unset (unit tests): no lock.
+   */
+  readonly runBase?: string;
 }
 
 export interface StoreVolumeHooks {
@@ -68,7 +75,7 @@ export class HostExecutor {
       case 'bind-mount':
         return bindMountAction(ctx, action);
       case 'overlay-mount':
-        return overlayMount(ctx, action, this.o.storeVolumes);
+        return overlayMount(ctx, action, this.o.storeVolumes, this.o.runBase);
       case 'rootfs-clone':
         return this.rootfsClone(ctx, action);
       case 'chown-tree':
@@ -88,7 +95,7 @@ export class HostExecutor {
         const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
         undoMountTarget(ctx, action.target);
         this.o.storeVolumes?.returnToLayer(ctx.id);
-        if (released && action.replaces) restoreEngineOverlay(action.replaces);
+        if (released && action.replaces) this.swapLocked(restoreEngineOverlay, action.replaces);
         return;
       }
       case 'rootfs-clone': {
@@ -98,7 +105,7 @@ export class HostExecutor {
         // docker commit, docker cp and docker diff read the upper dir of a stopped container.
         this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
         this.o.cloner.unmountClone(ctx.id);
-        if (released && action.replaces) restoreEngineOverlay(action.replaces);
+        if (released && action.replaces) this.swapLocked(restoreEngineOverlay, action.replaces);
         return;
       }
       case 'chown-tree':
@@ -147,9 +154,15 @@ export class HostExecutor {
     mkdirSync(action.target, { mode: 0o700 });
     const layers = { lowerdirs: [clone.merged], upperdir: action.upperdir, workdir: action.workdir, options: action.options };
     replaceEngineOverlay(action.replaces, action.target, () => {
-      mountOverlay(action.target, layers, lowerdirSupport().syntax);
+      this.swapLocked(() => mountOverlay(action.target, layers, lowerdirSupport().syntax), undefined);
       makePrivate(action.target);
     });
+  }
+
+  /** fn(arg) under the run base's mount-namespace lock (see runBase). */
+  private swapLocked<A>(fn: (arg: A) => void, arg: A): void {
+    if (this.o.runBase === undefined) return fn(arg);
+    withMountNamespaceLock(this.o.runBase, () => fn(arg));
   }
 
   /**
@@ -229,7 +242,7 @@ function refuseHostSystemPath(ctx: ContainerContext, p: string): void {
   }
 }
 
-function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>, stores: StoreVolumeHooks | undefined): void {
+function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>, stores: StoreVolumeHooks | undefined, runBase: string | undefined): void {
   assertInside(ctx.runDir, action.target);
   for (const dir of [...action.lowerdirs, action.upperdir, action.workdir]) {
     if (dir !== undefined) assertInside(ctx.runDir, dir);
@@ -242,7 +255,9 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
     stores?.leaveLayer(ctx.id);
     try {
       // Legacy syntax: the layers are named relative to the run dir, to fit one page.
-      mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
+      const mountOwn = () => mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
+      if (action.replaces !== undefined && runBase !== undefined) withMountNamespaceLock(runBase, mountOwn);
+      else mountOwn();
       makePrivate(action.target);
     } catch (err) {
       while (isMountPoint(action.target)) unmount(action.target, { detach: true });

@@ -10,6 +10,7 @@ import { rangeKeyOf, type ContainerRecord } from './registry.ts';
 import { removeUnmountedTree } from './run-dirs.ts';
 import { MOUNT_LISTENER_SOCKETS_DIR_NAME } from '../spec-transform/lxcfs-nested.ts';
 import { RUN_DIRS, type ServiceOptions } from './service-options.ts';
+import { MOUNT_NS_LOCK_FILE } from '../host/mount-ns-lock.ts';
 
 /** Releases a container's record (service.ts releaseOnce): with `keep`, as a stop. */
 export type ReleaseGone = (record: ContainerRecord, how: { keep: boolean }) => Promise<void>;
@@ -57,7 +58,7 @@ export async function reconcileHost(o: ServiceOptions, release: ReleaseGone): Pr
 
 /** Per-container dirs under the run base: containers/<id>, and <id> as sysrunc before 0.2 made them. */
 function runDirCandidates(o: ServiceOptions): string[] {
-  const layout = new Set([RUN_DIRS, LXCFS_DIR_NAME, MOUNT_LISTENER_SOCKETS_DIR_NAME, path.basename(o.bundles.bundlesDir), path.basename(o.bundles.hintsDir)]);
+  const layout = new Set([RUN_DIRS, LXCFS_DIR_NAME, MOUNT_LISTENER_SOCKETS_DIR_NAME, MOUNT_NS_LOCK_FILE, path.basename(o.bundles.bundlesDir), path.basename(o.bundles.hintsDir)]);
   const legacy = readdirIfExists(o.runBase).filter((n) => !layout.has(n) && !n.endsWith('.sock') && !n.startsWith('.'));
   return [...readdirIfExists(path.join(o.runBase, RUN_DIRS)).map((n) => path.join(o.runBase, RUN_DIRS, n)), ...legacy.map((n) => path.join(o.runBase, n))];
 }

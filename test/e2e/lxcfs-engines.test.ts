@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { MOUNT_NS_LOCK_FILE } from '../../src/host/mount-ns-lock.ts';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { sweepManager } from '../helpers/manager-state.ts';
 import { APP_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
@@ -74,6 +75,7 @@ after(async () => {
   await mgr?.dispose();
   if (runDir !== undefined) {
     for (const sub of ['hints', 'bundles', 'containers']) removeEmptyDir(path.join(runDir, sub));
+    rmSync(path.join(runDir, MOUNT_NS_LOCK_FILE), { force: true });
     removeEmptyDir(runDir);
   }
   // The tenant's parent cgroups (runc removes only the container's own); empty ones only.

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { MOUNT_NS_LOCK_FILE } from '../../src/host/mount-ns-lock.ts';
 import { TenantsClient } from '../../src/tenants-api/client.ts';
 import { TenantError, type Container } from '../../src/tenants-api/v1.ts';
 import { ContainerdClient } from '../../src/tenants/containerd-client.ts';
@@ -128,6 +129,7 @@ after(async () => {
   await mgr?.dispose();
   if (runDir !== undefined) {
     for (const sub of ['hints', 'bundles', 'containers']) removeEmptyDir(path.join(runDir, sub));
+    rmSync(path.join(runDir, MOUNT_NS_LOCK_FILE), { force: true });
     removeEmptyDir(runDir);
   }
   // The tenants' parent cgroups (runc removes only the containers' own), ours by name; empty ones only.

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { MOUNT_NS_LOCK_FILE } from '../../src/host/mount-ns-lock.ts';
 import { mountsUnder } from '../rig/proc.ts';
 import { disjoint, inPool, managerList, parseIdMap, startE2ERig, subidAllocations, type E2ERig } from './helpers.ts';
 
@@ -76,6 +77,6 @@ test('afterwards, no mount is left under the manager run dir', () => {
   assert.deepEqual(mountsUnder([rig.mgr.runDir]), []);
 });
 
-test('afterwards, nothing but mgr.sock and the empty layout dirs is left in the manager run dir', () => {
-  assert.deepEqual(walk(rig.mgr.runDir).sort(), ['bundles', 'containers', 'hints', path.basename(rig.mgr.socket)].sort());
+test('afterwards, nothing but mgr.sock, the mount-namespace lock and the empty layout dirs is left in the manager run dir', () => {
+  assert.deepEqual(walk(rig.mgr.runDir).sort(), ['bundles', 'containers', 'hints', MOUNT_NS_LOCK_FILE, path.basename(rig.mgr.socket)].sort());
 });

@@ -4,6 +4,7 @@
 // periodic sweep for a removed rootfs): a test waits for that release with readUntil, and never
 // forces a sweep before it reads, which would release (and so hide) what the manager leaked.
 import { existsSync, readdirSync } from 'node:fs';
+import { MOUNT_NS_LOCK_FILE } from '../../src/host/mount-ns-lock.ts';
 import path from 'node:path';
 import { ManagerClient } from '../../src/manager-client/client.ts';
 import type { Result } from '../../src/manager-api/v1.ts';
@@ -32,6 +33,8 @@ export function runDirEntries(runDir: string, socket: string, mine: (id: string)
   const out: string[] = [];
   for (const name of readdirSync(runDir)) {
     if (name === path.basename(socket) && path.dirname(socket) === runDir) continue;
+    // The manager's one lock file of the run base (src/host/mount-ns-lock.ts): kept, like the socket.
+    if (name === MOUNT_NS_LOCK_FILE) continue;
     if (!LAYOUT.includes(name)) {
       if (mine(name)) out.push(name);
       continue;

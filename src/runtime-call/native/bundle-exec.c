@@ -15,7 +15,10 @@
  * mounts are private (no systemd), a copy would keep another container's overlay alive after the
  * manager unmounted it, and the overlay mounted next over the same upper dir would be a second
  * live one (the kernel's "upperdir is in-use" warning). An overlay whose mount point the prepared
- * config names (the container's own root, or a directory above it) is kept.
+ * config names (the container's own root, or a directory above it) is kept. From the unshare until
+ * that detach is done, the run base's mount-ns.lock is held shared: the manager mounts the
+ * incoming overlay of a swap over one upper dir holding it exclusively (src/host/mount-ns-lock.ts),
+ * so it never mounts one while a copy of the outgoing one lives here.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -81,6 +85,26 @@ static void detach_other_overlays(const char *config_path) {
 	free(config);
 }
 
+/* <run base>/mount-ns.lock, the run base being three levels above <run base>/bundles/<id>/config.json;
+ * -1 (no lock) when the path is shorter or the file cannot be opened. */
+static int lock_mount_ns(const char *config_path) {
+	char lock[PATH_MAX];
+	if (snprintf(lock, sizeof lock, "%s", config_path) >= (int)sizeof lock) return -1;
+	for (int i = 0; i < 3; i++) {
+		char *slash = strrchr(lock, '/');
+		if (slash == NULL || slash == lock) return -1;
+		*slash = '\0';
+	}
+	if (strlen(lock) + sizeof "/mount-ns.lock" > sizeof lock) return -1;
+	strcat(lock, "/mount-ns.lock");
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, LOCK_SH) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int fail(const char *what, const char *path) {
 	fprintf(stderr, "sysrunc: %s %s: %s\n", what, path, strerror(errno));
 	return 127;
@@ -96,9 +120,11 @@ int main(int argc, char **argv) {
 		errno = ENAMETOOLONG;
 		return fail("bundle", argv[2]);
 	}
+	int lock = lock_mount_ns(argv[1]);
 	if (unshare(CLONE_NEWNS) != 0) return fail("unshare", "mount namespace");
 	if (mount("none", "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) return fail("make slave", "/");
 	detach_other_overlays(argv[1]);
+	if (lock >= 0) close(lock);
 	if (mount(argv[1], target, NULL, MS_BIND, NULL) != 0) return fail("bind prepared config over", target);
 	execvp(argv[3], argv + 3);
 	return fail("exec", argv[3]);
