@@ -4,8 +4,9 @@
 // host range, and leave no container once stopped and removed. Prints one line; exit 0 = pass.
 // usage: cri-pod-check.ts <pause-image.tar> <busybox-image.tar>
 import { randomUUID } from 'node:crypto';
-import { APP_IMAGE, startCriRig } from '../rig/cri.ts';
+import { startCriRig } from '../rig/cri.ts';
 import { criRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
+import { startTwoAppsUidMaps } from './two-apps.ts';
 
 const [pauseTar, appTar] = process.argv.slice(2);
 if (pauseTar === undefined || appTar === undefined) throw new Error('usage: cri-pod-check.ts <pause-image.tar> <busybox-image.tar>');
@@ -20,14 +21,7 @@ try {
     linux: { security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } },
   };
   const pod = await cri.runPodSandbox(config, 'sysrunc');
-  const maps: string[] = [];
-  for (const i of [0, 1]) {
-    const id = await cri.createContainer(pod, { metadata: { name: `app${i}`, attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], log_path: `app${i}.log` }, config);
-    await cri.startContainer(id);
-    const r = await cri.execSync(id, ['cat', '/proc/self/uid_map'], 120);
-    if (r.exitCode !== 0) throw new Error(`exec in app${i}: ${r.stderr.trim()}`);
-    maps.push(r.stdout.trim().replace(/\s+/g, ' '));
-  }
+  const maps = await startTwoAppsUidMaps(cri, pod, config);
   await cri.stopPodSandbox(pod);
   await cri.removePodSandbox(pod);
   const left = await cri.listContainers();

@@ -22,6 +22,7 @@ import { parse as parseToml } from 'smol-toml';
 import { startContainerd, type ContainerdDaemon } from '../rig/containerd.ts';
 import { APP_IMAGE, criClient, PAUSE_IMAGE } from '../rig/cri.ts';
 import { criRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
+import { startTwoAppsUidMaps } from './two-apps.ts';
 import { ensureContainerdImage } from '../rig/images.ts';
 import { tree } from '../rig/node-installer.ts';
 import { bins, REPO_ROOT, rigDirs } from '../rig/paths.ts';
@@ -88,15 +89,7 @@ async function twoAppPod(containerd: ContainerdDaemon, logDir: string): Promise<
   try {
     const pod = await cri.runPodSandbox(config, 'sysrunc');
     try {
-      const maps: string[] = [];
-      for (const i of [0, 1]) {
-        const id = await cri.createContainer(pod, { metadata: { name: `app${i}`, attempt: 0 }, image: { image: APP_IMAGE }, command: ['sleep', '100000'], log_path: `app${i}.log` }, config);
-        await cri.startContainer(id);
-        const r = await cri.execSync(id, ['cat', '/proc/self/uid_map'], 120);
-        if (r.exitCode !== 0) throw new Error(`exec in app${i}: ${r.stderr.trim()}`);
-        maps.push(r.stdout.trim().replace(/\s+/g, ' '));
-      }
-      return maps;
+      return await startTwoAppsUidMaps(cri, pod, config);
     } finally {
       await cri.stopPodSandbox(pod);
       await cri.removePodSandbox(pod);
