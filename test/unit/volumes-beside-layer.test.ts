@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { isMountPoint } from '../../src/host/mount.ts';
 import { VolumeManager, type CreateVolumesRequest } from '../../src/manager/volumes/volume-manager.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
+import { volumeManagerAt, type TestVolumeManager } from '../fixtures/volumes/manager.ts';
 import { manifest } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
@@ -26,12 +27,10 @@ after(async () => {
   s.cleanup();
 });
 
-function manager(dir = s.sub('mgr')): { vm: VolumeManager; root: string; stateFile: string; dir: string } {
-  const root = path.join(dir, 'volumes');
-  const stateFile = path.join(dir, 'state', 'volumes.json');
-  const vm = new VolumeManager({ root, stateFile });
-  mgrs.push(vm);
-  return { vm, root, stateFile, dir };
+function manager(dir = s.sub('mgr')): TestVolumeManager {
+  const m = volumeManagerAt(dir);
+  mgrs.push(m.vm);
+  return m;
 }
 
 /** A container as dockerd's overlay2 lays it out: <layer>/diff is the upper dir. */

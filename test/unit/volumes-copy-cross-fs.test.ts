@@ -9,9 +9,9 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VolumeManager } from '../../src/manager/volumes/volume-manager.ts';
 import { FS_OWN_XATTRS } from '../../src/manager/volumes/copy-tree.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
+import { volumeManagerAt, type TestVolumeManager } from '../fixtures/volumes/manager.ts';
 import { contentHash, manifest, withoutBlocks } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
@@ -49,10 +49,8 @@ function filesystem(type: 'xfs' | 'tmpfs'): string {
   return dir;
 }
 
-function manager(dir: string): { vm: VolumeManager; root: string; stateFile: string; dir: string } {
-  const root = path.join(dir, 'volumes');
-  const stateFile = path.join(dir, 'state', 'volumes.json');
-  return { vm: new VolumeManager({ root, stateFile }), root, stateFile, dir };
+function manager(dir: string): TestVolumeManager {
+  return volumeManagerAt(dir);
 }
 
 function imageRootfs(): string {

@@ -12,6 +12,7 @@ import { VolumeManager } from '../../src/manager/volumes/volume-manager.ts';
 import { closeSync, openSync } from 'node:fs';
 import { readSidecarEntries } from '../../src/manager/volumes/sidecar.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
+import { volumeManagerAt, type TestVolumeManager } from '../fixtures/volumes/manager.ts';
 import { manifest, withoutBlocks } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
@@ -30,12 +31,10 @@ after(async () => {
   s.cleanup();
 });
 
-function manager(dir = s.sub('mgr')): { vm: VolumeManager; root: string; stateFile: string; dir: string } {
-  const root = path.join(dir, 'volumes');
-  const stateFile = path.join(dir, 'state', 'volumes.json');
-  const vm = new VolumeManager({ root, stateFile });
-  mgrs.push(vm);
-  return { vm, root, stateFile, dir };
+function manager(dir = s.sub('mgr')): TestVolumeManager {
+  const m = volumeManagerAt(dir);
+  mgrs.push(m.vm);
+  return m;
 }
 
 /** A container: its merged rootfs (here a plain dir with the image's /var/lib/docker) and an empty upper dir. */

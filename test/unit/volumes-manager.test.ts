@@ -11,6 +11,7 @@ import { copyTree } from '../../src/manager/volumes/copy-tree.ts';
 import { withUnshiftedView } from '../../src/manager/volumes/shift-view.ts';
 import { lgetxattrs } from '../../src/host/fs-native.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
+import { volumeManagerAt, type TestVolumeManager } from '../fixtures/volumes/manager.ts';
 import { manifest, withoutBlocks, type ManifestEntry } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
@@ -21,10 +22,8 @@ const ID_XATTRS = ['system.posix_acl_access', 'system.posix_acl_default', 'secur
 const s = scratch('volumes-manager');
 after(() => s.cleanup());
 
-function manager(dir = s.sub('mgr')): { vm: VolumeManager; root: string; stateFile: string } {
-  const root = path.join(dir, 'volumes');
-  const stateFile = path.join(dir, 'state', 'volumes.json');
-  return { vm: new VolumeManager({ root, stateFile }), root, stateFile };
+function manager(dir = s.sub('mgr')): TestVolumeManager {
+  return volumeManagerAt(dir);
 }
 
 /** A rootfs dir whose /var/lib/docker holds the special tree. */
