@@ -95,7 +95,8 @@ export class HostExecutor {
         const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
         undoMountTarget(ctx, action.target);
         this.o.storeVolumes?.returnToLayer(ctx.id);
-        if (released && action.replaces) this.swapLocked(restoreEngineOverlay, action.replaces);
+        const engine = action.replaces;
+        if (released && engine) underSwapLock(this.o.runBase, () => restoreEngineOverlay(engine));
         return;
       }
       case 'rootfs-clone': {
@@ -105,7 +106,8 @@ export class HostExecutor {
         // docker commit, docker cp and docker diff read the upper dir of a stopped container.
         this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
         this.o.cloner.unmountClone(ctx.id);
-        if (released && action.replaces) this.swapLocked(restoreEngineOverlay, action.replaces);
+        const engine = action.replaces;
+        if (released && engine) underSwapLock(this.o.runBase, () => restoreEngineOverlay(engine));
         return;
       }
       case 'chown-tree':
@@ -154,15 +156,9 @@ export class HostExecutor {
     mkdirSync(action.target, { mode: 0o700 });
     const layers = { lowerdirs: [clone.merged], upperdir: action.upperdir, workdir: action.workdir, options: action.options };
     replaceEngineOverlay(action.replaces, action.target, () => {
-      this.swapLocked(() => mountOverlay(action.target, layers, lowerdirSupport().syntax), undefined);
+      underSwapLock(this.o.runBase, () => mountOverlay(action.target, layers, lowerdirSupport().syntax));
       makePrivate(action.target);
     });
-  }
-
-  /** fn(arg) under the run base's mount-namespace lock (see runBase). */
-  private swapLocked<A>(fn: (arg: A) => void, arg: A): void {
-    if (this.o.runBase === undefined) return fn(arg);
-    withMountNamespaceLock(this.o.runBase, () => fn(arg));
   }
 
   /**
@@ -256,7 +252,7 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
     try {
       // Legacy syntax: the layers are named relative to the run dir, to fit one page.
       const mountOwn = () => mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
-      if (action.replaces !== undefined && runBase !== undefined) withMountNamespaceLock(runBase, mountOwn);
+      if (action.replaces !== undefined) underSwapLock(runBase, mountOwn);
       else mountOwn();
       makePrivate(action.target);
     } catch (err) {
@@ -265,6 +261,12 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
       throw err;
     }
   });
+}
+
+/** fn under the run base's mount-namespace lock (HostExecutorOptions.runBase); unset: fn alone. */
+function underSwapLock(runBase: string | undefined, fn: () => void): void {
+  if (runBase === undefined) fn();
+  else withMountNamespaceLock(runBase, fn);
 }
 
 /** Unmounts whatever is stacked on the target and removes it; never recursive. */
