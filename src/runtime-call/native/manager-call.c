@@ -21,7 +21,7 @@
 
 /* The manager's API version (src/manager-api/version.ts). */
 #define API_VERSION "1"
-enum { MAX_REPLY = 16 << 20, MAX_WRITES = 1024, MAX_DEPTH = 32 };
+enum { MAX_REPLY = 16 << 20, MAX_WRITES = 1024, MAX_DEPTH = 32, MAX_ARGS = MANAGER_CALL_MAX_ARGS };
 /* As the per-call binary's call timeout (src/manager-client/call.ts). */
 static const int CALL_TIMEOUT_MS = 120000;
 
@@ -276,12 +276,34 @@ struct message {
 };
 
 struct answer {
-	int has_result, has_exit, has_stdout;
+	int has_result, has_exit, has_stdout, has_runc;
 	long exit_code;
 	struct buf stdout_text;
 	struct message writes[MAX_WRITES];
 	int write_count;
+	/* prepareCall's `runc` (handOver): runc's argv, the prepared config, the caller's bundle. */
+	struct buf runc_args[MAX_ARGS], prepared_config, caller_bundle;
+	int runc_argc;
 };
+
+/* A decoded string that is a C string too (no NUL inside). */
+static int c_string(struct cursor *c, struct buf *out) {
+	return string(c, out) && strlen(out->data) == out->len;
+}
+
+static int runc_member(struct cursor *c, const char *key, void *ctx) {
+	struct answer *a = ctx;
+	if (strcmp(key, "preparedConfig") == 0) return c_string(c, &a->prepared_config);
+	if (strcmp(key, "callerBundle") == 0) return c_string(c, &a->caller_bundle);
+	if (strcmp(key, "argv") != 0) return skip_value(c, 0);
+	if (!eat(c, '[')) return 0;
+	if (eat(c, ']')) return 1;
+	do {
+		if (a->runc_argc == MAX_ARGS) return 0;
+		if (!c_string(c, &a->runc_args[a->runc_argc++])) return 0;
+	} while (eat(c, ','));
+	return eat(c, ']');
+}
 
 static int message_member(struct cursor *c, const char *key, void *ctx) {
 	struct message *m = ctx;
@@ -294,6 +316,7 @@ static int result_member(struct cursor *c, const char *key, void *ctx) {
 	struct answer *a = ctx;
 	if (strcmp(key, "exitCode") == 0) return (a->has_exit = 1) && integer(c, &a->exit_code);
 	if (strcmp(key, "stdout") == 0) return (a->has_stdout = 1) && string(c, &a->stdout_text);
+	if (strcmp(key, "runc") == 0) return (a->has_runc = 1) && object(c, runc_member, a) && a->prepared_config.data != NULL && a->caller_bundle.data != NULL;
 	if (strcmp(key, "writes") != 0) return skip_value(c, 0);
 	if (!eat(c, '[')) return 0;
 	if (eat(c, ']')) return 1;
@@ -354,7 +377,7 @@ int manager_call(const char *socket_path, const char *method, int argc, char **a
 	return 0;
 }
 
-int carry_out(void) {
+void carry_out_writes(void) {
 	const struct answer *a = &answer;
 	for (int i = 0; i < a->write_count; i++) {
 		const struct message *m = &a->writes[i];
@@ -368,6 +391,25 @@ int carry_out(void) {
 		write_all(fd, m->text.data, m->text.len, NULL);
 		close(fd);
 	}
+}
+
+int carry_out(void) {
+	const struct answer *a = &answer;
+	carry_out_writes();
 	if (a->has_stdout) write_all(1, a->stdout_text.data, a->stdout_text.len, "stdout");
 	return (int)a->exit_code;
+}
+
+int answer_exit_code(void) { return (int)answer.exit_code; }
+
+const char *answer_stdout(void) { return answer.has_stdout ? answer.stdout_text.data : ""; }
+
+int answer_runc(struct runc_hand_over *out) {
+	const struct answer *a = &answer;
+	if (!a->has_runc) return 0;
+	out->argc = a->runc_argc;
+	for (int i = 0; i < a->runc_argc; i++) out->argv[i] = a->runc_args[i].data;
+	out->prepared_config = a->prepared_config.data;
+	out->caller_bundle = a->caller_bundle.data;
+	return 1;
 }

@@ -27,6 +27,28 @@ int manager_call(const char *socket_path, const char *method, int argc, char **a
 /* Carries out the kept answer: its writes in order, then its stdout; returns its exit status. */
 int carry_out(void);
 
+/* The kept answer's writes only, in order. */
+void carry_out_writes(void);
+
+int answer_exit_code(void);
+
+/* The kept answer's stdout ("" without one). */
+const char *answer_stdout(void);
+
+/* prepareCall's `runc` (asked for with handOver): how to exec runc. */
+struct runc_hand_over {
+	/* runc's argv after its name (argc entries; room for argc + 2 pointers). */
+	char **argv;
+	int argc;
+	const char *prepared_config, *caller_bundle;
+};
+
+/* 1 and *out filled (out->argv pointing at room for as many pointers as the answer has args) if the answer has `runc`. */
+int answer_runc(struct runc_hand_over *out);
+
+/* How many args the answer's `runc` holds at most. */
+#define MANAGER_CALL_MAX_ARGS 8192
+
 /* SYSRUNC_TEST_FAULT (src/testing/fault.ts) naming the point: SIGKILL here, as kill -9 from outside would. */
 void fault_point(const char *name);
 
