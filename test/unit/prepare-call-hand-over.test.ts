@@ -5,10 +5,10 @@
 // what it was given. (Exec'ing runc in its mount namespace is the e2e and conformance tests'.)
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../rig/paths.ts';
+import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 import { lineServer, writeLine, type LineServer } from '../helpers/line-server.ts';
 import type { Params } from '../../src/manager-api/v1.ts';
 import { parseInvocation } from '../../src/oci/invocation.ts';
@@ -29,16 +29,10 @@ writeFileSync(
 );
 const recorded = () => ({ argv: readFileSync(path.join(dir, 'argv'), 'utf8').split('\0').slice(0, -1), env: readFileSync(path.join(dir, 'env'), 'utf8') });
 
-function run(program: string, args: readonly string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string; pid: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr, pid: child.pid ?? -1 }));
-  });
+async function run(program: string, args: readonly string[], env: Record<string, string> = {}): Promise<ProgramRun & { pid: number }> {
+  let pid = -1;
+  const out = await runProgram(program, args, { env, cwd: dir, started: (p) => (pid = p) });
+  return { ...out, pid };
 }
 
 const PREPARED_LINES = '/run/prepared\n\nsync\n/caller\n';
