@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
-import { listRecords } from '../helpers/manager-state.ts';
+import { ManagerClient } from '../../src/manager-client/client.ts';
 import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
 import { runToFiles, type Outcome } from '../oci-conformance/fixture.ts';
 import { mountsUnder } from '../rig/proc.ts';
@@ -53,26 +53,33 @@ async function runningBox(id: string): Promise<string> {
   return b.bundle;
 }
 
-/** What the manager holds for the container right now: no waiting for a release to come. */
-async function heldNow(id: string): Promise<{ records: string[]; allocations: string[]; mounts: string[] }> {
-  return {
-    records: (await listRecords(mgr.socket)).map((c) => c.id).filter((r) => r === id),
-    allocations: allocations(mgr).map((a) => a.id).filter((a) => a === id),
-    mounts: mountsUnder([mgr.runDir, mgr.stateDir]).filter((m) => m.includes(id)),
-  };
+/**
+ * What the container holds right now, no waiting for a release to come: its mounts under the
+ * manager's dirs, and its record (a released one stays, stopped, with nothing left to undo, and
+ * keeps its range for a restart until its rootfs goes).
+ */
+async function heldNow(id: string): Promise<{ mounts: string[]; record: { stopped: boolean; actions: number } | undefined }> {
+  const client = await ManagerClient.connect(mgr.socket);
+  try {
+    const record = (await client.call('status', {})).containers.find((c) => c.id === id);
+    return { mounts: mountsUnder([mgr.runDir, mgr.stateDir]).filter((m) => m.includes(id)), record: record && { stopped: record.stopped, actions: record.actions.length } };
+  } finally {
+    client.close();
+  }
 }
 
-test('a synchronous delete through the C client has released the mounts, the record and the allocation when it returns, with no per-call binary started', async () => {
+test('a synchronous delete through the C client has undone the mounts and stopped the record when it returns, with no per-call binary started; nothing is left once the rootfs goes', async () => {
   const id = 'sync-c';
   const bundle = await runningBox(id);
   assert.notDeepEqual((await heldNow(id)).mounts, [], 'the container holds mounts before its delete');
+  assert.ok(allocations(mgr).some((a) => a.id === id), 'and a range');
   // The per-call binary, where the launcher would start it, is a stand-in that only leaves a mark.
   const marker = path.join(work, 'per-call-marker');
   writeFileSync(marker, `#!/bin/sh\necho "$@" >> ${path.join(work, 'per-call-ran')}\nexit 99\n`, { mode: 0o755 });
   const out = await sysrunc(['delete', '--force', id], { SYSRUNC_NODE: marker });
   assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
   assert.equal(existsSync(path.join(work, 'per-call-ran')), false, 'the launcher started the per-call binary');
-  assert.deepEqual(await heldNow(id), { records: [], allocations: [], mounts: [] });
+  assert.deepEqual(await heldNow(id), { mounts: [], record: { stopped: true, actions: 0 } });
   rmSync(bundle, { recursive: true, force: true });
   await assertNothingLeft(mgr, id);
 });
