@@ -9,6 +9,7 @@ import * as z from 'zod/mini';
 import type { ServiceApi } from '../rpc/method-table.ts';
 
 import { API_VERSION } from './version.ts';
+import { DELETE_CALL } from './delete-call-method.ts';
 
 export { API_VERSION };
 
@@ -302,29 +303,7 @@ export const METHODS = {
     /** As prepare. */
     idempotent: true,
   },
-  /**
-   * The synchronous delete's release from the call's raw argv, for the C client
-   * (dist/sysrunc-delete-call), which knows nothing of runc's flags: runc's delete has run
-   * (runcStatus is its exit status); the manager parses argv as the per-call binary does, and
-   * releases the container unless runc still has it. A bad call or a failed release is an answer
-   * too: the messages, formatted in the call's --log-format (a failed release is a warning), and
-   * exitCode, which is runc's status. The client performs `writes` in order and exits with exitCode.
-   */
-  deleteCall: {
-    params: z.object({
-      /** The argv after the program name, as bin/sysrunc received it (sysrunc's flags dropped). */
-      argv: z.array(z.string().check(z.maxLength(65536))).check(z.maxLength(4096)),
-      cwd: AbsPath,
-      runcStatus: z.int().check(z.nonnegative(), z.lte(255)),
-    }),
-    result: z.object({
-      exitCode: z.int().check(z.nonnegative()),
-      /** As prepareCall's. */
-      writes: z.array(z.object({ text: z.string(), file: z.optional(z.string()) })),
-    }),
-    /** As release. */
-    idempotent: true,
-  },
+  deleteCall: DELETE_CALL,
   /** Carries out host actions for a registered container, in order; all or nothing. */
   apply: {
     params: z.object({ id: ContainerId, actions: z.array(HostAction) }),
