@@ -131,3 +131,12 @@ test('a foreground run whose cleanup is waited for gets no runc argv (it runs un
   assert.notEqual((await managerAnswer(['run', 'x'], 'async')).runc, undefined);
   assert.notEqual((await managerAnswer(['run', '-d', 'x'], 'sync')).runc, undefined);
 });
+
+test('a SYSRUNC_HAND_BACK of another process (inherited, stale) is ignored: bin/sysrunc still asks through the C client', async () => {
+  await withManager((req, conn) => writeLine(conn, { seq: req.seq, error: { code: 'invalid-request', message: 'no' } }), async (mgr) => {
+    const env = { SYSRUNC_HAND_BACK: '1:prepared', SYSRUNC_PREPARED: '/run/forged\n\nasync\n/caller\n', SYSRUNC_MGR_SOCKET: mgr.socket, SYSRUNC_RUNTIME: recorder, SYSRUNC_MGR_WAIT_MS: '0', SYSRUNC_CONFIG: path.join(dir, 'no-config.json') };
+    await run(path.join(REPO_ROOT, 'bin', 'sysrunc'), ['create', 'stale-1'], env);
+    const first = JSON.parse(mgr.requests[0] ?? '{}') as { method?: string; params?: Params<'prepareCall'> };
+    assert.deepEqual({ method: first.method, handOver: first.params?.handOver }, { method: 'prepareCall', handOver: true });
+  });
+});
