@@ -193,8 +193,13 @@ export class BenchContext {
     return path.join(this.work, 'sysrunc-timed.log');
   }
 
+  /** The same for the `runc-timed` runtime (plain runc behind the same wrapper). */
+  get timedRuncLog(): string {
+    return path.join(this.work, 'runc-timed.log');
+  }
+
   /**
-   * A private dockerd with runtimes runc (stock), sysrunc, and sysrunc-timed: bin/sysrunc behind a
+   * A private dockerd with runtimes runc (stock), sysrunc, runc-timed, and sysrunc-timed: bin/sysrunc behind a
    * sh wrapper that logs each call's wall time (see timedRuntimeLog), for per-call numbers inside
    * the daemon. sysrunc is pointed at the manager.
    */
@@ -202,26 +207,13 @@ export class BenchContext {
     this.daemon ??= (async () => {
       const m = await this.manager();
       const wrapper = path.join(this.work, 'sysrunc-timed');
-      writeFileSync(
-        wrapper,
-        [
-          '#!/bin/sh',
-          's=$(date +%s%N)',
-          `${this.sysrunc} "$@"`,
-          'rc=$?',
-          'e=$(date +%s%N)',
-          'sub=-',
-          'for a in "$@"; do case $a in create|start|state|kill|delete|run|exec|features|pause|resume|ps|update) sub=$a; break ;; esac; done',
-          'for last in "$@"; do :; done',
-          `echo "$s $e $sub $rc $last" >>${this.timedRuntimeLog}`,
-          'exit $rc',
-          '',
-        ].join('\n'),
-        { mode: 0o755 },
-      );
+      writeTimedWrapper(wrapper, this.sysrunc, this.timedRuntimeLog);
+      // Plain runc behind the same wrapper: per-call numbers of both, at the same wrapper cost.
+      const runcWrapper = path.join(this.work, 'runc-timed');
+      writeTimedWrapper(runcWrapper, 'runc', this.timedRuncLog);
       log('starting a private dockerd');
       // Ownership modes are the operator's choice (runtime flags), never the container's environment.
-      const runtimes: Record<string, { path: string; runtimeArgs?: string[] }> = { sysrunc: { path: this.sysrunc }, 'sysrunc-timed': { path: wrapper } };
+      const runtimes: Record<string, { path: string; runtimeArgs?: string[] }> = { sysrunc: { path: this.sysrunc }, 'sysrunc-timed': { path: wrapper }, 'runc-timed': { path: runcWrapper } };
       for (const mode of ['idmap', 'clone', 'chown']) {
         runtimes[`sysrunc-${mode}`] = { path: this.sysrunc, runtimeArgs: [`--sysrunc-ownership=${mode}`] };
         runtimes[`sysrunc-timed-${mode}`] = { path: wrapper, runtimeArgs: [`--sysrunc-ownership=${mode}`] };
@@ -275,4 +267,25 @@ export class BenchContext {
       // another bench run is using it
     }
   }
+}
+
+/** A sh wrapper around `runtime` that appends each call's wall time to `logFile` (see timedRuntimeLog). */
+function writeTimedWrapper(wrapper: string, runtime: string, logFile: string): void {
+  writeFileSync(
+    wrapper,
+    [
+      '#!/bin/sh',
+      's=$(date +%s%N)',
+      `${runtime} "$@"`,
+      'rc=$?',
+      'e=$(date +%s%N)',
+      'sub=-',
+      'for a in "$@"; do case $a in create|start|state|kill|delete|run|exec|features|pause|resume|ps|update) sub=$a; break ;; esac; done',
+      'for last in "$@"; do :; done',
+      `echo "$s $e $sub $rc $last" >>${logFile}`,
+      'exit $rc',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
 }

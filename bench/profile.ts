@@ -54,9 +54,9 @@ export function parsePerfTrace(text: string): TraceLine[] {
 export const PHASES = [
   ['launcher', 'bin/sysrunc (sh) until execve of the per-call binary'],
   ['callBoot', 'per-call side start-up (the C client, or Bun where it is missing) until connect()'],
-  ['prepare', 'prepare request written until the reply is printed (the manager\'s whole create work)'],
-  ['callExit', 'reply printed until the per-call binary exits'],
-  ['handOver', 'per-call binary exit until bin/sysrunc execve(runc)'],
+  ['prepare', 'prepare request written until the reply arrives (the C client\'s poll ends: the manager\'s whole create work)'],
+  ['callExit', 'reply until the per-call binary exits (0: the C client execs runc itself)'],
+  ['handOver', 'per-call binary exit (or, exec\'ing runc itself, the reply) until execve(runc)'],
   ['runc', 'runc create (execve until exit)'],
   ['runc.hooks', '  of which OCI hooks runc runs (forked by runc, exec a non-runc binary)'],
   ['runc.own', '  of which runc itself (runc phase minus those hooks)'],
@@ -87,17 +87,21 @@ export function sysruncCreatePhases(lines: readonly TraceLine[]): Record<Phase, 
   if (fd === undefined) throw new Error('trace: connect() without fd');
   // Bun's socket writes with sendto; a plain write(2) on the fd counts too.
   const request = at('prepare request', (l) => l.pid === call && (l.syscall === 'write' || l.syscall === 'sendto') && l.args.startsWith(`fd: ${fd},`), connect.ts as number);
-  const printed = at('reply printed', (l) => l.pid === call && l.syscall === 'write' && l.args.startsWith('fd: 1,'), request.ts as number);
-  const exited = at('per-call exit', (l) => l.pid === call && l.syscall === 'exit_group', printed.ts as number);
+  // The reply: the end of the C client's poll() for it (its "[continued]" line where perf split it).
+  const polled = at('poll for the reply', (l) => l.pid === call && l.syscall === 'poll' && !l.continued, request.ts as number);
+  const resumed = lines.find((l) => l.pid === call && l.syscall === 'poll' && l.continued && l.ts !== undefined && l.ts >= (polled.ts as number));
+  const tReply = resumed?.ts ?? (polled.ts as number) + (polled.dur ?? 0);
+  // The C client that execs runc itself (create's hand-over) has no exit of its own: its pid becomes runc.
+  const tExit = runcExec.pid === call ? tReply : (at('per-call exit', (l) => l.pid === call && l.syscall === 'exit_group', tReply).ts as number);
   const tRunc = runcExec.ts as number;
   const tEnd = runcExit(lines, tRunc);
   const hooks = hookTime(lines, tRunc);
   return {
     launcher: tCall,
     callBoot: (connect.ts as number) - tCall,
-    prepare: (printed.ts as number) - (request.ts as number),
-    callExit: (exited.ts as number) - (printed.ts as number),
-    handOver: tRunc - (exited.ts as number),
+    prepare: tReply - (request.ts as number),
+    callExit: tExit - tReply,
+    handOver: tRunc - tExit,
     runc: tEnd - tRunc,
     'runc.hooks': hooks.ms,
     'runc.own': tEnd - tRunc - hooks.ms,
@@ -158,7 +162,7 @@ function perfAvailable(): string | undefined {
   return undefined;
 }
 
-const TRACED = 'execve,connect,write,sendto,exit_group,clone,clone3,fork,vfork';
+const TRACED = 'execve,connect,write,sendto,poll,exit_group,clone,clone3,fork,vfork';
 
 /** `perf trace -p <manager>` of fsync/fdatasync in the background; stop() returns their durations (ms). */
 async function traceManagerFsyncs(pid: number, out: string): Promise<{ stop(): Promise<number[]> }> {

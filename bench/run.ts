@@ -7,7 +7,8 @@
 // Scenarios (--only takes the key or the letter):
 //   run (a)        runc run vs sysrunc run of a busybox bundle, `true`
 //   state (b)      runc state vs sysrunc state of a created container (target: <= 15 ms added)
-//   docker (c)     docker run --rm --runtime=runc|sysrunc bb:local true (target: ratio <= 1.25)
+//   docker (c)     docker run --rm --runtime=runc|sysrunc bb:local true (target: ratio <= 1.25), then
+//                  each runtime call's time, runc and sysrunc behind one timing wrapper (per-call.ts)
 //   docker-1g (d)  the same with a 1 GB / 21k-file image, in one loop with (c) (target: sysrunc's
 //                  added time grows by <= 50 ms from bb:local to it)
 //   dind (e)       only with --only: the Debian dind image, start and stop with 0 / 100 MB / 1 GB of

@@ -1,4 +1,5 @@
-// (c) `docker run --rm --runtime=runc bb:local true` vs `--runtime=sysrunc` on a private dockerd.
+// (c) `docker run --rm --runtime=runc bb:local true` vs `--runtime=sysrunc` on a private dockerd,
+//     then each runtime call's time (bench/per-call.ts).
 // (d) the same with a ~1 GB, ~21k-file image: sysrunc's rootfs is a new overlay over idmapped
 //     layers, so its cost must not grow with the rootfs (no chown, no copy).
 //
@@ -20,6 +21,7 @@ import { ensureDockerImage } from '../test/rig/images.ts';
 import type { BenchContext, Scenario, ScenarioResult } from './context.ts';
 import { ensureImage1g, IMAGE_1G, type Image1g } from './image-1g.ts';
 import { checkpoint, fmtMs, log, makeRow, mustTime, quantile, stats, timeCmd, type Paired, type Row } from './lib.ts';
+import { perCallComparison } from './per-call.ts';
 
 export const DOCKER_TARGET_RATIO = 1.25;
 /** Median growth of sysrunc's per-run call time from bb:local to the 1 GB image that still counts as "no growth". */
@@ -171,7 +173,9 @@ export const dockerScenario: Scenario = {
       ];
       joint = { row: dRow, notes, image, perCall: verdict.perCall, growth };
     }
-    return { rows: [c] };
+    // Where the added time is, call by call (runc and sysrunc behind the same timing wrapper).
+    const perCall = await perCallComparison(ctx, d, BB, ctx.opts.quick ? 3 : ctx.opts.n);
+    return { rows: [c], notes: [`(c) per runtime call, medians of ${perCall.k} docker runs each, same logging sh wrapper around runc and sysrunc:\n${perCall.table}`], extra: { perCall: perCall.samples } };
   },
 };
 

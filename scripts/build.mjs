@@ -58,21 +58,26 @@ writeFileSync(path.join(nativeInclude, CAPABILITY_NAMES_HEADER), capabilityNames
 const cc = process.env.CC ?? 'cc';
 // And the create path's sysrunc-bundle-exec (runc in a mount namespace where the caller's bundle
 // holds the prepared config; without it, runc runs the prepared bundle and state.bundle names it),
-// exec's capability grant without a runtime start (sysrunc-exec-grant), create/run's request to
-// the manager without one (sysrunc-prepare-call) and a system container's mount listener
+// exec's capability grant without a runtime start (sysrunc-exec-grant), create/run's and the
+// synchronous delete's request to the manager without one (sysrunc-prepare-call,
+// sysrunc-delete-call: one client module, manager-call.c with json.c; runc's mount namespace, bundle-ns.c, is
+// bundle-exec's and prepare-call's) and a system container's mount listener
 // (sysrunc-mount-listener). Built for the compiler's default target (baseline x86-64 on amd64: no
 // SIGILL on old CPUs). Each with what a machine without it gets.
+const managerCall = ['src/runtime-call/native/manager-call.c', 'src/runtime-call/native/json.c'];
+const bundleNs = 'src/runtime-call/native/bundle-ns.c';
 const nativePrograms = [
   ['sysrunc-depot-init', 'src/depot/native/init.c', 'the depot needs it'],
   ['sysrunc-depot-supervise', 'src/depot/native/supervise.c', 'the depot needs it'],
-  ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c', 'state.bundle will name the prepared bundle'],
+  ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c', 'state.bundle will name the prepared bundle', bundleNs],
   ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c', 'exec grants capabilities through the per-call binary'],
-  ['sysrunc-prepare-call', 'src/runtime-call/native/prepare-call.c', 'create and run go through the per-call binary'],
+  ['sysrunc-prepare-call', 'src/runtime-call/native/prepare-call.c', 'create and run go through the per-call binary', ...managerCall, bundleNs],
+  ['sysrunc-delete-call', 'src/runtime-call/native/delete-call.c', 'a synchronous delete goes through the per-call binary', ...managerCall],
   ['sysrunc-mount-listener', 'src/manager/native/mount-listener.c', "containers inside system containers see the kernel's /proc figures"],
 ];
-for (const [name, source, without] of nativePrograms) {
+for (const [name, source, without, ...modules] of nativePrograms) {
   const out = path.join(root, 'dist', name);
-  const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-I', nativeInclude, '-o', `${out}.tmp`, source], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-I', nativeInclude, '-o', `${out}.tmp`, source, ...modules], { cwd: root, encoding: 'utf8' });
   if (r.status === 0) {
     renameSync(`${out}.tmp`, out);
   } else {

@@ -9,6 +9,7 @@ import * as z from 'zod/mini';
 import type { ServiceApi } from '../rpc/method-table.ts';
 
 import { API_VERSION } from './version.ts';
+import { DELETE_CALL } from './delete-call-method.ts';
 
 export { API_VERSION };
 
@@ -283,6 +284,8 @@ export const METHODS = {
       argv: z.array(z.string().check(z.maxLength(65536))).check(z.maxLength(4096)),
       cwd: AbsPath,
       callerPid: z.int().check(z.positive()),
+      /** The client execs runc itself when the answer says how (`runc`). */
+      handOver: z.optional(z.boolean()),
     }),
     result: z.object({
       exitCode: z.int().check(z.nonnegative()),
@@ -290,10 +293,17 @@ export const METHODS = {
       writes: z.array(z.object({ text: z.string(), file: z.optional(z.string()) })),
       /** On success, the lines bin/sysrunc reads; '' otherwise. */
       stdout: z.string(),
+      /**
+       * With handOver, on success, unless runc must run under the per-call binary (a foreground run
+       * whose cleanup is waited for): runc's argv after its name, run with the caller's bundle and
+       * the prepared config bound over the caller's config.json in a mount namespace of its own.
+       */
+      runc: z.optional(z.object({ argv: z.array(z.string()), preparedConfig: AbsPath, callerBundle: AbsPath })),
     }),
     /** As prepare. */
     idempotent: true,
   },
+  deleteCall: DELETE_CALL,
   /** Carries out host actions for a registered container, in order; all or nothing. */
   apply: {
     params: z.object({ id: ContainerId, actions: z.array(HostAction) }),

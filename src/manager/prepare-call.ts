@@ -4,12 +4,14 @@
 // call is answered, not thrown: the client has no grammar to salvage --log and --log-format
 // from, so the messages come back formatted, with where each goes, as the per-call binary would
 // have written them (runtime-call/report-error.ts).
+import path from 'node:path';
 import { SysruncError } from '../common/errors.ts';
 import { processStartTime } from '../host/process-stat.ts';
 import type { Params, Result } from '../manager-api/v1.ts';
 import { effectiveCommand, parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
 import { errorWrites, warningWrites, type LogTarget } from '../runtime-call/report-error.ts';
 import { launcherLines, parseCreateCall, prepareParams } from '../runtime-call/prepare-request.ts';
+import { preparedRuncArgv } from '../runtime-call/runc-argv.ts';
 import { ServiceError } from './service-error.ts';
 
 export interface PrepareCallHost {
@@ -37,7 +39,11 @@ export async function answerPrepareCall(host: PrepareCallHost, p: Params<'prepar
   try {
     const prepared = await host.prepare(prepareParams(call, p.callerPid, processStartTime(p.callerPid) ?? ''));
     const writes = prepared.warnings.flatMap((warning) => warningWrites(warning, inv.globals));
-    return { exitCode: 0, writes, stdout: launcherLines(call, prepared) };
+    const answer = { exitCode: 0, writes, stdout: launcherLines(call, prepared) };
+    // A foreground run whose cleanup is waited for keeps the per-call binary as runc's parent (bin/sysrunc).
+    if (p.handOver !== true || (call.foreground && prepared.cleanup === 'sync')) return answer;
+    const runc = { argv: preparedRuncArgv(inv, call.command, call.bundle, call.consoleSocket), preparedConfig: path.join(prepared.bundle, 'config.json'), callerBundle: call.bundle };
+    return { ...answer, runc };
   } catch (err) {
     // prepare's refusals in its own words; anything else as rpc/server.ts answers prepare's.
     if (err instanceof ServiceError) return failed(err, inv.globals);

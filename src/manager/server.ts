@@ -7,6 +7,7 @@ import { createRpcServer, type Handlers } from '../rpc/server.ts';
 import { SerialQueue } from '../rpc/serial-queue.ts';
 import { ServiceError, type ManagerService } from './service.ts';
 import { answerPrepareCall } from './prepare-call.ts';
+import { answerDeleteCall, deleteCallContainerId } from './delete-call.ts';
 
 export { SerialQueue };
 
@@ -24,6 +25,14 @@ export function managerHandlers(service: ManagerService, log?: Logger): Handlers
       // A release under way may have stepped out of the queue (a store volume's sync-out):
       // answering "not found" before it is done would let dockerd remove the layer.
       waitFirst: (p) => service.settled(p.id),
+    },
+    deleteCall: {
+      run: (p) => answerDeleteCall({ release: (params) => service.release(params), unexpected: (err) => log?.error({ method: 'deleteCall', err: err instanceof Error ? err.stack : String(err) }, 'request failed unexpectedly') }, p),
+      // As release's.
+      waitFirst: async (p) => {
+        const id = deleteCallContainerId(p);
+        if (id !== undefined) await service.settled(id);
+      },
     },
     list: { run: () => service.list() },
     status: { run: () => service.status() },

@@ -16,6 +16,8 @@ export interface CreateCall {
   /** The --console-socket bin/sysrunc passes instead of a relative one (absolute), or ''. */
   readonly consoleSocket: string;
   readonly runtimeRoot: string;
+  /** A run that waits for the container to exit (no --detach, no --keep). */
+  readonly foreground: boolean;
   readonly inv: Invocation;
 }
 
@@ -30,7 +32,8 @@ export function parseCreateCall(inv: Invocation, command: 'create' | 'run', cwd:
   const bundle = path.resolve(cwd, args.bundle);
   // runc resolves a relative --console-socket against the bundle, where it chdirs.
   const consoleSocket = args.consoleSocket !== undefined && !path.isAbsolute(args.consoleSocket) ? path.resolve(bundle, args.consoleSocket) : '';
-  return { command, id: args.id, bundle, consoleSocket, runtimeRoot: path.resolve(cwd, inv.globals.root ?? DEFAULT_RUNC_ROOT), inv };
+  const foreground = command === 'run' && !args.detach && !args.keep;
+  return { command, id: args.id, bundle, consoleSocket, runtimeRoot: path.resolve(cwd, inv.globals.root ?? DEFAULT_RUNC_ROOT), foreground, inv };
 }
 
 /** The prepare request; the caller is the process that becomes runc (the manager watches it). */

@@ -7,10 +7,11 @@
 //                   becomes runc) and its descendants with SIGKILL, and carries on: the shim
 //                   killed -9 while the manager works for it.
 // The points (README "Fault points"): create:allocated, create:volumes, create:mount-<n>,
-// create:config-written, create:prepared (manager); create:answered (per-call binary);
+// create:config-written, create:prepared (manager); create:answered (per-call binary, C client);
 // write:<file name>:before-rename (any atomic file write: the temp file is written, not renamed);
 // userns:cloned (the manager holds a user-namespace child: host/userns.ts);
-// create:before-runc, delete:after-runc (bin/sysrunc); delete:undone (manager);
+// create:before-runc (bin/sysrunc, or the C client that execs runc), delete:after-runc (bin/sysrunc);
+// delete:undone (manager);
 // copy-sync-out:*, layer-sync-in:*, layer-sync-out:*, layer-move-out:*, layer-move-in:* (store volumes).
 import { readFileSync } from 'node:fs';
 

@@ -3,10 +3,10 @@
 // with the manager's own answer (manager/prepare-call.ts) where the call never reaches prepare.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../rig/paths.ts';
+import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 import { lineServer, writeLine, type LineServer } from '../helpers/line-server.ts';
 import { METHODS, type Params } from '../../src/manager-api/v1.ts';
 import { answerPrepareCall } from '../../src/manager/prepare-call.ts';
@@ -17,24 +17,10 @@ const NOT_ANSWERED = 3;
 const dir = mkdtempSync('/tmp/sysrunc-prepare-call-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  status: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = ProgramRun;
 
-/** Runs a program to its end without blocking this process (the stand-in manager lives here). */
 function run(program: string, args: readonly string[], env: Record<string, string> = {}, cwd = dir): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
-  });
+  return runProgram(program, args, { env, cwd });
 }
 
 /** A stand-in manager that answers every request with `result`. */

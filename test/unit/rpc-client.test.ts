@@ -96,8 +96,8 @@ test('an answer for the right seq with a valid result resolves the call with it'
 
 test('the per-call binary\'s own path resends exactly the mutating methods the manager\'s table marks idempotent', () => {
   const readOnly = new Set(['ping', 'list', 'status', 'sweep']);
-  // Sent by the C client only, which resends by handing the call to the per-call binary (prepare).
-  const notSentHere = new Set(['prepareCall']);
+  // Sent by the C clients only, which resend by handing the call to the per-call binary (prepare, release).
+  const notSentHere = new Set(['prepareCall', 'deleteCall']);
   const idempotent = Object.entries(MANAGER_API.methods).filter(([, spec]) => 'idempotent' in spec && spec.idempotent).map(([name]) => name);
   assert.deepEqual([...RESENDABLE].sort(), idempotent.filter((m) => !readOnly.has(m) && !notSentHere.has(m)).sort());
 });

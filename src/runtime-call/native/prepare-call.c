@@ -5,7 +5,8 @@
  * binary (dist/sysrunc-call) for `create` and `run`. It knows nothing of runc's flags (their one
  * grammar is src/oci/): it sends its argv, its working directory and the pid that becomes runc
  * ($SYSRUNC_CALLER_PID, else its parent) to the manager in one prepareCall request
- * (src/manager-api/v1.ts; one JSON line each way, src/rpc/), and carries out the answer: the
+ * (src/manager-api/v1.ts; one JSON line each way, src/rpc/; the client is manager-call.c, shared
+ * with sysrunc-delete-call), and carries out the answer: the
  * messages the manager formatted in the call's --log-format, each appended to the log file it
  * names or written to stderr, then the lines for bin/sysrunc on stdout, and the exit status.
  *
@@ -16,85 +17,30 @@
  * Exit 4: the manager died with the request (the connection ended unanswered: EOF, ECONNRESET or
  * EPIPE, printed on stdout): the per-call binary sends it again to the next manager, or, told not
  * to wait (SYSRUNC_MGR_WAIT_MS=0), reports it as it reports its own request's loss.
+ *
+ * sysrunc-prepare-call --hand-over <launcher> <runtime> <manager-socket> [runc argv...]
+ *
+ * The same request, from bin/sysrunc's own process (it execs this: no fork, and the pid stays the
+ * one that becomes runc). The manager, told so (handOver), also answers how runc is to run; this
+ * then carries out the messages, enters runc's mount namespace as sysrunc-bundle-exec does
+ * (bundle-ns.c) and execs <runtime> with runc's argv as the manager made it from the call's own
+ * (src/runtime-call/runc-argv.ts): no second grammar here or in bin/sysrunc. A failed call exits
+ * with its status. Anything else is handed back to bin/sysrunc by exec'ing <launcher> again with
+ * the same argv and SYSRUNC_HAND_BACK=<pid>:<what>: "unanswered" (what exit 3 means above; a
+ * request lost with its manager also sets SYSRUNC_PREPARE_LOST, as exit 4 prints it), or
+ * "prepared" with the lines in SYSRUNC_PREPARED (a foreground run whose cleanup is waited for,
+ * which runs under the per-call binary).
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-/* The manager's API version (src/manager-api/version.ts). */
-#define API_VERSION "1"
-enum { NOT_ANSWERED = 3, LOST = 4, MAX_REPLY = 16 << 20, MAX_WRITES = 1024, MAX_DEPTH = 32 };
-/* As the per-call binary's call timeout (src/manager-client/call.ts). */
-static const int CALL_TIMEOUT_MS = 120000;
-
-struct buf {
-	char *data;
-	size_t len, cap;
-};
-
-static int put(struct buf *b, const char *s, size_t n) {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap == 0 ? 4096 : b->cap;
-		while (cap < b->len + n + 1) cap *= 2;
-		char *data = realloc(b->data, cap);
-		if (data == NULL) return -1;
-		b->data = data;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static int put_str(struct buf *b, const char *s) { return put(b, s, strlen(s)); }
-
-/* A JSON string of s, which is valid UTF-8: only '"', '\' and control characters escaped. */
-static int put_json_string(struct buf *b, const char *s) {
-	if (put(b, "\"", 1) != 0) return -1;
-	for (; *s != '\0'; s++) {
-		char esc[8];
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\', esc[1] = (char)c;
-			if (put(b, esc, 2) != 0) return -1;
-		} else if (c < 0x20) {
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-			if (put(b, esc, 6) != 0) return -1;
-		} else if (put(b, (const char *)&c, 1) != 0) {
-			return -1;
-		}
-	}
-	return put(b, "\"", 1);
-}
-
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): what the manager reads unchanged. */
-static int valid_utf8(const unsigned char *s) {
-	while (*s != '\0') {
-		unsigned c = *s++, n, min, cp;
-		if (c < 0x80) continue;
-		if ((c & 0xe0) == 0xc0) n = 1, min = 0x80, cp = c & 0x1f;
-		else if ((c & 0xf0) == 0xe0) n = 2, min = 0x800, cp = c & 0x0f;
-		else if ((c & 0xf8) == 0xf0) n = 3, min = 0x10000, cp = c & 0x07;
-		else return 0;
-		for (; n > 0; n--, s++) {
-			if ((*s & 0xc0) != 0x80) return 0;
-			cp = (cp << 6) | (*s & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-	}
-	return 1;
-}
+#include "bundle-ns.h"
+#include "manager-call.h"
 
 /* The pid that becomes runc, as src/runtime-call/caller.ts reads it. */
 static long caller_pid(void) {
@@ -106,290 +52,56 @@ static long caller_pid(void) {
 	return pid;
 }
 
-static int request(struct buf *b, int argc, char **argv) {
-	char *cwd = getcwd(NULL, 0);
-	int ok = cwd != NULL && valid_utf8((unsigned char *)cwd);
-	ok = ok && put_str(b, "{\"v\":" API_VERSION ",\"seq\":1,\"method\":\"prepareCall\",\"params\":{\"argv\":[") == 0;
-	for (int i = 0; ok && i < argc; i++) {
-		ok = valid_utf8((unsigned char *)argv[i]) && (i == 0 || put(b, ",", 1) == 0) && put_json_string(b, argv[i]) == 0;
+/* bin/sysrunc again, same argv, told what came of the request (see the top). */
+static int hand_back(const char *launcher, const char *what, int argc, char **argv) {
+	char mark[64];
+	snprintf(mark, sizeof mark, "%d:%s", (int)getpid(), what);
+	char **args = calloc((size_t)argc + 2, sizeof *args);
+	if (args == NULL || setenv("SYSRUNC_HAND_BACK", mark, 1) != 0) return bundle_ns_fail("hand back to", launcher);
+	args[0] = (char *)launcher;
+	memcpy(args + 1, argv, (size_t)argc * sizeof *argv);
+	execv(launcher, args);
+	return bundle_ns_fail("exec", launcher);
+}
+
+static int hand_over(const char *launcher, const char *runtime, const char *socket_path, int argc, char **argv) {
+	char params[96];
+	snprintf(params, sizeof params, ",\"callerPid\":%ld,\"handOver\":true", caller_pid());
+	const char *lost;
+	int status = manager_call(socket_path, "prepareCall", argc, argv, params, 1, &lost);
+	if (status == LOST && setenv("SYSRUNC_PREPARE_LOST", lost, 1) != 0) return bundle_ns_fail("hand back to", launcher);
+	if (status != 0) return hand_back(launcher, "unanswered", argc, argv);
+	fault_point("create:answered");
+	if (answer_exit_code() != 0) return carry_out();
+	static char *runc_argv[MANAGER_CALL_MAX_ARGS + 2];
+	struct runc_hand_over runc = {.argv = runc_argv + 1};
+	int has_runc = answer_runc(&runc);
+	carry_out_writes();
+	if (!has_runc) {
+		if (setenv("SYSRUNC_PREPARED", answer_stdout(), 1) != 0) return bundle_ns_fail("hand back to", launcher);
+		return hand_back(launcher, "prepared", argc, argv);
 	}
-	char tail[64];
-	snprintf(tail, sizeof tail, ",\"callerPid\":%ld}}\n", caller_pid());
-	ok = ok && put_str(b, "],\"cwd\":") == 0 && put_json_string(b, cwd) == 0 && put_str(b, tail) == 0;
-	free(cwd);
-	return ok ? 0 : -1;
-}
-
-static long now_ms(void) {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
-}
-
-/* The connection ended after the request went out: how (see exit 4 above). */
-static const char *lost;
-
-static int ended(int err) {
-	if (err == 0) lost = "EOF";
-	else if (err == ECONNRESET) lost = "ECONNRESET";
-	else if (err == EPIPE) lost = "EPIPE";
-	return -1;
-}
-
-/* Sends the request and reads the first line of the answer (without its newline); -1: no answer (`lost` says if it died with the request). */
-static int exchange(const char *socket_path, const struct buf *req, struct buf *reply) {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	if (strlen(socket_path) >= sizeof addr.sun_path) return -1;
-	strcpy(addr.sun_path, socket_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) return -1;
-	int rc = -1;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) goto out;
-	for (size_t sent = 0; sent < req->len;) {
-		ssize_t n = send(fd, req->data + sent, req->len - sent, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) {
-			rc = ended(n == 0 ? EPIPE : errno);
-			goto out;
-		}
-		sent += (size_t)n;
-	}
-	long deadline = now_ms() + CALL_TIMEOUT_MS;
-	for (;;) {
-		char chunk[65536];
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		long left = deadline - now_ms();
-		if (left <= 0) goto out;
-		int ready = poll(&p, 1, (int)left);
-		if (ready < 0 && errno == EINTR) continue;
-		if (ready <= 0) goto out;
-		ssize_t n = read(fd, chunk, sizeof chunk);
-		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) {
-			rc = ended(n == 0 ? 0 : errno);
-			goto out;
-		}
-		char *newline = memchr(chunk, '\n', (size_t)n);
-		if (put(reply, chunk, newline == NULL ? (size_t)n : (size_t)(newline - chunk)) != 0) goto out;
-		if (newline != NULL) {
-			rc = 0;
-			break;
-		}
-		if (reply->len > MAX_REPLY) goto out;
-	}
-out:
-	close(fd);
-	return rc;
-}
-
-/* The answer's JSON, read with a cursor: only what prepareCall's result holds is kept. */
-struct cursor {
-	const char *p, *end;
-};
-
-static void ws(struct cursor *c) {
-	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
-}
-
-static int eat(struct cursor *c, char ch) {
-	ws(c);
-	if (c->p >= c->end || *c->p != ch) return 0;
-	c->p++;
-	return 1;
-}
-
-static int hex4(struct cursor *c, unsigned *out) {
-	*out = 0;
-	for (int i = 0; i < 4; i++, c->p++) {
-		if (c->p >= c->end) return 0;
-		char h = *c->p;
-		unsigned d = h >= '0' && h <= '9' ? (unsigned)(h - '0') : h >= 'a' && h <= 'f' ? (unsigned)(h - 'a' + 10) : h >= 'A' && h <= 'F' ? (unsigned)(h - 'A' + 10) : 16;
-		if (d == 16) return 0;
-		*out = *out << 4 | d;
-	}
-	return 1;
-}
-
-static int put_utf8(struct buf *b, unsigned cp) {
-	char u[4];
-	size_t n;
-	if (cp < 0x80) u[0] = (char)cp, n = 1;
-	else if (cp < 0x800) u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-	else if (cp < 0x10000) u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 0x3f)), u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
-	else u[0] = (char)(0xf0 | cp >> 18), u[1] = (char)(0x80 | (cp >> 12 & 0x3f)), u[2] = (char)(0x80 | (cp >> 6 & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
-	return put(b, u, n);
-}
-
-/* A JSON string, decoded into out (NULL: skipped). A lone surrogate becomes U+FFFD, as Node writes it. */
-static int string(struct cursor *c, struct buf *out) {
-	struct buf skip = {0};
-	if (out == NULL) out = &skip;
-	int ok = eat(c, '"');
-	while (ok) {
-		if (c->p >= c->end || (unsigned char)*c->p < 0x20) ok = 0;
-		else if (*c->p == '"') break;
-		else if (*c->p != '\\') ok = put(out, c->p++, 1) == 0;
-		else if (++c->p >= c->end) ok = 0;
-		else if (*c->p != 'u') {
-			const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t", *at = strchr(from, *c->p);
-			ok = *c->p != '\0' && at != NULL && put(out, to + (at - from), 1) == 0;
-			c->p++;
-		} else {
-			unsigned cp, low;
-			c->p++;
-			ok = hex4(c, &cp);
-			if (ok && cp >= 0xd800 && cp < 0xdc00 && c->end - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u') {
-				struct cursor peek = {c->p + 2, c->end};
-				if (hex4(&peek, &low) && low >= 0xdc00 && low < 0xe000) cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00), c->p = peek.p;
-			}
-			if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
-			ok = ok && put_utf8(out, cp) == 0;
-		}
-	}
-	free(skip.data);
-	if (ok && out->data == NULL) ok = put(out, "", 0) == 0;
-	return ok && eat(c, '"');
-}
-
-static int integer(struct cursor *c, long *out) {
-	ws(c);
-	char *end;
-	errno = 0;
-	*out = strtol(c->p, &end, 10);
-	if (end == c->p || end > c->end || errno != 0) return 0;
-	c->p = end;
-	return 1;
-}
-
-static int skip_value(struct cursor *c, int depth) {
-	ws(c);
-	if (c->p >= c->end || depth > MAX_DEPTH) return 0;
-	char open = *c->p;
-	if (open == '"') return string(c, NULL);
-	if (open != '{' && open != '[') {
-		/* A number, true, false or null: up to the next delimiter. */
-		const char *start = c->p;
-		while (c->p < c->end && strchr(",]} \t\r\n", *c->p) == NULL) c->p++;
-		return c->p > start;
-	}
-	c->p++;
-	if (eat(c, open == '{' ? '}' : ']')) return 1;
-	do {
-		if (open == '{' && !(string(c, NULL) && eat(c, ':'))) return 0;
-		if (!skip_value(c, depth + 1)) return 0;
-	} while (eat(c, ','));
-	return eat(c, open == '{' ? '}' : ']');
-}
-
-/* Calls member() for each member of an object at the cursor; 0 if malformed. */
-static int object(struct cursor *c, int (*member)(struct cursor *, const char *, void *), void *ctx) {
-	if (!eat(c, '{')) return 0;
-	if (eat(c, '}')) return 1;
-	do {
-		struct buf key = {0};
-		int ok = string(c, &key) && eat(c, ':') && member(c, key.data, ctx);
-		free(key.data);
-		if (!ok) return 0;
-	} while (eat(c, ','));
-	return eat(c, '}');
-}
-
-struct message {
-	struct buf text, file;
-	int has_file;
-};
-
-struct answer {
-	int has_result, has_exit, has_stdout;
-	long exit_code;
-	struct buf stdout_text;
-	struct message writes[MAX_WRITES];
-	int write_count;
-};
-
-static int message_member(struct cursor *c, const char *key, void *ctx) {
-	struct message *m = ctx;
-	if (strcmp(key, "text") == 0) return string(c, &m->text);
-	if (strcmp(key, "file") == 0) return (m->has_file = 1) && string(c, &m->file);
-	return skip_value(c, 0);
-}
-
-static int result_member(struct cursor *c, const char *key, void *ctx) {
-	struct answer *a = ctx;
-	if (strcmp(key, "exitCode") == 0) return (a->has_exit = 1) && integer(c, &a->exit_code);
-	if (strcmp(key, "stdout") == 0) return (a->has_stdout = 1) && string(c, &a->stdout_text);
-	if (strcmp(key, "writes") != 0) return skip_value(c, 0);
-	if (!eat(c, '[')) return 0;
-	if (eat(c, ']')) return 1;
-	do {
-		if (a->write_count == MAX_WRITES) return 0;
-		struct message *m = &a->writes[a->write_count++];
-		if (!object(c, message_member, m) || m->text.data == NULL) return 0;
-	} while (eat(c, ','));
-	return eat(c, ']');
-}
-
-static int reply_member(struct cursor *c, const char *key, void *ctx) {
-	struct answer *a = ctx;
-	/* An error answer (an older manager without prepareCall, a refused peer) is no answer here. */
-	if (strcmp(key, "result") == 0) return (a->has_result = 1) && object(c, result_member, a);
-	return skip_value(c, 0);
-}
-
-static void write_all(int fd, const char *s, size_t n, const char *what) {
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR) continue;
-		if (w < 0) {
-			if (what == NULL) return;
-			fprintf(stderr, "sysrunc: write %s: %s\n", what, strerror(errno));
-			exit(1);
-		}
-		s += w, n -= (size_t)w;
-	}
-}
-
-/* SYSRUNC_TEST_FAULT (src/testing/fault.ts) naming the point: SIGKILL here, as kill -9 from outside would. */
-static void fault_point(const char *name) {
-	const char *spec = getenv("SYSRUNC_TEST_FAULT");
-	size_t n = strlen(name);
-	for (const char *p = spec; p != NULL && *p != '\0'; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0')) {
-			fprintf(stderr, "SYSRUNC_TEST_FAULT: killing pid %d at %s\n", (int)getpid(), name);
-			kill(getpid(), SIGKILL);
-		}
-	}
+	fault_point("create:before-runc");
+	status = enter_bundle_namespace(runc.prepared_config, runc.caller_bundle);
+	if (status != 0) return status;
+	runc_argv[0] = (char *)runtime;
+	runc_argv[runc.argc + 1] = NULL;
+	execvp(runtime, runc_argv);
+	return bundle_ns_fail("exec", runtime);
 }
 
 int main(int argc, char **argv) {
+	if (argc >= 5 && strcmp(argv[1], "--hand-over") == 0) return hand_over(argv[2], argv[3], argv[4], argc - 5, argv + 5);
 	if (argc < 2) {
 		fputs("usage: sysrunc-prepare-call <manager-socket> [runc argv...]\n", stderr);
 		return 2;
 	}
-	struct buf req = {0}, reply = {0};
-	if (request(&req, argc - 2, argv + 2) != 0) return NOT_ANSWERED;
-	if (exchange(argv[1], &req, &reply) != 0) {
-		if (lost == NULL) return NOT_ANSWERED;
-		write_all(1, lost, strlen(lost), "stdout");
-		return LOST;
-	}
-	static struct answer a;
-	struct cursor c = {reply.data, reply.data + reply.len};
-	if (!object(&c, reply_member, &a) || (ws(&c), c.p != c.end)) return NOT_ANSWERED;
-	if (!a.has_result || !a.has_exit || !a.has_stdout || a.exit_code < 0 || a.exit_code > 255 || a.exit_code == NOT_ANSWERED || a.exit_code == LOST) return NOT_ANSWERED;
+	char caller[64];
+	snprintf(caller, sizeof caller, ",\"callerPid\":%ld", caller_pid());
+	const char *lost;
+	int status = manager_call(argv[1], "prepareCall", argc - 2, argv + 2, caller, 1, &lost);
+	if (status == LOST) write_all(1, lost, strlen(lost), "stdout");
+	if (status != 0) return status;
 	fault_point("create:answered");
-	for (int i = 0; i < a.write_count; i++) {
-		struct message *m = &a.writes[i];
-		if (!m->has_file) {
-			write_all(2, m->text.data, m->text.len, NULL);
-			continue;
-		}
-		/* An unwritable log must not hide the message, which also goes to stderr (its next write). */
-		int fd = open(m->file.data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0) continue;
-		write_all(fd, m->text.data, m->text.len, NULL);
-		close(fd);
-	}
-	write_all(1, a.stdout_text.data, a.stdout_text.len, "stdout");
-	return (int)a.exit_code;
+	return carry_out();
 }

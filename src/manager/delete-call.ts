@@ -1,0 +1,82 @@
+// The manager's side of the synchronous delete's C client (dist/sysrunc-delete-call,
+// src/runtime-call/native/delete-call.c): bin/sysrunc has run runc's delete and sends its argv and
+// runc's exit status; this does what the per-call binary's delete does after runc
+// (runtime-call/commands/delete.ts), with its code for argv (src/oci): release the container only
+// once runc no longer has it, and report a failed release as a warning. Whatever goes wrong is
+// answered, not thrown (the client has no grammar to salvage --log and --log-format from), and the
+// exit status is always runc's: its delete stands.
+import path from 'node:path';
+import { SysruncError, oneLine } from '../common/errors.ts';
+import { METHODS, type Params, type Result } from '../manager-api/v1.ts';
+import { effectiveCommand, parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
+import { parseDeleteArgs } from '../oci/command-args.ts';
+import { runcKnowsContainer } from '../oci/runtime-state.ts';
+import { errorWrites, warningWrites, type LogTarget } from '../runtime-call/report-error.ts';
+import { DEFAULT_RUNC_ROOT } from '../runtime-call/runc-root.ts';
+import { firstIssue } from '../rpc/method-table.ts';
+import { ServiceError } from './service-error.ts';
+
+export interface DeleteCallHost {
+  release(p: Params<'release'>): Promise<Result<'release'>>;
+  /** An error that is no refusal of the release (a manager bug): logged, and reported as release's would be. */
+  unexpected(err: unknown): void;
+}
+
+interface DeleteTarget {
+  readonly inv: Invocation;
+  readonly release: Params<'release'>;
+}
+
+/** The container the call deletes and the runc root it is in, or the error that makes the call bad. */
+function deleteTarget(p: Params<'deleteCall'>): DeleteTarget | { readonly error: Error; readonly logTarget: LogTarget } {
+  let inv: Invocation;
+  try {
+    inv = parseInvocation(p.argv);
+  } catch (err) {
+    return { error: err instanceof UsageError ? err : new SysruncError(String(err)), logTarget: salvageLogOptions(p.argv) };
+  }
+  try {
+    const command = effectiveCommand(inv);
+    // bin/sysrunc runs the client for delete only (test/unit/runc-grammar-launcher.test.ts).
+    if (command !== 'delete') throw new SysruncError(`deleteCall: the call is ${JSON.stringify(command ?? '')}, not delete`);
+    const { id } = parseDeleteArgs(inv.commandArgs);
+    // As the per-call binary resolves --root: against the caller's working directory.
+    return { inv, release: { id, runtimeRoot: path.resolve(p.cwd, inv.globals.root ?? DEFAULT_RUNC_ROOT) } };
+  } catch (err) {
+    return { error: err instanceof Error ? err : new SysruncError(String(err)), logTarget: inv.globals };
+  }
+}
+
+/** The container a deleteCall releases, if its argv names one: a release of it under way is waited for first. */
+export function deleteCallContainerId(p: Params<'deleteCall'>): string | undefined {
+  const target = deleteTarget(p);
+  return 'release' in target ? target.release.id : undefined;
+}
+
+export async function answerDeleteCall(host: DeleteCallHost, p: Params<'deleteCall'>): Promise<Result<'deleteCall'>> {
+  const target = deleteTarget(p);
+  if (!('release' in target)) return { exitCode: p.runcStatus, writes: errorWrites(target.error, target.logTarget) };
+  const { inv, release } = target;
+  // Undo only once runc no longer has the container: a refused delete (still running, no --force)
+  // must leave everything in place.
+  if (p.runcStatus !== 0 && runcKnowsContainer(release.runtimeRoot, release.id)) return { exitCode: p.runcStatus, writes: [] };
+  const refused = await releaseRefusal(host, release);
+  // runc's delete stands; the manager releases the leftovers when it sees the container gone.
+  const writes = refused === undefined ? [] : warningWrites(`delete ${release.id}: ${refused}`, inv.globals);
+  return { exitCode: p.runcStatus, writes };
+}
+
+/** Why the release failed, in the words the per-call binary hears from the manager; undefined: released (or nothing to). */
+async function releaseRefusal(host: DeleteCallHost, release: Params<'release'>): Promise<string | undefined> {
+  // The checks the socket makes of a release request (an id the API refuses never reaches it).
+  const checked = METHODS.release.params.safeParse(release);
+  if (!checked.success) return `release: ${firstIssue(checked.error)}`;
+  try {
+    await host.release(checked.data);
+    return undefined;
+  } catch (err) {
+    if (err instanceof ServiceError) return oneLine(err);
+    host.unexpected(err);
+    return `release: ${oneLine(err)}`;
+  }
+}
