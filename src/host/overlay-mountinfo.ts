@@ -4,8 +4,10 @@
 import path from 'node:path';
 import { SyscallError } from './libc.ts';
 import { readMountInfo, type MountInfo } from './mount.ts';
+import { topMountAt } from './statmount.ts';
 
 const EINVAL = 22;
+const ENOENT = 2;
 
 export interface OverlayMount {
   mountPoint: string;
@@ -74,6 +76,28 @@ export function parseOverlayMount(mountpoint: string, opts: { baseDir?: string; 
   const mounts = (opts.mountInfo ?? readMountInfo()).filter((m) => m.mountPoint === target);
   const top = mounts[mounts.length - 1];
   if (!top) throw new SyscallError('mountinfo', target, EINVAL, 'not a mountpoint');
+  if (top.fsType !== 'overlay') throw new SyscallError('mountinfo', target, EINVAL, `not an overlay mount (fs type ${top.fsType})`);
+  return { mountPoint: target, ...parseOverlayOptions(top.superOptions, opts.baseDir) };
+}
+
+/**
+ * parseOverlayMount's answer for the top mount at mountpoint, asked of that one mount (statx and
+ * statmount, host/statmount.ts) where the kernel can tell, else read from mountinfo. The options
+ * then lack the superblock's rw/ro flag, which mountinfo puts first.
+ */
+export function topOverlayAt(mountpoint: string, opts: { baseDir?: string } = {}): OverlayMount {
+  const target = path.resolve(mountpoint);
+  let top;
+  try {
+    top = topMountAt(target);
+  } catch (err) {
+    if (err instanceof SyscallError && err.errno === ENOENT && err.syscall === 'statx') throw new SyscallError('mountinfo', target, EINVAL, 'not a mountpoint');
+    // The mount went between statx and statmount: mountinfo tells what is there now.
+    if (err instanceof SyscallError && err.errno === ENOENT) return parseOverlayMount(target, opts);
+    throw err;
+  }
+  if (top.kind === 'unknown') return parseOverlayMount(target, opts);
+  if (top.kind === 'not-a-mount') throw new SyscallError('mountinfo', target, EINVAL, 'not a mountpoint');
   if (top.fsType !== 'overlay') throw new SyscallError('mountinfo', target, EINVAL, `not an overlay mount (fs type ${top.fsType})`);
   return { mountPoint: target, ...parseOverlayOptions(top.superOptions, opts.baseDir) };
 }
