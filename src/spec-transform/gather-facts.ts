@@ -10,9 +10,11 @@ import { SysruncError } from '../common/errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
 import type { OverlayFact, PathFact, Plan, RootfsFact } from './types.ts';
-import { cgroupHierarchies, cgroupMountsOf, type CgroupHierarchy } from '../host/cgroups.ts';
+import type { CgroupHierarchy } from '../host/cgroups.ts';
+import { cgroupHierarchiesKept } from '../host/cgroup-mount-cache.ts';
+import { mountFlagsAt } from '../host/statmount.ts';
 import { isMountPoint, mountIdOf, readMountInfo, type MountInfo } from '../host/mount.ts';
-import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
+import { topOverlayAt } from '../host/overlay-mountinfo.ts';
 import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
 import { engineOf, type Engine } from './engine-capabilities.ts';
 
@@ -99,16 +101,19 @@ const LOCKABLE = ['nosuid', 'nodev', 'noexec'] as const;
 function lockedBindFlags(spec: Spec, mountInfo: () => readonly MountInfo[]): Map<number, string[]> {
   const out = new Map<number, string[]>();
   let mounts: Map<number, string> | undefined;
+  const fromMountInfo = (mountId: number): string[] => {
+    mounts ??= new Map(mountInfo().map((i) => [i.id, i.options]));
+    return (mounts.get(mountId) ?? '').split(',');
+  };
   (spec.mounts ?? []).forEach((m, index) => {
     if (m.source === undefined || !path.isAbsolute(m.source) || !isBindMount(m)) return;
-    let mountId: number;
+    let options: string[];
     try {
-      mountId = mountIdOf(m.source);
+      // Asked of the source's own mount where the kernel can (statmount), else mountinfo's line.
+      options = mountFlagsAt(m.source) ?? fromMountInfo(mountIdOf(m.source));
     } catch {
       return; // a missing source is runc's to report
     }
-    mounts ??= new Map(mountInfo().map((i) => [i.id, i.options]));
-    const options = (mounts.get(mountId) ?? '').split(',');
     const locked = LOCKABLE.filter((f) => options.includes(f) && !(m.options ?? []).includes(f));
     if (locked.length > 0) out.set(index, locked);
   });
@@ -134,7 +139,7 @@ function kernelFsDirs(): string[] {
 
 function callerCgroups(pid: number, mountInfo: () => readonly MountInfo[]): CgroupHierarchy[] {
   try {
-    return cgroupHierarchies(pid, cgroupMountsOf(mountInfo()));
+    return cgroupHierarchiesKept(pid, mountInfo);
   } catch (err) {
     throw new SysruncError(`/proc/${pid}/cgroup: ${describeFsError(err)}`);
   }
@@ -273,7 +278,8 @@ function overlayAt(mountpoint: string, mountInfo: () => readonly MountInfo[]): O
   let overlay;
   try {
     // dockerd passes long layer lists relative to its overlay2 dir, which holds <id>/merged.
-    overlay = parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)), mountInfo: mountInfo() });
+    // From the mount itself where the kernel can tell (statmount), else from mountinfo.
+    overlay = topOverlayAt(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)), mountInfo });
   } catch (err) {
     if (/not an overlay mount/.test((err as Error).message)) return undefined;
     throw new SysruncError(`root.path ${mountpoint}: ${(err as Error).message}`);

@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { mountFs } from '../../src/host/fsmount.ts';
-import { bindMount, mountsUnder, unmount } from '../../src/host/mount.ts';
+import { bindMount, mountsUnder, readMountInfo, unmount } from '../../src/host/mount.ts';
 import { parseOverlayMount, topOverlayAt } from '../../src/host/overlay-mountinfo.ts';
-import { topMountAt } from '../../src/host/statmount.ts';
+import { mountFlagsAt, topMountAt } from '../../src/host/statmount.ts';
+import { libc } from '../../src/host/libc.ts';
 import { releaseEnginePath, insideDir } from '../../src/manager/ownership/engine-overlay.ts';
 import { removeDir, tempDir } from '../fixtures/ownership/tree.ts';
+
+const [MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND] = [2, 4, 8, 32, 4096];
 
 function withWork(fn: (work: string) => void): () => void {
   return () => {
@@ -76,4 +79,18 @@ test('releaseEnginePath leaves the engine\'s own overlay alone', withWork((work)
   const released = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir));
   assert.equal(released, false);
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
+}));
+
+test('the locked flags of the mount a path lives on are read from that mount, as mountinfo names them', withWork((work) => {
+  const locked = path.join(work, 'locked');
+  mkdirSync(locked);
+  mountFs('tmpfs', [], locked);
+  // nosuid, nodev and noexec are per-mount flags: set on the attached mount, as the engines' shm has them.
+  libc().mount(null, locked, null, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+  mkdirSync(path.join(locked, 'sub'));
+  const flags = mountFlagsAt(path.join(locked, 'sub'));
+  assert.deepEqual(flags, ['nosuid', 'nodev', 'noexec']);
+  const line = readMountInfo().filter((m) => m.mountPoint === locked).at(-1);
+  assert.deepEqual(['ro', 'nosuid', 'nodev', 'noexec'].filter((f) => line?.options.split(',').includes(f)), flags);
+  assert.throws(() => mountFlagsAt(path.join(work, 'missing')), /ENOENT/);
 }));
