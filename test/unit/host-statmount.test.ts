@@ -10,6 +10,9 @@ import { libc } from '../../src/host/libc.ts';
 import { releaseEnginePath, insideDir } from '../../src/manager/ownership/engine-overlay.ts';
 import { removeDir, tempDir } from '../fixtures/ownership/tree.ts';
 
+// Kernels before 6.11 (no unique mount ids or no STATMOUNT_MNT_OPTS) answer from mountinfo instead.
+const noStatmount = topMountAt('/').kind === 'unknown' && 'the kernel cannot describe a mount by itself (statmount with options: 6.11)';
+
 const [MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND] = [2, 4, 8, 32, 4096];
 
 function withWork(fn: (work: string) => void): () => void {
@@ -33,7 +36,7 @@ function mountOverlayIn(dir: string): { merged: string; upper: string; work: str
   return o;
 }
 
-test('the top mount at an overlay\'s path is told from that mount: fs type overlay and its upper dir', withWork((work) => {
+test('the top mount at an overlay\'s path is told from that mount: fs type overlay and its upper dir', { skip: noStatmount }, withWork((work) => {
   const o = mountOverlayIn(work);
   const top = topMountAt(o.merged);
   assert.equal(top.kind, 'mount');
@@ -52,7 +55,7 @@ test('topOverlayAt reads the same layers as mountinfo does', withWork((work) => 
   assert.equal(fromMount.workdir, o.work);
 }));
 
-test('a directory that is no mount point is not a mount, and topOverlayAt says so', withWork((work) => {
+test('a directory that is no mount point is not a mount, and topOverlayAt says so', { skip: noStatmount }, withWork((work) => {
   const dir = path.join(work, 'plain');
   mkdirSync(dir);
   assert.deepEqual(topMountAt(dir), { kind: 'not-a-mount' });
@@ -81,7 +84,7 @@ test('releaseEnginePath leaves the engine\'s own overlay alone', withWork((work)
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
 
-test('the locked flags of the mount a path lives on are read from that mount, as mountinfo names them', withWork((work) => {
+test('the locked flags of the mount a path lives on are read from that mount, as mountinfo names them', { skip: noStatmount }, withWork((work) => {
   const locked = path.join(work, 'locked');
   mkdirSync(locked);
   mountFs('tmpfs', [], locked);
