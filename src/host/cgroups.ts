@@ -14,7 +14,7 @@ export interface CgroupHierarchy {
   readonly mountRoot: string;
 }
 
-interface CgroupMount {
+export interface CgroupMount {
   readonly mountpoint: string;
   readonly root: string;
   readonly fstype: 'cgroup' | 'cgroup2';
@@ -47,7 +47,8 @@ export function cgroupMountsOf(mountInfo: readonly MountInfo[]): CgroupMount[] {
   return mounts;
 }
 
-export function cgroupHierarchies(pid: number, mounts = cgroupMounts()): CgroupHierarchy[] {
+/** unmatched: where given, gets the hierarchies (controllers, as in /proc/<pid>/cgroup) left out. */
+export function cgroupHierarchies(pid: number, mounts: readonly CgroupMount[] = cgroupMounts(), unmatched?: Set<string>): CgroupHierarchy[] {
   const out: CgroupHierarchy[] = [];
   for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
     const first = line.indexOf(':');
@@ -59,6 +60,7 @@ export function cgroupHierarchies(pid: number, mounts = cgroupMounts()): CgroupH
       controllers === '' ? m.fstype === 'cgroup2' : m.fstype === 'cgroup' && controllers.split(',').every((c) => m.superOptions.includes(c)),
     );
     if (mount !== undefined) out.push({ controllers, path, mountpoint: mount.mountpoint, mountRoot: mount.root });
+    else unmatched?.add(controllers);
   }
   return out;
 }

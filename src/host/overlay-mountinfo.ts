@@ -4,8 +4,10 @@
 import path from 'node:path';
 import { SyscallError } from './libc.ts';
 import { readMountInfo, type MountInfo } from './mount.ts';
+import { topMountAt } from './statmount.ts';
 
 const EINVAL = 22;
+const ENOENT = 2;
 
 export interface OverlayMount {
   mountPoint: string;
@@ -76,6 +78,31 @@ export function parseOverlayMount(mountpoint: string, opts: { baseDir?: string; 
   if (!top) throw new SyscallError('mountinfo', target, EINVAL, 'not a mountpoint');
   if (top.fsType !== 'overlay') throw new SyscallError('mountinfo', target, EINVAL, `not an overlay mount (fs type ${top.fsType})`);
   return { mountPoint: target, ...parseOverlayOptions(top.superOptions, opts.baseDir) };
+}
+
+/**
+ * parseOverlayMount's answer for the top mount at mountpoint, asked of that one mount (statx and
+ * statmount, host/statmount.ts) where the kernel can tell, else read from mountinfo. The options
+ * then lack the superblock's rw/ro flag, which mountinfo puts first.
+ */
+export function topOverlayAt(mountpoint: string, o: { baseDir?: string; mountInfo?: () => readonly MountInfo[] } = {}): OverlayMount {
+  const target = path.resolve(mountpoint);
+  const baseDir = o.baseDir === undefined ? {} : { baseDir: o.baseDir };
+  // mountinfo (the caller's reading of it, if it has one) only where the mount cannot tell.
+  const fromMountInfo = () => parseOverlayMount(target, { ...baseDir, ...(o.mountInfo === undefined ? {} : { mountInfo: o.mountInfo() }) });
+  let top;
+  try {
+    top = topMountAt(target);
+  } catch (err) {
+    if (err instanceof SyscallError && err.errno === ENOENT && err.syscall === 'statx') throw new SyscallError('mountinfo', target, EINVAL, 'not a mountpoint');
+    // The mount went between statx and statmount: mountinfo tells what is there now.
+    if (err instanceof SyscallError && err.errno === ENOENT) return fromMountInfo();
+    throw err;
+  }
+  if (top.kind === 'unknown') return fromMountInfo();
+  if (top.kind === 'not-a-mount') throw new SyscallError('mountinfo', target, EINVAL, 'not a mountpoint');
+  if (top.fsType !== 'overlay') throw new SyscallError('mountinfo', target, EINVAL, `not an overlay mount (fs type ${top.fsType})`);
+  return { mountPoint: target, ...parseOverlayOptions(top.superOptions, o.baseDir) };
 }
 
 /** Splits a legacy lowerdir value on unescaped ':' ('\' escapes the next char); layers after "::" are data-only. */

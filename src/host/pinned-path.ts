@@ -29,7 +29,18 @@ export function pinPath(p: string, what: string): PinnedPath {
     throw err;
   }
   try {
-    return { fd, real: realPathOf(fd, p), stat: fstatSync(fd) };
+    const stat = fstatSync(fd);
+    // Read from /proc only when asked (the chown checks do; the mounts from the fd do not), and
+    // while the fd is open: the callers use a pinned path inside withPinnedPath.
+    let real: string | undefined;
+    return {
+      fd,
+      stat,
+      get real(): string {
+        real ??= realPathOf(fd, p);
+        return real;
+      },
+    };
   } catch (err) {
     closeSync(fd);
     throw fromNodeError(err, 'fstat', p);

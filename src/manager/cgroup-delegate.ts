@@ -8,23 +8,33 @@ import { isMountPoint } from '../host/mount.ts';
 import { ServiceError } from './service-error.ts';
 
 export function delegateCgroups(dirs: readonly string[], owner: { uid: number; gid: number }): void {
-  for (const dir of dirs) {
+  const versions = dirs.map((dir) => {
     // Only below a cgroup mount, never the mount itself: the request names host paths.
-    if (!isBelowCgroupMount(dir)) {
-      throw new ServiceError('invalid-request', `cgroup-delegate ${dir}: not a cgroup below a cgroup or cgroup2 mount`);
-    }
-  }
-  for (const dir of dirs) {
+    const version = cgroupVersionBelow(dir);
+    if (version === undefined) throw new ServiceError('invalid-request', `cgroup-delegate ${dir}: not a cgroup below a cgroup or cgroup2 mount`);
+    return version;
+  });
+  dirs.forEach((dir, i) => {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o755 });
       chownSync(dir, owner.uid, owner.gid);
-      for (const file of DELEGATED_FILES) {
-        const p = path.join(dir, file);
-        if (existsSync(p)) chownSync(p, owner.uid, owner.gid);
-      }
+      // Only the files this cgroup version has: one chown each, no existence check before it.
+      for (const file of versions[i] === 2 ? DELEGATED_FILES_V2 : DELEGATED_FILES_V1) chownUnlessMissing(path.join(dir, file), owner);
     } catch (err) {
       throw new ServiceError('host-action-failed', `cgroup-delegate ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
+  });
+}
+
+/** DELEGATED_FILES by cgroup version (v1: the core files every hierarchy has; v2: the unified ones). */
+const DELEGATED_FILES_V1 = DELEGATED_FILES.filter((f) => ['cgroup.procs', 'tasks', 'cgroup.clone_children', 'notify_on_release'].includes(f));
+const DELEGATED_FILES_V2 = DELEGATED_FILES.filter((f) => ['cgroup.procs', 'cgroup.subtree_control', 'cgroup.threads'].includes(f));
+
+function chownUnlessMissing(file: string, owner: { uid: number; gid: number }): void {
+  try {
+    chownSync(file, owner.uid, owner.gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 
@@ -51,14 +61,19 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
  * containers' mounts, and the mount table's lock contended by every runc starting).
  */
 export function isBelowCgroupMount(dir: string): boolean {
-  if (!path.isAbsolute(dir) || path.normalize(dir) !== dir || dir === '/') return false;
+  return cgroupVersionBelow(dir) !== undefined;
+}
+
+/** isBelowCgroupMount's answer as the cgroup version of that file system (1 or 2), or undefined. */
+function cgroupVersionBelow(dir: string): 1 | 2 | undefined {
+  if (!path.isAbsolute(dir) || path.normalize(dir) !== dir || dir === '/') return undefined;
   let existing = dir;
   while (!existsSync(existing)) existing = path.dirname(existing);
-  if (existing === dir && isMountPoint(dir)) return false;
+  if (existing === dir && isMountPoint(dir)) return undefined;
   try {
     const type = Number(statfsSync(existing).type);
-    return type === CGROUP_SUPER_MAGIC || type === CGROUP2_SUPER_MAGIC;
+    return type === CGROUP_SUPER_MAGIC ? 1 : type === CGROUP2_SUPER_MAGIC ? 2 : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }

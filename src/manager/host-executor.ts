@@ -273,13 +273,8 @@ function underSwapLock(runBase: string | undefined, fn: () => void): void {
 export function undoMountTarget(ctx: ContainerContext, target: string): void {
   assertInside(ctx.runDir, target);
   while (isMountPoint(target)) unmount(target, { detach: true });
-  let stat;
-  try {
-    stat = lstatSync(target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
+  const stat = lstatSync(target, { throwIfNoEntry: false });
+  if (stat === undefined) return;
   if (stat.isDirectory()) rmdirSync(target);
   else unlinkSync(target);
 }
@@ -289,12 +284,9 @@ function makeParents(ctx: ContainerContext, dir: string): void {
   if (dir === ctx.runDir) return;
   assertInside(ctx.runDir, dir);
   makeParents(ctx, path.dirname(dir));
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
-    throw err;
-  }
+  // recursive: an existing dir is no error (undefined), so the targets after the first in a
+  // directory throw nothing; the parents exist already, so at most dir itself is made.
+  if (mkdirSync(dir, { recursive: true, mode: 0o700 }) === undefined) return;
   const root = containerRoot(ctx);
   chownSync(dir, root.uid, root.gid);
 }

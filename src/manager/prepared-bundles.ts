@@ -5,7 +5,7 @@
 //                                       its path for delete and exec without starting anything.
 // hintsDir is <dir of the manager socket>/hints: the one place bin/sysrunc can find from the
 // socket path alone.
-import { mkdirSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { isAtomicTempFile, writeFileAtomic } from '../common/atomic-file.ts';
 import { readdirIfExists } from '../common/read-dir.ts';
@@ -54,7 +54,18 @@ export class PreparedBundles {
 
   remove(id: string): void {
     removeFile(path.join(this.hintsDir, id));
-    rmSync(this.bundleDir(id), { recursive: true, force: true });
+    // The bundle holds config.json alone: two calls, not a recursive walk; anything else left in
+    // it (a temp file of a crashed write) gets the walk.
+    const dir = this.bundleDir(id);
+    removeFile(path.join(dir, 'config.json'));
+    try {
+      rmdirSync(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'ENOTEMPTY') throw err;
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Ids that have a bundle or a hint (for reconciliation). */

@@ -21,11 +21,14 @@ export function makeRunDir(record: ContainerRecord): void {
 export function removeRunDir(dir: string): void {
   removeMountListener(dir);
   for (const sub of ['mounts', 'layers', '']) {
+    const p = path.join(dir, sub);
+    // Mostly absent (a new container's, or a container without binds): an lstat, not a thrown ENOENT.
+    if (lstatSync(p, { throwIfNoEntry: false }) === undefined) continue;
     try {
-      rmdirSync(path.join(dir, sub));
+      rmdirSync(p);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new ServiceError('host-action-failed', `remove ${path.join(dir, sub)}: ${code ?? String(err)}`);
+      if (code !== 'ENOENT') throw new ServiceError('host-action-failed', `remove ${p}: ${code ?? String(err)}`);
     }
   }
 }

@@ -1,7 +1,7 @@
 // The one impure step before the pipeline: resolve the host paths the transforms will name, so
 // that the transforms themselves stay pure. Paths are resolved once here; the manager then opens
 // exactly the resolved path without following any symlink, so a swap in between is refused.
-import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { storePathsFor } from '../common/store-paths.ts';
 import { withRootfsSync } from '../host/in-root.ts';
 import { boundingSetOf } from '../host/bounding-set.ts';
@@ -10,9 +10,11 @@ import { SysruncError } from '../common/errors.ts';
 import { describeFsError } from '../oci/bundle.ts';
 import type { Spec } from '../oci/spec.ts';
 import type { OverlayFact, PathFact, Plan, RootfsFact } from './types.ts';
-import { cgroupHierarchies, cgroupMountsOf, type CgroupHierarchy } from '../host/cgroups.ts';
+import type { CgroupHierarchy } from '../host/cgroups.ts';
+import { cgroupHierarchiesKept } from '../host/cgroup-mount-cache.ts';
+import { mountFlagsAt } from '../host/statmount.ts';
 import { isMountPoint, mountIdOf, readMountInfo, type MountInfo } from '../host/mount.ts';
-import { parseOverlayMount } from '../host/overlay-mountinfo.ts';
+import { topOverlayAt } from '../host/overlay-mountinfo.ts';
 import { isBindMount, wantsOwnership } from './bind-mount-ownership.ts';
 import { engineOf, type Engine } from './engine-capabilities.ts';
 
@@ -99,16 +101,19 @@ const LOCKABLE = ['nosuid', 'nodev', 'noexec'] as const;
 function lockedBindFlags(spec: Spec, mountInfo: () => readonly MountInfo[]): Map<number, string[]> {
   const out = new Map<number, string[]>();
   let mounts: Map<number, string> | undefined;
+  const fromMountInfo = (mountId: number): string[] => {
+    mounts ??= new Map(mountInfo().map((i) => [i.id, i.options]));
+    return (mounts.get(mountId) ?? '').split(',');
+  };
   (spec.mounts ?? []).forEach((m, index) => {
     if (m.source === undefined || !path.isAbsolute(m.source) || !isBindMount(m)) return;
-    let mountId: number;
+    let options: string[];
     try {
-      mountId = mountIdOf(m.source);
+      // Asked of the source's own mount where the kernel can (statmount), else mountinfo's line.
+      options = mountFlagsAt(m.source) ?? fromMountInfo(mountIdOf(m.source));
     } catch {
       return; // a missing source is runc's to report
     }
-    mounts ??= new Map(mountInfo().map((i) => [i.id, i.options]));
-    const options = (mounts.get(mountId) ?? '').split(',');
     const locked = LOCKABLE.filter((f) => options.includes(f) && !(m.options ?? []).includes(f));
     if (locked.length > 0) out.set(index, locked);
   });
@@ -134,7 +139,7 @@ function kernelFsDirs(): string[] {
 
 function callerCgroups(pid: number, mountInfo: () => readonly MountInfo[]): CgroupHierarchy[] {
   try {
-    return cgroupHierarchies(pid, cgroupMountsOf(mountInfo()));
+    return cgroupHierarchiesKept(pid, mountInfo);
   } catch (err) {
     throw new SysruncError(`/proc/${pid}/cgroup: ${describeFsError(err)}`);
   }
@@ -154,10 +159,9 @@ const CREATED_BY: Readonly<Record<string, readonly string[]>> = {
  */
 export function usedStorePaths(spec: Spec, rootfs: string): string[] {
   const { paths, dockerDataRoot } = withRootfsSync(rootfs, (r) => storePathsFor({ rootfs: r, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) }));
-  const existsInside = (p: string) => {
-    const resolved = resolveInsideRootfs(rootfs, p);
-    return resolved !== undefined && existsSync(path.join(rootfs, resolved));
-  };
+  // A dozen candidates share their first components (/usr/bin, /var/lib): each is looked up once.
+  const lstats: LstatCache = new Map();
+  const existsInside = (p: string) => resolveInsideRootfs(rootfs, p, 0, lstats) !== undefined;
   const creators = (p: string) => (p === dockerDataRoot ? DOCKERD_BINARIES : (CREATED_BY[p] ?? []));
   return paths.filter((p) => existsInside(p) || creators(p).some(existsInside));
 }
@@ -207,8 +211,14 @@ function runsSystemd(spec: Spec, rootfs: string): boolean {
   return path.basename(resolveInsideRootfs(rootfs, arg0) ?? '') === 'systemd';
 }
 
-/** Follows symlinks the way the container would see them (absolute targets relative to its root). */
-export function resolveInsideRootfs(rootfs: string, file: string, hops = 0): string | undefined {
+/** lstat results by host path, shared by the lookups of one create (undefined: no such entry). */
+export type LstatCache = Map<string, Stats | undefined>;
+
+/**
+ * Follows symlinks the way the container would see them (absolute targets relative to its root);
+ * undefined when the path does not exist there.
+ */
+export function resolveInsideRootfs(rootfs: string, file: string, hops = 0, lstats: LstatCache = new Map()): string | undefined {
   if (hops > 40) return undefined;
   const parts = file.split('/').filter(Boolean);
   let current = '/';
@@ -218,26 +228,33 @@ export function resolveInsideRootfs(rootfs: string, file: string, hops = 0): str
     // and building those errors was most of the cost of looking up the store paths per create.
     let target: string;
     try {
-      const st = lstatSync(path.join(rootfs, next), { throwIfNoEntry: false });
+      const hostPath = path.join(rootfs, next);
+      let st = lstats.get(hostPath);
+      if (!lstats.has(hostPath)) {
+        st = lstatSync(hostPath, { throwIfNoEntry: false });
+        lstats.set(hostPath, st);
+      }
       if (st === undefined) return undefined;
       if (!st.isSymbolicLink()) {
+        // A regular file has no entries below it.
+        if (i < parts.length - 1 && !st.isDirectory()) return undefined;
         current = next;
         continue;
       }
-      target = readlinkSync(path.join(rootfs, next));
+      target = readlinkSync(hostPath);
     } catch {
       return undefined;
     }
     const rest = parts.slice(i + 1).join('/');
     const base = target.startsWith('/') ? target : path.posix.join(current, target);
-    return resolveInsideRootfs(rootfs, path.posix.join('/', base, rest), hops + 1);
+    return resolveInsideRootfs(rootfs, path.posix.join('/', base, rest), hops + 1, lstats);
   }
   return current;
 }
 
 function resolvePath(requested: string, what: string): PathFact {
   try {
-    const resolved = realpathSync(requested);
+    const resolved = realpathSync.native(requested);
     const stat = statSync(resolved);
     return { requested, resolved, kind: stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : 'other' };
   } catch (err) {
@@ -261,7 +278,8 @@ function overlayAt(mountpoint: string, mountInfo: () => readonly MountInfo[]): O
   let overlay;
   try {
     // dockerd passes long layer lists relative to its overlay2 dir, which holds <id>/merged.
-    overlay = parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)), mountInfo: mountInfo() });
+    // From the mount itself where the kernel can tell (statmount), else from mountinfo.
+    overlay = topOverlayAt(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)), mountInfo });
   } catch (err) {
     if (/not an overlay mount/.test((err as Error).message)) return undefined;
     throw new SysruncError(`root.path ${mountpoint}: ${(err as Error).message}`);

@@ -104,3 +104,15 @@ test('chown-tree needs a single contiguous mapping', withExecutor(({ executor, w
   assert.throws(() => executor.perform(split, { kind: 'chown-tree', path: root }), /needs exactly one uid and one gid mapping/);
   chownSync(root, 0, 0);
 }));
+
+test('bind mount targets below one directory of the run dir: it is made once, owned by the container\'s root, and every undo removes its own target', withExecutor(({ executor, work, ctx }) => {
+  mkdirSync(ctx.runDir, { recursive: true });
+  const source = path.join(work, 'source');
+  mkdirSync(source);
+  const targets = [0, 1, 2].map((i) => path.join(ctx.runDir, 'mounts', `${i}`));
+  for (const target of targets) executor.perform(ctx, { kind: 'bind-mount', source, target, recursive: false });
+  assert.deepEqual([lstatSync(path.join(ctx.runDir, 'mounts')).uid, lstatSync(path.join(ctx.runDir, 'mounts')).gid], [BASE, BASE]);
+  assert.deepEqual(readdirSync(path.join(ctx.runDir, 'mounts')).sort(), ['0', '1', '2']);
+  for (const target of targets.reverse()) executor.undo(ctx, { kind: 'bind-mount', source, target, recursive: false });
+  assert.deepEqual(readdirSync(path.join(ctx.runDir, 'mounts')), []);
+}));

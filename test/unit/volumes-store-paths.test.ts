@@ -79,3 +79,13 @@ test('an image that ships podman gets the containers/storage volume before podma
   writeFileSync(path.join(rootfs, 'usr/bin/podman'), '');
   assert.deepEqual(usedStorePaths({ ociVersion: '1.0.2' }, rootfs), ['/var/lib/containers/storage']);
 });
+
+test('an image whose dockerd and podman are both reached through one /usr/sbin symlink gets both store volumes', () => {
+  const rootfs = s.sub('rootfs-linked-sbin');
+  mkdirSync(path.join(rootfs, 'opt/engines'), { recursive: true });
+  mkdirSync(path.join(rootfs, 'usr'), { recursive: true });
+  symlinkSync('/opt/engines', path.join(rootfs, 'usr/sbin'));
+  writeFileSync(path.join(rootfs, 'opt/engines/podman'), '');
+  writeFileSync(path.join(rootfs, 'opt/engines/dockerd'), '');
+  assert.deepEqual(usedStorePaths({ ociVersion: '1.0.2' }, rootfs), ['/var/lib/containers/storage', '/var/lib/docker']);
+});

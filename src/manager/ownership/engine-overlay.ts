@@ -7,8 +7,8 @@
 // container (docker cp, export, podman cp...) then go through the container's own file system.
 import { rmdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { readMountInfo, unmount, bindMount, isMountPoint } from '../../host/mount.ts';
-import { parseOverlayMount, type OverlayMount } from '../../host/overlay-mountinfo.ts';
+import { unmount, bindMount, isMountPoint } from '../../host/mount.ts';
+import { topOverlayAt, type OverlayMount } from '../../host/overlay-mountinfo.ts';
 import { lowerdirSupport, mountOverlay } from '../../host/overlay-mount.ts';
 
 /** The engine's overlay as the transform saw it (see HostAction's replaces). */
@@ -27,9 +27,13 @@ export class EngineOverlayError extends Error {
   override readonly name = 'EngineOverlayError';
 }
 
-/** dockerd mounts long layer lists relative to its overlay2 dir, which holds <id>/merged. */
+/**
+ * The overlay on top at the engine's path, asked of that mount alone (no read of every mount on
+ * the host where the kernel has statmount). dockerd mounts long layer lists relative to its
+ * overlay2 dir, which holds <id>/merged.
+ */
 function parseEngineOverlay(mountpoint: string): OverlayMount {
-  return parseOverlayMount(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)) });
+  return topOverlayAt(mountpoint, { baseDir: path.dirname(path.dirname(mountpoint)) });
 }
 
 function isVolatile(options: Readonly<Record<string, string | true>>): boolean {
@@ -115,8 +119,7 @@ function describe(err: unknown): string {
 export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean): boolean {
   let released = false;
   for (let i = 0; i < 16; i++) {
-    const top = readMountInfo().filter((m) => m.mountPoint === mountpoint).at(-1);
-    if (top === undefined || top.fsType !== 'overlay') break;
+    // Not a mount point, not an overlay, or options sysrunc cannot read: not sysrunc's.
     let overlay: OverlayMount;
     try {
       overlay = parseEngineOverlay(mountpoint);

@@ -1,0 +1,50 @@
+// What the manager removes of a container's files on tmpfs at release: its prepared bundle and hint
+// (src/manager/prepared-bundles.ts) and its run dir (src/manager/run-dirs.ts), also when a crash
+// left them half made, and with nothing to remove.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PreparedBundles } from '../../src/manager/prepared-bundles.ts';
+import { removeRunDir } from '../../src/manager/run-dirs.ts';
+
+function scratch(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sysrunc-run-files-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('removing a prepared bundle takes its config.json, its directory and its hint', (t) => {
+  const dir = scratch(t);
+  const bundles = new PreparedBundles(path.join(dir, 'run'), path.join(dir, 'sock', 'mgr.sock'));
+  const bundle = bundles.writeConfig('c1', '{}');
+  bundles.writeHint('c1', { delete: 'sync', exec: 'as-is' });
+  bundles.remove('c1');
+  assert.equal(existsSync(bundle), false);
+  assert.equal(existsSync(path.join(bundles.hintsDir, 'c1')), false);
+});
+
+test('removing a prepared bundle also takes what a crashed write left beside config.json', (t) => {
+  const dir = scratch(t);
+  const bundles = new PreparedBundles(path.join(dir, 'run'), path.join(dir, 'sock', 'mgr.sock'));
+  const bundle = bundles.writeConfig('c1', '{}');
+  writeFileSync(path.join(bundle, '.config.json#123.abcd.tmp'), '{');
+  bundles.remove('c1');
+  assert.equal(existsSync(bundle), false);
+});
+
+test('removing a bundle that was never written is no error', (t) => {
+  const dir = scratch(t);
+  const bundles = new PreparedBundles(path.join(dir, 'run'), path.join(dir, 'sock', 'mgr.sock'));
+  bundles.remove('never');
+  assert.deepEqual([...bundles.ids()], []);
+});
+
+test('a run dir whose mount targets are gone is removed with its empty mounts and layers dirs; a missing one is no error', (t) => {
+  const runDir = path.join(scratch(t), 'containers', 'c1');
+  for (const sub of ['mounts', 'layers']) mkdirSync(path.join(runDir, sub), { recursive: true });
+  removeRunDir(runDir);
+  assert.equal(existsSync(runDir), false);
+  removeRunDir(runDir);
+});
