@@ -3,52 +3,31 @@
 // released everything the container held. Where the client gets no answer (no manager), the
 // per-call binary takes over and says what it always said. Real manager and runc, driven through
 // bin/sysrunc as containerd's shim drives runc.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
-import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
-import { runToFiles, type Outcome } from '../oci-conformance/fixture.ts';
+import { makeBundle } from '../rig/images.ts';
+import type { Outcome } from '../oci-conformance/fixture.ts';
 import { mountsUnder } from '../rig/proc.ts';
-import { scratchDir } from './helpers.ts';
+import { useRuncRootRig } from './runc-root-rig.ts';
 import { allocations, assertNothingLeft } from './faults-helpers.ts';
 
-const RUNC_ROOT = '/run/sysrunc-test/delete-call-runc';
-let mgr: TestManager;
-let work: string;
-let rootfs: string;
-
-before(async () => {
-  mgr = await startTestManager({ name: 'delete-call' });
-  work = scratchDir('delete-call');
-  rootfs = await ensureBusyboxRootfs();
-});
-after(async () => {
-  const ids = execFileSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const id of ids) await sysrunc(['delete', '--force', id]);
-  rmSync(RUNC_ROOT, { recursive: true, force: true });
-  await mgr.dispose();
-  rmSync(work, { recursive: true, force: true });
-});
-
-function sysrunc(args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
-  return runToFiles(SYSRUNC, ['--root', RUNC_ROOT, ...args], { env: { ...process.env, ...mgr.env, ...env }, cwd: work, input: undefined, dir: work });
-}
+const rig = useRuncRootRig('delete-call');
+const sysrunc = rig.sysrunc;
 
 /**
  * A running busybox container with /var/lib/docker in its rootfs: the manager gives it a store
  * volume besides the idmapped rootfs, and asks for the synchronous delete (its hint).
  */
 async function runningBox(id: string): Promise<string> {
-  const b = await makeBundle(path.join(work, id), rootfs, ['sleep', '100000']);
+  const b = await makeBundle(path.join(rig.work, id), rig.rootfs, ['sleep', '100000']);
   mkdirSync(path.join(b.rootfs, 'var/lib/docker'), { recursive: true });
   const created = await sysrunc(['create', '--bundle', b.bundle, id]);
   assert.equal(created.exitCode, 0, created.stderr);
   assert.equal((await sysrunc(['start', id])).exitCode, 0);
-  assert.match(readFileSync(path.join(path.dirname(mgr.socket), 'hints', id), 'utf8'), /"delete":"sync"/);
+  assert.match(readFileSync(path.join(path.dirname(rig.mgr.socket), 'hints', id), 'utf8'), /"delete":"sync"/);
   await sysrunc(['kill', id, 'KILL']);
   return b.bundle;
 }
@@ -59,10 +38,10 @@ async function runningBox(id: string): Promise<string> {
  * keeps its range for a restart until its rootfs goes).
  */
 async function heldNow(id: string): Promise<{ mounts: string[]; record: { stopped: boolean; actions: number } | undefined }> {
-  const client = await ManagerClient.connect(mgr.socket);
+  const client = await ManagerClient.connect(rig.mgr.socket);
   try {
     const record = (await client.call('status', {})).containers.find((c) => c.id === id);
-    return { mounts: mountsUnder([mgr.runDir, mgr.stateDir]).filter((m) => m.includes(id)), record: record && { stopped: record.stopped, actions: record.actions.length } };
+    return { mounts: mountsUnder([rig.mgr.runDir, rig.mgr.stateDir]).filter((m) => m.includes(id)), record: record && { stopped: record.stopped, actions: record.actions.length } };
   } finally {
     client.close();
   }
@@ -72,32 +51,32 @@ test('a synchronous delete through the C client has undone the mounts and stoppe
   const id = 'sync-c';
   const bundle = await runningBox(id);
   assert.notDeepEqual((await heldNow(id)).mounts, [], 'the container holds mounts before its delete');
-  assert.ok(allocations(mgr).some((a) => a.id === id), 'and a range');
+  assert.ok(allocations(rig.mgr).some((a) => a.id === id), 'and a range');
   // The per-call binary, where the launcher would start it, is a stand-in that only leaves a mark.
-  const marker = path.join(work, 'per-call-marker');
-  writeFileSync(marker, `#!/bin/sh\necho "$@" >> ${path.join(work, 'per-call-ran')}\nexit 99\n`, { mode: 0o755 });
+  const marker = path.join(rig.work, 'per-call-marker');
+  writeFileSync(marker, `#!/bin/sh\necho "$@" >> ${path.join(rig.work, 'per-call-ran')}\nexit 99\n`, { mode: 0o755 });
   const out = await sysrunc(['delete', '--force', id], { SYSRUNC_NODE: marker });
   assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
-  assert.equal(existsSync(path.join(work, 'per-call-ran')), false, 'the launcher started the per-call binary');
+  assert.equal(existsSync(path.join(rig.work, 'per-call-ran')), false, 'the launcher started the per-call binary');
   assert.deepEqual(await heldNow(id), { mounts: [], record: { stopped: true, actions: 0 } });
   rmSync(bundle, { recursive: true, force: true });
-  await assertNothingLeft(mgr, id);
+  await assertNothingLeft(rig.mgr, id);
 });
 
 test('a synchronous delete with the manager down: runc\'s delete stands, with the per-call binary\'s warning, and the manager releases the rest once back', async () => {
   const id = 'sync-down';
   const bundle = await runningBox(id);
-  await mgr.stop();
+  await rig.mgr.stop();
   let out: Outcome;
   try {
     out = await sysrunc(['delete', '--force', id], { SYSRUNC_MGR_WAIT_MS: '0' });
   } finally {
-    await mgr.restart();
+    await rig.mgr.restart();
   }
   assert.equal(out.exitCode, 0, out.stderr);
-  const socket = mgr.socket.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const socket = rig.mgr.socket.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   assert.match(out.stderr, new RegExp(`^sysrunc: warning: delete ${id}: sysrunc-mgr is not reachable at ${socket} \\(connect: [^\\n]*\\n$`));
-  assert.equal(execFileSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).split('\n').includes(id), false, 'runc still has the container');
+  assert.equal(rig.runcIds().includes(id), false, 'runc still has the container');
   rmSync(bundle, { recursive: true, force: true });
-  await assertNothingLeft(mgr, id);
+  await assertNothingLeft(rig.mgr, id);
 });

@@ -4,43 +4,25 @@
 // nothing (mounts, allocations, records, files under the state and run dirs), and no range is
 // given to two live containers. Containers are driven through bin/sysrunc directly, as
 // containerd's shim drives runc, so each call can carry its own fault.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.ts';
-import { ensureBusyboxRootfs, makeBundle } from '../rig/images.ts';
-import { runToFiles, type Outcome } from '../oci-conformance/fixture.ts';
-import { scratchDir } from './helpers.ts';
+import { startTestManager, type TestManager } from '../helpers/manager.ts';
+import { makeBundle } from '../rig/images.ts';
+import type { Outcome } from '../oci-conformance/fixture.ts';
+import { useRuncRootRig } from './runc-root-rig.ts';
 import { mountsUnder } from '../rig/proc.ts';
 import { allocations, assertDisjoint, assertKilledAt as assertKilledAtFor, assertNothingLeft, liveUidRange, stateDirFiles, waitForLog as waitForLogOf, type Allocation } from './faults-helpers.ts';
 
-const RUNC_ROOT = '/run/sysrunc-test/faults-runc';
-let mgr: TestManager;
-let work: string;
-let rootfs: string;
+const rig = useRuncRootRig('faults');
+const RUNC_ROOT = rig.runcRoot;
+const sysrunc = rig.sysrunc;
 let serial = 0;
 
-before(async () => {
-  mgr = await startTestManager({ name: 'faults' });
-  work = scratchDir('faults');
-  rootfs = await ensureBusyboxRootfs();
-});
-after(async () => {
-  const ids = execFileSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const id of ids) await sysrunc(['delete', '--force', id]);
-  rmSync(RUNC_ROOT, { recursive: true, force: true });
-  await mgr.dispose();
-  rmSync(work, { recursive: true, force: true });
-});
-
-const waitForLog = (re: RegExp, from: number): Promise<void> => waitForLogOf(mgr, re, from);
-const assertKilledAt = (out: Outcome, point: string, logMark: number): void => assertKilledAtFor(out, point, mgr, logMark);
-
-function sysrunc(args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
-  return runToFiles(SYSRUNC, ['--root', RUNC_ROOT, ...args], { env: { ...process.env, ...mgr.env, ...env }, cwd: work, input: undefined, dir: work });
-}
+const waitForLog = (re: RegExp, from: number): Promise<void> => waitForLogOf(rig.mgr, re, from);
+const assertKilledAt = (out: Outcome, point: string, logMark: number): void => assertKilledAtFor(out, point, rig.mgr, logMark);
 
 interface Box {
   readonly id: string;
@@ -53,7 +35,7 @@ interface Box {
  */
 async function newBox(tag: string): Promise<Box> {
   const id = `${tag}-${++serial}`;
-  const b = await makeBundle(path.join(work, id), rootfs, ['sleep', '100000']);
+  const b = await makeBundle(path.join(rig.work, id), rig.rootfs, ['sleep', '100000']);
   mkdirSync(path.join(b.rootfs, 'var/lib/docker'), { recursive: true });
   return { id, bundle: b.bundle };
 }
@@ -92,7 +74,7 @@ async function assertNextCreateAndDeleteWork(): Promise<void> {
   const out = await run(box);
   assert.equal(out.exitCode, 0, `the next create failed: ${out.stderr}`);
   const range = liveUidRange(RUNC_ROOT, box.id);
-  const held = allocations(mgr);
+  const held = allocations(rig.mgr);
   assert.deepEqual(
     held.find((a) => a.id === box.id),
     { id: box.id, uid: range.start, gid: range.start, size: range.size },
@@ -101,17 +83,17 @@ async function assertNextCreateAndDeleteWork(): Promise<void> {
   assertDisjoint(held);
   const removed = await remove(box);
   assert.equal(removed.exitCode, 0, removed.stderr);
-  await assertNothingLeft(mgr, box.id);
+  await assertNothingLeft(rig.mgr, box.id);
 }
 
 async function withManagerEnv(env: Record<string, string>, fn: () => Promise<void>): Promise<void> {
-  mgr.setEnv(env);
-  await mgr.restart();
+  rig.mgr.setEnv(env);
+  await rig.mgr.restart();
   try {
     await fn();
   } finally {
-    mgr.setEnv({});
-    await mgr.restart();
+    rig.mgr.setEnv({});
+    await rig.mgr.restart();
   }
 }
 
@@ -128,11 +110,11 @@ for (const [point, step] of CREATE_STEPS) {
   test(`the shim killed -9 after ${step} leaves nothing once swept, and the next create and delete work`, async () => {
     const box = await newBox('shim');
     await withManagerEnv({ SYSRUNC_TEST_FAULT: `caller@${point}` }, async () => {
-      const mark = mgr.log().length;
+      const mark = rig.mgr.log().length;
       assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id]), `${point}`, mark);
-      assert.match(mgr.log().slice(mark), new RegExp(`killing caller pid \\d+ and its children at ${point}`));
+      assert.match(rig.mgr.log().slice(mark), new RegExp(`killing caller pid \\d+ and its children at ${point}`));
       await removeLayerOnceReleased(box);
-      await assertNothingLeft(mgr);
+      await assertNothingLeft(rig.mgr);
     });
     await assertNextCreateAndDeleteWork();
   });
@@ -141,121 +123,121 @@ for (const [point, step] of CREATE_STEPS) {
     const box = await newBox('mgr');
     await withManagerEnv({ SYSRUNC_TEST_FAULT: point }, async () => {
       // Not waiting for a new manager (the next test does): the call fails at once.
-      const mark = mgr.log().length;
+      const mark = rig.mgr.log().length;
       const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' });
       assertKilledAt(out, point, mark);
     });
     await removeLayerOnceReleased(box);
-    await assertNothingLeft(mgr);
+    await assertNothingLeft(rig.mgr);
     await assertNextCreateAndDeleteWork();
   });
 }
 
 test('a container whose layer is removed while the manager is down, after it died mid-create, is released whole at its restart', async () => {
   const box = await newBox('gone');
-  mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:mount-1' });
-  await mgr.restart();
+  rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:mount-1' });
+  await rig.mgr.restart();
   try {
-    const mark = mgr.log().length;
+    const mark = rig.mgr.log().length;
     assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'create:mount-1', mark);
     rmSync(box.bundle, { recursive: true, force: true });
   } finally {
-    mgr.setEnv({});
-    await mgr.restart();
+    rig.mgr.setEnv({});
+    await rig.mgr.restart();
   }
   assert.equal(existsSync(box.bundle), false, 'the release recreated the removed layer');
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('a manager killed -9 in the middle of a state write leaves no temp file after its restart', async () => {
   const box = await newBox('tmp');
   await withManagerEnv({ SYSRUNC_TEST_FAULT: 'write:subid.json:before-rename' }, async () => {
-    const mark = mgr.log().length;
+    const mark = rig.mgr.log().length;
     assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' }), 'write:subid.json:before-rename', mark);
-    assert.notDeepEqual(stateDirFiles(mgr.stateDir), [], 'the killed write left its temp file');
+    assert.notDeepEqual(stateDirFiles(rig.mgr.stateDir), [], 'the killed write left its temp file');
   });
   rmSync(box.bundle, { recursive: true, force: true });
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('a create in flight when the manager is killed -9 is sent again to the new manager, and succeeds', async () => {
   const box = await newBox('resent');
-  mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:mount-1' });
-  await mgr.restart();
-  const mark = mgr.log().length;
+  rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:mount-1' });
+  await rig.mgr.restart();
+  const mark = rig.mgr.log().length;
   const creating = run(box);
   try {
     await waitForLog(/killing pid \d+ at create:mount-1/, mark);
   } finally {
-    mgr.setEnv({});
-    await mgr.restart();
+    rig.mgr.setEnv({});
+    await rig.mgr.restart();
   }
   const out = await creating;
   assert.equal(out.exitCode, 0, out.stderr);
   const range = liveUidRange(RUNC_ROOT, box.id);
-  assert.deepEqual(allocations(mgr).find((a) => a.id === box.id), { id: box.id, uid: range.start, gid: range.start, size: range.size });
-  assertDisjoint(allocations(mgr));
+  assert.deepEqual(allocations(rig.mgr).find((a) => a.id === box.id), { id: box.id, uid: range.start, gid: range.start, size: range.size });
+  assertDisjoint(allocations(rig.mgr));
   assert.equal((await remove(box)).exitCode, 0);
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
 });
 
 test('a manager killed -9 while it holds a user-namespace child is replaced at once, and the caller of the request in flight sees its connection end', async () => {
   const box = await newBox('userns');
-  mgr.setEnv({ SYSRUNC_TEST_FAULT: 'userns:cloned' });
-  await mgr.restart();
+  rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'userns:cloned' });
+  await rig.mgr.restart();
   // Not sent again (that is the test above): its end shows that the dead manager's fds are closed.
-  const mark = mgr.log().length;
+  const mark = rig.mgr.log().length;
   const creating = sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' });
   try {
     await waitForLog(/killing pid \d+ at userns:cloned/, mark);
   } finally {
-    mgr.setEnv({});
-    await mgr.restart();
+    rig.mgr.setEnv({});
+    await rig.mgr.restart();
   }
   // The child shared the dead manager's fd table: its listening socket and the caller's connection.
-  assert.match(mgr.log(), /killed a user-namespace helper a killed sysrunc-mgr left holding its socket/);
+  assert.match(rig.mgr.log(), /killed a user-namespace helper a killed sysrunc-mgr left holding its socket/);
   assertKilledAt(await creating, 'userns:cloned', mark);
   rmSync(box.bundle, { recursive: true, force: true });
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('parallel creates across a kill -9 and restart of the manager all succeed, with disjoint ranges', async () => {
   const boxes = await Promise.all(Array.from({ length: 16 }, () => newBox('burst')));
-  const before = allocations(mgr).length;
+  const before = allocations(rig.mgr).length;
   const runs = boxes.map((box) => run(box));
-  while (allocations(mgr).length < before + 3) await new Promise((r) => setTimeout(r, 10));
-  await mgr.kill9();
-  await mgr.restart();
+  while (allocations(rig.mgr).length < before + 3) await new Promise((r) => setTimeout(r, 10));
+  await rig.mgr.kill9();
+  await rig.mgr.restart();
   const outs = await Promise.all(runs);
   try {
     assert.deepEqual(outs.filter((o) => o.exitCode !== 0).map((o) => o.stderr.trim()), []);
-    const held = allocations(mgr);
+    const held = allocations(rig.mgr);
     assertDisjoint(held);
     for (const box of boxes) assert.equal(held.find((a) => a.id === box.id)?.uid, liveUidRange(RUNC_ROOT, box.id).start, `${box.id} runs with the range the allocator holds`);
   } finally {
     for (const box of boxes) await remove(box);
   }
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
 });
 
 test('the per-call binary killed -9 once the manager answered leaves nothing once swept', async () => {
   const box = await newBox('call');
-  const mark = mgr.log().length;
+  const mark = rig.mgr.log().length;
   assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:answered' }), 'create:answered', mark);
   await removeLayerOnceReleased(box);
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('the launcher killed -9 just before it becomes runc leaves nothing once swept', async () => {
   const box = await newBox('launcher');
-  const mark = mgr.log().length;
+  const mark = rig.mgr.log().length;
   assertKilledAt(await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_TEST_FAULT: 'create:before-runc' }), 'create:before-runc', mark);
   await removeLayerOnceReleased(box);
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
@@ -263,84 +245,84 @@ test('the launcher killed -9 during delete, after runc deleted the container, le
   const box = await newBox('delete');
   assert.equal((await run(box)).exitCode, 0);
   await sysrunc(['kill', box.id, 'KILL']);
-  const mark = mgr.log().length;
+  const mark = rig.mgr.log().length;
   const out = await sysrunc(['delete', '--force', box.id], { SYSRUNC_TEST_FAULT: 'delete:after-runc' });
   assertKilledAt(out, 'delete:after-runc', mark);
   await removeLayerOnceReleased(box);
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('a delete whose manager is killed -9 in the middle of the release finishes with the new manager, leaving nothing', async () => {
   const box = await newBox('release');
   assert.equal((await run(box)).exitCode, 0);
-  mgr.setEnv({ SYSRUNC_TEST_FAULT: 'delete:undone' });
-  await mgr.restart();
-  const mark = mgr.log().length;
+  rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'delete:undone' });
+  await rig.mgr.restart();
+  const mark = rig.mgr.log().length;
   const removing = remove(box);
   try {
     await waitForLog(/killing pid \d+ at delete:undone/, mark);
   } finally {
-    mgr.setEnv({});
-    await mgr.restart();
+    rig.mgr.setEnv({});
+    await rig.mgr.restart();
   }
   const out = await removing;
   assert.equal(out.exitCode, 0, out.stderr);
   assert.equal(out.stderr, '', 'the delete warned');
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('a runc that is missing fails the create naming it, and leaves nothing', async () => {
   const box = await newBox('no-runc');
-  const missing = path.join(work, 'no-such-runc');
+  const missing = path.join(rig.work, 'no-such-runc');
   const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_RUNTIME: missing });
   assert.notEqual(out.exitCode, 0);
   assert.ok(out.stderr.includes(missing), out.stderr);
   rmSync(box.bundle, { recursive: true, force: true });
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('a runc that fails after the manager prepared the container leaves nothing once swept', async () => {
   const box = await newBox('bad-runc');
-  const failing = path.join(work, 'failing-runc');
+  const failing = path.join(rig.work, 'failing-runc');
   writeFileSync(failing, '#!/bin/sh\necho "failing-runc: refusing $*" >&2\nexit 1\n');
   chmodSync(failing, 0o755);
   const out = await sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_RUNTIME: failing });
   assert.equal(out.exitCode, 1);
   assert.match(out.stderr, /failing-runc: refusing/);
   await removeLayerOnceReleased(box);
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
   await assertNextCreateAndDeleteWork();
 });
 
 test('a manager restarted with 50 containers running keeps every allocation, and gives a new one a disjoint range', async () => {
   const boxes = await Promise.all(Array.from({ length: 50 }, () => newBox('fifty')));
   for (const box of boxes) assert.equal((await run(box)).exitCode, 0);
-  const before: Allocation[] = allocations(mgr);
+  const before: Allocation[] = allocations(rig.mgr);
   assert.equal(before.length, 50);
-  await mgr.kill9();
-  await mgr.restart();
-  assert.deepEqual(allocations(mgr), before, 'the allocator state after the restart');
+  await rig.mgr.kill9();
+  await rig.mgr.restart();
+  assert.deepEqual(allocations(rig.mgr), before, 'the allocator state after the restart');
   const live = boxes.map((box) => ({ id: box.id, ...liveUidRange(RUNC_ROOT, box.id) }));
   for (const r of live) assert.equal(before.find((a) => a.id === r.id)?.uid, r.start, `${r.id} runs with the range the allocator holds`);
   // The file above is the one written before the restart; what the new manager holds shows in the
   // state it writes with its next allocation, and in the range that allocation gets.
   const next = await newBox('after-restart');
   assert.equal((await run(next)).exitCode, 0);
-  const after = allocations(mgr);
+  const after = allocations(rig.mgr);
   assert.deepEqual(after.filter((a) => a.id !== next.id), before, 'the new manager still holds all 50 ranges');
   const fresh = liveUidRange(RUNC_ROOT, next.id);
   for (const r of live) assert.ok(fresh.start + fresh.size <= r.start || r.start + r.size <= fresh.start, `the new container got ${JSON.stringify(fresh)}, overlapping ${r.id}'s ${JSON.stringify(r)}`);
   assert.equal((await remove(next)).exitCode, 0);
   for (const box of boxes) assert.equal((await remove(box)).exitCode, 0);
-  await assertNothingLeft(mgr);
+  await assertNothingLeft(rig.mgr);
 });
 
 /** A manager whose state dir is on a 1 MiB tmpfs of the test's own, and a way to fill that disk. */
 async function withSmallStateDisk(tag: string, fn: (small: TestManager, fill: () => void, unfill: () => void) => Promise<void>): Promise<void> {
-  const disk = path.join(work, `small-state-${tag}`);
+  const disk = path.join(rig.work, `small-state-${tag}`);
   mkdirSync(disk);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0711', 'rel-faults-state', disk]);
   const filler = path.join(disk, 'filler');
@@ -388,7 +370,7 @@ test('a state disk that fills while a container runs: its delete works, and the 
     assert.equal(out.exitCode, 0, out.stderr);
     // The manager could not record the release (runc's delete stands): one warning naming the file.
     assert.match(out.stderr, new RegExp(`^sysrunc: warning: delete ${box.id}: release: write ${small.stateDir}/\\S+: ENOSPC[^\\n]*\\n$`));
-    assert.equal(execFileSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).split('\n').includes(box.id), false, 'runc still has the container');
+    assert.equal(rig.runcIds().includes(box.id), false, 'runc still has the container');
     unfill();
     await assertNothingLeft(small);
   });
