@@ -7,6 +7,7 @@ import type { ContainerRecord } from './registry.ts';
 import { containerRoot } from './host-executor.ts';
 import { ServiceError } from './service-error.ts';
 import { removeMountListener } from './lxcfs/mount-listener.ts';
+import { removeRunEntry } from './remove-run-entry.ts';
 
 export function makeRunDir(record: ContainerRecord): void {
   removeRunDir(record.runDir); // an empty one left by a crash
@@ -20,17 +21,8 @@ export function makeRunDir(record: ContainerRecord): void {
 /** Removes a run dir whose mount targets were already removed; never recursive through mounts. */
 export function removeRunDir(dir: string): void {
   removeMountListener(dir);
-  for (const sub of ['mounts', 'layers', '']) {
-    const p = path.join(dir, sub);
-    // Mostly absent (a new container's, or a container without binds): an lstat, not a thrown ENOENT.
-    if (lstatSync(p, { throwIfNoEntry: false }) === undefined) continue;
-    try {
-      rmdirSync(p);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new ServiceError('host-action-failed', `remove ${p}: ${code ?? String(err)}`);
-    }
-  }
+  // Mostly absent (a new container's, or a container without binds).
+  for (const sub of ['mounts', 'layers', '']) removeRunEntry(path.join(dir, sub), 'dir');
 }
 
 /**

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PreparedBundles } from '../../src/manager/prepared-bundles.ts';
 import { removeRunDir } from '../../src/manager/run-dirs.ts';
+import { mountListenerPaths } from '../../src/spec-transform/lxcfs-nested.ts';
 
 function scratch(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'sysrunc-run-files-'));
@@ -47,4 +48,20 @@ test('a run dir whose mount targets are gone is removed with its empty mounts an
   removeRunDir(runDir);
   assert.equal(existsSync(runDir), false);
   removeRunDir(runDir);
+});
+
+test('a run dir with something left in its mounts dir is not removed, with one line naming that dir and why', (t) => {
+  const runDir = path.join(scratch(t), 'containers', 'c1');
+  mkdirSync(path.join(runDir, 'mounts', 'rootfs'), { recursive: true });
+  assert.throws(() => removeRunDir(runDir), { message: `remove ${path.join(runDir, 'mounts')}: ENOTEMPTY` });
+  assert.equal(existsSync(path.join(runDir, 'mounts', 'rootfs')), true);
+});
+
+test('a container\'s mount listener socket, log and directory go with its run dir', (t) => {
+  const runDir = path.join(scratch(t), 'containers', 'c1');
+  const paths = mountListenerPaths(runDir);
+  for (const dir of [paths.dir, paths.socketDir]) mkdirSync(dir, { recursive: true });
+  for (const file of [paths.socket, paths.log]) writeFileSync(file, '');
+  removeRunDir(runDir);
+  assert.deepEqual([runDir, paths.socket].map(existsSync), [false, false]);
 });

@@ -3,10 +3,11 @@
 // detached in its own session so that it outlives a manager restart; it exits by itself once the
 // container's processes are gone and its socket has been removed (removeMountListener, at release).
 import { spawn } from 'node:child_process';
-import { closeSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { ServiceError } from '../service-error.ts';
+import { removeRunEntry } from '../remove-run-entry.ts';
 import { mountListenerFiles, mountListenerPaths } from '../../spec-transform/lxcfs-nested.ts';
 
 /** Starts the listener on <run-dir>/mount-listener/listener.sock; resolves once it listens. */
@@ -35,19 +36,7 @@ export async function startMountListener(binary: string, runDir: string, files: 
 /** Removes the listener's socket (it then exits when the container's processes are gone) and log. */
 export function removeMountListener(runDir: string): void {
   const paths = mountListenerPaths(runDir);
-  for (const file of [paths.socket, paths.log]) {
-    // Most containers have no listener: an lstat rather than a thrown ENOENT per file.
-    if (lstatSync(file, { throwIfNoEntry: false }) === undefined) continue;
-    try {
-      unlinkSync(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ServiceError('host-action-failed', `remove ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-  }
-  if (lstatSync(paths.dir, { throwIfNoEntry: false }) === undefined) return;
-  try {
-    rmdirSync(paths.dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ServiceError('host-action-failed', `remove ${paths.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  removeRunEntry(paths.socket, 'file');
+  removeRunEntry(paths.log, 'file');
+  removeRunEntry(paths.dir, 'dir');
 }
