@@ -6,15 +6,15 @@
 // answered, not thrown (the client has no grammar to salvage --log and --log-format from), and the
 // exit status is always runc's: its delete stands.
 import path from 'node:path';
-import { SysruncError, oneLine } from '../common/errors.ts';
+import { oneLine } from '../common/errors.ts';
 import { METHODS, type Params, type Result } from '../manager-api/v1.ts';
-import { effectiveCommand, parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
 import { parseDeleteArgs } from '../oci/command-args.ts';
 import { runcKnowsContainer } from '../oci/runtime-state.ts';
-import { errorWrites, warningWrites, type LogTarget } from '../runtime-call/report-error.ts';
+import { errorWrites, warningWrites } from '../runtime-call/report-error.ts';
 import { DEFAULT_RUNC_ROOT } from '../runtime-call/runc-root.ts';
 import { firstIssue } from '../rpc/method-table.ts';
 import { ServiceError } from './service-error.ts';
+import { parseClientCall, type ClientCall } from './client-call-argv.ts';
 
 export interface DeleteCallHost {
   release(p: Params<'release'>): Promise<Result<'release'>>;
@@ -22,41 +22,25 @@ export interface DeleteCallHost {
   unexpected(err: unknown): void;
 }
 
-interface DeleteTarget {
-  readonly inv: Invocation;
-  readonly release: Params<'release'>;
-}
-
 /** The container the call deletes and the runc root it is in, or the error that makes the call bad. */
-function deleteTarget(p: Params<'deleteCall'>): DeleteTarget | { readonly error: Error; readonly logTarget: LogTarget } {
-  let inv: Invocation;
-  try {
-    inv = parseInvocation(p.argv);
-  } catch (err) {
-    return { error: err instanceof UsageError ? err : new SysruncError(String(err)), logTarget: salvageLogOptions(p.argv) };
-  }
-  try {
-    const command = effectiveCommand(inv);
-    // bin/sysrunc runs the client for delete only (test/unit/runc-grammar-launcher.test.ts).
-    if (command !== 'delete') throw new SysruncError(`deleteCall: the call is ${JSON.stringify(command ?? '')}, not delete`);
-    const { id } = parseDeleteArgs(inv.commandArgs);
+function deleteTarget(p: Params<'deleteCall'>): ClientCall<Params<'release'>> {
+  return parseClientCall(p.argv, 'deleteCall', ['delete'] as const, (inv) => ({
+    id: parseDeleteArgs(inv.commandArgs).id,
     // As the per-call binary resolves --root: against the caller's working directory.
-    return { inv, release: { id, runtimeRoot: path.resolve(p.cwd, inv.globals.root ?? DEFAULT_RUNC_ROOT) } };
-  } catch (err) {
-    return { error: err instanceof Error ? err : new SysruncError(String(err)), logTarget: inv.globals };
-  }
+    runtimeRoot: path.resolve(p.cwd, inv.globals.root ?? DEFAULT_RUNC_ROOT),
+  }));
 }
 
 /** The container a deleteCall releases, if its argv names one: a release of it under way is waited for first. */
 export function deleteCallContainerId(p: Params<'deleteCall'>): string | undefined {
   const target = deleteTarget(p);
-  return 'release' in target ? target.release.id : undefined;
+  return 'call' in target ? target.call.id : undefined;
 }
 
 export async function answerDeleteCall(host: DeleteCallHost, p: Params<'deleteCall'>): Promise<Result<'deleteCall'>> {
   const target = deleteTarget(p);
-  if (!('release' in target)) return { exitCode: p.runcStatus, writes: errorWrites(target.error, target.logTarget) };
-  const { inv, release } = target;
+  if ('error' in target) return { exitCode: p.runcStatus, writes: errorWrites(target.error, target.logTarget) };
+  const { inv, call: release } = target;
   // Undo only once runc no longer has the container: a refused delete (still running, no --force)
   // must leave everything in place.
   if (p.runcStatus !== 0 && runcKnowsContainer(release.runtimeRoot, release.id)) return { exitCode: p.runcStatus, writes: [] };

@@ -8,11 +8,11 @@ import path from 'node:path';
 import { SysruncError } from '../common/errors.ts';
 import { processStartTime } from '../host/process-stat.ts';
 import type { Params, Result } from '../manager-api/v1.ts';
-import { effectiveCommand, parseInvocation, salvageLogOptions, UsageError, type Invocation } from '../oci/invocation.ts';
 import { errorWrites, warningWrites, type LogTarget } from '../runtime-call/report-error.ts';
 import { launcherLines, parseCreateCall, prepareParams } from '../runtime-call/prepare-request.ts';
 import { preparedRuncArgv } from '../runtime-call/runc-argv.ts';
 import { ServiceError } from './service-error.ts';
+import { parseClientCall } from './client-call-argv.ts';
 
 export interface PrepareCallHost {
   prepare(p: Params<'prepare'>): Promise<Result<'prepare'>>;
@@ -21,21 +21,9 @@ export interface PrepareCallHost {
 }
 
 export async function answerPrepareCall(host: PrepareCallHost, p: Params<'prepareCall'>): Promise<Result<'prepareCall'>> {
-  let inv: Invocation;
-  try {
-    inv = parseInvocation(p.argv);
-  } catch (err) {
-    return failed(err instanceof UsageError ? err : new SysruncError(String(err)), salvageLogOptions(p.argv));
-  }
-  let call;
-  try {
-    const command = effectiveCommand(inv);
-    // bin/sysrunc runs the client for these two only (test/unit/runc-grammar-launcher.test.ts).
-    if (command !== 'create' && command !== 'run') throw new SysruncError(`prepareCall: the call is ${JSON.stringify(command ?? '')}, not create or run`);
-    call = parseCreateCall(inv, command, p.cwd);
-  } catch (err) {
-    return failed(err instanceof Error ? err : new SysruncError(String(err)), inv.globals);
-  }
+  const parsed = parseClientCall(p.argv, 'prepareCall', ['create', 'run'] as const, (inv, command) => parseCreateCall(inv, command, p.cwd));
+  if ('error' in parsed) return failed(parsed.error, parsed.logTarget);
+  const { inv, call } = parsed;
   try {
     const prepared = await host.prepare(prepareParams(call, p.callerPid, processStartTime(p.callerPid) ?? ''));
     const writes = prepared.warnings.flatMap((warning) => warningWrites(warning, inv.globals));

@@ -123,3 +123,10 @@ test('the container whose release under way the call waits for is the one its ar
   assert.equal(deleteCallContainerId(call(['--root', '/r', 'delete', '-f', 'box-5'])), 'box-5');
   assert.equal(deleteCallContainerId(call(['delete', '--bogus', 'box-5'])), undefined);
 });
+
+test('a call whose command is not delete is refused in one line naming the command, and nothing is released', async () => {
+  const m = host();
+  const answer = await answerDeleteCall(m.h, call(['start', 'box-7'], 0));
+  assert.deepEqual(m.released, []);
+  assert.deepEqual(answer, { exitCode: 0, writes: [{ text: 'sysrunc: deleteCall: the call is "start", not delete\n' }] });
+});

@@ -92,6 +92,11 @@ async function managerAnswer(p: Params<'prepareCall'>) {
 
 const untimed = (text: string) => text.replace(/"?time"?[=:]"[^"]*"/g, 'time=<time>');
 
+test('a call whose command is not create or run is refused in one line naming the command, before prepare', async () => {
+  const answer = await managerAnswer({ argv: ['state', 'x'], cwd: dir, callerPid: process.pid });
+  assert.deepEqual(answer, { exitCode: 1, writes: [{ text: 'sysrunc: prepareCall: the call is "state", not create or run\n' }], stdout: '' });
+});
+
 for (const [what, argv] of [
   ['an unknown create flag, text log', ['--log', 'bad.log', 'create', '--bogus', 'x']],
   ['an unknown create flag, json log', ['--log', 'bad.log', '--log-format', 'json', 'create', '--bogus', 'x']],
