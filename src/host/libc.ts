@@ -174,6 +174,20 @@ export function lastErrno(): number {
   return libc().errno();
 }
 
+/**
+ * struct statx of pathname relative to dfd (symlinks not followed, no automount; flags adds e.g.
+ * AT_EMPTY_PATH) for mask; undefined where it does not exist, which is common enough (a mount
+ * target not made yet) to be answered without building an error. label names it in errors.
+ */
+export function statxOrMissing(dfd: number, pathname: string, flags: number, mask: number, label: string): Buffer | undefined {
+  const buf = Buffer.alloc(STATX_BUF_SIZE);
+  if (libc().statx(dfd, pathname, flags | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, mask, buf) === -1) {
+    if (lastErrno() === 2 /* ENOENT */) return undefined;
+    throw sysFail('statx', label);
+  }
+  return buf;
+}
+
 // asm-generic errno names, indexed by number (shared by x86_64 and aarch64).
 const ERRNO_NAMES = (
   '- EPERM ENOENT ESRCH EINTR EIO ENXIO E2BIG ENOEXEC EBADF ECHILD EAGAIN ENOMEM EACCES EFAULT ENOTBLK EBUSY ' +

@@ -5,8 +5,8 @@ import path from 'node:path';
 import {
   AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_RECURSIVE, AT_SYMLINK_NOFOLLOW,
   MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, MOUNT_ATTR_SIZE_VER0, MOVE_MOUNT_F_EMPTY_PATH, MS_PRIVATE,
-  OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, STATX_ATTR_MOUNT_ROOT, STATX_BUF_SIZE, STATX_MNT_ID, STATX_TYPE,
-  SyscallError, UMOUNT_NOFOLLOW, fromNodeError, lastErrno, libc, sysFail,
+  OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, STATX_ATTR_MOUNT_ROOT, STATX_MNT_ID, STATX_TYPE,
+  SyscallError, UMOUNT_NOFOLLOW, fromNodeError, lastErrno, libc, statxOrMissing, sysFail,
 } from './libc.ts';
 
 const ELOOP = 40;
@@ -102,10 +102,8 @@ interface StatxInfo {
 }
 
 function statxAt(dfd: number, pathname: string, flags: number, label: string): StatxInfo {
-  const buf = Buffer.alloc(STATX_BUF_SIZE);
-  if (libc().statx(dfd, pathname, flags | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_MNT_ID, buf) === -1) {
-    throw sysFail('statx', label);
-  }
+  const buf = statxOrMissing(dfd, pathname, flags, STATX_TYPE | STATX_MNT_ID, label);
+  if (buf === undefined) throw new SyscallError('statx', label, ENOENT);
   // struct statx: stx_attributes @8, stx_mode @28, stx_attributes_mask @56, stx_mnt_id @144
   return {
     attributes: buf.readBigUInt64LE(8),
@@ -117,12 +115,8 @@ function statxAt(dfd: number, pathname: string, flags: number, label: string): S
 
 /** True if path is the root of a mount; false if it is not or does not exist. Symlinks are not followed. */
 export function isMountPoint(target: string): boolean {
-  const buf = Buffer.alloc(STATX_BUF_SIZE);
-  // A missing path is common (a mount target not made yet): answered without building an error.
-  if (libc().statx(AT_FDCWD, target, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_MNT_ID, buf) === -1) {
-    if (lastErrno() === ENOENT) return false;
-    throw sysFail('statx', target);
-  }
+  const buf = statxOrMissing(AT_FDCWD, target, 0, STATX_TYPE | STATX_MNT_ID, target);
+  if (buf === undefined) return false;
   const st = { attributes: buf.readBigUInt64LE(8), attributesMask: buf.readBigUInt64LE(56) };
   if ((st.attributesMask & BigInt(STATX_ATTR_MOUNT_ROOT)) === 0n) {
     throw new SyscallError('statx', target, EINVAL, 'kernel does not report STATX_ATTR_MOUNT_ROOT');

@@ -6,7 +6,7 @@
 // mount statx saw. Kernels without them (or without STATMOUNT_MNT_OPTS, 6.11) answer undefined and
 // the caller reads mountinfo as before.
 import { loadKoffi } from './koffi-module.ts';
-import { AT_FDCWD, AT_NO_AUTOMOUNT, AT_SYMLINK_NOFOLLOW, STATX_ATTR_MOUNT_ROOT, STATX_BUF_SIZE, SyscallError, libc, sysFail } from './libc.ts';
+import { AT_FDCWD, STATX_ATTR_MOUNT_ROOT, SyscallError, lastErrno, libc, statxOrMissing } from './libc.ts';
 
 export const STATX_MNT_ID_UNIQUE = 0x4000;
 const STATMOUNT_SB_BASIC = 0x1;
@@ -30,7 +30,6 @@ export type TopMount =
   | { readonly kind: 'unknown' };
 
 let statmountCall: ((req: Buffer, buf: Buffer, flags: number) => number) | undefined;
-let errnoOf: (() => number) | undefined;
 let unsupported = false;
 
 function bind(): (req: Buffer, buf: Buffer, flags: number) => number {
@@ -40,15 +39,14 @@ function bind(): (req: Buffer, buf: Buffer, flags: number) => number {
   libc();
   const koffi = loadKoffi();
   const syscall = koffi.load('libc.so.6').func('long syscall(long number, ...)');
-  errnoOf = () => koffi.errno();
   statmountCall = (req, buf, flags) => Number(syscall(nr, 'void *', req, 'void *', buf, 'size_t', buf.length, 'unsigned int', flags));
   return statmountCall;
 }
 
 /** The unique id of the top mount at target and whether target is its root; undefined before 6.8. */
 export function uniqueMountAt(target: string): { readonly uniqueId: bigint; readonly mountRoot: boolean } | undefined {
-  const buf = Buffer.alloc(STATX_BUF_SIZE);
-  if (libc().statx(AT_FDCWD, target, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID_UNIQUE, buf) === -1) throw sysFail('statx', target);
+  const buf = statxOrMissing(AT_FDCWD, target, 0, STATX_MNT_ID_UNIQUE, target);
+  if (buf === undefined) throw new SyscallError('statx', target, ENOENT);
   // struct statx: stx_mask @0, stx_attributes @8, stx_attributes_mask @56, stx_mnt_id @144
   if ((buf.readUInt32LE(0) & STATX_MNT_ID_UNIQUE) === 0) return undefined;
   if ((buf.readBigUInt64LE(56) & BigInt(STATX_ATTR_MOUNT_ROOT)) === 0n) return undefined;
@@ -67,7 +65,7 @@ function statmountRaw(uniqueId: bigint, mask: number): Buffer | undefined {
   for (let size = 16 * 1024; size <= 4 * 1024 * 1024; size *= 4) {
     const buf = Buffer.alloc(size);
     if (call(req, buf, 0) !== -1) return buf;
-    const errno = errnoOf?.() ?? 0;
+    const errno = lastErrno();
     if (errno === EOVERFLOW) continue;
     if (errno === ENOSYS) {
       unsupported = true;
