@@ -87,3 +87,8 @@ export function converse(socket: string, lines: readonly string[], count: number
     });
   });
 }
+
+/** A stand-in daemon that answers every request with `result`. */
+export function answeringWith(result: unknown): Promise<LineServer> {
+  return lineServer((req, conn) => writeLine(conn, { seq: req.seq, result }));
+}

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { REPO_ROOT } from '../rig/paths.ts';
 import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
-import { lineServer, writeLine, type LineServer } from '../helpers/line-server.ts';
+import { answeringWith, lineServer, writeLine, type LineServer } from '../helpers/line-server.ts';
 import { METHODS, type Params } from '../../src/manager-api/v1.ts';
 import { answerDeleteCall } from '../../src/manager/delete-call.ts';
 
@@ -25,10 +25,6 @@ function run(program: string, args: readonly string[], env: Record<string, strin
   return runProgram(program, args, { env, cwd: dir });
 }
 
-function answering(result: unknown): Promise<LineServer> {
-  return lineServer((req, conn) => writeLine(conn, { seq: req.seq, result }));
-}
-
 /** The stand-in manager answering as the manager does, with releases that always succeed. */
 function managerLike(): Promise<LineServer> {
   return lineServer((req, conn) => {
@@ -41,7 +37,7 @@ const AWKWARD_ARGV = ['--root', '/run/a "b"\\ \t\nc', 'delete', '--force', 'ctr-
 const untimed = (text: string) => text.replace(/"?time"?[=:]"[^"]*"/g, 'time=<time>');
 
 test('the request carries argv unchanged, the cwd and runc\'s status', async () => {
-  const mgr = await answering({ exitCode: 0, writes: [] });
+  const mgr = await answeringWith({ exitCode: 0, writes: [] });
   try {
     const out = await run(CLIENT, [mgr.socket, '137', ...AWKWARD_ARGV]);
     assert.equal(out.status, 0, out.stderr);
@@ -55,7 +51,7 @@ test('the request carries argv unchanged, the cwd and runc\'s status', async () 
 
 test('the answer carried out: each message to its log file or stderr, in order, nothing on stdout, and the answered exit status', async () => {
   const log = path.join(dir, 'answer.log');
-  const mgr = await answering({ exitCode: 1, writes: [{ text: 'to the log\n', file: log }, { text: 'to stderr\n' }] });
+  const mgr = await answeringWith({ exitCode: 1, writes: [{ text: 'to the log\n', file: log }, { text: 'to stderr\n' }] });
   try {
     assert.deepEqual(await run(CLIENT, [mgr.socket, '1', 'delete', 'x']), { status: 1, signal: null, stdout: '', stderr: 'to stderr\n' });
     assert.equal(readFileSync(log, 'utf8'), 'to the log\n');
@@ -112,7 +108,7 @@ test('the manager died with the request: exit 3 and nothing written (the per-cal
 });
 
 test('a status argument that is no exit status: exit 3 without asking the manager', async () => {
-  const mgr = await answering({ exitCode: 0, writes: [] });
+  const mgr = await answeringWith({ exitCode: 0, writes: [] });
   try {
     for (const status of ['', 'x', '256', '-1', '1x']) {
       assert.deepEqual(await run(CLIENT, [mgr.socket, status, 'delete', 'x']), { status: NOT_ANSWERED, signal: null, stdout: '', stderr: '' });
@@ -133,7 +129,7 @@ async function launcherDelete(mgr: LineServer, id: string, runtime: string): Pro
 }
 
 test('bin/sysrunc\'s synchronous delete: runc, then one deleteCall from the C client and no per-call binary, with runc\'s status', async () => {
-  const mgr = await answering({ exitCode: 1, writes: [] });
+  const mgr = await answeringWith({ exitCode: 1, writes: [] });
   try {
     const out = await launcherDelete(mgr, 'sync-1', '/bin/false');
     assert.deepEqual(out, { status: 1, signal: null, stdout: '', stderr: '' });

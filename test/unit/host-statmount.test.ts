@@ -3,29 +3,19 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { mountFs } from '../../src/host/fsmount.ts';
-import { bindMount, mountsUnder, readMountInfo, unmount } from '../../src/host/mount.ts';
+import { bindMount, readMountInfo } from '../../src/host/mount.ts';
 import { parseOverlayMount, topOverlayAt } from '../../src/host/overlay-mountinfo.ts';
 import { mountFlagsAt, topMountAt } from '../../src/host/statmount.ts';
 import { libc } from '../../src/host/libc.ts';
 import { releaseEnginePath, insideDir } from '../../src/manager/ownership/engine-overlay.ts';
-import { removeDir, tempDir } from '../fixtures/ownership/tree.ts';
+import { withMountScratch } from '../fixtures/ownership/tree.ts';
 
 // Kernels before 6.11 (no unique mount ids or no STATMOUNT_MNT_OPTS) answer from mountinfo instead.
 const noStatmount = topMountAt('/').kind === 'unknown' && 'the kernel cannot describe a mount by itself (statmount with options: 6.11)';
 
 const [MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND] = [2, 4, 8, 32, 4096];
 
-function withWork(fn: (work: string) => void): () => void {
-  return () => {
-    const work = tempDir('statmount');
-    try {
-      fn(work);
-    } finally {
-      for (const mp of mountsUnder(work).reverse()) unmount(mp, { detach: true });
-      removeDir(work);
-    }
-  };
-}
+const withWork = (fn: (work: string) => void): (() => void) => withMountScratch('statmount', fn);
 
 /** An overlay of two lower layers with an upper and work dir, all under dir, mounted at dir/merged. */
 function mountOverlayIn(dir: string): { merged: string; upper: string; work: string; lowers: string[] } {

@@ -4,27 +4,17 @@ import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, 
 import path from 'node:path';
 import { libc, sysFail } from '../../src/host/libc.ts';
 import { mountFs } from '../../src/host/fsmount.ts';
-import { isMountPoint, mountsUnder, unmount } from '../../src/host/mount.ts';
+import { isMountPoint } from '../../src/host/mount.ts';
 import { lgetxattr } from '../../src/host/xattr.ts';
 import { chownTreeByOffset } from '../../src/manager/ownership/chown-tree.ts';
 import {
   createOverlayClone, parseOverlayMount, parseOverlayOptions, removeOverlayClone,
 } from '../../src/manager/ownership/overlay-clone.ts';
-import { removeDir, sh, tempDir } from '../fixtures/ownership/tree.ts';
+import { sh, withMountScratch } from '../fixtures/ownership/tree.ts';
 
 const OFF = { uid: 100000, gid: 100000 };
 
-function withWork(fn: (work: string) => void): () => void {
-  return () => {
-    const work = tempDir('ovl');
-    try {
-      fn(work);
-    } finally {
-      for (const mp of mountsUnder(work).reverse()) unmount(mp, { detach: true });
-      removeDir(work);
-    }
-  };
-}
+const withWork = (fn: (work: string) => void): (() => void) => withMountScratch('ovl', fn);
 
 interface Source {
   merged: string;

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../rig/paths.ts';
 import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
-import { lineServer, writeLine, type LineServer } from '../helpers/line-server.ts';
+import { answeringWith, lineServer, writeLine } from '../helpers/line-server.ts';
 import { METHODS, type Params } from '../../src/manager-api/v1.ts';
 import { answerPrepareCall } from '../../src/manager/prepare-call.ts';
 
@@ -23,16 +23,11 @@ function run(program: string, args: readonly string[], env: Record<string, strin
   return runProgram(program, args, { env, cwd });
 }
 
-/** A stand-in manager that answers every request with `result`. */
-function answering(result: unknown): Promise<LineServer> {
-  return lineServer((req, conn) => writeLine(conn, { seq: req.seq, result }));
-}
-
 const PREPARED = { exitCode: 0, writes: [], stdout: '/run/prepared\n\nasync\n/caller\n' };
 const AWKWARD_ARGV = ['--root', '/run/a b', 'create', '--bundle', 'say "hi"\\ \t\nnext', '--console-socket', 'émoji 😀 ünï', 'ctr-1'];
 
 test('the request carries argv unchanged (spaces, quotes, backslashes, tabs, newlines, non-ASCII), the cwd and SYSRUNC_CALLER_PID', async () => {
-  const mgr = await answering(PREPARED);
+  const mgr = await answeringWith(PREPARED);
   try {
     const out = await run(CLIENT, [mgr.socket, ...AWKWARD_ARGV], { SYSRUNC_CALLER_PID: '4242' });
     assert.equal(out.status, 0, out.stderr);
@@ -46,7 +41,7 @@ test('the request carries argv unchanged (spaces, quotes, backslashes, tabs, new
 });
 
 test('without SYSRUNC_CALLER_PID the caller is the client\'s parent', async () => {
-  const mgr = await answering(PREPARED);
+  const mgr = await answeringWith(PREPARED);
   try {
     assert.equal((await run(CLIENT, [mgr.socket, 'create', 'x'])).status, 0);
     assert.equal((JSON.parse(mgr.requests[0] as string) as { params: Params<'prepareCall'> }).params.callerPid, process.pid);
@@ -58,7 +53,7 @@ test('without SYSRUNC_CALLER_PID the caller is the client\'s parent', async () =
 test('the answer is carried out in order: each message to its log file (relative to the cwd) or stderr, then stdout, then the exit code', async () => {
   const text = 'é \u2028 😀 "q" \\ \t end';
   writeFileSync(path.join(dir, 'call.log'), 'before\n');
-  const mgr = await answering({
+  const mgr = await answeringWith({
     exitCode: 0,
     writes: [
       { text: `log: ${text}\n`, file: 'call.log' },
@@ -164,7 +159,7 @@ test('bin/sysrunc create whose manager died with the C client\'s request, not to
 });
 
 test('an answer that is not the API\'s (no exitCode): exit 3 and nothing written', async () => {
-  const mgr = await answering({ writes: [{ text: 'x\n' }], stdout: 'y\n' });
+  const mgr = await answeringWith({ writes: [{ text: 'x\n' }], stdout: 'y\n' });
   try {
     assert.deepEqual(await run(CLIENT, [mgr.socket, 'create', 'x']), { status: NOT_ANSWERED, signal: null, stdout: '', stderr: '' });
   } finally {
@@ -173,7 +168,7 @@ test('an answer that is not the API\'s (no exitCode): exit 3 and nothing written
 });
 
 test('an argument that is not UTF-8: exit 3 without asking the manager', async () => {
-  const mgr = await answering(PREPARED);
+  const mgr = await answeringWith(PREPARED);
   try {
     const out = await run('sh', ['-c', 'exec "$0" "$1" create "$(printf "\\377")"', CLIENT, mgr.socket]);
     assert.deepEqual(out, { status: NOT_ANSWERED, signal: null, stdout: '', stderr: '' });
@@ -184,7 +179,7 @@ test('an argument that is not UTF-8: exit 3 without asking the manager', async (
 });
 
 test('SYSRUNC_TEST_FAULT=create:answered: killed by SIGKILL once answered, before anything is written', async () => {
-  const mgr = await answering({ ...PREPARED, writes: [{ text: 'never\n' }] });
+  const mgr = await answeringWith({ ...PREPARED, writes: [{ text: 'never\n' }] });
   try {
     const out = await run(CLIENT, [mgr.socket, 'create', 'x'], { SYSRUNC_TEST_FAULT: 'other,create:answered' });
     assert.equal(out.signal, 'SIGKILL');
@@ -210,7 +205,7 @@ test('bin/sysrunc create with no manager listening: the C client steps aside and
 });
 
 test('the C client runs on a CPU below x86-64-v2 (qemu-user\'s qemu64 model): no SIGILL, the same answer', async () => {
-  const mgr = await answering(PREPARED);
+  const mgr = await answeringWith(PREPARED);
   try {
     const out = await run('/usr/bin/qemu-x86_64', ['-cpu', 'qemu64', CLIENT, mgr.socket, 'create', 'x']);
     assert.deepEqual(out, { status: 0, signal: null, stdout: PREPARED.stdout, stderr: '' });
