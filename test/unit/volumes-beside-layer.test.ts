@@ -7,18 +7,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isMountPoint } from '../../src/host/mount.ts';
 import { VolumeManager, type CreateVolumesRequest } from '../../src/manager/volumes/volume-manager.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
-import { volumeManagerAt, type TestVolumeManager } from '../fixtures/volumes/manager.ts';
+import { volumeManagerAt, type TestVolumeManager, TEST_ID_BASE as BASE, TEST_IDS as IDS, DOCKER_STORE as DOCKER, CRASH_CHILD as CHILD } from '../fixtures/volumes/manager.ts';
 import { manifest } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
-const BASE = 268435456;
-const IDS = { uid: BASE, gid: BASE };
-const DOCKER = '/var/lib/docker';
-const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/volumes/crash-child.ts');
 
 const s = scratch('volumes-beside-layer');
 const mgrs: VolumeManager[] = [];

@@ -8,18 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FS_OWN_XATTRS } from '../../src/manager/volumes/copy-tree.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
-import { volumeManagerAt, type TestVolumeManager } from '../fixtures/volumes/manager.ts';
+import { volumeManagerAt, type TestVolumeManager, TEST_ID_BASE as BASE, TEST_IDS as IDS, DOCKER_STORE as DOCKER, CRASH_CHILD as CHILD } from '../fixtures/volumes/manager.ts';
 import { contentHash, manifest, withoutBlocks } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
-const BASE = 268435456;
-const IDS = { uid: BASE, gid: BASE };
-const DOCKER = '/var/lib/docker';
 const ID_XATTRS = ['system.posix_acl_access', 'system.posix_acl_default', 'security.capability'];
-const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/volumes/crash-child.ts');
 
 const s = scratch('volumes-cross-fs');
 const mounts: string[] = [];

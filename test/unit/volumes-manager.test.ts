@@ -11,12 +11,10 @@ import { copyTree } from '../../src/manager/volumes/copy-tree.ts';
 import { withUnshiftedView } from '../../src/manager/volumes/shift-view.ts';
 import { lgetxattrs } from '../../src/host/fs-native.ts';
 import { scratch } from '../fixtures/volumes/env.ts';
-import { volumeManagerAt, type TestVolumeManager } from '../fixtures/volumes/manager.ts';
+import { volumeManagerAt, type TestVolumeManager, TEST_ID_BASE as BASE, TEST_IDS as IDS } from '../fixtures/volumes/manager.ts';
 import { manifest, withoutBlocks, type ManifestEntry } from '../fixtures/volumes/manifest.ts';
 import { makeSpecialTree } from '../fixtures/volumes/tree.ts';
 
-const BASE = 268435456;
-const IDS = { uid: BASE, gid: BASE };
 const ID_XATTRS = ['system.posix_acl_access', 'system.posix_acl_default', 'security.capability'];
 
 const s = scratch('volumes-manager');
