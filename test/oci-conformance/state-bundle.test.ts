@@ -65,6 +65,17 @@ for (const hook of HOOKS) {
   });
 }
 
+test('runc ran the prepared config, not the caller\'s: the container is in a user namespace the caller\'s config does not ask for', async () => {
+  const callerSpec = JSON.parse(before_.config) as { linux?: { namespaces?: Array<{ type: string }> } };
+  assert.ok(!(callerSpec.linux?.namespaces ?? []).some((ns) => ns.type === 'user'), 'the caller\'s config has no user namespace');
+  const out = await fx.sysrunc.cli(['state', ID]);
+  assert.equal(out.exitCode, 0, out.stderr);
+  const { pid } = JSON.parse(out.stdout) as { pid: number };
+  const uidMap = readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number);
+  assert.equal(uidMap[0], 0, 'container root is uid 0 inside');
+  assert.notEqual(uidMap[1], 0, `container root is not host root: uid_map ${uidMap.join(' ')}`);
+});
+
 test('the caller\'s bundle is unchanged: same config.json bytes, no file added or removed', () => {
   assert.deepEqual(snapshot(), before_);
 });
