@@ -145,7 +145,7 @@ export class BenchContext {
     await m.restart();
   }
 
-  /** bin/sysrunc of the snapshot (valid once manager() resolved). */
+  /** The snapshot's launcher, dist/sysrunc or bin/sysrunc (valid once manager() resolved). */
   get sysrunc(): string {
     if (this.snap === undefined) throw new Error('bench: sysrunc used before the manager started');
     return this.snap.bin;
@@ -170,7 +170,10 @@ export class BenchContext {
     const root = path.join(this.work, 'snap');
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { recursive: true });
-    const bin = path.join(root, 'bin', 'sysrunc');
+    // The runtime path engines are given: the C launcher (dist/sysrunc), where it is built and
+    // BENCH_LAUNCHER=script does not ask for the sh one (bin/sysrunc, its fallback) to compare.
+    const cLauncher = path.join(root, 'dist', 'sysrunc');
+    const bin = process.env.BENCH_LAUNCHER !== 'script' && existsSync(path.join(REPO_ROOT, 'dist', 'sysrunc')) ? cLauncher : path.join(root, 'bin', 'sysrunc');
     const main = path.join(root, 'dist', 'sysrunc.mjs');
     // All of bin/ (the rewritten config's hooks name launchers beside bin/sysrunc) and all of dist/.
     cpSync(path.join(REPO_ROOT, 'bin'), path.join(root, 'bin'), { recursive: true });

@@ -52,8 +52,8 @@ export function parsePerfTrace(text: string): TraceLine[] {
 }
 
 export const PHASES = [
-  ['launcher', 'bin/sysrunc (sh) until execve of the per-call binary'],
-  ['callBoot', 'per-call side start-up (the C client, or Bun where it is missing) until connect()'],
+  ['launcher', 'bin/sysrunc (sh) until execve of the per-call binary (~0 for the C launcher, its own per-call side)'],
+  ['callBoot', 'per-call side start-up (the C launcher, the C client, or Bun where it is missing) until connect()'],
   ['prepare', 'prepare request written until the reply arrives (the C client\'s poll ends: the manager\'s whole create work)'],
   ['callExit', 'reply until the per-call binary exits (0: the C client execs runc itself)'],
   ['handOver', 'per-call binary exit (or, exec\'ing runc itself, the reply) until execve(runc)'],
@@ -74,14 +74,16 @@ export function sysruncCreatePhases(lines: readonly TraceLine[]): Record<Phase, 
   // The per-call side: the C client (dist/sysrunc-prepare-call; perf shows its comm as "sysrunc-prepar") or the per-call binary.
   const perCall = (s: string) => s.includes('sysrunc-call') || s.includes('sysrunc-prep');
   const callExec = lines.find((l) => l.syscall === 'execve' && (perCall(l.args) || perCall(l.comm)) && l.ts !== undefined && (l.ret === '0' || l.ret === ''));
-  if (runcExec === undefined || callExec === undefined) throw new Error(`trace: no execve of the per-call binary and then of runc (${lines.length} lines)`);
-  const call = callExec.pid;
+  // The C launcher (dist/sysrunc) is its own per-call side: the traced process from its start (ts 0), runc after.
+  const cLauncher = callExec === undefined && runcExec !== undefined && lines.some((l) => l.pid === runcExec.pid && l.comm === 'sysrunc');
+  if (runcExec === undefined || (callExec === undefined && !cLauncher)) throw new Error(`trace: no execve of the per-call binary and then of runc (${lines.length} lines)`);
+  const call = callExec?.pid ?? runcExec.pid;
   const at = (what: string, pred: (l: TraceLine) => boolean, after: number): TraceLine => {
     const l = lines.find((x) => x.ts !== undefined && x.ts >= after && pred(x));
     if (l === undefined) throw new Error(`trace: no ${what}`);
     return l;
   };
-  const tCall = callExec.ts as number;
+  const tCall = callExec?.ts ?? 0;
   const connect = at('connect()', (l) => l.pid === call && l.syscall === 'connect' && l.ret === '0', tCall);
   const fd = /fd: (\d+)/.exec(connect.args)?.[1];
   if (fd === undefined) throw new Error('trace: connect() without fd');

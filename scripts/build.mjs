@@ -37,21 +37,19 @@ await build({
   logLevel: 'warning',
 });
 
-// exec-grant.c's capability table comes from the TypeScript list (src/oci/capabilities.ts): one
-// list, written here as a header into the build dir, never into src/.
-const headerModule = await build({
-  absWorkingDir: root,
-  entryPoints: ['src/runtime-call/native/capability-names-header.ts'],
-  bundle: true,
-  write: false,
-  platform: 'node',
-  format: 'esm',
-  logLevel: 'warning',
-});
-const { CAPABILITY_NAMES_HEADER, capabilityNamesHeader } = await import(`data:text/javascript;base64,${Buffer.from(headerModule.outputFiles[0].contents).toString('base64')}`);
+// exec-grant.c's capability table comes from the TypeScript list (src/oci/capabilities.ts), and the
+// C launcher's flag tables from runc's grammar (src/oci/runc-grammar.ts): one list each, written
+// here as headers into the build dir, never into src/.
+async function generatorModule(entry) {
+  const bundled = await build({ absWorkingDir: root, entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', logLevel: 'warning' });
+  return import(`data:text/javascript;base64,${Buffer.from(bundled.outputFiles[0].contents).toString('base64')}`);
+}
+const { CAPABILITY_NAMES_HEADER, capabilityNamesHeader } = await generatorModule('src/runtime-call/native/capability-names-header.ts');
+const { RUNC_GRAMMAR_HEADER, runcGrammarHeader } = await generatorModule('src/runtime-call/native/runc-grammar-header.ts');
 const nativeInclude = path.join(root, 'dist', 'include');
 mkdirSync(nativeInclude, { recursive: true });
 writeFileSync(path.join(nativeInclude, CAPABILITY_NAMES_HEADER), capabilityNamesHeader());
+writeFileSync(path.join(nativeInclude, RUNC_GRAMMAR_HEADER), runcGrammarHeader());
 
 // The depot's keep-alive init and per-process supervisor: small static C programs (no libc at run
 // time inside the container; a few hundred KB resident per supervisor).
@@ -66,13 +64,20 @@ const cc = process.env.CC ?? 'cc';
 // SIGILL on old CPUs). Each with what a machine without it gets.
 const managerCall = ['src/runtime-call/native/manager-call.c', 'src/runtime-call/native/json.c'];
 const bundleNs = 'src/runtime-call/native/bundle-ns.c';
+const native = (file) => `src/runtime-call/native/${file}`;
+const execGrant = native('exec-grant.c');
+const prepareHandOver = native('prepare-hand-over.c');
+const deleteRelease = native('delete-release.c');
 const nativePrograms = [
+  // The runtime path engines are given (create, start, state, kill, delete, exec without a shell):
+  // launcher.c says which calls it hands to bin/sysrunc.
+  ['sysrunc', native('launcher.c'), 'register bin/sysrunc with engines instead', native('launcher-argv.c'), native('launcher-config.c'), prepareHandOver, deleteRelease, execGrant, ...managerCall, bundleNs],
   ['sysrunc-depot-init', 'src/depot/native/init.c', 'the depot needs it'],
   ['sysrunc-depot-supervise', 'src/depot/native/supervise.c', 'the depot needs it'],
   ['sysrunc-bundle-exec', 'src/runtime-call/native/bundle-exec.c', 'state.bundle will name the prepared bundle', bundleNs],
-  ['sysrunc-exec-grant', 'src/runtime-call/native/exec-grant.c', 'exec grants capabilities through the per-call binary'],
-  ['sysrunc-prepare-call', 'src/runtime-call/native/prepare-call.c', 'create and run go through the per-call binary', ...managerCall, bundleNs],
-  ['sysrunc-delete-call', 'src/runtime-call/native/delete-call.c', 'a synchronous delete goes through the per-call binary', ...managerCall],
+  ['sysrunc-exec-grant', native('exec-grant-main.c'), 'exec grants capabilities through the per-call binary', execGrant],
+  ['sysrunc-prepare-call', native('prepare-call.c'), 'create and run go through the per-call binary', prepareHandOver, ...managerCall, bundleNs],
+  ['sysrunc-delete-call', native('delete-call.c'), 'a synchronous delete goes through the per-call binary', deleteRelease, ...managerCall],
   ['sysrunc-mount-listener', 'src/manager/native/mount-listener.c', "containers inside system containers see the kernel's /proc figures"],
 ];
 for (const [name, source, without, ...modules] of nativePrograms) {

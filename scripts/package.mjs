@@ -4,7 +4,8 @@
 // helpers; scripts/compile-binaries.mjs: the daemons and sysrunc-ctl) or POSIX sh: nothing at run
 // time needs Node, npm or a Go development package.
 //
-// Layout (Debian's): /usr/bin/sysrunc (the runtime path engines are given), /usr/bin/sysrunc-ctl,
+// Layout (Debian's): /usr/bin/sysrunc (the runtime path engines are given: the C launcher
+// dist/sysrunc, with bin/sysrunc beside it as its fallback), /usr/bin/sysrunc-ctl,
 // /usr/sbin/sysrunc-{mgr,depotd,tenantd}, all links into /usr/lib/sysrunc/{bin,dist}/ (the same
 // tree as a checkout, so each program finds its siblings); /lib/systemd/system/ units;
 // /etc/sysrunc/config.json (conffile); maintainer scripts from deploy/debian/.
@@ -34,7 +35,7 @@ if (inSource !== version) fail(`package.json says version ${version}, src/common
 
 run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, ['scripts/compile-binaries.mjs']);
-for (const f of ['sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener']) {
+for (const f of ['sysrunc', 'sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener']) {
   if (spawnSync('test', ['-x', path.join(root, 'dist', f)]).status !== 0) fail(`dist/${f} was not built (see the build's warnings)`);
 }
 
@@ -60,11 +61,12 @@ const link = (target, at) => {
 
 // The install tree: /usr/lib/sysrunc/{bin,dist}.
 for (const f of ['sysrunc', 'sysrunc-delegate-cgroups', 'sysrunc-adopt-netns']) put(`bin/${f}`, `usr/lib/sysrunc/bin/${f}`, 0o755);
-for (const f of ['sysrunc-call', 'sysrunc-multi', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener']) put(`dist/${f}`, `usr/lib/sysrunc/dist/${f}`, 0o755);
+for (const f of ['sysrunc', 'sysrunc-call', 'sysrunc-multi', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener']) put(`dist/${f}`, `usr/lib/sysrunc/dist/${f}`, 0o755);
 put('dist/VERSION', 'usr/lib/sysrunc/dist/VERSION', 0o644);
 put('config/journald-sysrunc-kmsg.conf', 'usr/lib/sysrunc/config/journald-sysrunc-kmsg.conf', 0o644);
 for (const p of ['sysrunc-mgr', 'sysrunc-depotd', 'sysrunc-tenantd', 'sysrunc-ctl']) link('sysrunc-multi', `usr/lib/sysrunc/dist/${p}`);
-link('../lib/sysrunc/bin/sysrunc', 'usr/bin/sysrunc');
+// The C launcher finds its install (and bin/sysrunc, where it hands calls on) from /proc/self/exe.
+link('../lib/sysrunc/dist/sysrunc', 'usr/bin/sysrunc');
 link('../lib/sysrunc/dist/sysrunc-ctl', 'usr/bin/sysrunc-ctl');
 for (const p of ['sysrunc-mgr', 'sysrunc-depotd', 'sysrunc-tenantd']) link(`../lib/sysrunc/dist/${p}`, `usr/sbin/${p}`);
 

@@ -1,8 +1,8 @@
-// The synchronous delete through its C client (dist/sysrunc-delete-call): bin/sysrunc runs runc's
-// delete, then the client's one deleteCall request; by the time the delete returns, the manager has
-// released everything the container held. Where the client gets no answer (no manager), the
-// per-call binary takes over and says what it always said. Real manager and runc, driven through
-// bin/sysrunc as containerd's shim drives runc.
+// The synchronous delete's release (the C launcher dist/sysrunc, in its own process; bin/sysrunc
+// through dist/sysrunc-delete-call): runc's delete, then one deleteCall request; by the time the
+// delete returns, the manager has released everything the container held. Where the client gets no
+// answer (no manager), the per-call binary takes over and says what it always said. Real manager
+// and runc, driven through dist/sysrunc as containerd's shim drives runc.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

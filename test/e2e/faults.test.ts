@@ -2,7 +2,7 @@
 // each step of create and during delete, the manager killed -9 mid-request, runc missing or
 // failing, the state disk full. After each one the next create and delete work, a sweep leaves
 // nothing (mounts, allocations, records, files under the state and run dirs), and no range is
-// given to two live containers. Containers are driven through bin/sysrunc directly, as
+// given to two live containers. Containers are driven through dist/sysrunc directly, as
 // containerd's shim drives runc, so each call can carry its own fault.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

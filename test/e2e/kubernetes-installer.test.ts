@@ -65,11 +65,12 @@ after(async () => {
 test('install on a containerd 1.6 node: files in /opt/sysrunc, the manager unit, and the sysrunc handler that containerd 1.6 reads', async () => {
   const root = nodeRoot('v2', CONFIG_V2);
   await installer(root, 'install');
-  assert.ok(existsSync(path.join(root, 'opt/sysrunc/bin/sysrunc')));
+  assert.ok(existsSync(path.join(root, 'opt/sysrunc/dist/sysrunc')));
+  assert.ok(existsSync(path.join(root, 'opt/sysrunc/bin/sysrunc')), 'the C launcher\'s fallback');
   assert.ok(existsSync(path.join(root, 'opt/sysrunc/dist/sysrunc-multi')));
   assert.match(readFileSync(path.join(root, 'etc/systemd/system/sysrunc-mgr.service'), 'utf8'), /^ExecStart=\/opt\/sysrunc\/dist\/sysrunc-mgr /m);
   const dump = execFileSync('containerd', ['--config', path.join(root, 'etc/containerd/config.toml'), 'config', 'dump'], { encoding: 'utf8' });
-  assert.match(dump, /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/opt\/sysrunc\/bin\/sysrunc"/);
+  assert.match(dump, /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/opt\/sysrunc\/dist\/sysrunc"/);
   assert.match(dump, /sandbox_image = "registry\.k8s\.io\/pause:3\.9"/);
 });
 
@@ -114,7 +115,7 @@ test('install on a containerd 2.x node: a conf.d drop-in with the handler, impor
   const main = parseToml(readFileSync(path.join(root, 'etc/containerd/config.toml'), 'utf8')) as { imports?: string[] };
   assert.deepEqual(main.imports, ['/etc/containerd/conf.d/sysrunc.toml']);
   const dropIn = readFileSync(path.join(root, 'etc/containerd/conf.d/sysrunc.toml'), 'utf8');
-  assert.match(dropIn, /\[plugins\."io\.containerd\.cri\.v1\.runtime"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/opt\/sysrunc\/bin\/sysrunc"/);
+  assert.match(dropIn, /\[plugins\."io\.containerd\.cri\.v1\.runtime"\.containerd\.runtimes\.sysrunc\.options\]\n\s+BinaryName = "\/opt\/sysrunc\/dist\/sysrunc"/);
 });
 
 test('uninstall on the containerd 2.x node puts every file back byte for byte', async () => {

@@ -1,5 +1,5 @@
 // A test file's own manager, scratch dir, busybox rootfs and runc root, for tests that drive
-// bin/sysrunc directly, as containerd's shim drives runc (so each call can carry its own fault or
+// the launcher (dist/sysrunc) directly, as containerd's shim drives runc (so each call can carry its own fault or
 // environment). Everything is removed after the file's tests: containers runc still has are
 // deleted through sysrunc, then the runc root, the manager and the scratch dir go.
 import { after, before } from 'node:test';

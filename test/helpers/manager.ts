@@ -5,8 +5,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { createConnection } from 'node:net';
 import path from 'node:path';
 import { REPO_ROOT } from '../rig/paths.ts';
+import { C_LAUNCHER } from './launchers.ts';
 
-export const SYSRUNC = path.join(REPO_ROOT, 'bin', 'sysrunc');
+/** The runtime path engines are given: the C launcher (bin/sysrunc behind it for the calls it hands on). */
+export const SYSRUNC = C_LAUNCHER;
 export const SYSRUNC_MGR = path.join(REPO_ROOT, 'bin', 'sysrunc-mgr');
 
 export interface TestManagerOptions {

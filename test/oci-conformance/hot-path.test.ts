@@ -39,7 +39,7 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
 }
 
 /**
- * Runs bin/sysrunc with a `node` first on PATH that only leaves a mark: had the launcher started
+ * Runs the launcher (dist/sysrunc) with a `node` first on PATH that only leaves a mark: had the launcher started
  * Node for any of these calls (it looks for node on PATH first), the mark would be there.
  */
 function runWithMarkedNode(argv: readonly string[]): void {

@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SYSRUNC } from '../helpers/manager.ts';
+import { SCRIPT_LAUNCHER } from '../helpers/launchers.ts';
 import { REPO_ROOT, bins } from '../rig/paths.ts';
 
 const QEMU_USER = '/usr/bin/qemu-x86_64';
@@ -20,7 +21,7 @@ function installOnEmulatedCpu(cpu: string): string {
   const top = mkdtempSync(path.join(tmpdir(), 'sysrunc-old-cpu-'));
   mkdirSync(path.join(top, 'bin'));
   mkdirSync(path.join(top, 'dist'));
-  copyFileSync(SYSRUNC, path.join(top, 'bin', 'sysrunc'));
+  copyFileSync(SCRIPT_LAUNCHER, path.join(top, 'bin', 'sysrunc'));
   chmodSync(path.join(top, 'bin', 'sysrunc'), 0o755);
   // Node resolves a symlinked main module to its real path: chunks and node_modules come from the checkout.
   for (const file of ['sysrunc.mjs', 'VERSION']) symlinkSync(path.join(REPO_ROOT, 'dist', file), path.join(top, 'dist', file));

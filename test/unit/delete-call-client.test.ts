@@ -1,4 +1,5 @@
-// The synchronous delete's C client (dist/sysrunc-delete-call) and bin/sysrunc's use of it: what it
+// The synchronous delete's C client (dist/sysrunc-delete-call) and both launchers' use of it
+// (bin/sysrunc runs the client; dist/sysrunc makes the same request in its own process): what it
 // sends the manager, how it carries out the answer, and the per-call binary taking over where it
 // gets none. The manager is a stand-in socket answering as the test says, or with the manager's own
 // answer (manager/delete-call.ts) where the call never reaches a release.
@@ -11,10 +12,10 @@ import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 import { answeringWith, lineServer, writeLine, type LineServer } from '../helpers/line-server.ts';
 import { METHODS, type Params } from '../../src/manager-api/v1.ts';
 import { answerDeleteCall } from '../../src/manager/delete-call.ts';
+import { LAUNCHERS, type Launcher } from '../helpers/launchers.ts';
 
 const CLIENT = path.join(REPO_ROOT, 'dist', 'sysrunc-delete-call');
 const PER_CALL = path.join(REPO_ROOT, 'dist', 'sysrunc-call');
-const LAUNCHER = path.join(REPO_ROOT, 'bin', 'sysrunc');
 const NOT_ANSWERED = 3;
 const dir = mkdtempSync('/tmp/sysrunc-delete-call-client-');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -119,37 +120,51 @@ test('a status argument that is no exit status: exit 3 without asking the manage
   }
 });
 
-/** bin/sysrunc deleting `id`, whose hint asks for the synchronous delete, with runc stood in for by `runtime`. */
-async function launcherDelete(mgr: LineServer, id: string, runtime: string): Promise<Run> {
+/** launcher deleting `id`, whose hint asks for the synchronous delete, with runc stood in for by `runtime`. */
+async function launcherDelete(launcher: Launcher, mgr: LineServer, id: string, runtime: string): Promise<Run> {
   const hints = path.join(path.dirname(mgr.socket), 'hints');
   mkdirSync(hints, { recursive: true });
   writeFileSync(path.join(hints, id), '{"delete":"sync","exec":"as-is"}\n');
   const env = { SYSRUNC_MGR_SOCKET: mgr.socket, SYSRUNC_RUNTIME: runtime, SYSRUNC_MGR_WAIT_MS: '0', SYSRUNC_CONFIG: path.join(dir, 'no-config.json') };
-  return run(LAUNCHER, ['--root', dir, 'delete', '--force', id], env);
+  return run(launcher.path, ['--root', dir, 'delete', '--force', id], env);
 }
 
-test('bin/sysrunc\'s synchronous delete: runc, then one deleteCall from the C client and no per-call binary, with runc\'s status', async () => {
-  const mgr = await answeringWith({ exitCode: 1, writes: [] });
-  try {
-    const out = await launcherDelete(mgr, 'sync-1', '/bin/false');
-    assert.deepEqual(out, { status: 1, signal: null, stdout: '', stderr: '' });
-    assert.deepEqual(mgr.requests.map((line) => (JSON.parse(line) as { method: string; params: Params<'deleteCall'> }).params), [{ argv: ['--root', dir, 'delete', '--force', 'sync-1'], cwd: dir, runcStatus: 1 }]);
-  } finally {
-    await mgr.close();
-  }
-});
+/** A runc stand-in that notes each run in a file of its own, and succeeds. */
+function countingRuntime(name: string): { runtime: string; runs: () => number } {
+  const runtime = path.join(dir, name);
+  const log = `${runtime}.runs`;
+  writeFileSync(runtime, `#!/bin/sh\necho ran >>'${log}'\n`, { mode: 0o755 });
+  return { runtime, runs: () => readFileSync(log, 'utf8').split('\n').length - 1 };
+}
 
-test('bin/sysrunc\'s synchronous delete where the C client gets no answer: the per-call binary releases, and runc\'s status stands', async () => {
-  const mgr = await lineServer((req, conn) => {
-    if (req.method === 'release') writeLine(conn, { seq: req.seq, result: { found: true } });
-    else writeLine(conn, { seq: req.seq, error: { code: 'invalid-request', message: `unknown method ${JSON.stringify(req.method)}` } });
+for (const launcher of LAUNCHERS) {
+  test(`${launcher.name}'s synchronous delete: runc, then one deleteCall and no per-call binary, with runc's status`, async () => {
+    const mgr = await answeringWith({ exitCode: 1, writes: [] });
+    try {
+      const id = `sync-1-${launcher.name.replace('/', '-')}`;
+      const out = await launcherDelete(launcher, mgr, id, '/bin/false');
+      assert.deepEqual(out, { status: 1, signal: null, stdout: '', stderr: '' });
+      assert.deepEqual(mgr.requests.map((line) => (JSON.parse(line) as { method: string; params: Params<'deleteCall'> }).params), [{ argv: ['--root', dir, 'delete', '--force', id], cwd: dir, runcStatus: 1 }]);
+    } finally {
+      await mgr.close();
+    }
   });
-  try {
-    const out = await launcherDelete(mgr, 'sync-2', '/bin/true');
-    assert.deepEqual(out, { status: 0, signal: null, stdout: '', stderr: '' });
-    assert.deepEqual(mgr.requests.map((line) => (JSON.parse(line) as { method: string }).method), ['deleteCall', 'release']);
-    assert.deepEqual((JSON.parse(mgr.requests[1] as string) as { params: Params<'release'> }).params, { id: 'sync-2', runtimeRoot: dir });
-  } finally {
-    await mgr.close();
-  }
-});
+
+  test(`${launcher.name}'s synchronous delete where the C client gets no answer: the per-call binary releases, runc ran once, and its status stands`, async () => {
+    const mgr = await lineServer((req, conn) => {
+      if (req.method === 'release') writeLine(conn, { seq: req.seq, result: { found: true } });
+      else writeLine(conn, { seq: req.seq, error: { code: 'invalid-request', message: `unknown method ${JSON.stringify(req.method)}` } });
+    });
+    try {
+      const id = `sync-2-${launcher.name.replace('/', '-')}`;
+      const runc = countingRuntime(`runc-${id}`);
+      const out = await launcherDelete(launcher, mgr, id, runc.runtime);
+      assert.deepEqual(out, { status: 0, signal: null, stdout: '', stderr: '' });
+      assert.equal(runc.runs(), 1);
+      assert.deepEqual(mgr.requests.map((line) => (JSON.parse(line) as { method: string }).method), ['deleteCall', 'release']);
+      assert.deepEqual((JSON.parse(mgr.requests[1] as string) as { params: Params<'release'> }).params, { id, runtimeRoot: dir });
+    } finally {
+      await mgr.close();
+    }
+  });
+}

@@ -13,12 +13,13 @@ import { boundingSetOf } from '../../src/host/bounding-set.ts';
 import type { Process } from '../../src/oci/spec.ts';
 import { CAPABILITY_NAMES_HEADER, capabilityNamesHeader } from '../../src/runtime-call/native/capability-names-header.ts';
 
-const SOURCE = fileURLToPath(new URL('../../src/runtime-call/native/exec-grant.c', import.meta.url));
+// The grant (exec-grant.c, shared with the C launcher) and the program around it.
+const SOURCES = ['exec-grant-main.c', 'exec-grant.c'].map((file) => fileURLToPath(new URL(`../../src/runtime-call/native/${file}`, import.meta.url)));
 const dir = mkdtempSync('/tmp/sysrunc-exec-grant-');
 const binary = path.join(dir, 'sysrunc-exec-grant');
 // Its capability table, generated from src/oci/capabilities.ts as scripts/build.mjs generates it.
 writeFileSync(path.join(dir, CAPABILITY_NAMES_HEADER), capabilityNamesHeader());
-const built = spawnSync(process.env.CC ?? 'cc', ['-static', '-Os', '-Wall', '-Wextra', '-Werror', '-I', dir, '-o', binary, SOURCE], { encoding: 'utf8' });
+const built = spawnSync(process.env.CC ?? 'cc', ['-static', '-Os', '-Wall', '-Wextra', '-Werror', '-I', dir, '-o', binary, ...SOURCES], { encoding: 'utf8' });
 assert.equal(built.status, 0, `cc: ${built.stderr}`);
 
 let files = 0;

@@ -1,4 +1,4 @@
-// bin/sysrunc reads /etc/sysrunc/config.json ($SYSRUNC_CONFIG) exactly as the per-call binary
+// Both launchers (bin/sysrunc, dist/sysrunc) read /etc/sysrunc/config.json ($SYSRUNC_CONFIG) exactly as the per-call binary
 // does (src/config/sysrunc-config.ts is the oracle here): for each file below, the runtime it execs
 // is the configured one, and it finds the manager's hints beside the configured socket. Observed
 // through `exec --process`: the hint asks for the capability grant, which rewrites the process
@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadSysruncConfig } from '../../src/config/sysrunc-config.ts';
-import { SYSRUNC } from '../helpers/manager.ts';
+import { LAUNCHERS } from '../helpers/launchers.ts';
 
 const ID = 'launcher-config-probe';
 let work: string;
@@ -60,8 +60,8 @@ const CASES: readonly Case[] = [
   { name: 'a nested object is an error', text: () => `{"runtime":${JSON.stringify(runtime)},"managerSocket":{"path":${JSON.stringify(socket)}}}` },
 ];
 
-for (const c of CASES) {
-  test(`config file ${c.name}: bin/sysrunc uses what the per-call binary reads`, () => {
+for (const launcher of LAUNCHERS) for (const c of CASES) {
+  test(`config file ${c.name}: ${launcher.name} uses what the per-call binary reads`, () => {
     const config = path.join(work, 'config.json');
     writeFileSync(config, c.text());
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, SYSRUNC_CONFIG: config, ...c.env };
@@ -75,7 +75,7 @@ for (const c of CASES) {
     const processFile = path.join(work, 'process.json');
     const asWritten = `${JSON.stringify({ args: ['true'], cwd: '/', user: { uid: 0, gid: 0 } })}\n`;
     writeFileSync(processFile, asWritten);
-    const r = spawnSync(SYSRUNC, ['exec', '--process', processFile, ID], { env, encoding: 'utf8' });
+    const r = spawnSync(launcher.path, ['exec', '--process', processFile, ID], { env, encoding: 'utf8' });
     if ('error' in expected) {
       assert.notEqual(r.status, 0, r.stdout);
       // The JSON parser's own wording differs between Node (here) and Bun (the compiled binary).

@@ -1,5 +1,5 @@
-// bin/sysrunc (POSIX sh) and the per-call binary (src/oci/) read the same runc command lines the
-// same way: subcommand, container id, exec's --process, sysrunc's own flags and the argv runc gets.
+// Both launchers (bin/sysrunc, POSIX sh; dist/sysrunc, C) and the per-call binary (src/oci/) read
+// the same runc command lines the same way: subcommand, container id, exec's --process, sysrunc's own flags and the argv runc gets.
 // The corpus is how dockerd, containerd's runc shim (go-runc), podman's conmon, runtime-tools'
 // validation and runc's own documentation call runc, with the global flags in every spelling.
 import { test } from 'node:test';
@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { effectiveCommand, parseInvocation } from '../../src/oci/invocation.ts';
 import { parseDeleteArgs } from '../../src/oci/command-args.ts';
 import { parseExecArgs } from '../../src/oci/exec-args.ts';
-import { LAUNCHER } from '../helpers/launcher-case-arms.ts';
+import { LAUNCHERS, type Launcher } from '../helpers/launchers.ts';
 
 interface Reading {
   readonly subcommand: string;
@@ -52,6 +52,8 @@ const CORPUS: readonly (readonly string[])[] = [
   ['--root', 'exec', 'exec', '--process', '/p', 'c1'],
   ['--log', 'delete', 'delete', 'c1'],
   ['--root', '--sysrunc-storage=/s', 'state', 'c1'],
+  // sysrunc's flags on both sides of a global flag's value (operator runtimeArgs, then the engine's).
+  ['--sysrunc-storage=/s', '--root', '/r', '--sysrunc-userns-size=65536', 'kill', 'c1', 'KILL'],
   ['--log-format', 'json', '--root', 'create', 'exec', '-p', '/p', 'c1'],
   // podman's conmon.
   ['--systemd-cgroup', '--root', '/run/runc', 'create', '--bundle', '/b', '--pid-file', '/b/pidfile', '--no-pivot', '--console-socket', '/tmp/s', 'c1'],
@@ -116,8 +118,8 @@ function tsReading(argv: readonly string[]): Reading {
   };
 }
 
-function launcherReading(argv: readonly string[]): Reading {
-  const result = spawnSync(LAUNCHER, argv, {
+function launcherReading(launcher: Launcher, argv: readonly string[]): Reading {
+  const result = spawnSync(launcher.path, argv, {
     encoding: 'utf8',
     env: { PATH: process.env.PATH, SYSRUNC_PARSE_ONLY: '1', SYSRUNC_RUNTIME: '/bin/true', SYSRUNC_MGR_SOCKET: '/nonexistent/mgr.sock' },
   });
@@ -135,8 +137,9 @@ function launcherReading(argv: readonly string[]): Reading {
 }
 
 for (const argv of CORPUS) {
-  test(`the launcher and the per-call binary read the same: runc ${argv.join(' ')}`, () => {
-    assert.deepEqual(launcherReading(argv), tsReading(argv));
+  test(`both launchers and the per-call binary read the same: runc ${argv.join(' ')}`, () => {
+    const expected = tsReading(argv);
+    for (const launcher of LAUNCHERS) assert.deepEqual(launcherReading(launcher, argv), expected, launcher.name);
   });
 }
 

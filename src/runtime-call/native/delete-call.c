@@ -5,7 +5,8 @@
  * (instead of the per-call binary, dist/sysrunc-call) for a container whose manager hint asks that
  * its cleanup be waited for. It knows nothing of runc's flags (their one grammar is src/oci/): it
  * sends its argv, its working directory and runc's exit status to the manager in one deleteCall
- * request (src/manager-api/v1.ts; the client is manager-call.c, shared with sysrunc-prepare-call).
+ * request (src/manager-api/v1.ts; the client is manager-call.c, shared with sysrunc-prepare-call;
+ * the request is delete-release.c, shared with the C launcher).
  * The manager parses argv, releases the container if runc no longer has it, and answers with the
  * messages to write (a failed release is a warning in the call's --log-format) and the exit status
  * (runc's). This carries them out and exits with that status.
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "delete-release.h"
 #include "manager-call.h"
 
 int main(int argc, char **argv) {
@@ -28,11 +30,6 @@ int main(int argc, char **argv) {
 	}
 	char *end;
 	long status = strtol(argv[2], &end, 10);
-	if (end == argv[2] || *end != '\0' || status < 0 || status > 255) return NOT_ANSWERED;
-	char runc_status[32];
-	snprintf(runc_status, sizeof runc_status, ",\"runcStatus\":%ld", status);
-	const char *lost;
-	/* A request lost with a dying manager is resent by the per-call binary (release is idempotent). */
-	if (manager_call(argv[1], "deleteCall", argc - 3, argv + 3, runc_status, 0, &lost) != 0) return NOT_ANSWERED;
-	return carry_out();
+	if (end == argv[2] || *end != '\0') return NOT_ANSWERED;
+	return delete_release(argv[1], status, argc - 3, argv + 3);
 }

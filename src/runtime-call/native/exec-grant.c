@@ -1,5 +1,6 @@
 /*
- * sysrunc-exec-grant <process-file>
+ * exec_grant(<process-file>): dist/sysrunc-exec-grant's body (exec-grant-main.c), and the C
+ * launcher's (launcher.c) without a process for it.
  *
  * The fast path of the capability grant for `exec` into a system container (bin/sysrunc runs it
  * when the manager's hint says "grant-capabilities"): the same rewrite as the per-call binary's
@@ -10,8 +11,8 @@
  * byte for byte. "Every capability" is the CapBnd of $SYSRUNC_CALLER_PID (the shell that becomes
  * runc), named as in src/oci/capabilities.ts (the table is generated from it: capability-names.h).
  *
- * Exit 0: the file was rewritten (atomically: a temp file in its directory, renamed over it).
- * Any other status: nothing was written, and bin/sysrunc asks the per-call binary instead, which
+ * 0: the file was rewritten (atomically: a temp file in its directory, renamed over it).
+ * EXEC_GRANT_NOT_HANDLED: nothing was written, and bin/sysrunc asks the per-call binary instead, which
  * decides (it leaves an unreadable file alone, reports a write error). That includes a file this
  * small scanner does not take as certain: an escaped key, a duplicate key, a uid or a capabilities
  * value of an unexpected type, nesting deeper than 64, more than 16 MiB.
@@ -27,8 +28,9 @@
 #include <unistd.h>
 
 #include "capability-names.h"
+#include "exec-grant.h"
 
-enum { NOT_HANDLED = 3, MAX_DEPTH = 64, MAX_FILE = 16 << 20 };
+enum { NOT_HANDLED = EXEC_GRANT_NOT_HANDLED, MAX_DEPTH = 64, MAX_FILE = 16 << 20 };
 
 /* By bit, from src/oci/capabilities.ts: scripts/build.mjs generates the header into its build dir. */
 static const char *const CAPABILITY_NAMES[] = { SYSRUNC_CAPABILITY_NAMES };
@@ -317,14 +319,10 @@ static int replace_file(const char *path, const struct buffer *out) {
 	return 0;
 }
 
-int main(int argc, char **argv) {
-	if (argc != 2) {
-		fputs("usage: sysrunc-exec-grant <process-file>\n", stderr);
-		return NOT_HANDLED;
-	}
+int exec_grant(const char *process_file) {
 	size_t len;
 	uint64_t mask;
-	char *text = read_file(argv[1], &len);
+	char *text = read_file(process_file, &len);
 	if (text == NULL || bounding_set(&mask) != 0) return NOT_HANDLED;
 	const char *end = text + len;
 	struct process_members members = {{NULL, NULL}, {NULL, NULL}};
@@ -349,6 +347,6 @@ int main(int argc, char **argv) {
 		put_capabilities(&out, (struct span){NULL, NULL}, root, mask);
 		put(&out, close, (size_t)(end - close));
 	}
-	if (out.failed || replace_file(argv[1], &out) != 0) return NOT_HANDLED;
+	if (out.failed || replace_file(process_file, &out) != 0) return NOT_HANDLED;
 	return 0;
 }
