@@ -37,6 +37,16 @@ export function deleteCallContainerId(p: Params<'deleteCall'>): string | undefin
   return 'call' in target ? target.call.id : undefined;
 }
 
+/**
+ * The answer when the container's release has done the engine's part already (the run dir's part
+ * still to come): runc's status, nothing written. Undefined: the call takes its turn in the queue.
+ */
+export function answerDeleteCallUnqueued(engineReleased: (id: string, runtimeRoot: string) => boolean, p: Params<'deleteCall'>): Result<'deleteCall'> | undefined {
+  const target = deleteTarget(p);
+  if ('error' in target || !engineReleased(target.call.id, target.call.runtimeRoot)) return undefined;
+  return { exitCode: p.runcStatus, writes: [] };
+}
+
 export async function answerDeleteCall(host: DeleteCallHost, p: Params<'deleteCall'>): Promise<Result<'deleteCall'>> {
   const target = deleteTarget(p);
   if ('error' in target) return { exitCode: p.runcStatus, writes: errorWrites(target.error, target.logTarget) };
