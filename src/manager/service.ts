@@ -68,7 +68,8 @@ export class ManagerService {
    */
   async releaseIfGone(id: string): Promise<void> {
     const record = this.o.registry.get(id);
-    if (record === undefined || record.stopped === true) return;
+    // Released already but for the run dir's part, which is queued.
+    if (record === undefined || record.stopped === true || this.runDirRests.has(id)) return;
     if (runcKnowsContainer(record.runtimeRoot, record.id) || processIsAlive(record.shimPid, record.shimStartTime)) return;
     await this.releaseOnce(record, { keep: true, answerFirst: true });
   }
@@ -247,6 +248,8 @@ export class ManagerService {
   }
 
   async release(p: Params<'release'>): Promise<Result<'release'>> {
+    const released = this.engineReleased(p.id, p.runtimeRoot);
+    if (released !== undefined) return { found: true, ...released };
     const record = this.o.registry.get(p.id);
     if (record === undefined || record.stopped === true || record.runtimeRoot !== p.runtimeRoot) return { found: false };
     // Undoing mounts under a container runc still has would pull them from under its processes:
