@@ -1,8 +1,8 @@
 // A container's release, in two parts. What the engine depends on once a delete returns comes
 // first: the engine's overlay back at its path (sysrunc's gone from over the upper dir), ownership
-// changed on disk reverted, cgroup dirs handed back, store volumes synced out and a kept record
-// stopped. What nothing outside sysrunc looks at can follow (`RunDirRest`): the idmapped and plain
-// binds below the container's own run dir, the run dir itself, the prepared bundle and hint, the
+// changed on disk reverted, store volumes synced out and a kept record stopped. What nothing
+// outside sysrunc looks at can follow (`RunDirRest`): the idmapped and plain binds below the
+// container's own run dir, the run dir itself, the cgroup dirs, the prepared bundle and hint, the
 // user-namespace fds, the range and the record. The record keeps every action until the rest is
 // done, so a manager killed in between undoes them all again at its restart (each undo is
 // idempotent: undoing what is already undone does nothing).
@@ -16,8 +16,12 @@ import { ServiceError } from './service-error.ts';
 import type { ServiceOptions } from './service-options.ts';
 import { StepTimings } from './step-timings.ts';
 
-/** Mounts whose targets are in the container's run dir, where no engine ever looks. */
-const RUN_DIR_ONLY: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount']);
+/**
+ * Undone after the answer: mounts whose targets are in the container's run dir, where no engine
+ * ever looks, and the container's cgroup dirs (runc's delete removed them already; a create of
+ * the same cgroup path waits in the queue behind this part, so none of its dirs goes).
+ */
+const RUN_DIR_ONLY: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate']);
 
 /** Actions whose mount point an engine-side undo unmounts and leaves (empty) for the run dir's part. */
 const LEFT_TARGET: ReadonlySet<HostAction['kind']> = new Set(['overlay-mount', 'rootfs-clone']);
@@ -42,7 +46,7 @@ export async function releaseEngineSide(o: ServiceOptions, record: ContainerReco
   const keepClone = record.clone !== undefined && how.keep && !record.clone.autoRemove;
   const split = how.splitRunDir && !keepVolumes && !keepClone;
   const steps = new StepTimings();
-  const later = undoActions(o, record, steps, split ? (a) => !RUN_DIR_ONLY.has(a.kind) : () => true, { leaveTargets: split });
+  const later = await undoActions(o, record, steps, split ? (a) => !RUN_DIR_ONLY.has(a.kind) : () => true, { leaveTargets: split });
   if (!split) {
     finishRunDir(o, record, steps, { bundleRemoved: false });
     if (keepVolumes || keepClone) {
@@ -60,16 +64,31 @@ export async function releaseEngineSide(o: ServiceOptions, record: ContainerReco
     // First the hint: a second `delete` then finds no reason to ask the manager.
     o.bundles.remove(record.id);
     const rest = new StepTimings();
-    undoActions(o, { ...record, actions: later }, rest, () => true, { leaveTargets: false });
+    // One step at a time, the event loop's turn between two: a delete whose answer waits for no
+    // more than the engine's part gets it in between (each umount2 or rmdir blocks the loop).
+    await undoActions(o, { ...record, actions: later }, rest, () => true, { leaveTargets: false, between: nextTurn });
     for (const action of record.actions) if (LEFT_TARGET.has(action.kind) && 'target' in action) undoMountTarget(record, action.target);
     rest.mark('targets');
+    await nextTurn();
     finishRunDir(o, record, rest, { bundleRemoved: true });
+    await nextTurn();
     await forget(o, record, hasVolumes);
   };
 }
 
+/** The event loop's next turn: what came in on the manager's sockets meanwhile is read first. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Undoes the record's actions that `now` picks (last first); returns those it left for later. */
-function undoActions(o: ServiceOptions, record: ContainerRecord, steps: StepTimings, now: (a: HostAction) => boolean, how: { leaveTargets: boolean }): HostAction[] {
+async function undoActions(
+  o: ServiceOptions,
+  record: ContainerRecord,
+  steps: StepTimings,
+  now: (a: HostAction) => boolean,
+  how: { leaveTargets: boolean; between?: () => Promise<void> },
+): Promise<HostAction[]> {
   const failures: string[] = [];
   const remaining: HostAction[] = [];
   const later: HostAction[] = [];
@@ -81,6 +100,7 @@ function undoActions(o: ServiceOptions, record: ContainerRecord, steps: StepTimi
     try {
       o.executor.undo(record, action, how);
       steps.mark(`undo.${action.kind}`);
+      await how.between?.();
     } catch (err) {
       failures.push((err as Error).message);
       remaining.unshift(action);

@@ -107,35 +107,45 @@ function assertEngineOverlayBack(rootfs: string): void {
 test('a synchronous delete returns with the engine\'s overlay back at its path and sysrunc\'s unmounted; the run dir, the range and the record go after it, logged when done', async () => {
   const id = 'sync-engine';
   const box = await onEngineOverlay(id);
-  const mark = rig.mgr.log().length;
-  const out = await sysrunc(['delete', '--force', id]);
-  assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
-  assertEngineOverlayBack(box.rootfs);
-  const ownOverlays = mountsUnder([rig.mgr.runDir]).filter((m) => m.includes(`/${id}/`) && topOverlayUpperdir(m) !== undefined);
-  assert.deepEqual(ownOverlays, [], "sysrunc's own overlay is gone");
-  // The engine removes the layer at once, while the manager may still be releasing the run dir.
-  removeEngineLayer(box.bundle);
-  await waitForLog(rig.mgr, new RegExp(`"id":"${id}"[^\\n]*"msg":"released container"`), mark);
-  await assertNothingLeft(rig.mgr, id);
+  try {
+    const mark = rig.mgr.log().length;
+    const out = await sysrunc(['delete', '--force', id]);
+    assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
+    assertEngineOverlayBack(box.rootfs);
+    const ownOverlays = mountsUnder([rig.mgr.runDir]).filter((m) => m.includes(`/${id}/`) && topOverlayUpperdir(m) !== undefined);
+    assert.deepEqual(ownOverlays, [], "sysrunc's own overlay is gone");
+    // The engine removes the layer at once, while the manager may still be releasing the run dir.
+    removeEngineLayer(box.bundle);
+    await waitForLog(rig.mgr, new RegExp(`"id":"${id}"[^\\n]*"msg":"released container"`), mark);
+    await assertNothingLeft(rig.mgr, id);
+  } finally {
+    removeEngineLayer(box.bundle);
+  }
 });
 
 test('a manager killed -9 after a synchronous delete\'s engine part, before its run dir part, leaves nothing once restarted', async () => {
   const id = 'sync-engine-killed';
   const box = await onEngineOverlay(id);
-  rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'delete:engine-released' });
-  await rig.mgr.restart();
-  const mark = rig.mgr.log().length;
-  const deleting = sysrunc(['delete', '--force', id]);
   try {
-    await waitForLog(rig.mgr, /killing pid \d+ at delete:engine-released/, mark);
-  } finally {
-    rig.mgr.setEnv({});
+    rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'delete:engine-released' });
     await rig.mgr.restart();
+    const mark = rig.mgr.log().length;
+    const deleting = sysrunc(['delete', '--force', id]);
+    try {
+      await waitForLog(rig.mgr, /killing pid \d+ at delete:engine-released/, mark);
+      // Killed there: what the engine depends on was done before, whatever the rest.
+      assertEngineOverlayBack(box.rootfs);
+    } finally {
+      rig.mgr.setEnv({});
+      await rig.mgr.restart();
+    }
+    const out = await deleting;
+    // Answered before the kill, or by the restarted manager: either way runc's delete stands, no warning.
+    assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
+    assertEngineOverlayBack(box.rootfs);
+    removeEngineLayer(box.bundle);
+    await assertNothingLeft(rig.mgr, id);
+  } finally {
+    removeEngineLayer(box.bundle);
   }
-  const out = await deleting;
-  // Answered before the kill, or by the restarted manager: either way runc's delete stands, no warning.
-  assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
-  assertEngineOverlayBack(box.rootfs);
-  removeEngineLayer(box.bundle);
-  await assertNothingLeft(rig.mgr, id);
 });
