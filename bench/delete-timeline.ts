@@ -44,7 +44,7 @@ async function main(): Promise<void> {
 
 /** "HH:MM:SS.micro" of an strace -tt line, in ms of the day. */
 function at(line: string | undefined): number | undefined {
-  const m = line?.match(/^\d+ (\d\d):(\d\d):(\d\d\.\d+) /);
+  const m = line?.match(/^\d+\s+(\d\d):(\d\d):(\d\d\.\d+) /);
   return m === null || m === undefined ? undefined : (Number(m[1]) * 60 + Number(m[2])) * 60_000 + Number(m[3]) * 1000;
 }
 

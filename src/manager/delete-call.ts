@@ -22,8 +22,20 @@ export interface DeleteCallHost {
   unexpected(err: unknown): void;
 }
 
+// Each request's params are parsed once, though waitFirst, answerUnqueued and run each need them.
+const parsedTargets = new WeakMap<Params<'deleteCall'>, ClientCall<Params<'release'>>>();
+
 /** The container the call deletes and the runc root it is in, or the error that makes the call bad. */
 function deleteTarget(p: Params<'deleteCall'>): ClientCall<Params<'release'>> {
+  let target = parsedTargets.get(p);
+  if (target === undefined) {
+    target = parseDeleteTarget(p);
+    parsedTargets.set(p, target);
+  }
+  return target;
+}
+
+function parseDeleteTarget(p: Params<'deleteCall'>): ClientCall<Params<'release'>> {
   return parseClientCall(p.argv, 'deleteCall', ['delete'] as const, (inv) => ({
     id: parseDeleteArgs(inv.commandArgs).id,
     // As the per-call binary resolves --root: against the caller's working directory.

@@ -57,12 +57,16 @@ export async function releaseEngineSide(o: ServiceOptions, record: ContainerReco
     await forget(o, record, hasVolumes);
     return undefined;
   }
-  steps.mark('engineSide');
   o.log.debug({ id: record.id, ...steps.summary() }, 'engine-side release steps');
   return async () => {
-    faultPoint('delete:engine-released');
     // First the hint: a second `delete` then finds no reason to ask the manager.
+    o.bundles.removeHint(record.id);
+    // The delete call that waited for the engine's part is read and answered next (if it came).
+    await nextTurn();
+    await nextTurn();
+    faultPoint('delete:engine-released');
     o.bundles.remove(record.id);
+    await nextTurn();
     const rest = new StepTimings();
     // One step at a time, the event loop's turn between two: a delete whose answer waits for no
     // more than the engine's part gets it in between (each umount2 or rmdir blocks the loop).
