@@ -24,8 +24,8 @@ export interface StepLine {
   readonly totalMs: number;
 }
 
-/** The manager's '<what> steps' log lines (pino JSON, one per prepare or release). */
-export function stepLines(log: string, what: 'prepare' | 'release'): StepLine[] {
+/** The manager's '<what> steps' log lines (pino JSON, one per prepare or release, or per release's engine side). */
+export function stepLines(log: string, what: 'prepare' | 'engine-side release' | 'release'): StepLine[] {
   const out: StepLine[] = [];
   for (const line of log.split('\n')) {
     if (!line.includes(`"${what} steps"`)) continue;

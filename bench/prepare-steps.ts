@@ -48,7 +48,8 @@ async function main(): Promise<void> {
     const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     const med = (xs: number[]) => quantile(xs, 0.5);
     console.log(`load average ${load0} -> ${load1}; docker run --rm bb:local true, lxcfs ${values.lxcfs === true ? 'on' : 'off'}`);
-    for (const what of ['prepare', 'release'] as const) {
+    // A release answers the delete after its engine side; its run dir's part follows ('release steps').
+    for (const what of ['prepare', 'engine-side release', 'release'] as const) {
       const lines = stepLines(mgr.log(), what).slice(WARMUP);
       console.log(`${what} steps over ${lines.length} ${what}s (the manager's own timings)`);
       console.log(stepTable(lines));

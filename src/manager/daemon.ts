@@ -17,7 +17,7 @@ import type { OwnershipSetting } from './ownership/decide.ts';
 import { ManagerService } from './service.ts';
 import { ContainerWatch } from './container-watch.ts';
 import { PreparedBundles } from './prepared-bundles.ts';
-import { createManagerServer, SerialQueue } from './server.ts';
+import { createManagerServer, queueAfterRequest, SerialQueue } from './server.ts';
 import { listenOnSocket, socketAnswers, SocketTakenError } from '../rpc/listen.ts';
 import { VolumeManager } from './volumes/volume-manager.ts';
 import { processIsAlive, processStartTime } from './liveness.ts';
@@ -161,6 +161,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     defaultSize: o.subidSize,
     maxSize,
     unlocked: (fn) => queue.unlocked(fn),
+    afterRequest: queueAfterRequest(queue),
     ownership: {
       defaultMode: o.ownershipDefault ?? 'auto',
       shiftfs: detectShiftfs(),

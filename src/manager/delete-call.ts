@@ -22,8 +22,20 @@ export interface DeleteCallHost {
   unexpected(err: unknown): void;
 }
 
+// Each request's params are parsed once, though waitFirst, answerUnqueued and run each need them.
+const parsedTargets = new WeakMap<Params<'deleteCall'>, ClientCall<Params<'release'>>>();
+
 /** The container the call deletes and the runc root it is in, or the error that makes the call bad. */
 function deleteTarget(p: Params<'deleteCall'>): ClientCall<Params<'release'>> {
+  let target = parsedTargets.get(p);
+  if (target === undefined) {
+    target = parseDeleteTarget(p);
+    parsedTargets.set(p, target);
+  }
+  return target;
+}
+
+function parseDeleteTarget(p: Params<'deleteCall'>): ClientCall<Params<'release'>> {
   return parseClientCall(p.argv, 'deleteCall', ['delete'] as const, (inv) => ({
     id: parseDeleteArgs(inv.commandArgs).id,
     // As the per-call binary resolves --root: against the caller's working directory.
@@ -35,6 +47,16 @@ function deleteTarget(p: Params<'deleteCall'>): ClientCall<Params<'release'>> {
 export function deleteCallContainerId(p: Params<'deleteCall'>): string | undefined {
   const target = deleteTarget(p);
   return 'call' in target ? target.call.id : undefined;
+}
+
+/**
+ * The answer when the container's release has done the engine's part already (the run dir's part
+ * still to come): runc's status, nothing written. Undefined: the call takes its turn in the queue.
+ */
+export function answerDeleteCallUnqueued(engineReleased: (id: string, runtimeRoot: string) => boolean, p: Params<'deleteCall'>): Result<'deleteCall'> | undefined {
+  const target = deleteTarget(p);
+  if ('error' in target || !engineReleased(target.call.id, target.call.runtimeRoot)) return undefined;
+  return { exitCode: p.runcStatus, writes: [] };
 }
 
 export async function answerDeleteCall(host: DeleteCallHost, p: Params<'deleteCall'>): Promise<Result<'deleteCall'>> {

@@ -85,15 +85,21 @@ export class HostExecutor {
     }
   }
 
-  undo(ctx: ContainerContext, action: HostAction): void {
+  /**
+   * With `leaveTargets`, the mount points of sysrunc's overlay and clone are unmounted but left in
+   * the run dir (empty): a release that finishes the run dir later (release-record.ts) saves the
+   * rmdir on the engine's side.
+   */
+  undo(ctx: ContainerContext, action: HostAction, o: { leaveTargets?: boolean } = {}): void {
+    const clearTarget = o.leaveTargets === true ? unmountTarget : undoMountTarget;
     switch (action.kind) {
       case 'idmapped-mount':
       case 'bind-mount':
         return undoMountTarget(ctx, action.target);
       case 'overlay-mount': {
         // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
-        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => insideDir(ctx.runDir, o.upperdir));
-        undoMountTarget(ctx, action.target);
+        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (m) => insideDir(ctx.runDir, m.upperdir));
+        clearTarget(ctx, action.target);
         this.o.storeVolumes?.returnToLayer(ctx.id);
         const engine = action.replaces;
         if (released && engine) underSwapLock(this.o.runBase, () => restoreEngineOverlay(engine));
@@ -101,8 +107,8 @@ export class HostExecutor {
       }
       case 'rootfs-clone': {
         const clone = this.o.cloner.mergedPath(ctx.id);
-        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (o) => o.lowerdirs.length === 1 && o.lowerdirs[0] === clone);
-        undoMountTarget(ctx, action.target);
+        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (m) => m.lowerdirs.length === 1 && m.lowerdirs[0] === clone);
+        clearTarget(ctx, action.target);
         // docker commit, docker cp and docker diff read the upper dir of a stopped container.
         this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
         this.o.cloner.unmountClone(ctx.id);
@@ -271,12 +277,17 @@ function underSwapLock(runBase: string | undefined, fn: () => void): void {
 
 /** Unmounts whatever is stacked on the target and removes it; never recursive. */
 export function undoMountTarget(ctx: ContainerContext, target: string): void {
-  assertInside(ctx.runDir, target);
-  while (isMountPoint(target)) unmount(target, { detach: true });
+  unmountTarget(ctx, target);
   const stat = lstatSync(target, { throwIfNoEntry: false });
   if (stat === undefined) return;
   if (stat.isDirectory()) rmdirSync(target);
   else unlinkSync(target);
+}
+
+/** Unmounts whatever is stacked on the target, which stays. */
+function unmountTarget(ctx: ContainerContext, target: string): void {
+  assertInside(ctx.runDir, target);
+  while (isMountPoint(target)) unmount(target, { detach: true });
 }
 
 /** Intermediate dirs under the run dir belong to the container's root so runc can traverse them. */

@@ -52,8 +52,13 @@ export class PreparedBundles {
     writeFileAtomic(file, `${JSON.stringify(hint)}\n`, { mode: 0o644, durable: false });
   }
 
-  remove(id: string): void {
+  /** The hint alone: bin/sysrunc then treats the container as one with nothing to wait for. */
+  removeHint(id: string): void {
     removeFile(path.join(this.hintsDir, id));
+  }
+
+  remove(id: string): void {
+    this.removeHint(id);
     // The bundle holds config.json alone: two calls, not a recursive walk; anything else left in
     // it (a temp file of a crashed write) gets the walk.
     const dir = this.bundleDir(id);

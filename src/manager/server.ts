@@ -7,9 +7,22 @@ import { createRpcServer, type Handlers } from '../rpc/server.ts';
 import { SerialQueue } from '../rpc/serial-queue.ts';
 import { ServiceError, type ManagerService } from './service.ts';
 import { answerPrepareCall } from './prepare-call.ts';
-import { answerDeleteCall, deleteCallContainerId } from './delete-call.ts';
+import { answerDeleteCall, answerDeleteCallUnqueued, deleteCallContainerId } from './delete-call.ts';
 
 export { SerialQueue };
+
+/**
+ * ServiceOptions.afterRequest: fn as a task of the queue, after the ones waiting already. Its
+ * first step waits for the event loop once, so a request that arrived meanwhile is read first (a
+ * delete whose answer needs no turn in the queue gets it before fn starts).
+ */
+export function queueAfterRequest(queue: SerialQueue): (fn: () => Promise<void>) => Promise<void> {
+  return (fn) =>
+    queue.run(async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      await fn();
+    });
+}
 
 export function managerHandlers(service: ManagerService, log?: Logger): Handlers<typeof METHODS> {
   return {
@@ -23,16 +36,22 @@ export function managerHandlers(service: ManagerService, log?: Logger): Handlers
     release: {
       run: (p) => service.release(p),
       // A release under way may have stepped out of the queue (a store volume's sync-out):
-      // answering "not found" before it is done would let dockerd remove the layer.
-      waitFirst: (p) => service.settled(p.id),
+      // answering "not found" before the engine's part is done would let dockerd remove the layer.
+      waitFirst: (p) => service.engineSettled(p.id),
+      // The engine's part done, the run dir's part queued: released as far as the caller can tell.
+      answerUnqueued: (p) => {
+        const released = service.engineReleased(p.id, p.runtimeRoot);
+        return released === undefined ? undefined : { found: true, bundle: released.bundle };
+      },
     },
     deleteCall: {
       run: (p) => answerDeleteCall({ release: (params) => service.release(params), unexpected: (err) => log?.error({ method: 'deleteCall', err: err instanceof Error ? err.stack : String(err) }, 'request failed unexpectedly') }, p),
       // As release's.
       waitFirst: async (p) => {
         const id = deleteCallContainerId(p);
-        if (id !== undefined) await service.settled(id);
+        if (id !== undefined) await service.engineSettled(id);
       },
+      answerUnqueued: (p) => answerDeleteCallUnqueued((id, runtimeRoot) => service.engineReleased(id, runtimeRoot) !== undefined, p),
     },
     list: { run: () => service.list() },
     status: { run: () => service.status() },

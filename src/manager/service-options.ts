@@ -23,6 +23,12 @@ export interface ServiceOptions {
   readonly ownership: OwnershipHost;
   /** Runs fn outside the manager's request queue (see SerialQueue.unlocked); the caller holds it. */
   readonly unlocked: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Queues fn as a task of its own, after the request running now (the request queue: a release's
+   * run dir part, after the answer to the delete); resolves when fn has run. Unset (unit tests): a
+   * release does all its parts before it answers.
+   */
+  readonly afterRequest?: (fn: () => Promise<void>) => Promise<void>;
   readonly bundles: PreparedBundles;
   /** bin/sysrunc-delegate-cgroups, the createRuntime hook of system containers. */
   readonly hookBinary: string;

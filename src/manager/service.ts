@@ -3,7 +3,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { HostAction, IdMapping, Params, Result } from '../manager-api/v1.ts';
-import { restoreLegacyBundleConfig } from '../oci/bundle.ts';
 import { faultPoint } from '../testing/fault.ts';
 import { SYSRUNC_VERSION } from '../common/version.ts';
 import { checkCallerMappings } from './caller-mappings.ts';
@@ -12,7 +11,8 @@ import { processIsAlive, runcKnowsContainer } from './liveness.ts';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision } from './ownership/decide.ts';
 import { prepareContainer } from './prepare.ts';
 import { rangeKeyOf, type ContainerRecord } from './registry.ts';
-import { makeRunDir, removeRunDir } from './run-dirs.ts';
+import { makeRunDir } from './run-dirs.ts';
+import { releaseEngineSide, saveRecord, type RunDirRest } from './release-record.ts';
 import { ServiceError } from './service-error.ts';
 import { RUN_DIRS, type ServiceOptions } from './service-options.ts';
 import { listContainers, managerStatus } from './service-queries.ts';
@@ -25,8 +25,12 @@ export { ServiceError };
 export type { ContainerTracker, ServiceOptions } from './service-options.ts';
 
 export class ManagerService {
-  /** Releases under way, by id: a delete that must wait for cleanup waits for these. */
+  /** Releases under way, by id, until every part is done. */
   private readonly releasing = new Map<string, Promise<void>>();
+  /** The engine's part of each release under way: what a delete waits for. */
+  private readonly engineSides = new Map<string, Promise<RunDirRest | undefined>>();
+  /** Releases whose engine part is done and whose run dir's part is still to come. */
+  private readonly runDirRests = new Map<string, { run: () => Promise<void> }>();
 
   constructor(private readonly o: ServiceOptions) {
     // Container roots traverse it to reach their own run dir, and list nothing.
@@ -64,10 +68,10 @@ export class ManagerService {
    */
   async releaseIfGone(id: string): Promise<void> {
     const record = this.o.registry.get(id);
-    if (record === undefined || record.stopped === true) return;
+    // Released already but for the run dir's part, which is queued.
+    if (record === undefined || record.stopped === true || this.runDirRests.has(id)) return;
     if (runcKnowsContainer(record.runtimeRoot, record.id) || processIsAlive(record.shimPid, record.shimStartTime)) return;
-    await this.releaseOnce(record, { keep: true });
-    this.o.log.info({ id }, 'released container');
+    await this.releaseOnce(record, { keep: true, answerFirst: true });
   }
 
   /** Resolves when no release is under way (called outside the request queue). */
@@ -75,9 +79,19 @@ export class ManagerService {
     await Promise.all([...this.releasing.values()].map((p) => p.catch(() => undefined)));
   }
 
-  /** Resolves when no release of the container is under way (called outside the request queue). */
-  async settled(id: string): Promise<void> {
-    await this.releasing.get(id)?.catch(() => undefined);
+  /**
+   * Resolves when no release of the container is under way, or the one under way has done the
+   * engine's part (called outside the request queue).
+   */
+  async engineSettled(id: string): Promise<void> {
+    await this.engineSides.get(id)?.catch(() => undefined);
+  }
+
+  /** The container's release has done the engine's part, its run dir's part still to come: its bundle. */
+  engineReleased(id: string, runtimeRoot: string): { bundle: string } | undefined {
+    const record = this.o.registry.get(id);
+    if (!this.runDirRests.has(id) || record === undefined || record.runtimeRoot !== runtimeRoot) return undefined;
+    return { bundle: record.bundle };
   }
 
   ping(): Result<'ping'> {
@@ -188,7 +202,7 @@ export class ManagerService {
         faultPoint('create:volumes', p.shimPid);
       }
     } catch (err) {
-      await this.releaseRecord(record, { keep: false }).catch(() => undefined);
+      await releaseEngineSide(this.o, record, { keep: false, splitRunDir: false }).catch(() => undefined);
       throw new ServiceError('host-action-failed', `register ${p.id}: ${(err as Error).message}`);
     }
     const volumeModes = this.o.volumes.list().find((c) => c.id === p.id)?.volumes.map((v) => `${v.mountpoint}: ${v.layer === undefined ? 'copy' : `in-layer${v.layer.notBeside === undefined ? '' : ` (kept in the layer while running: ${v.layer.notBeside})`}`}`);
@@ -234,6 +248,8 @@ export class ManagerService {
   }
 
   async release(p: Params<'release'>): Promise<Result<'release'>> {
+    const released = this.engineReleased(p.id, p.runtimeRoot);
+    if (released !== undefined) return { found: true, ...released };
     const record = this.o.registry.get(p.id);
     if (record === undefined || record.stopped === true || record.runtimeRoot !== p.runtimeRoot) return { found: false };
     // Undoing mounts under a container runc still has would pull them from under its processes:
@@ -241,40 +257,16 @@ export class ManagerService {
     if (runcKnowsContainer(record.runtimeRoot, record.id)) {
       throw new ServiceError('conflict', `release ${p.id}: runc still has the container in ${record.runtimeRoot}; delete it with runc first`);
     }
-    await this.releaseOnce(record, { keep: true });
-    this.o.log.info({ id: p.id }, 'released container');
+    await this.releaseOnce(record, { keep: true, answerFirst: true });
     return { found: true, bundle: record.bundle };
   }
 
-  /** Saves a record; one that must outlive a reboot makes its allocation durable too. */
   private save(record: ContainerRecord): void {
-    if (this.o.registry.save(record).durable) this.o.allocator.flush();
+    saveRecord(this.o, record);
   }
 
   records(): ContainerRecord[] {
     return this.o.registry.all();
-  }
-
-  /**
-   * Syncs a stopped container's store volumes out into its rootfs, so `docker commit` and `docker cp`
-   * see them. This runs inside the runtime's delete, so it is over before dockerd (or containerd's
-   * shim) unmounts the rootfs and before a `docker rm` can start deleting the layer: copying later,
-   * concurrently with that removal, made dockerd's rmdir of the layer fail with ENOTEMPTY.
-   * For an overlay the copy goes straight into the upper dir: dockerd's merged mount has the image's
-   * store path cached as a lower-only dentry, and a copy-up through it would collide with the upper
-   * entries the container made through sysrunc's own overlay. Failures are logged, never thrown:
-   * the volumes are intact and kept, so the next start still has the data.
-   */
-  private async syncOut(id: string, volumes: StoredVolumes): Promise<void> {
-    const target = volumes.upperdir ?? volumes.rootfs;
-    try {
-      // Only this container's volumes are involved (the volume manager serializes per container),
-      // so other containers' creates and deletes need not wait for a copy of gigabytes.
-      const synced = await this.o.unlocked(() => this.o.volumes.syncOut(id, { rootfs: target, intoUpperdir: volumes.upperdir !== undefined }));
-      this.o.log.info({ id, into: target, volumes: synced.volumes.map((v) => ({ mountpoint: v.mountpoint, mode: v.mode, entries: v.entries, kept: v.kept, bytes: v.bytes, ms: v.ms })) }, 'synced store volumes out');
-    } catch (err) {
-      this.o.log.error({ id, err: (err as Error).message }, 'store volume sync-out failed; the volumes keep the data');
-    }
   }
 
   list(): Result<'list'> {
@@ -315,14 +307,6 @@ export class ManagerService {
     await this.releaseOnce(existing, { keep: true });
   }
 
-  /** Frees the range the record used, unless another record (a container sharing it) still uses it. */
-  private freeRangeUnlessShared(record: ContainerRecord): void {
-    const key = rangeKeyOf(record);
-    if (key === undefined || this.o.allocator.lookup(key) === undefined) return;
-    if (this.o.registry.all().some((r) => r.id !== record.id && rangeKeyOf(r) === key)) return;
-    this.o.allocator.free(key);
-  }
-
   /**
    * allocate; when the ranges are full (or a namesake's range is still shared), after a sweep of
    * every record, since a container that is gone but not yet released may hold what is missing.
@@ -337,62 +321,42 @@ export class ManagerService {
     }
   }
 
-  /** releaseRecord, recorded as under way so that a waiting delete can wait for it. */
-  private async releaseOnce(record: ContainerRecord, o: { keep: boolean }): Promise<void> {
-    const running = this.releaseRecord(record, o);
-    this.releasing.set(record.id, running);
-    try {
-      await running;
-    } finally {
-      if (this.releasing.get(record.id) === running) this.releasing.delete(record.id);
-    }
+  /**
+   * A release, recorded as under way so that a waiting delete can wait for it. With `answerFirst`,
+   * the run dir's part (release-record.ts) is left to a task of its own after this request, and this
+   * resolves once the engine's part is done; otherwise once everything is. A release of a container
+   * whose rest is still to come runs that rest now (the queued task then finds it done).
+   */
+  private async releaseOnce(record: ContainerRecord, how: { keep: boolean; answerFirst?: boolean }): Promise<void> {
+    const pending = this.runDirRests.get(record.id);
+    if (pending !== undefined) return pending.run();
+    const answerFirst = how.answerFirst === true && this.o.afterRequest !== undefined;
+    const engineSide = releaseEngineSide(this.o, record, { keep: how.keep, splitRunDir: answerFirst });
+    const whole = engineSide.then((rest) => (rest === undefined ? undefined : this.finishLater(record.id, rest)));
+    this.releasing.set(record.id, whole);
+    this.engineSides.set(record.id, engineSide);
+    void whole
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.releasing.get(record.id) !== whole) return;
+        this.releasing.delete(record.id);
+        this.engineSides.delete(record.id);
+      });
+    // Logged once all is done: what a test of "nothing left" can wait for.
+    if (how.answerFirst === true) void whole.then(() => this.o.log.info({ id: record.id }, 'released container'), () => undefined);
+    await (answerFirst ? engineSide : whole);
   }
 
-  /**
-   * Undoes every recorded action (last first). Then, with `keep` and store volumes or a rootfs clone that
-   * outlive the run (no --rm), syncs them out into the rootfs and keeps them, the allocation that
-   * owns their content and a stopped record; otherwise destroys them, frees the allocation and
-   * forgets the container.
-   */
-  private async releaseRecord(record: ContainerRecord, o: { keep: boolean }): Promise<void> {
-    const failures: string[] = [];
-    const remaining: HostAction[] = [];
-    const steps = new StepTimings();
-    for (const action of [...record.actions].reverse()) {
-      try {
-        this.o.executor.undo(record, action);
-        steps.mark(`undo.${action.kind}`);
-      } catch (err) {
-        failures.push((err as Error).message);
-        remaining.unshift(action);
-      }
-    }
-    if (failures.length > 0) {
-      this.save({ ...record, actions: remaining });
-      throw new ServiceError('host-action-failed', `release ${record.id}: ${failures.join('; ')}`);
-    }
-    faultPoint('delete:undone');
-    this.o.executor.forget(record.id);
-    this.o.tracker?.untrack(record.id);
-    this.o.bundles.remove(record.id);
-    // Created by sysrunc before 0.2, which rewrote the caller's config.json in place.
-    if (record.preparedBundle !== true) restoreLegacyBundleConfig(record.bundle);
-    removeRunDir(record.runDir);
-    steps.mark('runDir');
-    this.o.log.debug({ id: record.id, ...steps.summary() }, 'release steps');
-    const hasVolumes = this.o.volumes.list().some((c) => c.id === record.id);
-    const keepVolumes = hasVolumes && o.keep && record.volumes !== undefined && !record.volumes.autoRemove;
-    const keepClone = record.clone !== undefined && o.keep && !record.clone.autoRemove;
-    if (keepVolumes || keepClone) {
-      this.save({ ...record, actions: [], stopped: true });
-      if (keepVolumes && record.volumes !== undefined) await this.syncOut(record.id, record.volumes);
-      return;
-    }
-    if (record.clone !== undefined) this.o.executor.discard(record.id);
-    if (hasVolumes) await this.o.volumes.destroyVolumes(record.id);
-    this.freeRangeUnlessShared(record);
-    this.o.registry.remove(record.id);
+  /** The run dir's part of a release, queued after the current request; run at most once. */
+  private finishLater(id: string, rest: RunDirRest): Promise<void> {
+    let ran: Promise<void> | undefined;
+    const run = (): Promise<void> => (ran ??= rest().finally(() => this.runDirRests.delete(id)));
+    this.runDirRests.set(id, { run });
+    const queued = this.o.afterRequest?.(run) ?? run();
+    return queued.catch((err: unknown) => {
+      this.o.log.error({ id, err: (err as Error).message }, 'release of the run dir failed; the sweep tries again');
+      throw err;
+    });
   }
 }
 
-export type StoredVolumes = NonNullable<ContainerRecord['volumes']>;

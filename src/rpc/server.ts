@@ -24,6 +24,11 @@ export interface Handler<T extends MethodTable, M extends MethodOf<T>> {
    * where it holds up no other request.
    */
   waitFirst?(params: ParamsOf<T, M>): Promise<void>;
+  /**
+   * After waitFirst: the answer when the request needs no turn in the queue (what it would do is
+   * done already), or undefined: it takes its turn and run answers.
+   */
+  answerUnqueued?(params: ParamsOf<T, M>): ResultOf<T, M> | undefined;
 }
 
 export type Handlers<T extends MethodTable> = { readonly [M in MethodOf<T>]: Handler<T, M> };
@@ -142,6 +147,8 @@ export async function answerLine<T extends MethodTable>(line: string, o: RpcServ
   try {
     const p = parsed.data as ParamsOf<T, typeof name>;
     await handler.waitFirst?.(p);
+    const early = handler.answerUnqueued?.(p);
+    if (early !== undefined) return { seq, result: early };
     const result = o.queue === undefined ? await handler.run(p, call) : await o.queue.run(() => handler.run(p, call));
     return { seq, result };
   } catch (err) {

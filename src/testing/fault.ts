@@ -11,7 +11,7 @@
 // write:<file name>:before-rename (any atomic file write: the temp file is written, not renamed);
 // userns:cloned (the manager holds a user-namespace child: host/userns.ts);
 // create:before-runc (bin/sysrunc, or the C client that execs runc), delete:after-runc (bin/sysrunc);
-// delete:undone (manager);
+// delete:engine-released, delete:undone (manager);
 // copy-sync-out:*, layer-sync-in:*, layer-sync-out:*, layer-move-out:*, layer-move-in:* (store volumes).
 import { readFileSync } from 'node:fs';
 

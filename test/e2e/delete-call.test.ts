@@ -12,7 +12,8 @@ import { makeBundle } from '../rig/images.ts';
 import type { Outcome } from '../oci-conformance/fixture.ts';
 import { mountsUnder } from '../rig/proc.ts';
 import { useRuncRootRig } from './runc-root-rig.ts';
-import { allocations, assertNothingLeft } from './faults-helpers.ts';
+import { allocations, assertNothingLeft, waitForLog } from './faults-helpers.ts';
+import { mountEngineOverlay, removeEngineLayer, topOverlayUpperdir } from './engine-overlay-bundle.ts';
 
 const rig = useRuncRootRig('delete-call');
 const sysrunc = rig.sysrunc;
@@ -79,4 +80,72 @@ test('a synchronous delete with the manager down: runc\'s delete stands, with th
   assert.equal(rig.runcIds().includes(id), false, 'runc still has the container');
   rmSync(bundle, { recursive: true, force: true });
   await assertNothingLeft(rig.mgr, id);
+});
+
+/**
+ * A running container whose rootfs is an engine's overlay (the manager puts its own in that
+ * overlay's place, so the delete is the synchronous one), killed; no store volume.
+ */
+async function onEngineOverlay(id: string): Promise<{ bundle: string; rootfs: string }> {
+  const b = await makeBundle(path.join(rig.work, id), rig.rootfs, ['sleep', '100000']);
+  const { rootfs } = mountEngineOverlay(b.bundle);
+  const created = await sysrunc(['create', '--bundle', b.bundle, id]);
+  assert.equal(created.exitCode, 0, created.stderr);
+  assert.equal((await sysrunc(['start', id])).exitCode, 0);
+  assert.match(readFileSync(path.join(path.dirname(rig.mgr.socket), 'hints', id), 'utf8'), /"delete":"sync"/);
+  assert.ok(topOverlayUpperdir(rootfs)?.startsWith(`${rig.mgr.runDir}/`), "sysrunc's overlay is at the engine's path while it runs");
+  await sysrunc(['kill', id, 'KILL']);
+  return { bundle: b.bundle, rootfs };
+}
+
+/** The engine's own overlay is on top at its path again (the one over the bundle's layer/upper). */
+function assertEngineOverlayBack(rootfs: string): void {
+  const upper = topOverlayUpperdir(rootfs);
+  assert.ok(upper !== undefined && !upper.startsWith(`${rig.mgr.runDir}/`) && upper.endsWith('layer/upper'), `the overlay on top at ${rootfs} has upper dir ${upper ?? '(none)'}`);
+}
+
+test('a synchronous delete returns with the engine\'s overlay back at its path and sysrunc\'s unmounted; the run dir, the range and the record go after it, logged when done', async () => {
+  const id = 'sync-engine';
+  const box = await onEngineOverlay(id);
+  try {
+    const mark = rig.mgr.log().length;
+    const out = await sysrunc(['delete', '--force', id]);
+    assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
+    assertEngineOverlayBack(box.rootfs);
+    const ownOverlays = mountsUnder([rig.mgr.runDir]).filter((m) => m.includes(`/${id}/`) && topOverlayUpperdir(m) !== undefined);
+    assert.deepEqual(ownOverlays, [], "sysrunc's own overlay is gone");
+    // The engine removes the layer at once, while the manager may still be releasing the run dir.
+    removeEngineLayer(box.bundle);
+    await waitForLog(rig.mgr, new RegExp(`"id":"${id}"[^\\n]*"msg":"released container"`), mark);
+    await assertNothingLeft(rig.mgr, id);
+  } finally {
+    removeEngineLayer(box.bundle);
+  }
+});
+
+test('a manager killed -9 after a synchronous delete\'s engine part, before its run dir part, leaves nothing once restarted', async () => {
+  const id = 'sync-engine-killed';
+  const box = await onEngineOverlay(id);
+  try {
+    rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'delete:engine-released' });
+    await rig.mgr.restart();
+    const mark = rig.mgr.log().length;
+    const deleting = sysrunc(['delete', '--force', id]);
+    try {
+      await waitForLog(rig.mgr, /killing pid \d+ at delete:engine-released/, mark);
+      // Killed there: what the engine depends on was done before, whatever the rest.
+      assertEngineOverlayBack(box.rootfs);
+    } finally {
+      rig.mgr.setEnv({});
+      await rig.mgr.restart();
+    }
+    const out = await deleting;
+    // Answered before the kill, or by the restarted manager: either way runc's delete stands, no warning.
+    assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
+    assertEngineOverlayBack(box.rootfs);
+    removeEngineLayer(box.bundle);
+    await assertNothingLeft(rig.mgr, id);
+  } finally {
+    removeEngineLayer(box.bundle);
+  }
 });

@@ -36,13 +36,14 @@ async function listen(server: Server): Promise<string> {
   return socket;
 }
 
-/** A manager service whose settled(id) waits until released(id) is called. */
+/** A manager service whose engineSettled(id) waits until released(id) is called. */
 function managerStub(): { service: ManagerService; release(id: string): void; waitedFor: string[] } {
   const gates = new Map<string, () => void>();
   const waitedFor: string[] = [];
   const stub = {
     ping: () => ({ version: 'test', apiVersion: 1, pid: 1 }),
-    settled: (id: string) => {
+    engineReleased: () => undefined,
+    engineSettled: (id: string) => {
       waitedFor.push(id);
       return new Promise<void>((resolve) => gates.set(id, resolve));
     },

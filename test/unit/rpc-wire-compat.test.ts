@@ -33,7 +33,8 @@ const service = {
   release: async (p: { id: string }) => {
     throw new ServiceError('not-found', `container ${p.id} is not registered`);
   },
-  settled: async () => undefined,
+  engineSettled: async () => undefined,
+  engineReleased: () => undefined,
   allSettled: async () => undefined,
   sweepOrphans: async () => ['gone-1'],
 } as unknown as ManagerService;
