@@ -1,8 +1,9 @@
-// Which copies of other containers' overlays runc's mount namespace (dist/sysrunc-bundle-exec,
-// native/bundle-ns.c) detaches itself: a copy the host's own unmount cannot reach (under a private
-// parent: hosts without systemd) is detached at once; a copy under a parent shared with the host's
-// is left to the host's unmount, which reaches it. Each test runs in a mount namespace of its own
-// (unshare, the test's "host"), so nothing it mounts outlives it.
+// runc's mount namespace (dist/sysrunc-bundle-exec, native/bundle-ns.c) holds no copy of another
+// container's overlay: on a host whose mounts are private (no systemd) such a copy would outlive the
+// manager's unmount. And the premise of leaving copies to the host (round 5, measured and not
+// adopted): a copy under a parent shared with the host's is removed by the host's unmount. Each
+// test runs in a mount namespace of its own (unshare, the test's "host"), so nothing it mounts
+// outlives it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -35,32 +36,24 @@ function inHost(t: { after(fn: () => void): void }, host: string): string {
   return r.stdout.replaceAll(base, '<base>');
 }
 
-test("a copy of an overlay under a private parent is detached in runc's namespace", { skip }, (t) => {
+test("a copy of another container's overlay is detached in runc's namespace, under a private parent or a shared one", { skip }, (t) => {
   const seen = inHost(t, 'exec_in_runc_ns "$overlays"');
   assert.doesNotMatch(seen, /<base>\/private\/ov/);
+  assert.doesNotMatch(seen, /<base>\/shared\/ov/);
 });
 
-test("a copy of an overlay under a parent shared with the host's is left to the host's unmount", { skip }, (t) => {
-  const seen = inHost(t, 'exec_in_runc_ns "$overlays"');
-  assert.match(seen, /<base>\/shared\/ov/);
-});
-
-test("the host's unmount of an overlay left in runc's namespace removes its copy there", { skip }, (t) => {
-  // runc's namespace lists its overlays, waits for the host to unmount, lists them again.
+test("the host's unmount of an overlay under a shared parent removes a slave namespace's copy of it", { skip }, (t) => {
+  // A namespace made as bundle-exec makes runc's (unshared, all slaves), without its detach: it
+  // lists its overlays, waits for the host to unmount, lists them again.
   const seen = inHost(
     t,
     [
       'mkfifo $b/ready $b/unmounted',
-      'exec_in_runc_ns "$overlays; echo --; echo > $b/ready; read x < $b/unmounted; $overlays" &',
+      'unshare -m --propagation slave sh -c "$overlays; echo --; echo > $b/ready; read x < $b/unmounted; $overlays" &',
       'read x < $b/ready; umount -l $b/shared/ov; echo > $b/unmounted; wait',
     ].join('\n'),
   );
   const [before, after] = seen.split('--\n') as [string, string];
   assert.match(before, /<base>\/shared\/ov/);
   assert.doesNotMatch(after, /<base>\/shared\/ov/);
-});
-
-test("a copy with a mount on it is detached even under a shared parent (the host's unmount would leave it)", { skip }, (t) => {
-  const seen = inHost(t, 'mkdir $b/shared/ov/sub; mount -t tmpfs none $b/shared/ov/sub\nexec_in_runc_ns "$overlays"');
-  assert.doesNotMatch(seen, /<base>\/shared\/ov/);
 });

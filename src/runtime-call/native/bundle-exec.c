@@ -11,14 +11,11 @@
  * (Containers get mount namespaces of their own user namespace, where shared mounts become slaves
  * anyway: making runc's slaves changes no propagation a sysrunc container could have.)
  *
- * The namespace's copies of other containers' overlays that the host's unmount cannot reach are
- * detached in it at once: on a host whose mounts are private (no systemd), a copy would keep
- * another container's overlay alive after the manager unmounted it, and the overlay mounted next
- * over the same upper dir would be a second live one (the kernel's "upperdir is in-use" warning).
- * A copy whose parent is a peer of the host's (shared: systemd hosts), with nothing mounted on it,
- * is left: once made a slave, it receives the host's unmount and goes with it (100 such overlays
- * were 100 umount2 calls, each waiting on the mount table, per create). An overlay whose mount
- * point the prepared config names (the container's own root, or a directory above it) is kept. From the unshare until
+ * The namespace's copies of other containers' overlays are detached in it at once: on a host whose
+ * mounts are private (no systemd), a copy would keep another container's overlay alive after the
+ * manager unmounted it, and the overlay mounted next over the same upper dir would be a second
+ * live one (the kernel's "upperdir is in-use" warning). An overlay whose mount point the prepared
+ * config names (the container's own root, or a directory above it) is kept. From the unshare until
  * that detach is done, the run base's mount-ns.lock is held shared: the manager mounts the
  * incoming overlay of a swap over one upper dir holding it exclusively (src/host/mount-ns-lock.ts),
  * so it never mounts one while a copy of the outgoing one lives here.

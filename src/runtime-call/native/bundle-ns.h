@@ -1,7 +1,7 @@
 /*
  * runc's own mount namespace for a prepared create or run (bundle-ns.c; why, in bundle-exec.c):
- * unshared, its mounts made slaves, other containers' overlays the host's unmount would not reach
- * detached in it (the run base's mount-ns.lock held shared meanwhile), and the prepared config bound over
+ * unshared, its mounts made slaves, other containers' overlays detached in it (the run base's
+ * mount-ns.lock held shared meanwhile), and the prepared config bound over
  * <caller_bundle>/config.json. Returns 0, or 127 having printed why on stderr.
  */
 #ifndef SYSRUNC_BUNDLE_NS_H
