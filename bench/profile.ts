@@ -148,7 +148,7 @@ export function hookTime(lines: readonly TraceLine[], after: number): { count: n
 }
 
 /** The last exit_group of a task still called "runc" (runc's own threads; its init children rename themselves). */
-function runcExit(lines: readonly TraceLine[], after: number): number {
+export function runcExit(lines: readonly TraceLine[], after: number): number {
   let end: number | undefined;
   for (const l of lines) {
     if (l.syscall === 'exit_group' && l.comm === 'runc' && l.ts !== undefined && l.ts >= after) end = Math.max(end ?? 0, l.ts);
@@ -164,7 +164,7 @@ function perfAvailable(): string | undefined {
   return undefined;
 }
 
-const TRACED = 'execve,connect,write,sendto,poll,exit_group,clone,clone3,fork,vfork';
+export const TRACED = 'execve,connect,write,sendto,poll,exit_group,clone,clone3,fork,vfork';
 
 /** `perf trace -p <manager>` of fsync/fdatasync in the background; stop() returns their durations (ms). */
 async function traceManagerFsyncs(pid: number, out: string): Promise<{ stop(): Promise<number[]> }> {
