@@ -21,7 +21,14 @@ say() { printf 'guest-checks: %s\n' "$*"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 ln -sf "$stack/node" /usr/local/bin/node
-for tool in sysrunc sysrunc-mgr sysrunc-ctl; do ln -sf "$stack/sysrunc/bin/$tool" "/usr/local/bin/$tool"; done
+for tool in sysrunc-mgr sysrunc-ctl; do ln -sf "$stack/sysrunc/bin/$tool" "/usr/local/bin/$tool"; done
+# The runtime path engines are given: the C launcher, as the .deb installs it; the sh launcher where
+# this build has none.
+if [ -x "$stack/sysrunc/dist/sysrunc" ]; then
+	ln -sf "$stack/sysrunc/dist/sysrunc" /usr/local/bin/sysrunc
+else
+	ln -sf "$stack/sysrunc/bin/sysrunc" /usr/local/bin/sysrunc
+fi
 export PATH="/usr/local/bin:$PATH"
 
 # wait_for <seconds> <command...>: until the command succeeds, at most <seconds> of wall-clock time
@@ -65,6 +72,7 @@ report "FACT kernel $(uname -r)"
 report "FACT manager-ownership ${ownership:-auto}"
 report "FACT cgroup $(stat -fc %T /sys/fs/cgroup)"
 report "FACT runc $(runc --version | sed -n 's/^runc version //p')"
+report "FACT launcher $(readlink /usr/local/bin/sysrunc)"
 report "FACT containerd $(containerd --version | awk '{print $3}')"
 report "FACT docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
 report "FACT docker-cgroup-driver $(docker info --format '{{.CgroupDriver}}' 2>/dev/null)"
