@@ -37,9 +37,17 @@ for arg in "$@"; do
 done
 # shellcheck disable=SC2206 # the list of names
 [ ${#stacks[@]} -gt 0 ] || stacks=($STACKS_ALL)
-for tool in qemu-system-x86_64 debootstrap mkfs.ext4 busybox zstd xz; do
-	command -v "$tool" >/dev/null || { echo "test-stacks: $tool is missing (scripts/setup-host.sh installs it)" >&2; exit 1; }
+# What the stacks need beyond the host's test setup, installed here (the main test command does not
+# need qemu): tool, then the Debian package that has it.
+missing=()
+for pair in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap mkfs.ext4:e2fsprogs busybox:busybox-static zstd:zstd xz:xz-utils; do
+	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "test-stacks: installing ${missing[*]}" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+		{ echo "test-stacks: apt-get install ${missing[*]} failed" >&2; exit 1; }
+fi
 [ -x dist/sysrunc-call ] || [ -r dist/sysrunc.mjs ] || node scripts/build.mjs
 node=$(readlink -f "$(command -v node)")
 
