@@ -5,19 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import path from 'node:path';
-import pino from 'pino';
-import { ManagerService, type ContainerTracker } from '../../src/manager/service.ts';
-import { SubidAllocator } from '../../src/manager/subid-alloc.ts';
-import { Registry } from '../../src/manager/registry.ts';
-import { HostExecutor } from '../../src/manager/host-executor.ts';
-import { RootfsCloner } from '../../src/manager/ownership/rootfs-cloner.ts';
-import { VolumeManager } from '../../src/manager/volumes/volume-manager.ts';
-import { PreparedBundles } from '../../src/manager/prepared-bundles.ts';
+import type { ContainerTracker } from '../../src/manager/service.ts';
 import { processStartTime } from '../../src/manager/liveness.ts';
-
-const SIZE = 65536;
+import { scratchService, type ScratchService } from '../fixtures/manager-service.ts';
 
 /** A tracker that watches the ids it is told to (its notice of a container gone is not simulated). */
 class FakeTracker implements ContainerTracker {
@@ -31,25 +21,9 @@ class FakeTracker implements ContainerTracker {
   }
 }
 
-function service(ranges: number): { service: ManagerService; tracker: FakeTracker; runtimeRoot: string; bundle: string } {
-  const base = mkdtempSync('/tmp/sysrunc-create-sweep-');
-  const pool = [{ start: 100_000, size: SIZE * ranges }];
+function service(ranges: number): ScratchService & { tracker: FakeTracker } {
   const tracker = new FakeTracker();
-  const s = new ManagerService({
-    runBase: path.join(base, 'run'),
-    allocator: new SubidAllocator({ uidRanges: pool, gidRanges: pool }),
-    registry: new Registry(path.join(base, 'state')),
-    executor: new HostExecutor({ cloner: new RootfsCloner(path.join(base, 'clones')), journalDir: path.join(base, 'journals') }),
-    volumes: new VolumeManager({ root: path.join(base, 'volumes'), stateFile: path.join(base, 'volumes.json') }),
-    log: pino({ level: 'silent' }),
-    defaultSize: SIZE,
-    ownership: { defaultMode: 'auto', shiftfs: { available: false, reason: 'test' } },
-    unlocked: (fn) => fn(),
-    bundles: new PreparedBundles(path.join(base, 'run'), path.join(base, 'run', 'mgr.sock')),
-    hookBinary: '/bin/true',
-    tracker,
-  });
-  return { service: s, tracker, runtimeRoot: path.join(base, 'runc-root'), bundle: base };
+  return { ...scratchService('sysrunc-create-sweep', ranges, { tracker }), tracker };
 }
 
 /** A pid that has exited (and its start time): a create that died before runc had the container. */

@@ -4,41 +4,14 @@
 // request queue; no mounts (no host actions).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
-import path from 'node:path';
-import pino from 'pino';
-import { ManagerService } from '../../src/manager/service.ts';
+import { existsSync } from 'node:fs';
 import { queueAfterRequest, SerialQueue } from '../../src/manager/server.ts';
-import { SubidAllocator } from '../../src/manager/subid-alloc.ts';
-import { Registry } from '../../src/manager/registry.ts';
-import { HostExecutor } from '../../src/manager/host-executor.ts';
-import { RootfsCloner } from '../../src/manager/ownership/rootfs-cloner.ts';
-import { VolumeManager } from '../../src/manager/volumes/volume-manager.ts';
-import { PreparedBundles } from '../../src/manager/prepared-bundles.ts';
 import { processStartTime } from '../../src/manager/liveness.ts';
+import { scratchService, type ScratchService } from '../fixtures/manager-service.ts';
 
-const SIZE = 65536;
-
-function service(): { service: ManagerService; queue: SerialQueue; runtimeRoot: string; bundle: string; allocator: SubidAllocator } {
-  const base = mkdtempSync('/tmp/sysrunc-release-split-');
-  const pool = [{ start: 100_000, size: SIZE * 4 }];
+function service(): ScratchService & { queue: SerialQueue } {
   const queue = new SerialQueue();
-  const allocator = new SubidAllocator({ uidRanges: pool, gidRanges: pool });
-  const s = new ManagerService({
-    runBase: path.join(base, 'run'),
-    allocator,
-    registry: new Registry(path.join(base, 'state')),
-    executor: new HostExecutor({ cloner: new RootfsCloner(path.join(base, 'clones')), journalDir: path.join(base, 'journals') }),
-    volumes: new VolumeManager({ root: path.join(base, 'volumes'), stateFile: path.join(base, 'volumes.json') }),
-    log: pino({ level: 'silent' }),
-    defaultSize: SIZE,
-    ownership: { defaultMode: 'auto', shiftfs: { available: false, reason: 'test' } },
-    unlocked: (fn) => queue.unlocked(fn),
-    afterRequest: queueAfterRequest(queue),
-    bundles: new PreparedBundles(path.join(base, 'run'), path.join(base, 'run', 'mgr.sock')),
-    hookBinary: '/bin/true',
-  });
-  return { service: s, queue, runtimeRoot: path.join(base, 'runc-root'), bundle: base, allocator };
+  return { ...scratchService('sysrunc-release-split', 4, { unlocked: (fn) => queue.unlocked(fn), afterRequest: queueAfterRequest(queue) }), queue };
 }
 
 function register(s: ReturnType<typeof service>, id: string) {
