@@ -1,7 +1,7 @@
 /*
  * The little JSON the C clients speak (json.c): a growing buffer and JSON strings written into it,
- * and a cursor that reads the manager's one-line answers. Functions return 1 (or 0 for put*) on
- * success; a reader that returns 0 has found malformed JSON.
+ * and a cursor that reads the manager's one-line answers and the C launcher's config file.
+ * Functions return 1 (or 0 for put*) on success; a reader that returns 0 has found malformed JSON.
  */
 #ifndef SYSRUNC_JSON_H
 #define SYSRUNC_JSON_H

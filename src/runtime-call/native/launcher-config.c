@@ -16,64 +16,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "launcher.h"
 
 enum { MAX_CONFIG = 64 << 10 };
 
-struct config_cursor {
-	char *p;
-	const char *file_runtime, *file_socket;
+struct file_values {
+	const char *runtime, *socket;
 };
 
-static void skip_blank(struct config_cursor *c) {
-	while (*c->p == ' ' || *c->p == '\t' || *c->p == '\n') c->p++;
+/* One member of the object (json.c's object()): a known key and a non-empty string; 0 if not. */
+static int config_member(struct cursor *c, const char *key, void *ctx) {
+	struct file_values *values = ctx;
+	struct buf value = {0};
+	if (!c_string(c, &value) || value.len == 0) {
+		free(value.data);
+		return 0;
+	}
+	if (strcmp(key, "runtime") == 0) values->runtime = value.data;
+	else if (strcmp(key, "managerSocket") == 0) values->socket = value.data;
+	else {
+		free(value.data);
+		return 0;
+	}
+	return 1;
 }
 
-/* A string of printable ASCII without a backslash, NUL-terminated in place; NULL if not one. */
-static const char *plain_string(struct config_cursor *c) {
-	if (*c->p != '"') return NULL;
-	char *start = ++c->p;
-	while (*c->p >= 0x20 && *c->p <= 0x7e && *c->p != '"' && *c->p != '\\') c->p++;
-	if (*c->p != '"') return NULL;
-	*c->p++ = '\0';
-	return start;
-}
-
-static int member(struct config_cursor *c) {
-	const char *key = plain_string(c);
-	if (key == NULL) return -1;
-	skip_blank(c);
-	if (*c->p++ != ':') return -1;
-	skip_blank(c);
-	const char *value = plain_string(c);
-	if (value == NULL || *value == '\0') return -1;
-	if (strcmp(key, "runtime") == 0) c->file_runtime = value;
-	else if (strcmp(key, "managerSocket") == 0) c->file_socket = value;
-	else return -1;
-	return 0;
-}
-
-/* text (NUL-terminated, no NUL inside): the object, or -1. */
-static int parse_object(char *text, struct config_cursor *c) {
-	c->p = text;
-	skip_blank(c);
-	if (*c->p++ != '{') return -1;
-	skip_blank(c);
-	if (*c->p == '}') c->p++;
-	else
-		for (;;) {
-			if (member(c) != 0) return -1;
-			skip_blank(c);
-			if (*c->p == ',') {
-				c->p++;
-				skip_blank(c);
-				continue;
-			}
-			if (*c->p++ != '}') return -1;
-			break;
-		}
-	skip_blank(c);
-	return *c->p == '\0' ? 0 : -1;
+/*
+ * text (NUL-terminated): the object, or -1. Only bytes bin/sysrunc reads itself, so that no file
+ * reads one way here and another there: printable ASCII, space, tab and newline; no backslash
+ * (so json.c's reader never meets an escape).
+ */
+static int parse_object(const char *text, struct file_values *values) {
+	for (const char *p = text; *p != '\0'; p++)
+		if ((*p < 0x20 || *p > 0x7e || *p == '\\') && *p != '\t' && *p != '\n') return -1;
+	struct cursor c = {text, text + strlen(text)};
+	if (!object(&c, config_member, values)) return -1;
+	ws(&c);
+	return c.p == c.end ? 0 : -1;
 }
 
 /* The whole file, NUL-terminated; NULL if unreadable, too long or holding a NUL. */
@@ -107,14 +87,14 @@ int launcher_read_config(struct launcher_config *out) {
 		const char *path = getenv("SYSRUNC_CONFIG");
 		if (path == NULL) path = "/etc/sysrunc/config.json";
 		struct stat st;
-		struct config_cursor c = {NULL, "", ""};
+		struct file_values file = {"", ""};
 		if (stat(path, &st) == 0) {
 			if (!S_ISREG(st.st_mode) || access(path, R_OK) != 0) return -1;
 			char *text = read_config(path);
-			if (text == NULL || parse_object(text, &c) != 0) return -1;
+			if (text == NULL || parse_object(text, &file) != 0) return -1;
 		}
-		if (*out->runtime == '\0') out->runtime = c.file_runtime;
-		if (*out->socket == '\0') out->socket = c.file_socket;
+		if (*out->runtime == '\0') out->runtime = file.runtime;
+		if (*out->socket == '\0') out->socket = file.socket;
 	}
 	if (*out->runtime == '\0') out->runtime = "runc";
 	if (*out->socket == '\0') out->socket = "/run/sysrunc/mgr.sock";
