@@ -161,10 +161,11 @@ export class HostExecutor {
     makeParents(ctx, path.dirname(action.target));
     mkdirSync(action.target, { mode: 0o700 });
     const layers = { lowerdirs: [clone.merged], upperdir: action.upperdir, workdir: action.workdir, options: action.options };
+    const swapLock = (fn: () => void) => underSwapLock(this.o.runBase, fn);
     replaceEngineOverlay(action.replaces, action.target, () => {
-      underSwapLock(this.o.runBase, () => mountOverlay(action.target, layers, lowerdirSupport().syntax));
+      swapLock(() => mountOverlay(action.target, layers, lowerdirSupport().syntax));
       makePrivate(action.target);
-    });
+    }, swapLock);
   }
 
   /**
@@ -266,7 +267,7 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
       stores?.returnToLayer(ctx.id);
       throw err;
     }
-  });
+  }, (fn) => underSwapLock(runBase, fn));
 }
 
 /** fn under the run base's mount-namespace lock (HostExecutorOptions.runBase); unset: fn alone. */

@@ -90,13 +90,15 @@ export async function startE2ERig(name: string, o: E2ERigOptions = {}): Promise<
     run: (args, opts) => d.docker(['run', '--runtime=sysrunc', ...args], opts),
     docker: (args, opts) => d.docker([...args], opts),
     async dispose() {
+      let managerLog = '';
       try {
         await d.stop();
       } finally {
+        managerLog = mgr.log();
         await mgr.dispose();
         removeEmptyDir(mgr.runDir);
       }
-      assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`);
+      assertNoSharedUpperWarning(kmsgMark, `e2e rig ${name}`, managerLog);
     },
   };
 }

@@ -6,12 +6,14 @@
 // container's layer over it; a namespace cloned in between, runc's own included, holds a copy of
 // the first mount until it detaches it), which 50 concurrent runs hit about once in three runs. A
 // DinD store volume below the upper dir (the case that form caught) also draws upperdir lines.
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
 
 export const SHARED_UPPER_WARNING = /overlayfs: (upperdir|workdir) is in-use as upperdir\/workdir of another mount/;
 
 interface KmsgRecord {
   seq: number;
+  /** Microseconds since boot (the kernel's clock, as /proc/uptime counts it while nothing sleeps). */
+  usec: number;
   text: string;
 }
 
@@ -34,8 +36,8 @@ function readKmsg(): KmsgRecord[] {
       // "<prio>,<seq>,<usec>,<flags>;<text>\n" followed by continuation lines.
       const record = buf.subarray(0, n).toString('utf8');
       const semi = record.indexOf(';');
-      const seq = Number(record.slice(0, semi).split(',')[1]);
-      out.push({ seq, text: record.slice(semi + 1).split('\n')[0] ?? '' });
+      const [, seq, usec] = record.slice(0, semi).split(',');
+      out.push({ seq: Number(seq), usec: Number(usec), text: record.slice(semi + 1).split('\n')[0] ?? '' });
     }
   } finally {
     closeSync(fd);
@@ -50,13 +52,50 @@ export function kernelLogMark(): number {
 
 /** Kernel log lines after mark that match pattern. */
 export function kernelLogSince(mark: number, pattern: RegExp): string[] {
-  return readKmsg().filter((r) => r.seq > mark && pattern.test(r.text)).map((r) => r.text);
+  return warningsSince(mark, pattern).map((r) => r.text);
 }
 
-/** Throws naming the lines when overlayfs warned about a shared upper or work dir since mark. */
-export function assertNoSharedUpperWarning(mark: number, what: string): void {
-  const lines = kernelLogSince(mark, SHARED_UPPER_WARNING);
-  if (lines.length > 0) {
-    throw new Error(`${what}: the kernel warned ${lines.length} time(s) about two overlays over one upper/work dir (issue 25), e.g. "${lines[0]}"`);
+function warningsSince(mark: number, pattern: RegExp): KmsgRecord[] {
+  return readKmsg().filter((r) => r.seq > mark && pattern.test(r.text));
+}
+
+/** The wall-clock time (ms since the epoch) of a kernel log record. */
+function wallClockMs(record: KmsgRecord): number {
+  const uptimeMs = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000;
+  return Date.now() - uptimeMs + record.usec / 1000;
+}
+
+/**
+ * What the manager logged within 300 ms of t (its pino lines: time, msg, id), so a warning names
+ * the containers whose swap was near it; '' without a log.
+ */
+export function managerEventsNear(managerLog: string, t: number): string {
+  const near: string[] = [];
+  for (const line of managerLog.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let entry: { time?: number; msg?: string; id?: string };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue;
+    }
+    if (entry.time === undefined || Math.abs(entry.time - t) > 300) continue;
+    near.push(`${entry.time - Math.round(t) >= 0 ? '+' : ''}${entry.time - Math.round(t)} ms ${entry.msg ?? ''}${entry.id === undefined ? '' : ` ${entry.id.slice(0, 12)}`}`);
   }
+  return near.slice(0, 12).join('; ');
+}
+
+/**
+ * Throws naming the lines when overlayfs warned about a shared upper or work dir since mark; with
+ * the manager's log, also what it was doing around the first warning.
+ */
+export function assertNoSharedUpperWarning(mark: number, what: string, managerLog?: string): void {
+  const records = warningsSince(mark, SHARED_UPPER_WARNING);
+  if (records.length === 0) return;
+  const first = records[0] as KmsgRecord;
+  const near = managerLog === undefined ? '' : managerEventsNear(managerLog, wallClockMs(first));
+  throw new Error(
+    `${what}: the kernel warned ${records.length} time(s) about two overlays over one upper/work dir (issue 25), e.g. "${first.text}"` +
+      (near === '' ? '' : `; the manager around it: ${near}`),
+  );
 }

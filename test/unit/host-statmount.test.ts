@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { mountFs } from '../../src/host/fsmount.ts';
-import { bindMount, readMountInfo } from '../../src/host/mount.ts';
+import { bindMount, isMountPoint, readMountInfo } from '../../src/host/mount.ts';
 import { parseOverlayMount, topOverlayAt } from '../../src/host/overlay-mountinfo.ts';
 import { mountFlagsAt, topMountAt } from '../../src/host/statmount.ts';
 import { libc } from '../../src/host/libc.ts';
-import { releaseEnginePath, insideDir } from '../../src/manager/ownership/engine-overlay.ts';
+import { releaseEnginePath, insideDir, replaceEngineOverlay } from '../../src/manager/ownership/engine-overlay.ts';
 import { withMountScratch } from '../fixtures/ownership/tree.ts';
 
 // Kernels before 6.11 (no unique mount ids or no STATMOUNT_MNT_OPTS) answer from mountinfo instead.
@@ -71,6 +71,21 @@ test('releaseEnginePath leaves the engine\'s own overlay alone', withWork((work)
   const engine = mountOverlayIn(path.join(work, 'engine'));
   const released = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir));
   assert.equal(released, false);
+  assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
+}));
+
+test('when sysrunc\'s overlay cannot be made, the engine\'s is mounted again inside the swap lock', withWork((work) => {
+  const engine = mountOverlayIn(path.join(work, 'engine'));
+  const ref = { mountpoint: engine.merged, lowerdirs: engine.lowers, upperdir: engine.upper, workdir: engine.work, options: {} };
+  const own = path.join(work, 'own');
+  mkdirSync(own);
+  const inLock: boolean[] = [];
+  const underSwapLock = (fn: () => void): void => {
+    fn();
+    inLock.push(isMountPoint(engine.merged));
+  };
+  assert.throws(() => replaceEngineOverlay(ref, own, () => { throw new Error('no overlay today'); }, underSwapLock), /no overlay today/);
+  assert.deepEqual(inLock, [true], 'the engine\'s overlay came back outside the lock');
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
 

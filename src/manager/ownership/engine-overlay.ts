@@ -87,9 +87,10 @@ export function restoreEngineOverlay(ref: EngineOverlayRef): void {
 /**
  * mountOwn mounts sysrunc's overlay at ownTarget; with ref, the engine's overlay is unmounted just
  * before (never two live overlays over one upper dir) and sysrunc's is attached at the engine's
- * path after: one file system at two paths. If sysrunc's cannot be made, the engine's comes back.
+ * path after: one file system at two paths. If sysrunc's cannot be made, the engine's comes back,
+ * mounted through underSwapLock as every incoming overlay of a swap is (host/mount-ns-lock.ts).
  */
-export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void): void {
+export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void, underSwapLock: (fn: () => void) => void): void {
   if (ref === undefined) return mountOwn();
   detachEngineOverlay(ref);
   try {
@@ -98,7 +99,7 @@ export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarge
   } catch (err) {
     for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
     try {
-      restoreEngineOverlay(ref);
+      underSwapLock(() => restoreEngineOverlay(ref));
     } catch (restoreErr) {
       throw new EngineOverlayError(`${describe(err)}; the engine's overlay at ${ref.mountpoint} could not be mounted again: ${describe(restoreErr)}`);
     }
