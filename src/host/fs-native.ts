@@ -52,6 +52,7 @@ interface Native {
   sendfile(outFd: number, inFd: number, count: number): number;
   lseek(fd: number, offset: number, whence: number): number;
   openat2(dfd: number, path: string, how: Buffer): number;
+  fchownat(dfd: number, path: string, uid: number, gid: number, flags: number): number;
   errno(): number;
 }
 
@@ -73,6 +74,7 @@ function native(): Native {
   const sendfile = c.func('long sendfile(int outFd, int inFd, void *offset, size_t count)');
   const lseek = c.func('int64_t lseek(int fd, int64_t offset, int whence)');
   const syscall = c.func('long syscall(long number, ...)');
+  const fchownat = c.func('int fchownat(int dfd, const char *path, unsigned int uid, unsigned int gid, int flags)');
   loaded = {
     statx: (dfd, p, flags, mask, buf) => statx(dfd, p, flags, mask, buf) as number,
     llistxattr: (p, list, size) => Number(llistxattr(p, list, size)),
@@ -86,6 +88,7 @@ function native(): Native {
     lseek: (fd, offset, whence) => Number(lseek(fd, offset, whence)),
     openat2: (dfd, p, how) =>
       Number(syscall(SYS_OPENAT2, 'int', dfd, 'const char *', p, 'void *', how, 'size_t', how.length)),
+    fchownat: (dfd, p, uid, gid, flags) => fchownat(dfd, p, uid, gid, flags) as number,
     errno: () => koffi.errno(),
   };
   return loaded;
@@ -295,4 +298,25 @@ export function openat2(dfd: number, p: string, flags: number, resolve: number, 
   const fd = native().openat2(dfd, p, how);
   if (fd === -1) throw fail('openat2', label);
   return fd;
+}
+
+const O_PATH_DIR = O_PATH | 0o200000 | O_CLOEXEC;
+const AT_EMPTY_PATH = 0x1000;
+
+/**
+ * chown of dir and of each entry named in it, through one O_PATH fd of dir (no path walk per
+ * file, no exception per missing one: entries that do not exist are skipped).
+ */
+export function chownDirAndEntries(dir: string, names: readonly string[], uid: number, gid: number): void {
+  const c = native();
+  const fd = libc().open(dir, O_PATH_DIR, 0);
+  if (fd === -1) throw fail('open', dir);
+  try {
+    if (c.fchownat(fd, '', uid, gid, AT_EMPTY_PATH) === -1) throw fail('chown', dir);
+    for (const name of names) {
+      if (c.fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) === -1 && errno() !== ENOENT) throw fail('chown', `${dir}/${name}`);
+    }
+  } finally {
+    libc().close(fd);
+  }
 }

@@ -11,7 +11,7 @@ import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';
 import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
 import { insideDir, releaseEnginePath, replaceEngineOverlay, restoreEngineOverlay } from './ownership/engine-overlay.ts';
 import { withMountNamespaceLock } from '../host/mount-ns-lock.ts';
-import { createUserNamespaceFd } from '../host/userns.ts';
+import { UsernsFds } from './userns-fds.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
 import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
 
@@ -62,8 +62,8 @@ const NEVER_CHOWNED = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib6
 const JOURNAL_SUFFIX_LENGTH = '.0123456789abcdef.json'.length;
 
 export class HostExecutor {
-  /** One user-namespace fd per container, carrying its mapping for idmapped mounts. */
-  private readonly usernsFds = new Map<string, number>();
+  /** User-namespace fds carrying containers' mappings for idmapped mounts (shared by mapping). */
+  private readonly usernsFds = new UsernsFds();
 
   constructor(private readonly o: HostExecutorOptions) {}
 
@@ -183,13 +183,9 @@ export class HostExecutor {
     });
   }
 
-  /** Drops what the executor holds for a container (its user-namespace fds). */
+  /** Drops what the executor holds for a container (its use of user-namespace fds). */
   forget(id: string): void {
-    for (const key of [id, `${id}/mounter`]) {
-      const fd = this.usernsFds.get(key);
-      if (fd !== undefined) closeSync(fd);
-      this.usernsFds.delete(key);
-    }
+    this.usernsFds.release(id);
   }
 
   private idmappedMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'idmapped-mount' }>): void {
@@ -201,15 +197,9 @@ export class HostExecutor {
   }
 
   private usernsFd(ctx: ContainerContext, mounterWritable: boolean): number {
-    const key = mounterWritable ? `${ctx.id}/mounter` : ctx.id;
-    let fd = this.usernsFds.get(key);
-    if (fd === undefined) {
-      const uid = mounterWritable ? withHostRootSpare(ctx.uidMappings) : ctx.uidMappings;
-      const gid = mounterWritable ? withHostRootSpare(ctx.gidMappings) : ctx.gidMappings;
-      fd = createUserNamespaceFd(uid, gid);
-      this.usernsFds.set(key, fd);
-    }
-    return fd;
+    const uid = mounterWritable ? withHostRootSpare(ctx.uidMappings) : ctx.uidMappings;
+    const gid = mounterWritable ? withHostRootSpare(ctx.gidMappings) : ctx.gidMappings;
+    return this.usernsFds.get(ctx.id, uid, gid);
   }
 }
 
