@@ -291,13 +291,18 @@ export function seek(fd: number, offset: number, whence: number, label: string):
  * dfd's tree, the way runc resolves mount destinations). Returns the new fd.
  */
 export function openat2(dfd: number, p: string, flags: number, resolve: number, label: string): number {
+  const fd = tryOpenat2(dfd, p, flags, resolve);
+  if (fd === -1) throw fail('openat2', label);
+  return fd;
+}
+
+/** openat2 as above, -1 with errno() set on failure: no exception where failing is the common answer. */
+export function tryOpenat2(dfd: number, p: string, flags: number, resolve: number): number {
   const how = Buffer.alloc(24);
   how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
   how.writeBigUInt64LE(0n, 8);
   how.writeBigUInt64LE(BigInt(resolve), 16);
-  const fd = native().openat2(dfd, p, how);
-  if (fd === -1) throw fail('openat2', label);
-  return fd;
+  return native().openat2(dfd, p, how);
 }
 
 const O_PATH_DIR = O_PATH | 0o200000 | O_CLOEXEC;

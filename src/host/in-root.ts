@@ -5,7 +5,7 @@
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SyscallError, fromNodeError } from './libc.ts';
-import { ENOENT, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV, openat2 } from './fs-native.ts';
+import { ENOENT, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV, openat2, tryOpenat2 } from './fs-native.ts';
 
 const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
 const MAX_SYMLINKS = 40;
@@ -41,6 +41,17 @@ export class Rootfs {
       if (err instanceof SyscallError && err.errno === ENOENT) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * Whether inRoot (an absolute in-container path) names something, its symlinks followed inside
+   * the rootfs (mounts below it crossed, as a lookup in the container would). Any failure is "no".
+   */
+  exists(inRoot: string): boolean {
+    const fd = tryOpenat2(this.fd, relative(inRoot), O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    if (fd === -1) return false;
+    closeSync(fd);
+    return true;
   }
 
   /** The in-container path an fd opened below the rootfs stands for. */

@@ -158,12 +158,13 @@ const CREATED_BY: Readonly<Record<string, readonly string[]>> = {
  * CRI-O for containers/storage). An image without them gets no volumes.
  */
 export function usedStorePaths(spec: Spec, rootfs: string): string[] {
-  const { paths, dockerDataRoot } = withRootfsSync(rootfs, (r) => storePathsFor({ rootfs: r, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) }));
-  // A dozen candidates share their first components (/usr/bin, /var/lib): each is looked up once.
-  const lstats: LstatCache = new Map();
-  const existsInside = (p: string) => resolveInsideRootfs(rootfs, p, 0, lstats) !== undefined;
-  const creators = (p: string) => (p === dockerDataRoot ? DOCKERD_BINARIES : (CREATED_BY[p] ?? []));
-  return paths.filter((p) => existsInside(p) || creators(p).some(existsInside));
+  return withRootfsSync(rootfs, (r) => {
+    const { paths, dockerDataRoot } = storePathsFor({ rootfs: r, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) });
+    // One openat2 each, resolved in root by the kernel: most candidates are missing, and a lookup
+    // per path component in JavaScript cost ~0.7 ms of every create on an overlay rootfs.
+    const creators = (p: string) => (p === dockerDataRoot ? DOCKERD_BINARIES : (CREATED_BY[p] ?? []));
+    return paths.filter((p) => r.exists(p) || creators(p).some((c) => r.exists(c)));
+  });
 }
 
 /** Docker's --rm, read from the container's hostconfig.json beside the /etc/hostname it bind-mounts. */
