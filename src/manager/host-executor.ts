@@ -161,11 +161,10 @@ export class HostExecutor {
     makeParents(ctx, path.dirname(action.target));
     mkdirSync(action.target, { mode: 0o700 });
     const layers = { lowerdirs: [clone.merged], upperdir: action.upperdir, workdir: action.workdir, options: action.options };
-    const swapLock = (fn: () => void) => underSwapLock(this.o.runBase, fn);
     replaceEngineOverlay(action.replaces, action.target, () => {
-      swapLock(() => mountOverlay(action.target, layers, lowerdirSupport().syntax));
+      mountOverlay(action.target, layers, lowerdirSupport().syntax);
       makePrivate(action.target);
-    }, swapLock);
+    }, (fn) => underSwapLock(this.o.runBase, fn));
   }
 
   /**
@@ -248,9 +247,7 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
     stores?.leaveLayer(ctx.id);
     try {
       // Legacy syntax: the layers are named relative to the run dir, to fit one page.
-      const mountOwn = () => mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
-      if (action.replaces !== undefined) underSwapLock(runBase, mountOwn);
-      else mountOwn();
+      mountOverlay(action.target, action, lowerdirSupport().syntax, ctx.runDir);
       makePrivate(action.target);
     } catch (err) {
       while (isMountPoint(action.target)) unmount(action.target, { detach: true });

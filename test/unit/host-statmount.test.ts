@@ -89,6 +89,29 @@ test('when sysrunc\'s overlay cannot be made, the engine\'s is mounted again ins
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
 
+test('sysrunc\'s overlay replacing the engine\'s is mounted inside the swap lock, and only then attached at the engine\'s path', withWork((work) => {
+  const engine = mountOverlayIn(path.join(work, 'engine'));
+  const ref = { mountpoint: engine.merged, lowerdirs: engine.lowers, upperdir: engine.upper, workdir: engine.work, options: {} };
+  const ours = path.join(work, 'ours');
+  mkdirSync(ours);
+  let locked = false;
+  const mountedInLock: boolean[] = [];
+  const underSwapLock = (fn: () => void): void => {
+    locked = true;
+    try {
+      fn();
+    } finally {
+      locked = false;
+    }
+  };
+  replaceEngineOverlay(ref, ours, () => {
+    mountFs('tmpfs', [], ours);
+    mountedInLock.push(locked);
+  }, underSwapLock);
+  assert.deepEqual(mountedInLock, [true]);
+  assert.throws(() => topOverlayAt(engine.merged), /not an overlay mount \(fs type tmpfs\)/);
+}));
+
 test('the locked flags of the mount a path lives on are read from that mount, as mountinfo names them', { skip: noStatmount }, withWork((work) => {
   const locked = path.join(work, 'locked');
   mkdirSync(locked);

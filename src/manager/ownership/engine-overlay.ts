@@ -87,14 +87,15 @@ export function restoreEngineOverlay(ref: EngineOverlayRef): void {
 /**
  * mountOwn mounts sysrunc's overlay at ownTarget; with ref, the engine's overlay is unmounted just
  * before (never two live overlays over one upper dir) and sysrunc's is attached at the engine's
- * path after: one file system at two paths. If sysrunc's cannot be made, the engine's comes back,
- * mounted through underSwapLock as every incoming overlay of a swap is (host/mount-ns-lock.ts).
+ * path after: one file system at two paths. If sysrunc's cannot be made, the engine's comes back.
+ * Either incoming overlay is mounted through underSwapLock (host/mount-ns-lock.ts); with no ref
+ * there is no swap and no lock.
  */
 export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void, underSwapLock: (fn: () => void) => void): void {
   if (ref === undefined) return mountOwn();
   detachEngineOverlay(ref);
   try {
-    mountOwn();
+    underSwapLock(mountOwn);
     bindMount(ownTarget, ref.mountpoint, { recursive: false });
   } catch (err) {
     for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
