@@ -160,8 +160,7 @@ const CREATED_BY: Readonly<Record<string, readonly string[]>> = {
 export function usedStorePaths(spec: Spec, rootfs: string): string[] {
   return withRootfsSync(rootfs, (r) => {
     const { paths, dockerDataRoot } = storePathsFor({ rootfs: r, mountDestinations: (spec.mounts ?? []).map((m) => m.destination) });
-    // One openat2 each, resolved in root by the kernel: most candidates are missing, and a lookup
-    // per path component in JavaScript cost ~0.7 ms of every create on an overlay rootfs.
+    // One openat2 each, resolved in root by the kernel (most candidates are missing).
     const creators = (p: string) => (p === dockerDataRoot ? DOCKERD_BINARIES : (CREATED_BY[p] ?? []));
     return paths.filter((p) => r.exists(p) || creators(p).some((c) => r.exists(c)));
   });
@@ -212,8 +211,8 @@ function runsSystemd(spec: Spec, rootfs: string): boolean {
   return path.basename(resolveInsideRootfs(rootfs, arg0) ?? '') === 'systemd';
 }
 
-/** lstat results by host path, shared by the lookups of one create (undefined: no such entry). */
-export type LstatCache = Map<string, Stats | undefined>;
+/** lstat results by host path, shared by the hops of one lookup (undefined: no such entry). */
+type LstatCache = Map<string, Stats | undefined>;
 
 /**
  * Follows symlinks the way the container would see them (absolute targets relative to its root);

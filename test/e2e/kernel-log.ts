@@ -69,7 +69,7 @@ function wallClockMs(record: KmsgRecord): number {
  * What the manager logged within 300 ms of t (its pino lines: time, msg, id), so a warning names
  * the containers whose swap was near it; '' without a log.
  */
-export function managerEventsNear(managerLog: string, t: number): string {
+function managerEventsNear(managerLog: string, t: number): string {
   const near: string[] = [];
   for (const line of managerLog.split('\n')) {
     if (!line.startsWith('{')) continue;

@@ -1,19 +1,13 @@
 // Rootfs.exists (src/host/in-root.ts): a path looked up as the container would see it, in one
 // openat2 resolved in root: an image's symlinks never reach the host's files.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { withRootfsSync } from '../../src/host/in-root.ts';
+import { dockerdRootfs } from '../fixtures/dockerd-rootfs.ts';
 
-function rootfs(t: TestContext): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sysrunc-in-root-exists-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  mkdirSync(path.join(dir, 'usr/bin'), { recursive: true });
-  writeFileSync(path.join(dir, 'usr/bin/dockerd'), '');
-  return dir;
-}
+const rootfs = (t: { after: (fn: () => void) => void }): string => dockerdRootfs(t, 'sysrunc-in-root-exists-');
 
 test('a file in the rootfs exists, a missing one does not', (t) => {
   withRootfsSync(rootfs(t), (r) => {

@@ -2,18 +2,12 @@
 // would see it, symlinks followed with absolute targets taken relative to the rootfs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { resolveInsideRootfs } from '../../src/spec-transform/gather-facts.ts';
+import { dockerdRootfs } from '../fixtures/dockerd-rootfs.ts';
 
-function rootfs(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sysrunc-resolve-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  mkdirSync(path.join(dir, 'usr/bin'), { recursive: true });
-  writeFileSync(path.join(dir, 'usr/bin/dockerd'), '');
-  return dir;
-}
+const rootfs = (t: { after: (fn: () => void) => void }): string => dockerdRootfs(t, 'sysrunc-resolve-');
 
 test('a path without symlinks resolves to itself', (t) => {
   assert.equal(resolveInsideRootfs(rootfs(t), '/usr/bin/dockerd'), '/usr/bin/dockerd');
