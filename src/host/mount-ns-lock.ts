@@ -5,7 +5,9 @@
 // copies come from runc's own mount namespace (dist/sysrunc-bundle-exec unshares, then detaches
 // every other container's overlay in it): it holds this lock shared from its unshare until that
 // detach is done, and the manager holds it exclusively around each swap. The file is
-// <runBase>/mount-ns.lock; both sides find it from the run base.
+// <runBase>/mount-ns.lock; both sides find it from the run base. Other holders (an open file, a
+// lookup in flight) are outside any lock: the manager also waits for the outgoing overlay's
+// superblock to go before it mounts the incoming one (host/superblock-watch.ts).
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { libc, sysFail } from './libc.ts';

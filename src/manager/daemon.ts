@@ -155,6 +155,11 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
       offQueue: (fn) => queue.unlocked(fn),
       storeVolumes,
       runBase: o.runDir,
+      overlayHeld: (id, { mountpoint, outgoing, waitedMs, gone }) => {
+        const fields = { id, mountpoint, outgoing, waitedMs };
+        if (gone) log.info(fields, 'overlay swap: the outgoing overlay was still held outside sysrunc; the incoming one was mounted once it was gone');
+        else log.warn(fields, 'overlay swap: the outgoing overlay is still held outside sysrunc (a file or directory open in it, or a copy in another mount namespace); the incoming one is mounted beside it, and the kernel will warn that the upper dir is in use');
+      },
     }),
     volumes,
     log,

@@ -9,7 +9,8 @@ import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMountFd, idmappedBindMountFd, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';
 import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
-import { insideDir, releaseEnginePath, replaceEngineOverlay, restoreEngineOverlay } from './ownership/engine-overlay.ts';
+import { insideDir, releaseEnginePath, replaceEngineOverlay, returnEngineOverlay, type EngineOverlayRef, type HeldOverlay, type OverlaySwap } from './ownership/engine-overlay.ts';
+import type { SuperblockWatch } from '../host/superblock-watch.ts';
 import { withMountNamespaceLock } from '../host/mount-ns-lock.ts';
 import { UsernsFds } from './userns-fds.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
@@ -47,6 +48,8 @@ export interface HostExecutorOptions {
    * the outgoing one. Unset (unit tests): no lock.
    */
   readonly runBase?: string;
+  /** Told when an overlay swap found the outgoing overlay still held by something else (logged). */
+  readonly overlayHeld?: (id: string, report: HeldOverlay) => void;
 }
 
 export interface StoreVolumeHooks {
@@ -67,6 +70,14 @@ export class HostExecutor {
 
   constructor(private readonly o: HostExecutorOptions) {}
 
+  /** How this container's overlay swaps are fenced (engine-overlay.ts). */
+  private swap(ctx: ContainerContext): OverlaySwap {
+    return {
+      underLock: (fn) => underSwapLock(this.o.runBase, fn),
+      held: (report) => this.o.overlayHeld?.(ctx.id, report),
+    };
+  }
+
   /** Only rootfs-clone does asynchronous work (the clone's chown); the rest is done on return. */
   perform(ctx: ContainerContext, action: HostAction): void | Promise<void> {
     switch (action.kind) {
@@ -75,7 +86,7 @@ export class HostExecutor {
       case 'bind-mount':
         return bindMountAction(ctx, action);
       case 'overlay-mount':
-        return overlayMount(ctx, action, this.o.storeVolumes, this.o.runBase);
+        return overlayMount(ctx, action, this.o.storeVolumes, this.swap(ctx));
       case 'rootfs-clone':
         return this.rootfsClone(ctx, action);
       case 'chown-tree':
@@ -98,28 +109,39 @@ export class HostExecutor {
         return undoMountTarget(ctx, action.target);
       case 'overlay-mount': {
         // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
-        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (m) => insideDir(ctx.runDir, m.upperdir));
-        clearTarget(ctx, action.target);
-        this.o.storeVolumes?.returnToLayer(ctx.id);
         const engine = action.replaces;
-        if (released && engine) underSwapLock(this.o.runBase, () => restoreEngineOverlay(engine));
-        return;
+        const ours = engine && releaseEnginePath(engine.mountpoint, (m) => insideDir(ctx.runDir, m.upperdir));
+        return this.handBack(ctx, engine, ours, () => clearTarget(ctx, action.target), () => this.o.storeVolumes?.returnToLayer(ctx.id));
       }
       case 'rootfs-clone': {
         const clone = this.o.cloner.mergedPath(ctx.id);
-        const released = action.replaces !== undefined && releaseEnginePath(action.replaces.mountpoint, (m) => m.lowerdirs.length === 1 && m.lowerdirs[0] === clone);
-        clearTarget(ctx, action.target);
-        // docker commit, docker cp and docker diff read the upper dir of a stopped container.
-        this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
-        this.o.cloner.unmountClone(ctx.id);
         const engine = action.replaces;
-        if (released && engine) underSwapLock(this.o.runBase, () => restoreEngineOverlay(engine));
-        return;
+        const ours = engine && releaseEnginePath(engine.mountpoint, (m) => m.lowerdirs.length === 1 && m.lowerdirs[0] === clone);
+        return this.handBack(ctx, engine, ours, () => clearTarget(ctx, action.target), () => {
+          // docker commit, docker cp and docker diff read the upper dir of a stopped container.
+          this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
+          this.o.cloner.unmountClone(ctx.id);
+        });
       }
       case 'chown-tree':
         return this.chownTree(ctx, action.path, 'revert');
       case 'cgroup-delegate':
         return undelegateCgroups(action.dirs);
+    }
+  }
+
+  /**
+   * The rest of an undo once sysrunc's overlay left the engine's path (ours watches it, when it
+   * was there): clearTarget unmounts it from the run dir, then, once it is gone, `between` and the
+   * engine's overlay again (engine-overlay.ts's returnEngineOverlay).
+   */
+  private handBack(ctx: ContainerContext, engine: EngineOverlayRef | undefined, ours: SuperblockWatch | undefined, clearTarget: () => void, between: () => void): void {
+    try {
+      clearTarget();
+      if (engine !== undefined && ours !== undefined) returnEngineOverlay(engine, ours, this.swap(ctx), between);
+      else between();
+    } finally {
+      ours?.close();
     }
   }
 
@@ -164,7 +186,7 @@ export class HostExecutor {
     replaceEngineOverlay(action.replaces, action.target, () => {
       mountOverlay(action.target, layers, lowerdirSupport().syntax);
       makePrivate(action.target);
-    }, (fn) => underSwapLock(this.o.runBase, fn));
+    }, this.swap(ctx));
   }
 
   /**
@@ -234,7 +256,7 @@ function refuseHostSystemPath(ctx: ContainerContext, p: string): void {
   }
 }
 
-function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>, stores: StoreVolumeHooks | undefined, runBase: string | undefined): void {
+function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind: 'overlay-mount' }>, stores: StoreVolumeHooks | undefined, swap: OverlaySwap): void {
   assertInside(ctx.runDir, action.target);
   for (const dir of [...action.lowerdirs, action.upperdir, action.workdir]) {
     if (dir !== undefined) assertInside(ctx.runDir, dir);
@@ -254,7 +276,7 @@ function overlayMount(ctx: ContainerContext, action: Extract<HostAction, { kind:
       stores?.returnToLayer(ctx.id);
       throw err;
     }
-  }, (fn) => underSwapLock(runBase, fn));
+  }, swap);
 }
 
 /** fn under the run base's mount-namespace lock (HostExecutorOptions.runBase); unset: fn alone. */

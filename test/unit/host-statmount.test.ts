@@ -9,6 +9,7 @@ import { mountFlagsAt, topMountAt } from '../../src/host/statmount.ts';
 import { libc } from '../../src/host/libc.ts';
 import { releaseEnginePath, insideDir, replaceEngineOverlay } from '../../src/manager/ownership/engine-overlay.ts';
 import { withMountScratch } from '../fixtures/ownership/tree.ts';
+import { mountOverlayIn } from '../fixtures/overlay-in.ts';
 
 // Kernels before 6.11 (no unique mount ids or no STATMOUNT_MNT_OPTS) answer from mountinfo instead.
 const noStatmount = topMountAt('/').kind === 'unknown' && 'the kernel cannot describe a mount by itself (statmount with options: 6.11)';
@@ -16,15 +17,6 @@ const noStatmount = topMountAt('/').kind === 'unknown' && 'the kernel cannot des
 const [MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND] = [2, 4, 8, 32, 4096];
 
 const withWork = (fn: (work: string) => void): (() => void) => withMountScratch('statmount', fn);
-
-/** An overlay of two lower layers with an upper and work dir, all under dir, mounted at dir/merged. */
-function mountOverlayIn(dir: string): { merged: string; upper: string; work: string; lowers: string[] } {
-  const lowers = [path.join(dir, 'lower0'), path.join(dir, 'lower1')];
-  const o = { merged: path.join(dir, 'merged'), upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), lowers };
-  for (const d of [...lowers, o.merged, o.upper, o.work]) mkdirSync(d, { recursive: true });
-  mountFs('overlay', [...lowers.map((value) => ({ key: 'lowerdir+', value })), { key: 'upperdir', value: o.upper }, { key: 'workdir', value: o.work }], o.merged);
-  return o;
-}
 
 test('the top mount at an overlay\'s path is told from that mount: fs type overlay and its upper dir', { skip: noStatmount }, withWork((work) => {
   const o = mountOverlayIn(work);
@@ -63,14 +55,15 @@ test('releaseEnginePath unmounts only the overlay whose upper dir is sysrunc\'s,
   const ours = mountOverlayIn(path.join(work, 'run'));
   bindMount(ours.merged, engine.merged);
   const released = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir));
-  assert.equal(released, true);
+  assert.ok(released !== undefined);
+  released.close();
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
 
 test('releaseEnginePath leaves the engine\'s own overlay alone', withWork((work) => {
   const engine = mountOverlayIn(path.join(work, 'engine'));
   const released = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir));
-  assert.equal(released, false);
+  assert.equal(released, undefined);
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
 
@@ -80,11 +73,11 @@ test('when sysrunc\'s overlay cannot be made, the engine\'s is mounted again ins
   const own = path.join(work, 'own');
   mkdirSync(own);
   const inLock: boolean[] = [];
-  const underSwapLock = (fn: () => void): void => {
+  const swap = { underLock: (fn: () => void): void => {
     fn();
     inLock.push(isMountPoint(engine.merged));
-  };
-  assert.throws(() => replaceEngineOverlay(ref, own, () => { throw new Error('no overlay today'); }, underSwapLock), /no overlay today/);
+  }, held: () => undefined };
+  assert.throws(() => replaceEngineOverlay(ref, own, () => { throw new Error('no overlay today'); }, swap), /no overlay today/);
   assert.deepEqual(inLock, [true], 'the engine\'s overlay came back outside the lock');
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
@@ -96,7 +89,7 @@ test('sysrunc\'s overlay replacing the engine\'s is mounted inside the swap lock
   mkdirSync(ours);
   let locked = false;
   const mountedInLock: boolean[] = [];
-  const underSwapLock = (fn: () => void): void => {
+  const underLock = (fn: () => void): void => {
     locked = true;
     try {
       fn();
@@ -107,7 +100,7 @@ test('sysrunc\'s overlay replacing the engine\'s is mounted inside the swap lock
   replaceEngineOverlay(ref, ours, () => {
     mountFs('tmpfs', [], ours);
     mountedInLock.push(locked);
-  }, underSwapLock);
+  }, { underLock, held: () => undefined });
   assert.deepEqual(mountedInLock, [true]);
   assert.throws(() => topOverlayAt(engine.merged), /not an overlay mount \(fs type tmpfs\)/);
 }));

@@ -5,11 +5,15 @@
 // cannot both be live: the engine's overlay is unmounted just before sysrunc's is made, and
 // sysrunc's is attached at the engine's path in its place. The engine's operations on a running
 // container (docker cp, export, podman cp...) then go through the container's own file system.
+// An unmount is not the end of an overlay: whatever still holds it (a copy in another mount
+// namespace, an open file, a lookup in flight) keeps it live, so the incoming overlay of a swap is
+// mounted only once the outgoing one's superblock is gone (host/superblock-watch.ts).
 import { rmdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { unmount, bindMount, isMountPoint } from '../../host/mount.ts';
 import { topOverlayAt, type OverlayMount } from '../../host/overlay-mountinfo.ts';
 import { lowerdirSupport, mountOverlay } from '../../host/overlay-mount.ts';
+import { SuperblockWatch } from '../../host/superblock-watch.ts';
 
 /** The engine's overlay as the transform saw it (see HostAction's replaces). */
 export interface EngineOverlayRef {
@@ -25,6 +29,30 @@ export interface EngineOverlayRef {
 
 export class EngineOverlayError extends Error {
   override readonly name = 'EngineOverlayError';
+}
+
+/** How long the incoming overlay of a swap waits for the outgoing one to go before it is mounted anyway. */
+export const OUTGOING_OVERLAY_WAIT_MS = 2000;
+
+/** An outgoing overlay that was still live when the incoming one was due (see OverlaySwap.held). */
+export interface HeldOverlay {
+  /** The engine's path the swap is at. */
+  readonly mountpoint: string;
+  /** Whose overlay was going: the engine's at create, sysrunc's at delete. */
+  readonly outgoing: 'engine' | 'sysrunc';
+  readonly waitedMs: number;
+  /** False: it outlived the wait, and the incoming overlay was mounted beside it. */
+  readonly gone: boolean;
+}
+
+/** How a swap over one upper dir is fenced (host-executor.ts gives the manager's). */
+export interface OverlaySwap {
+  /** Runs fn holding the run base's mount-namespace lock (host/mount-ns-lock.ts). */
+  underLock(fn: () => void): void;
+  /** Told when something outside sysrunc still held the outgoing overlay. */
+  held(report: HeldOverlay): void;
+  /** Default OUTGOING_OVERLAY_WAIT_MS. */
+  readonly goneWithinMs?: number;
 }
 
 /**
@@ -47,7 +75,7 @@ function isVolatile(options: Readonly<Record<string, string | true>>): boolean {
  * overlay over that work dir; it is removed here, as the kernel's documentation allows when the
  * system has not crashed since (the engine mounted it moments ago).
  */
-export function detachEngineOverlay(ref: EngineOverlayRef): void {
+export function detachEngineOverlay(ref: EngineOverlayRef): SuperblockWatch {
   let overlay: OverlayMount;
   try {
     overlay = parseEngineOverlay(ref.mountpoint);
@@ -57,8 +85,23 @@ export function detachEngineOverlay(ref: EngineOverlayRef): void {
   if (overlay.upperdir === undefined || path.resolve(overlay.upperdir) !== ref.upperdir) {
     throw new EngineOverlayError(`the overlay at ${ref.mountpoint} has upper dir ${overlay.upperdir ?? '(none)'}, not ${ref.upperdir}: not the container's`);
   }
-  unmount(ref.mountpoint, { detach: true });
-  if (overlay.workdir !== undefined && isVolatile(overlay.options)) clearVolatileMarker(overlay.workdir);
+  const outgoing = SuperblockWatch.of(ref.mountpoint);
+  try {
+    unmount(ref.mountpoint, { detach: true });
+    if (overlay.workdir !== undefined && isVolatile(overlay.options)) clearVolatileMarker(overlay.workdir);
+  } catch (err) {
+    outgoing.close();
+    throw err;
+  }
+  return outgoing;
+}
+
+/** Returns once the outgoing overlay is gone, or after the swap's wait; either way tells swap.held when it was not gone at once. */
+function awaitGone(outgoing: SuperblockWatch, whose: HeldOverlay['outgoing'], mountpoint: string, swap: OverlaySwap): void {
+  if (outgoing.waitGone(0)) return;
+  const start = performance.now();
+  const gone = outgoing.waitGone(swap.goneWithinMs ?? OUTGOING_OVERLAY_WAIT_MS);
+  swap.held({ mountpoint, outgoing: whose, waitedMs: Math.round(performance.now() - start), gone });
 }
 
 export function clearVolatileMarker(workdir: string): void {
@@ -86,26 +129,51 @@ export function restoreEngineOverlay(ref: EngineOverlayRef): void {
 
 /**
  * mountOwn mounts sysrunc's overlay at ownTarget; with ref, the engine's overlay is unmounted just
- * before (never two live overlays over one upper dir) and sysrunc's is attached at the engine's
- * path after: one file system at two paths. If sysrunc's cannot be made, the engine's comes back.
- * Either incoming overlay is mounted through underSwapLock (host/mount-ns-lock.ts); with no ref
- * there is no swap and no lock.
+ * before (never two live overlays over one upper dir: mountOwn runs under the swap's lock once the
+ * engine's is gone) and sysrunc's is attached at the engine's path after: one file system at two
+ * paths. If sysrunc's cannot be made, the engine's comes back, the same way. Without ref there is
+ * no swap.
  */
-export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void, underSwapLock: (fn: () => void) => void): void {
+export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void, swap: OverlaySwap): void {
   if (ref === undefined) return mountOwn();
-  detachEngineOverlay(ref);
+  const engines = detachEngineOverlay(ref);
+  let ours: SuperblockWatch | undefined;
   try {
-    underSwapLock(mountOwn);
+    swap.underLock(() => {
+      awaitGone(engines, 'engine', ref.mountpoint, swap);
+      mountOwn();
+    });
     bindMount(ownTarget, ref.mountpoint, { recursive: false });
   } catch (err) {
-    for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
     try {
-      underSwapLock(() => restoreEngineOverlay(ref));
+      if (isMountPoint(ownTarget)) ours = SuperblockWatch.of(ownTarget);
+      for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
+      const outgoing = ours;
+      swap.underLock(() => {
+        if (outgoing !== undefined) awaitGone(outgoing, 'sysrunc', ref.mountpoint, swap);
+        restoreEngineOverlay(ref);
+      });
     } catch (restoreErr) {
       throw new EngineOverlayError(`${describe(err)}; the engine's overlay at ${ref.mountpoint} could not be mounted again: ${describe(restoreErr)}`);
     }
     throw err;
+  } finally {
+    engines.close();
+    ours?.close();
   }
+}
+
+/**
+ * After sysrunc's overlay left the engine's path (releaseEnginePath's watch on it): once it is
+ * gone, `between` (what must see no overlay over the upper dir), then the engine's overlay again,
+ * both under the swap's lock.
+ */
+export function returnEngineOverlay(ref: EngineOverlayRef, ours: SuperblockWatch, swap: OverlaySwap, between: () => void): void {
+  swap.underLock(() => {
+    awaitGone(ours, 'sysrunc', ref.mountpoint, swap);
+    between();
+    restoreEngineOverlay(ref);
+  });
 }
 
 function describe(err: unknown): string {
@@ -116,21 +184,27 @@ function describe(err: unknown): string {
  * At delete: unmounts sysrunc's overlay from the engine's path, and only sysrunc's: one whose
  * upper dir is inside the run dir (idmap mode) or whose lower layer is the container's clone
  * (clone mode). The engine's own overlay, mounted again for a restart, is never touched.
- * True when sysrunc's was there (then the engine's goes back once sysrunc's is gone).
+ * When sysrunc's was there, a watch on it (returnEngineOverlay waits for it to go); the caller
+ * closes it.
  */
-export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean): boolean {
-  let released = false;
-  for (let i = 0; i < 16; i++) {
-    // Not a mount point, not an overlay, or options sysrunc cannot read: not sysrunc's.
-    let overlay: OverlayMount;
-    try {
-      overlay = parseEngineOverlay(mountpoint);
-    } catch {
-      break;
+export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean): SuperblockWatch | undefined {
+  let released: SuperblockWatch | undefined;
+  try {
+    for (let i = 0; i < 16; i++) {
+      // Not a mount point, not an overlay, or options sysrunc cannot read: not sysrunc's.
+      let overlay: OverlayMount;
+      try {
+        overlay = parseEngineOverlay(mountpoint);
+      } catch {
+        break;
+      }
+      if (!isOurs(overlay)) break;
+      released ??= SuperblockWatch.of(mountpoint);
+      unmount(mountpoint, { detach: true });
     }
-    if (!isOurs(overlay)) break;
-    unmount(mountpoint, { detach: true });
-    released = true;
+  } catch (err) {
+    released?.close();
+    throw err;
   }
   return released;
 }

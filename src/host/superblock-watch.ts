@@ -1,0 +1,110 @@
+// A file system outlives the unmount of its last mount point while anything still holds it: a copy
+// of the mount in another mount namespace, a file or working directory open in it, a path lookup
+// in flight (then the last holder tears it down when it lets go, in its own time). Overlayfs marks
+// an upper and work dir "in use" for as long as its superblock lives, and an overlay mounted over
+// them meanwhile is a second live one (the kernel warns "upperdir is in-use"). An inotify watch on
+// the file system's root holds none of that, and the kernel tells it when the superblock goes
+// (IN_UNMOUNT, then IN_IGNORED): the manager mounts the incoming overlay of a swap once the
+// outgoing one is gone (manager/ownership/engine-overlay.ts).
+import { closeSync, readSync } from 'node:fs';
+import { loadKoffi } from './koffi-module.ts';
+import { libc, sysFail } from './libc.ts';
+
+const IN_NONBLOCK = 0o4000;
+const IN_CLOEXEC = 0o2000000;
+const IN_DELETE_SELF = 0x400;
+const IN_UNMOUNT = 0x2000;
+const IN_IGNORED = 0x8000;
+const IN_ONLYDIR = 0x1000000;
+const IN_DONT_FOLLOW = 0x2000000;
+const POLLIN = 1;
+const EINTR = 4;
+/** struct inotify_event: int wd; uint32 mask, cookie, len; char name[len]. */
+const EVENT_HEADER = 16;
+
+interface Native {
+  inotifyInit1(flags: number): number;
+  inotifyAddWatch(fd: number, path: string, mask: number): number;
+  poll(fds: Buffer, nfds: number, timeoutMs: number): number;
+  errno(): number;
+}
+
+let loaded: Native | undefined;
+
+function native(): Native {
+  if (loaded) return loaded;
+  libc(); // first, so SyscallError messages carry strerror() text
+  const koffi = loadKoffi();
+  const c = koffi.load('libc.so.6');
+  const inotifyInit1 = c.func('int inotify_init1(int flags)');
+  const inotifyAddWatch = c.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)');
+  const poll = c.func('int poll(void *fds, unsigned long nfds, int timeout)');
+  loaded = {
+    inotifyInit1: (flags) => inotifyInit1(flags) as number,
+    inotifyAddWatch: (fd, p, mask) => inotifyAddWatch(fd, p, mask) as number,
+    poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs) as number,
+    errno: () => koffi.errno(),
+  };
+  return loaded;
+}
+
+/** The superblock of the file system mounted at a directory, watched until it goes. */
+export class SuperblockWatch {
+  private gone = false;
+  private closed = false;
+
+  private constructor(private readonly fd: number) {}
+
+  /** Watches the file system whose root is mounted at mountRoot; set it before the unmount. */
+  static of(mountRoot: string): SuperblockWatch {
+    const n = native();
+    const fd = n.inotifyInit1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd === -1) throw sysFail('inotify_init1');
+    // Any event bit will do: IN_UNMOUNT and IN_IGNORED come unasked.
+    if (n.inotifyAddWatch(fd, mountRoot, IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW) === -1) {
+      const err = sysFail('inotify_add_watch', mountRoot);
+      closeSync(fd);
+      throw err;
+    }
+    return new SuperblockWatch(fd);
+  }
+
+  /** Whether the superblock is gone, waiting up to timeoutMs for it (0: only looks). */
+  waitGone(timeoutMs: number): boolean {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.readEvents()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      const pollfd = Buffer.alloc(8);
+      pollfd.writeInt32LE(this.fd, 0);
+      pollfd.writeInt16LE(POLLIN, 4);
+      if (native().poll(pollfd, 1, left) === -1 && native().errno() !== EINTR) throw sysFail('poll', 'inotify');
+    }
+    return true;
+  }
+
+  /** Closes the watch; again: nothing. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+
+  /** Reads what is queued; true once the watch was dropped with its superblock. */
+  private readEvents(): boolean {
+    const buf = Buffer.alloc(4096);
+    while (!this.gone) {
+      let n: number;
+      try {
+        n = readSync(this.fd, buf, 0, buf.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        throw err;
+      }
+      for (let at = 0; at + EVENT_HEADER <= n; at += EVENT_HEADER + buf.readUInt32LE(at + 12)) {
+        if ((buf.readUInt32LE(at + 4) & (IN_UNMOUNT | IN_IGNORED)) !== 0) this.gone = true;
+      }
+    }
+    return this.gone;
+  }
+}
