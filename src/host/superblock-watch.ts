@@ -6,14 +6,17 @@
 // the file system's root holds none of that, and the kernel tells it when the superblock goes
 // (IN_UNMOUNT, then IN_IGNORED): the manager mounts the incoming overlay of a swap once the
 // outgoing one is gone (manager/ownership/engine-overlay.ts).
-import { closeSync, readSync } from 'node:fs';
+//
+// All watches share one inotify instance, opened at the first and kept: instances are limited per
+// user (fs.inotify.max_user_instances, 128 by default, shared with every other root process), and
+// a create must not fail because other programs used them up.
+import { readSync } from 'node:fs';
 import { loadKoffi } from './koffi-module.ts';
 import { libc, sysFail } from './libc.ts';
 
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
 const IN_DELETE_SELF = 0x400;
-const IN_UNMOUNT = 0x2000;
 const IN_IGNORED = 0x8000;
 const IN_ONLYDIR = 0x1000000;
 const IN_DONT_FOLLOW = 0x2000000;
@@ -25,6 +28,7 @@ const EVENT_HEADER = 16;
 interface Native {
   inotifyInit1(flags: number): number;
   inotifyAddWatch(fd: number, path: string, mask: number): number;
+  inotifyRmWatch(fd: number, wd: number): number;
   poll(fds: Buffer, nfds: number, timeoutMs: number): number;
   errno(): number;
 }
@@ -38,73 +42,90 @@ function native(): Native {
   const c = koffi.load('libc.so.6');
   const inotifyInit1 = c.func('int inotify_init1(int flags)');
   const inotifyAddWatch = c.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)');
+  const inotifyRmWatch = c.func('int inotify_rm_watch(int fd, int wd)');
   const poll = c.func('int poll(void *fds, unsigned long nfds, int timeout)');
   loaded = {
     inotifyInit1: (flags) => inotifyInit1(flags) as number,
     inotifyAddWatch: (fd, p, mask) => inotifyAddWatch(fd, p, mask) as number,
+    inotifyRmWatch: (fd, wd) => inotifyRmWatch(fd, wd) as number,
     poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs) as number,
     errno: () => koffi.errno(),
   };
   return loaded;
 }
 
+/**
+ * The shared instance, the descriptors of its open watches and those of them whose superblock went
+ * (wds are not reused until they wrap around).
+ */
+let instance: { readonly fd: number; readonly open: Set<number>; readonly gone: Set<number> } | undefined;
+
+function sharedInstance(): NonNullable<typeof instance> {
+  if (instance) return instance;
+  const fd = native().inotifyInit1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd === -1) throw sysFail('inotify_init1');
+  instance = { fd, open: new Set(), gone: new Set() };
+  return instance;
+}
+
+/** Reads every queued event, marking the watches whose superblock went. */
+function drainEvents(): void {
+  const inst = sharedInstance();
+  const buf = Buffer.alloc(4096);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(inst.fd, buf, 0, buf.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
+      throw err;
+    }
+    for (let at = 0; at + EVENT_HEADER <= n; at += EVENT_HEADER + buf.readUInt32LE(at + 12)) {
+      // IN_UNMOUNT comes first, but IN_IGNORED always follows it: the watch is gone with it.
+      const wd = buf.readInt32LE(at);
+      if ((buf.readUInt32LE(at + 4) & IN_IGNORED) !== 0 && inst.open.has(wd)) inst.gone.add(wd);
+    }
+  }
+}
+
 /** The superblock of the file system mounted at a directory, watched until it goes. */
 export class SuperblockWatch {
-  private gone = false;
   private closed = false;
 
-  private constructor(private readonly fd: number) {}
+  private constructor(private readonly wd: number) {}
 
   /** Watches the file system whose root is mounted at mountRoot; set it before the unmount. */
   static of(mountRoot: string): SuperblockWatch {
-    const n = native();
-    const fd = n.inotifyInit1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd === -1) throw sysFail('inotify_init1');
+    const inst = sharedInstance();
     // Any event bit will do: IN_UNMOUNT and IN_IGNORED come unasked.
-    if (n.inotifyAddWatch(fd, mountRoot, IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW) === -1) {
-      const err = sysFail('inotify_add_watch', mountRoot);
-      closeSync(fd);
-      throw err;
-    }
-    return new SuperblockWatch(fd);
+    const wd = native().inotifyAddWatch(inst.fd, mountRoot, IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
+    if (wd === -1) throw sysFail('inotify_add_watch', mountRoot);
+    // One inode watched twice would share a descriptor; a swap watches one outgoing overlay at a time.
+    inst.open.add(wd);
+    return new SuperblockWatch(wd);
   }
 
   /** Whether the superblock is gone, waiting up to timeoutMs for it (0: only looks). */
   waitGone(timeoutMs: number): boolean {
     const deadline = Date.now() + timeoutMs;
-    while (!this.readEvents()) {
+    for (;;) {
+      drainEvents();
+      if (sharedInstance().gone.has(this.wd)) return true;
       const left = deadline - Date.now();
       if (left <= 0) return false;
       const pollfd = Buffer.alloc(8);
-      pollfd.writeInt32LE(this.fd, 0);
+      pollfd.writeInt32LE(sharedInstance().fd, 0);
       pollfd.writeInt16LE(POLLIN, 4);
       if (native().poll(pollfd, 1, left) === -1 && native().errno() !== EINTR) throw sysFail('poll', 'inotify');
     }
-    return true;
   }
 
-  /** Closes the watch; again: nothing. */
+  /** Stops watching (a watch not yet gone is removed; its IN_IGNORED is then nobody's); again: nothing. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
-  }
-
-  /** Reads what is queued; true once the watch was dropped with its superblock. */
-  private readEvents(): boolean {
-    const buf = Buffer.alloc(4096);
-    while (!this.gone) {
-      let n: number;
-      try {
-        n = readSync(this.fd, buf, 0, buf.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break;
-        throw err;
-      }
-      for (let at = 0; at + EVENT_HEADER <= n; at += EVENT_HEADER + buf.readUInt32LE(at + 12)) {
-        if ((buf.readUInt32LE(at + 4) & (IN_UNMOUNT | IN_IGNORED)) !== 0) this.gone = true;
-      }
-    }
-    return this.gone;
+    const inst = sharedInstance();
+    inst.open.delete(this.wd);
+    if (!inst.gone.delete(this.wd)) native().inotifyRmWatch(inst.fd, this.wd); // EINVAL if it went meanwhile: fine
   }
 }

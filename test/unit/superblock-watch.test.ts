@@ -2,7 +2,7 @@
 // gone, which is not when its mount point is unmounted if anything still holds it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mountFs } from '../../src/host/fsmount.ts';
 import { unmount } from '../../src/host/mount.ts';
@@ -49,4 +49,32 @@ test('a watch on a path that is not a directory is refused, naming the path', wi
   const file = path.join(work, 'plain');
   writeFileSync(file, '');
   assert.throws(() => SuperblockWatch.of(file), (err: Error) => err.message.startsWith(`inotify_add_watch ${file}: ENOTDIR`));
+}));
+
+test('every watch shares one inotify instance: watches beyond the first open no descriptor', withWork((work) => {
+  const dir = mountTmpfs(work);
+  SuperblockWatch.of(dir).close();
+  const before = readdirSync('/proc/self/fd').length;
+  const watches = Array.from({ length: 200 }, (_, i) => {
+    mkdirSync(path.join(dir, `d${i}`));
+    return SuperblockWatch.of(path.join(dir, `d${i}`));
+  });
+  assert.equal(readdirSync('/proc/self/fd').length, before);
+  for (const w of watches) w.close();
+}));
+
+test('a watch closed before its file system went leaves the next watch told as before', withWork((work) => {
+  const first = mountTmpfs(work);
+  SuperblockWatch.of(first).close();
+  const second = path.join(work, 'second');
+  mkdirSync(second);
+  mountFs('tmpfs', [], second);
+  const watch = SuperblockWatch.of(second);
+  try {
+    unmount(first, { detach: true });
+    unmount(second, { detach: true });
+    assert.equal(watch.waitGone(1000), true);
+  } finally {
+    watch.close();
+  }
 }));
