@@ -14,7 +14,7 @@ import { startTestManager, SYSRUNC } from '../test/helpers/manager.ts';
 import { startDockerd, type DockerDaemon } from '../test/rig/dockerd.ts';
 import { ensureDockerImage } from '../test/rig/images.ts';
 import { quantile } from './lib.ts';
-import { profilingNode, residentMiB, stepLines } from './mgr-profile.ts';
+import { profilingNode, residentMiB, stepLines, swapWaits } from './mgr-profile.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '100' }, rounds: { type: 'string', default: '1' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
 const N = Number(values.n);
@@ -103,6 +103,8 @@ async function main(): Promise<number> {
           const prepares = stepLines(mgr.log(), 'prepare').slice(-N).map((l) => l.totalMs);
           const sum = prepares.reduce((a, b) => a + b, 0);
           console.log(`  manager prepare (its own timing): p50 ${quantile(prepares, 0.5).toFixed(1)} ms, p99 ${quantile(prepares, 0.99).toFixed(1)} ms, all ${prepares.length} together ${(sum / 1000).toFixed(2)} s of the batch's ${fmt(b.wallMs)}`);
+          const waits = swapWaits(mgr.log());
+          console.log(`  overlay swaps that waited for the outgoing overlay to go (all batches so far): ${waits.count}, ${waits.totalMs} ms in all, longest ${waits.maxMs} ms, ${waits.notGone} still held after the wait`);
           const mem = residentMiB(mgr.pid());
           console.log(`  manager resident memory with ${ranges.length} running: ${mem.rss.toFixed(1)} MiB (peak so far ${mem.peak.toFixed(1)} MiB)`);
           problems += b.failures.length + bad + unheld + (ranges.length === N ? 0 : 1);

@@ -43,3 +43,18 @@ export function stepTable(lines: readonly StepLine[]): string {
   rows.push(row('total', lines.map((l) => l.totalMs)));
   return renderTable(['step', 'median ms', 'p90 ms'], rows, new Set([1, 2]));
 }
+
+/** The overlay swaps that waited for the outgoing overlay to go (engine-overlay.ts), from the manager's log. */
+export function swapWaits(log: string): { count: number; totalMs: number; maxMs: number; notGone: number } {
+  const waits = { count: 0, totalMs: 0, maxMs: 0, notGone: 0 };
+  for (const line of log.split('\n')) {
+    if (!line.includes('"msg":"overlay swap: ')) continue;
+    const parsed = JSON.parse(line) as { waitedMs?: number; level?: number };
+    const ms = parsed.waitedMs ?? 0;
+    waits.count++;
+    waits.totalMs += ms;
+    waits.maxMs = Math.max(waits.maxMs, ms);
+    if ((parsed.level ?? 0) >= 40) waits.notGone++;
+  }
+  return waits;
+}
