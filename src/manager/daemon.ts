@@ -160,6 +160,9 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
         if (gone) log.info(fields, 'overlay swap: the outgoing overlay was still held outside sysrunc; the incoming one was mounted once it was gone');
         else log.warn(fields, 'overlay swap: the outgoing overlay is still held outside sysrunc (a file or directory open in it, or a copy in another mount namespace); the incoming one is mounted beside it, and the kernel will warn that the upper dir is in use');
       },
+      overlayUnwatched: (id, { mountpoint, outgoing, reason }) => {
+        log.warn({ id, mountpoint, outgoing, reason }, 'overlay swap: no inotify watch could be set on the outgoing overlay (raise fs.inotify.max_user_watches or max_user_instances); the incoming one is mounted without waiting for it to go');
+      },
     }),
     volumes,
     log,

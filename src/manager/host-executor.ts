@@ -10,7 +10,6 @@ import { bindMountFd, idmappedBindMountFd, isMountPoint, makePrivate, unmount } 
 import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';
 import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
 import { insideDir, releaseEnginePath, replaceEngineOverlay, returnEngineOverlay, type EngineOverlayRef, type HeldOverlay, type OverlaySwap } from './ownership/engine-overlay.ts';
-import type { SuperblockWatch } from '../host/superblock-watch.ts';
 import { withMountNamespaceLock } from '../host/mount-ns-lock.ts';
 import { UsernsFds } from './userns-fds.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
@@ -50,6 +49,8 @@ export interface HostExecutorOptions {
   readonly runBase?: string;
   /** Told when an overlay swap found the outgoing overlay still held by something else (logged). */
   readonly overlayHeld?: (id: string, report: HeldOverlay) => void;
+  /** Told when inotify's limits left an overlay swap without its wait (logged). */
+  readonly overlayUnwatched?: (id: string, report: Parameters<OverlaySwap['unwatched']>[0]) => void;
 }
 
 export interface StoreVolumeHooks {
@@ -75,6 +76,7 @@ export class HostExecutor {
     return {
       underLock: (fn) => underSwapLock(this.o.runBase, fn),
       held: (report) => this.o.overlayHeld?.(ctx.id, report),
+      unwatched: (report) => this.o.overlayUnwatched?.(ctx.id, report),
     };
   }
 
@@ -110,14 +112,14 @@ export class HostExecutor {
       case 'overlay-mount': {
         // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
         const engine = action.replaces;
-        const ours = engine && releaseEnginePath(engine.mountpoint, (m) => insideDir(ctx.runDir, m.upperdir));
-        return this.handBack(ctx, engine, ours, () => clearTarget(ctx, action.target), () => this.o.storeVolumes?.returnToLayer(ctx.id));
+        const back = engine && releaseEnginePath(engine.mountpoint, (m) => insideDir(ctx.runDir, m.upperdir), this.swap(ctx));
+        return this.handBack(ctx, engine, back, () => clearTarget(ctx, action.target), () => this.o.storeVolumes?.returnToLayer(ctx.id));
       }
       case 'rootfs-clone': {
         const clone = this.o.cloner.mergedPath(ctx.id);
         const engine = action.replaces;
-        const ours = engine && releaseEnginePath(engine.mountpoint, (m) => m.lowerdirs.length === 1 && m.lowerdirs[0] === clone);
-        return this.handBack(ctx, engine, ours, () => clearTarget(ctx, action.target), () => {
+        const back = engine && releaseEnginePath(engine.mountpoint, (m) => m.lowerdirs.length === 1 && m.lowerdirs[0] === clone, this.swap(ctx));
+        return this.handBack(ctx, engine, back, () => clearTarget(ctx, action.target), () => {
           // docker commit, docker cp and docker diff read the upper dir of a stopped container.
           this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
           this.o.cloner.unmountClone(ctx.id);
@@ -131,17 +133,17 @@ export class HostExecutor {
   }
 
   /**
-   * The rest of an undo once sysrunc's overlay left the engine's path (ours watches it, when it
-   * was there): clearTarget unmounts it from the run dir, then, once it is gone, `between` and the
-   * engine's overlay again (engine-overlay.ts's returnEngineOverlay).
+   * The rest of an undo once sysrunc's overlay left the engine's path (back: releaseEnginePath's
+   * answer, when there was a swap): clearTarget unmounts it from the run dir, then, once it is
+   * gone, `between` and the engine's overlay again (engine-overlay.ts's returnEngineOverlay).
    */
-  private handBack(ctx: ContainerContext, engine: EngineOverlayRef | undefined, ours: SuperblockWatch | undefined, clearTarget: () => void, between: () => void): void {
+  private handBack(ctx: ContainerContext, engine: EngineOverlayRef | undefined, back: ReturnType<typeof releaseEnginePath> | undefined, clearTarget: () => void, between: () => void): void {
     try {
       clearTarget();
-      if (engine !== undefined && ours !== undefined) returnEngineOverlay(engine, ours, this.swap(ctx), between);
+      if (engine !== undefined && back?.released === true) returnEngineOverlay(engine, back.ours, this.swap(ctx), between);
       else between();
     } finally {
-      ours?.close();
+      back?.ours?.close();
     }
   }
 

@@ -9,7 +9,7 @@ import { mountFlagsAt, topMountAt } from '../../src/host/statmount.ts';
 import { libc } from '../../src/host/libc.ts';
 import { releaseEnginePath, insideDir, replaceEngineOverlay } from '../../src/manager/ownership/engine-overlay.ts';
 import { withMountScratch } from '../fixtures/ownership/tree.ts';
-import { mountOverlayIn } from '../fixtures/overlay-in.ts';
+import { mountOverlayIn, recordingSwap } from '../fixtures/overlay-in.ts';
 
 // Kernels before 6.11 (no unique mount ids or no STATMOUNT_MNT_OPTS) answer from mountinfo instead.
 const noStatmount = topMountAt('/').kind === 'unknown' && 'the kernel cannot describe a mount by itself (statmount with options: 6.11)';
@@ -54,16 +54,16 @@ test('releaseEnginePath unmounts only the overlay whose upper dir is sysrunc\'s,
   const engine = mountOverlayIn(path.join(work, 'engine'));
   const ours = mountOverlayIn(path.join(work, 'run'));
   bindMount(ours.merged, engine.merged);
-  const released = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir));
-  assert.ok(released !== undefined);
-  released.close();
+  const back = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir), recordingSwap());
+  assert.equal(back.released, true);
+  back.ours?.close();
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
 
 test('releaseEnginePath leaves the engine\'s own overlay alone', withWork((work) => {
   const engine = mountOverlayIn(path.join(work, 'engine'));
-  const released = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir));
-  assert.equal(released, undefined);
+  const back = releaseEnginePath(engine.merged, (overlay) => insideDir(path.join(work, 'run'), overlay.upperdir), recordingSwap());
+  assert.deepEqual(back, { released: false });
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
 
@@ -73,10 +73,10 @@ test('when sysrunc\'s overlay cannot be made, the engine\'s is mounted again ins
   const own = path.join(work, 'own');
   mkdirSync(own);
   const inLock: boolean[] = [];
-  const swap = { underLock: (fn: () => void): void => {
+  const swap = { ...recordingSwap(), underLock: (fn: () => void): void => {
     fn();
     inLock.push(isMountPoint(engine.merged));
-  }, held: () => undefined };
+  } };
   assert.throws(() => replaceEngineOverlay(ref, own, () => { throw new Error('no overlay today'); }, swap), /no overlay today/);
   assert.deepEqual(inLock, [true], 'the engine\'s overlay came back outside the lock');
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
@@ -100,7 +100,7 @@ test('sysrunc\'s overlay replacing the engine\'s is mounted inside the swap lock
   replaceEngineOverlay(ref, ours, () => {
     mountFs('tmpfs', [], ours);
     mountedInLock.push(locked);
-  }, { underLock, held: () => undefined });
+  }, { ...recordingSwap(), underLock });
   assert.deepEqual(mountedInLock, [true]);
   assert.throws(() => topOverlayAt(engine.merged), /not an overlay mount \(fs type tmpfs\)/);
 }));

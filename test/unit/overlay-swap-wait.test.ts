@@ -9,9 +9,9 @@ import path from 'node:path';
 import { mountFs } from '../../src/host/fsmount.ts';
 import { bindMount, unmount } from '../../src/host/mount.ts';
 import { topOverlayAt } from '../../src/host/overlay-mountinfo.ts';
-import { releaseEnginePath, replaceEngineOverlay, returnEngineOverlay, insideDir, type HeldOverlay, type OverlaySwap } from '../../src/manager/ownership/engine-overlay.ts';
+import { releaseEnginePath, replaceEngineOverlay, returnEngineOverlay, insideDir } from '../../src/manager/ownership/engine-overlay.ts';
 import { withMountScratch } from '../fixtures/ownership/tree.ts';
-import { mountOverlayIn, type ScratchOverlay } from '../fixtures/overlay-in.ts';
+import { mountOverlayIn, recordingSwap, type ScratchOverlay } from '../fixtures/overlay-in.ts';
 
 const withWork = (fn: (work: string) => void): (() => void) => withMountScratch('swapwait', fn);
 
@@ -48,11 +48,6 @@ function waitUntil(ok: () => boolean, what: string): void {
 
 function engineRef(engine: ScratchOverlay): Parameters<typeof replaceEngineOverlay>[0] & object {
   return { mountpoint: engine.merged, lowerdirs: engine.lowers, upperdir: engine.upper, workdir: engine.work, options: {} };
-}
-
-function recordingSwap(goneWithinMs?: number): OverlaySwap & { reports: HeldOverlay[] } {
-  const reports: HeldOverlay[] = [];
-  return { underLock: (fn) => fn(), held: (r) => reports.push(r), reports, ...(goneWithinMs !== undefined ? { goneWithinMs } : {}) };
 }
 
 test('sysrunc\'s overlay is mounted only once a process holding a file in the engine\'s overlay has let go of it', withWork((work) => {
@@ -112,15 +107,15 @@ test('at delete, the engine\'s overlay is mounted again only once a process hold
   writeFileSync(path.join(engine.merged, 'held'), 'x');
   const marker = path.join(work, 'let-go');
   const holder = holdOpen(path.join(engine.merged, 'held'), 0.3, marker);
-  const watch = releaseEnginePath(engine.merged, (m) => insideDir(run, m.upperdir));
-  assert.ok(watch !== undefined, 'sysrunc\'s overlay was not released');
   const swap = recordingSwap();
+  const back = releaseEnginePath(engine.merged, (m) => insideDir(run, m.upperdir), swap);
+  assert.ok(back.released && back.ours !== undefined, 'sysrunc\'s overlay was not released');
   const letGoBefore: boolean[] = [];
   try {
     unmount(ours.merged, { detach: true });
-    returnEngineOverlay(engineRef(engine), watch, swap, () => letGoBefore.push(existsSync(marker)));
+    returnEngineOverlay(engineRef(engine), back.ours, swap, () => letGoBefore.push(existsSync(marker)));
   } finally {
-    watch.close();
+    back.ours.close();
     letGo(holder);
   }
   assert.deepEqual(letGoBefore, [true], 'the engine\'s overlay came back while sysrunc\'s was still held');

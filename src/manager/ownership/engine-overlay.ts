@@ -14,6 +14,7 @@ import { unmount, bindMount, isMountPoint } from '../../host/mount.ts';
 import { topOverlayAt, type OverlayMount } from '../../host/overlay-mountinfo.ts';
 import { lowerdirSupport, mountOverlay } from '../../host/overlay-mount.ts';
 import { SuperblockWatch } from '../../host/superblock-watch.ts';
+import { SyscallError } from '../../host/libc.ts';
 
 /** The engine's overlay as the transform saw it (see HostAction's replaces). */
 export interface EngineOverlayRef {
@@ -51,6 +52,8 @@ export interface OverlaySwap {
   underLock(fn: () => void): void;
   /** Told when something outside sysrunc still held the outgoing overlay. */
   held(report: HeldOverlay): void;
+  /** Told when the kernel's inotify limits left no watch for the outgoing overlay (then no wait). */
+  unwatched(report: { readonly mountpoint: string; readonly outgoing: HeldOverlay['outgoing']; readonly reason: string }): void;
   /** Default OUTGOING_OVERLAY_WAIT_MS. */
   readonly goneWithinMs?: number;
 }
@@ -75,7 +78,7 @@ function isVolatile(options: Readonly<Record<string, string | true>>): boolean {
  * overlay over that work dir; it is removed here, as the kernel's documentation allows when the
  * system has not crashed since (the engine mounted it moments ago).
  */
-export function detachEngineOverlay(ref: EngineOverlayRef): SuperblockWatch {
+export function detachEngineOverlay(ref: EngineOverlayRef, swap: OverlaySwap): SuperblockWatch | undefined {
   let overlay: OverlayMount;
   try {
     overlay = parseEngineOverlay(ref.mountpoint);
@@ -85,20 +88,34 @@ export function detachEngineOverlay(ref: EngineOverlayRef): SuperblockWatch {
   if (overlay.upperdir === undefined || path.resolve(overlay.upperdir) !== ref.upperdir) {
     throw new EngineOverlayError(`the overlay at ${ref.mountpoint} has upper dir ${overlay.upperdir ?? '(none)'}, not ${ref.upperdir}: not the container's`);
   }
-  const outgoing = SuperblockWatch.of(ref.mountpoint);
+  const outgoing = watchOutgoing(ref.mountpoint, 'engine', ref.mountpoint, swap);
   try {
     unmount(ref.mountpoint, { detach: true });
     if (overlay.workdir !== undefined && isVolatile(overlay.options)) clearVolatileMarker(overlay.workdir);
   } catch (err) {
-    outgoing.close();
+    outgoing?.close();
     throw err;
   }
   return outgoing;
 }
 
+/** inotify's per-user limits, used up by other programs: a swap goes on without its wait rather than fail. */
+const INOTIFY_LIMITS = new Set(['ENOSPC', 'EMFILE', 'ENFILE', 'ENOMEM']);
+
+/** A watch on the overlay whose root is at mountRoot, set before it is unmounted; none when inotify's limits leave none. */
+function watchOutgoing(mountRoot: string, outgoing: HeldOverlay['outgoing'], mountpoint: string, swap: OverlaySwap): SuperblockWatch | undefined {
+  try {
+    return SuperblockWatch.of(mountRoot);
+  } catch (err) {
+    if (!(err instanceof SyscallError) || !INOTIFY_LIMITS.has(err.code)) throw err;
+    swap.unwatched({ mountpoint, outgoing, reason: err.message });
+    return undefined;
+  }
+}
+
 /** Returns once the outgoing overlay is gone, or after the swap's wait; either way tells swap.held when it was not gone at once. */
-function awaitGone(outgoing: SuperblockWatch, whose: HeldOverlay['outgoing'], mountpoint: string, swap: OverlaySwap): void {
-  if (outgoing.waitGone(0)) return;
+function awaitGone(outgoing: SuperblockWatch | undefined, whose: HeldOverlay['outgoing'], mountpoint: string, swap: OverlaySwap): void {
+  if (outgoing === undefined || outgoing.waitGone(0)) return;
   const start = performance.now();
   const gone = outgoing.waitGone(swap.goneWithinMs ?? OUTGOING_OVERLAY_WAIT_MS);
   swap.held({ mountpoint, outgoing: whose, waitedMs: Math.round(performance.now() - start), gone });
@@ -136,7 +153,7 @@ export function restoreEngineOverlay(ref: EngineOverlayRef): void {
  */
 export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarget: string, mountOwn: () => void, swap: OverlaySwap): void {
   if (ref === undefined) return mountOwn();
-  const engines = detachEngineOverlay(ref);
+  const engines = detachEngineOverlay(ref, swap);
   let ours: SuperblockWatch | undefined;
   try {
     swap.underLock(() => {
@@ -146,11 +163,11 @@ export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarge
     bindMount(ownTarget, ref.mountpoint, { recursive: false });
   } catch (err) {
     try {
-      if (isMountPoint(ownTarget)) ours = SuperblockWatch.of(ownTarget);
+      if (isMountPoint(ownTarget)) ours = watchOutgoing(ownTarget, 'sysrunc', ref.mountpoint, swap);
       for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
       const outgoing = ours;
       swap.underLock(() => {
-        if (outgoing !== undefined) awaitGone(outgoing, 'sysrunc', ref.mountpoint, swap);
+        awaitGone(outgoing, 'sysrunc', ref.mountpoint, swap);
         restoreEngineOverlay(ref);
       });
     } catch (restoreErr) {
@@ -158,7 +175,7 @@ export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarge
     }
     throw err;
   } finally {
-    engines.close();
+    engines?.close();
     ours?.close();
   }
 }
@@ -168,7 +185,7 @@ export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarge
  * gone, `between` (what must see no overlay over the upper dir), then the engine's overlay again,
  * both under the swap's lock.
  */
-export function returnEngineOverlay(ref: EngineOverlayRef, ours: SuperblockWatch, swap: OverlaySwap, between: () => void): void {
+export function returnEngineOverlay(ref: EngineOverlayRef, ours: SuperblockWatch | undefined, swap: OverlaySwap, between: () => void): void {
   swap.underLock(() => {
     awaitGone(ours, 'sysrunc', ref.mountpoint, swap);
     between();
@@ -184,11 +201,12 @@ function describe(err: unknown): string {
  * At delete: unmounts sysrunc's overlay from the engine's path, and only sysrunc's: one whose
  * upper dir is inside the run dir (idmap mode) or whose lower layer is the container's clone
  * (clone mode). The engine's own overlay, mounted again for a restart, is never touched.
- * When sysrunc's was there, a watch on it (returnEngineOverlay waits for it to go); the caller
- * closes it.
+ * released: sysrunc's was there; ours: a watch on it (returnEngineOverlay waits for it to go),
+ * which the caller closes.
  */
-export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean): SuperblockWatch | undefined {
-  let released: SuperblockWatch | undefined;
+export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayMount) => boolean, swap: OverlaySwap): { released: boolean; ours?: SuperblockWatch } {
+  let released = false;
+  let ours: SuperblockWatch | undefined;
   try {
     for (let i = 0; i < 16; i++) {
       // Not a mount point, not an overlay, or options sysrunc cannot read: not sysrunc's.
@@ -199,14 +217,15 @@ export function releaseEnginePath(mountpoint: string, isOurs: (overlay: OverlayM
         break;
       }
       if (!isOurs(overlay)) break;
-      released ??= SuperblockWatch.of(mountpoint);
+      if (!released) ours = watchOutgoing(mountpoint, 'sysrunc', mountpoint, swap);
+      released = true;
       unmount(mountpoint, { detach: true });
     }
   } catch (err) {
-    released?.close();
+    ours?.close();
     throw err;
   }
-  return released;
+  return ours === undefined ? { released } : { released, ours };
 }
 
 export function insideDir(dir: string, p: string | undefined): boolean {
