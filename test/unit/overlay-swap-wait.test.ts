@@ -3,8 +3,8 @@
 // process outside sysrunc still holds a file in it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mountFs } from '../../src/host/fsmount.ts';
 import { bindMount, unmount } from '../../src/host/mount.ts';
@@ -122,3 +122,18 @@ test('at delete, the engine\'s overlay is mounted again only once a process hold
   assert.deepEqual(swap.reports.map((r) => [r.outgoing, r.gone]), [['sysrunc', true]]);
   assert.equal(topOverlayAt(engine.merged).upperdir, engine.upper);
 }));
+
+test('with no inotify watch to be had, a swap and its way back go on without waiting, each saying why', () => {
+  // A user namespace of its own, whose inotify watch limit the child sets to 0.
+  const fixture = path.join(import.meta.dirname, '../fixtures/swap-without-watch.ts');
+  const scratch = path.join('/tmp', `sysrunc-swap-nowatch-${process.pid}`);
+  const child = spawnSync('unshare', ['-Urm', process.execPath, '--import', 'tsx', fixture, scratch], { encoding: 'utf8' });
+  rmSync(scratch, { recursive: true, force: true }); // its tmpfs went with the child's mount namespace
+  assert.equal(child.status, 0, child.stderr);
+  const out = JSON.parse(child.stdout) as { told: string[]; atCreate: string; released: boolean; atDelete: string; run: string; engineUpper: string };
+  assert.ok(insideDir(out.run, out.atCreate), `sysrunc's overlay is not at the engine's path: ${out.atCreate}`);
+  assert.equal(out.released, true);
+  assert.equal(out.atDelete, out.engineUpper);
+  assert.deepEqual(out.told.map((t) => t.replace(/: .*/, '')), ['unwatched engine', 'unwatched sysrunc', 'between']);
+  assert.match(out.told[0] ?? '', /inotify_add_watch .*: ENOSPC/);
+});
