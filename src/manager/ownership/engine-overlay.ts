@@ -76,7 +76,8 @@ function isVolatile(options: Readonly<Record<string, string | true>>): boolean {
  * Unmounts the engine's overlay at ref.mountpoint after checking it is an overlay over ref.upperdir.
  * A volatile overlay leaves work/incompat/volatile behind, which makes the kernel refuse any later
  * overlay over that work dir; it is removed here, as the kernel's documentation allows when the
- * system has not crashed since (the engine mounted it moments ago).
+ * system has not crashed since (the engine mounted it moments ago). Returns a watch on the
+ * unmounted overlay for the swap's wait (none when inotify's limits leave none).
  */
 export function detachEngineOverlay(ref: EngineOverlayRef, swap: OverlaySwap): SuperblockWatch | undefined {
   let overlay: OverlayMount;
