@@ -26,6 +26,10 @@ export interface Libc {
   kill(pid: number, sig: number): number;
   waitpid(pid: number, status: Buffer | null, options: number): number;
   getsockopt(fd: number, level: number, optname: number, optval: Buffer, optlen: Buffer): number;
+  inotifyInit1(flags: number): number;
+  inotifyAddWatch(fd: number, path: string, mask: number): number;
+  inotifyRmWatch(fd: number, wd: number): number;
+  poll(fds: Buffer, nfds: number, timeoutMs: number): number;
   strerror(errnum: number): string;
   /** Address of glibc's pause(), used as the body of the userns holder child. */
   pauseAddress: bigint;
@@ -133,6 +137,10 @@ function bind(): Libc {
   const kill = lib.func('int kill(int pid, int sig)');
   const waitpid = lib.func('int waitpid(int pid, void *status, int options)');
   const getsockopt = lib.func('int getsockopt(int fd, int level, int optname, void *optval, void *optlen)');
+  const inotifyInit1 = lib.func('int inotify_init1(int flags)');
+  const inotifyAddWatch = lib.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)');
+  const inotifyRmWatch = lib.func('int inotify_rm_watch(int fd, int wd)');
+  const poll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)');
   const strerror = lib.func('const char *strerror(int errnum)');
   const pauseAddress = lib.symbol('pause');
   if (typeof pauseAddress !== 'bigint') throw new Error('libc.so.6: cannot resolve pause()');
@@ -160,6 +168,10 @@ function bind(): Libc {
     kill: (pid, sig) => kill(pid, sig) as number,
     waitpid: (pid, status, options) => waitpid(pid, status, options) as number,
     getsockopt: (fd, level, optname, optval, optlen) => getsockopt(fd, level, optname, optval, optlen) as number,
+    inotifyInit1: (flags) => inotifyInit1(flags) as number,
+    inotifyAddWatch: (fd, p, mask) => inotifyAddWatch(fd, p, mask) as number,
+    inotifyRmWatch: (fd, wd) => inotifyRmWatch(fd, wd) as number,
+    poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs) as number,
     strerror: (errnum) => strerror(errnum) as string,
     pauseAddress,
     syscallAddress,

@@ -11,8 +11,7 @@
 // user (fs.inotify.max_user_instances, 128 by default, shared with every other root process), and
 // a create must not fail because other programs used them up.
 import { readSync } from 'node:fs';
-import { loadKoffi } from './koffi-module.ts';
-import { libc, sysFail } from './libc.ts';
+import { lastErrno, libc, sysFail } from './libc.ts';
 
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
@@ -25,35 +24,6 @@ const EINTR = 4;
 /** struct inotify_event: int wd; uint32 mask, cookie, len; char name[len]. */
 const EVENT_HEADER = 16;
 
-interface Native {
-  inotifyInit1(flags: number): number;
-  inotifyAddWatch(fd: number, path: string, mask: number): number;
-  inotifyRmWatch(fd: number, wd: number): number;
-  poll(fds: Buffer, nfds: number, timeoutMs: number): number;
-  errno(): number;
-}
-
-let loaded: Native | undefined;
-
-function native(): Native {
-  if (loaded) return loaded;
-  libc(); // first, so SyscallError messages carry strerror() text
-  const koffi = loadKoffi();
-  const c = koffi.load('libc.so.6');
-  const inotifyInit1 = c.func('int inotify_init1(int flags)');
-  const inotifyAddWatch = c.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)');
-  const inotifyRmWatch = c.func('int inotify_rm_watch(int fd, int wd)');
-  const poll = c.func('int poll(void *fds, unsigned long nfds, int timeout)');
-  loaded = {
-    inotifyInit1: (flags) => inotifyInit1(flags) as number,
-    inotifyAddWatch: (fd, p, mask) => inotifyAddWatch(fd, p, mask) as number,
-    inotifyRmWatch: (fd, wd) => inotifyRmWatch(fd, wd) as number,
-    poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs) as number,
-    errno: () => koffi.errno(),
-  };
-  return loaded;
-}
-
 /**
  * The shared instance, the descriptors of its open watches and those of them whose superblock went
  * (wds are not reused until they wrap around).
@@ -62,7 +32,7 @@ let instance: { readonly fd: number; readonly open: Set<number>; readonly gone: 
 
 function sharedInstance(): NonNullable<typeof instance> {
   if (instance) return instance;
-  const fd = native().inotifyInit1(IN_NONBLOCK | IN_CLOEXEC);
+  const fd = libc().inotifyInit1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd === -1) throw sysFail('inotify_init1');
   instance = { fd, open: new Set(), gone: new Set() };
   return instance;
@@ -98,7 +68,7 @@ export class SuperblockWatch {
   static of(mountRoot: string): SuperblockWatch {
     const inst = sharedInstance();
     // Any event bit will do: IN_UNMOUNT and IN_IGNORED come unasked.
-    const wd = native().inotifyAddWatch(inst.fd, mountRoot, IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
+    const wd = libc().inotifyAddWatch(inst.fd, mountRoot, IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
     if (wd === -1) throw sysFail('inotify_add_watch', mountRoot);
     // One inode watched twice would share a descriptor; a swap watches one outgoing overlay at a time.
     inst.open.add(wd);
@@ -116,7 +86,7 @@ export class SuperblockWatch {
       const pollfd = Buffer.alloc(8);
       pollfd.writeInt32LE(sharedInstance().fd, 0);
       pollfd.writeInt16LE(POLLIN, 4);
-      if (native().poll(pollfd, 1, left) === -1 && native().errno() !== EINTR) throw sysFail('poll', 'inotify');
+      if (libc().poll(pollfd, 1, left) === -1 && lastErrno() !== EINTR) throw sysFail('poll', 'inotify');
     }
   }
 
@@ -126,6 +96,6 @@ export class SuperblockWatch {
     this.closed = true;
     const inst = sharedInstance();
     inst.open.delete(this.wd);
-    if (!inst.gone.delete(this.wd)) native().inotifyRmWatch(inst.fd, this.wd); // EINVAL if it went meanwhile: fine
+    if (!inst.gone.delete(this.wd)) libc().inotifyRmWatch(inst.fd, this.wd); // EINVAL if it went meanwhile: fine
   }
 }

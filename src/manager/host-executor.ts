@@ -9,6 +9,7 @@ import type { HostAction, IdMapping } from '../manager-api/v1.ts';
 import { bindMountFd, idmappedBindMountFd, isMountPoint, makePrivate, unmount } from '../host/mount.ts';
 import { withPinnedPath, type PinnedPath } from '../host/pinned-path.ts';
 import { lowerdirSupport, mountOverlay } from '../host/overlay-mount.ts';
+import type { OverlayMount } from '../host/overlay-mountinfo.ts';
 import { insideDir, releaseEnginePath, replaceEngineOverlay, returnEngineOverlay, type EngineOverlayRef, type HeldOverlay, type OverlaySwap } from './ownership/engine-overlay.ts';
 import { withMountNamespaceLock } from '../host/mount-ns-lock.ts';
 import { UsernsFds } from './userns-fds.ts';
@@ -111,15 +112,11 @@ export class HostExecutor {
         return undoMountTarget(ctx, action.target);
       case 'overlay-mount': {
         // Only an overlay whose upper dir is in this run dir is sysrunc's (idmapped upper view).
-        const engine = action.replaces;
-        const back = engine && releaseEnginePath(engine.mountpoint, (m) => insideDir(ctx.runDir, m.upperdir), this.swap(ctx));
-        return this.handBack(ctx, engine, back, () => clearTarget(ctx, action.target), () => this.o.storeVolumes?.returnToLayer(ctx.id));
+        return this.handBack(ctx, action.replaces, (m) => insideDir(ctx.runDir, m.upperdir), () => clearTarget(ctx, action.target), () => this.o.storeVolumes?.returnToLayer(ctx.id));
       }
       case 'rootfs-clone': {
         const clone = this.o.cloner.mergedPath(ctx.id);
-        const engine = action.replaces;
-        const back = engine && releaseEnginePath(engine.mountpoint, (m) => m.lowerdirs.length === 1 && m.lowerdirs[0] === clone, this.swap(ctx));
-        return this.handBack(ctx, engine, back, () => clearTarget(ctx, action.target), () => {
+        return this.handBack(ctx, action.replaces, (m) => m.lowerdirs.length === 1 && m.lowerdirs[0] === clone, () => clearTarget(ctx, action.target), () => {
           // docker commit, docker cp and docker diff read the upper dir of a stopped container.
           this.o.cloner.chownUpper(ctx.id, action.upperdir, idOffset(ctx), rangeSize(ctx), 'revert', action.keepOwnership);
           this.o.cloner.unmountClone(ctx.id);
@@ -133,14 +130,16 @@ export class HostExecutor {
   }
 
   /**
-   * The rest of an undo once sysrunc's overlay left the engine's path (back: releaseEnginePath's
-   * answer, when there was a swap): clearTarget unmounts it from the run dir, then, once it is
-   * gone, `between` and the engine's overlay again (engine-overlay.ts's returnEngineOverlay).
+   * The end of an overlay's undo. With a swap (engine), sysrunc's overlay (isOurs tells it) leaves
+   * the engine's path first. clearTarget unmounts it from the run dir; then, once it is gone,
+   * `between` and the engine's overlay again (engine-overlay.ts's returnEngineOverlay).
    */
-  private handBack(ctx: ContainerContext, engine: EngineOverlayRef | undefined, back: ReturnType<typeof releaseEnginePath> | undefined, clearTarget: () => void, between: () => void): void {
+  private handBack(ctx: ContainerContext, engine: EngineOverlayRef | undefined, isOurs: (overlay: OverlayMount) => boolean, clearTarget: () => void, between: () => void): void {
+    const swap = this.swap(ctx);
+    const back = engine && releaseEnginePath(engine.mountpoint, isOurs, swap);
     try {
       clearTarget();
-      if (engine !== undefined && back?.released === true) returnEngineOverlay(engine, back.ours, this.swap(ctx), between);
+      if (engine !== undefined && back?.released === true) returnEngineOverlay(engine, back.ours, swap, between);
       else between();
     } finally {
       back?.ours?.close();

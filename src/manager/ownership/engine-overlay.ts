@@ -166,9 +166,8 @@ export function replaceEngineOverlay(ref: EngineOverlayRef | undefined, ownTarge
     try {
       if (isMountPoint(ownTarget)) ours = watchOutgoing(ownTarget, 'sysrunc', ref.mountpoint, swap);
       for (let i = 0; i < 16 && isMountPoint(ownTarget); i++) unmount(ownTarget, { detach: true });
-      const outgoing = ours;
       swap.underLock(() => {
-        awaitGone(outgoing, 'sysrunc', ref.mountpoint, swap);
+        awaitGone(ours, 'sysrunc', ref.mountpoint, swap);
         restoreEngineOverlay(ref);
       });
     } catch (restoreErr) {
