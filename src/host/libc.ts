@@ -30,6 +30,10 @@ export interface Libc {
   inotifyAddWatch(fd: number, path: string, mask: number): number;
   inotifyRmWatch(fd: number, wd: number): number;
   poll(fds: Buffer, nfds: number, timeoutMs: number): number;
+  /** poll(2) on one of libuv's threads: done gets its result (errno, on -1, as errno() there cannot tell). */
+  pollAsync(fds: Buffer, nfds: number, timeoutMs: number, done: (result: number) => void): void;
+  pidfdOpen(pid: number, flags: number): number;
+  eventfd(initval: number, flags: number): number;
   strerror(errnum: number): string;
   /** Address of glibc's pause(), used as the body of the userns holder child. */
   pauseAddress: bigint;
@@ -90,9 +94,9 @@ export const CLONE_NEWUSER = 0x10000000;
 // The mount API syscalls were added after the syscall tables were unified, so
 // x86_64 and aarch64 share these numbers.
 // pause(2) is x86_64's own (aarch64 has none).
-const SYSCALLS: Readonly<Record<string, { openTree: number; moveMount: number; mountSetattr: number; pause?: number }>> = {
-  x64: { openTree: 428, moveMount: 429, mountSetattr: 442, pause: 34 },
-  arm64: { openTree: 428, moveMount: 429, mountSetattr: 442 },
+const SYSCALLS: Readonly<Record<string, { openTree: number; moveMount: number; mountSetattr: number; pidfdOpen: number; pause?: number }>> = {
+  x64: { openTree: 428, moveMount: 429, mountSetattr: 442, pidfdOpen: 434, pause: 34 },
+  arm64: { openTree: 428, moveMount: 429, mountSetattr: 442, pidfdOpen: 434 },
 };
 
 let loaded: Libc | undefined;
@@ -141,6 +145,7 @@ function bind(): Libc {
   const inotifyAddWatch = lib.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)');
   const inotifyRmWatch = lib.func('int inotify_rm_watch(int fd, int wd)');
   const poll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)');
+  const eventfd = lib.func('int eventfd(unsigned int initval, int flags)');
   const strerror = lib.func('const char *strerror(int errnum)');
   const pauseAddress = lib.symbol('pause');
   if (typeof pauseAddress !== 'bigint') throw new Error('libc.so.6: cannot resolve pause()');
@@ -172,6 +177,11 @@ function bind(): Libc {
     inotifyAddWatch: (fd, p, mask) => inotifyAddWatch(fd, p, mask) as number,
     inotifyRmWatch: (fd, wd) => inotifyRmWatch(fd, wd) as number,
     poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs) as number,
+    pollAsync: (fds, nfds, timeoutMs, done) => {
+      poll.async(fds, nfds, timeoutMs, (err: unknown, result: number) => done(err === null || err === undefined ? result : -1));
+    },
+    pidfdOpen: (pid, flags) => Number(syscall(nr.pidfdOpen, 'int', pid, 'unsigned int', flags)),
+    eventfd: (initval, flags) => eventfd(initval, flags) as number,
     strerror: (errnum) => strerror(errnum) as string,
     pauseAddress,
     syscallAddress,

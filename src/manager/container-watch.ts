@@ -4,11 +4,15 @@
 // which removes the state a moment before it exits (the caller is polled while it runs without state).
 // Either way the manager is asked to release the container; the periodic sweep stays the backstop
 // for anything missed (a watch that failed, a manager restarted in between).
+// It also sees a container's processes end, before runc's delete: once runc has the container, its
+// init process is watched (a pidfd), where the container made its own pid and mount namespaces.
 import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { processIsAlive } from './liveness.ts';
-import type { ContainerTracker } from './service.ts';
+import { processIsAlive, type KnownProcess } from './liveness.ts';
+import { readRuncInit } from '../oci/runtime-state.ts';
+import { ProcessExitWatch } from '../host/process-exit-watch.ts';
+import type { ContainerTracker } from './service-options.ts';
 
 interface Tracked {
   readonly runtimeRoot: string;
@@ -16,6 +20,10 @@ interface Tracked {
   readonly shimStartTime: string;
   /** No runc state (not written yet, or removed already) while its caller runs: the caller's exit decides. */
   pending: boolean;
+  /** Its init process was looked at (watched, or found not to be worth watching). */
+  initSeen: boolean;
+  /** The init process watched, if it is. */
+  init?: KnownProcess;
 }
 
 export interface ContainerWatchOptions {
@@ -24,24 +32,40 @@ export interface ContainerWatchOptions {
   readonly log: Logger;
   /** How often pending creates' callers are looked at, in ms. */
   readonly pollMs?: number;
+  /**
+   * Told when the init process of a container runc has, in pid and mount namespaces of its own,
+   * exits: none of its processes is left (unset: inits are not watched).
+   */
+  readonly exited?: (id: string, init: KnownProcess) => void;
 }
 
 export class ContainerWatch implements ContainerTracker {
   private readonly tracked = new Map<string, Tracked>();
   private readonly watchers = new Map<string, FSWatcher>();
   private poller: NodeJS.Timeout | undefined;
+  private readonly inits: ProcessExitWatch | undefined;
 
-  constructor(private readonly o: ContainerWatchOptions) {}
+  constructor(private readonly o: ContainerWatchOptions) {
+    const exited = o.exited;
+    this.inits = exited && new ProcessExitWatch((id) => {
+      const init = this.tracked.get(id)?.init;
+      if (init !== undefined) exited(id, init);
+    });
+  }
 
   track(record: { id: string; runtimeRoot: string; shimPid: number; shimStartTime: string }): void {
+    this.inits?.unwatch(record.id);
     const pending = !existsSync(path.join(record.runtimeRoot, record.id, 'state.json'));
-    this.tracked.set(record.id, { runtimeRoot: record.runtimeRoot, shimPid: record.shimPid, shimStartTime: record.shimStartTime, pending });
+    const t: Tracked = { runtimeRoot: record.runtimeRoot, shimPid: record.shimPid, shimStartTime: record.shimStartTime, pending, initSeen: false };
+    this.tracked.set(record.id, t);
     this.watchRoot(record.runtimeRoot);
     if (pending) this.startPolling();
+    else this.watchInit(record.id, t);
   }
 
   untrack(id: string): void {
     this.tracked.delete(id);
+    this.inits?.unwatch(id);
   }
 
   /** Tracked, with its runtime root watched: its going is seen (inotify, or the caller's exit). */
@@ -51,6 +75,7 @@ export class ContainerWatch implements ContainerTracker {
   }
 
   close(): void {
+    this.inits?.close();
     if (this.poller !== undefined) clearTimeout(this.poller);
     this.poller = undefined;
     for (const w of this.watchers.values()) w.close();
@@ -81,6 +106,7 @@ export class ContainerWatch implements ContainerTracker {
   private check(id: string, t: Tracked): void {
     if (existsSync(path.join(t.runtimeRoot, id, 'state.json'))) {
       t.pending = false;
+      this.watchInit(id, t);
       return;
     }
     // No state, but its caller still runs: a create not at runc yet, or a runc that removes the
@@ -93,6 +119,21 @@ export class ContainerWatch implements ContainerTracker {
     }
     t.pending = false;
     this.o.maybeGone(id);
+  }
+
+  /** Once runc has the container: its init is watched if, once it exits, nothing of the container is left running. */
+  private watchInit(id: string, t: Tracked): void {
+    if (this.inits === undefined || t.initSeen) return;
+    t.initSeen = true;
+    const init = readRuncInit(t.runtimeRoot, id);
+    const startTime = init?.startTime;
+    if (init === undefined || startTime === undefined || !init.ownPidAndMountNamespaces) return;
+    try {
+      t.init = { pid: init.pid, startTime };
+      this.inits.watch(id, init.pid, () => processIsAlive(init.pid, startTime));
+    } catch (err) {
+      this.o.log.warn({ id, pid: init.pid, err: (err as Error).message }, "cannot watch the container's init process; what its exit would undo early waits for runc's delete");
+    }
   }
 
   private startPolling(pending = 1): void {

@@ -133,6 +133,9 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     maybeGone: (id) => {
       void queue.run(() => service?.releaseIfGone(id)).catch((err: unknown) => log.error({ id, err: String(err) }, 'release of a container gone failed'));
     },
+    exited: (id, init) => {
+      void queue.run(() => service?.containerExited(id, init)).catch((err: unknown) => log.error({ id, err: String(err) }, "hand-back at a container's exit failed"));
+    },
   });
   const volumes = new VolumeManager({ root: path.join(o.stateDir, 'volumes'), stateFile: path.join(o.stateDir, 'volumes.json') });
   // Store volumes kept in the layer live beside it while sysrunc's overlay is over it (issue 25).

@@ -13,3 +13,9 @@ export function processIsAlive(pid: number, startTime: string): boolean {
   const stat = readProcStat(pid);
   return stat !== undefined && stat.startTime === startTime && stat.state !== 'Z' && stat.state !== 'X';
 }
+
+/** A process known by its pid and start time (a container's init the manager watches). */
+export interface KnownProcess {
+  readonly pid: number;
+  readonly startTime: string;
+}

@@ -7,12 +7,13 @@ import { faultPoint } from '../testing/fault.ts';
 import { SYSRUNC_VERSION } from '../common/version.ts';
 import { checkCallerMappings } from './caller-mappings.ts';
 import { containerRoot } from './host-executor.ts';
-import { processIsAlive, runcKnowsContainer } from './liveness.ts';
+import { processIsAlive, runcKnowsContainer, type KnownProcess } from './liveness.ts';
 import { decideOwnership, OwnershipUnavailableError, type OwnershipDecision } from './ownership/decide.ts';
 import { prepareContainer } from './prepare.ts';
 import { rangeKeyOf, type ContainerRecord } from './registry.ts';
 import { makeRunDir } from './run-dirs.ts';
 import { releaseEngineSide, saveRecord, type RunDirRest } from './release-record.ts';
+import { handBackAtExit } from './exit-hand-back.ts';
 import { ServiceError } from './service-error.ts';
 import { RUN_DIRS, type ServiceOptions } from './service-options.ts';
 import { listContainers, managerStatus } from './service-queries.ts';
@@ -23,6 +24,9 @@ import { skipSharedChowns } from './shared-chowns.ts';
 
 export { ServiceError };
 export type { ContainerTracker, ServiceOptions } from './service-options.ts';
+
+/** How long the run dir's part of a release the watch started waits for the delete's own call (ms). */
+const DELETE_CALL_GRACE_MS = 20;
 
 export class ManagerService {
   /** Releases under way, by id, until every part is done. */
@@ -71,7 +75,16 @@ export class ManagerService {
     // Released already but for the run dir's part, which is queued.
     if (record === undefined || record.stopped === true || this.runDirRests.has(id)) return;
     if (runcKnowsContainer(record.runtimeRoot, record.id) || processIsAlive(record.shimPid, record.shimStartTime)) return;
-    await this.releaseOnce(record, { keep: true, answerFirst: true });
+    // runc removes its state just before it exits, and a synchronous delete's call comes right
+    // after: the run dir's part waits a moment, so that call finds the manager's thread free.
+    await this.releaseOnce(record, { keep: true, answerFirst: true, restAfterMs: DELETE_CALL_GRACE_MS });
+  }
+
+  /** The watch saw the container's init exit: what the engine depends on goes back now (exit-hand-back.ts). */
+  containerExited(id: string, init: KnownProcess): void {
+    const record = this.o.registry.get(id);
+    if (record === undefined || this.releasing.has(id) || this.runDirRests.has(id)) return;
+    handBackAtExit(this.o, record, init);
   }
 
   /** Resolves when no release is under way (called outside the request queue). */
@@ -327,12 +340,12 @@ export class ManagerService {
    * resolves once the engine's part is done; otherwise once everything is. A release of a container
    * whose rest is still to come runs that rest now (the queued task then finds it done).
    */
-  private async releaseOnce(record: ContainerRecord, how: { keep: boolean; answerFirst?: boolean }): Promise<void> {
+  private async releaseOnce(record: ContainerRecord, how: { keep: boolean; answerFirst?: boolean; restAfterMs?: number }): Promise<void> {
     const pending = this.runDirRests.get(record.id);
     if (pending !== undefined) return pending.run();
     const answerFirst = how.answerFirst === true && this.o.afterRequest !== undefined;
     const engineSide = releaseEngineSide(this.o, record, { keep: how.keep, splitRunDir: answerFirst });
-    const whole = engineSide.then((rest) => (rest === undefined ? undefined : this.finishLater(record.id, rest)));
+    const whole = engineSide.then((rest) => (rest === undefined ? undefined : this.finishLater(record.id, rest, how.restAfterMs ?? 0)));
     this.releasing.set(record.id, whole);
     this.engineSides.set(record.id, engineSide);
     void whole
@@ -347,12 +360,16 @@ export class ManagerService {
     await (answerFirst ? engineSide : whole);
   }
 
-  /** The run dir's part of a release, queued after the current request; run at most once. */
-  private finishLater(id: string, rest: RunDirRest): Promise<void> {
+  /**
+   * The run dir's part of a release, queued after the current request (after delayMs, if given);
+   * run at most once (a release of the same id meanwhile runs it at once).
+   */
+  private finishLater(id: string, rest: RunDirRest, delayMs: number): Promise<void> {
     let ran: Promise<void> | undefined;
     const run = (): Promise<void> => (ran ??= rest().finally(() => this.runDirRests.delete(id)));
     this.runDirRests.set(id, { run });
-    const queued = this.o.afterRequest?.(run) ?? run();
+    const queue = (): Promise<void> => this.o.afterRequest?.(run) ?? run();
+    const queued = delayMs === 0 ? queue() : new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(queue);
     return queued.catch((err: unknown) => {
       this.o.log.error({ id, err: (err as Error).message }, 'release of the run dir failed; the sweep tries again');
       throw err;

@@ -3,9 +3,9 @@
 // by the user namespace that owns it, so a joiner must join that sysrunc container's user namespace
 // too, with the same mappings. Which container owns a namespace is read off the kernel: the inode
 // of /proc/<init pid>/ns/<type> of each container the manager prepared.
-import { readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { statSync } from 'node:fs';
 import type { Spec } from '../oci/spec.ts';
+import { readRuncInit } from '../oci/runtime-state.ts';
 import type { ContainerRecord } from './registry.ts';
 import { ServiceError } from './service-error.ts';
 import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
@@ -76,7 +76,7 @@ function cachedInitPid(record: ContainerRecord): number | undefined {
   const key = lifeKey(record);
   const known = initPids.get(key);
   if (known !== undefined) return known;
-  const pid = runcInitPid(record);
+  const pid = readRuncInit(record.runtimeRoot, record.id)?.pid;
   if (pid !== undefined) initPids.set(key, pid);
   return pid;
 }
@@ -85,16 +85,6 @@ function cachedInitPid(record: ContainerRecord): number | undefined {
 function forgetInitPidsExcept(records: readonly ContainerRecord[]): void {
   const live = new Set(records.map(lifeKey));
   for (const key of initPids.keys()) if (!live.has(key)) initPids.delete(key);
-}
-
-/** The init pid runc recorded for a container (state.json, written by runc at create). */
-function runcInitPid(record: ContainerRecord): number | undefined {
-  try {
-    const state = JSON.parse(readFileSync(path.join(record.runtimeRoot, record.id, 'state.json'), 'utf8')) as { init_process_pid?: unknown };
-    return typeof state.init_process_pid === 'number' && state.init_process_pid > 0 ? state.init_process_pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 interface Inode {

@@ -123,6 +123,65 @@ test('a synchronous delete returns with the engine\'s overlay back at its path a
   }
 });
 
+/** The manager's log line for id's engine overlay returned at its exit (exit-hand-back.ts). */
+const handedBackAtExit = (id: string) => new RegExp(`"id":"${id}"[^\\n]*"msg":"returned the engine's overlay at the container's exit"`);
+
+/** The overlays sysrunc still has mounted for id in its run dir. */
+const ownOverlaysOf = (id: string) => mountsUnder([rig.mgr.runDir]).filter((m) => m.includes(`/${id}/`) && topOverlayUpperdir(m) !== undefined);
+
+test('once a container\'s processes are gone, the engine\'s overlay is back at its path before runc\'s delete is called; the delete then releases the rest', async () => {
+  const id = 'exit-engine';
+  const mark = rig.mgr.log().length;
+  const box = await onEngineOverlay(id);
+  try {
+    await waitForLog(rig.mgr, handedBackAtExit(id), mark);
+    assert.ok(rig.runcIds().includes(id), 'runc still has the container');
+    assertEngineOverlayBack(box.rootfs);
+    assert.deepEqual(ownOverlaysOf(id), [], "sysrunc's own overlay is gone");
+    const out = await sysrunc(['delete', id]);
+    assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
+    assertEngineOverlayBack(box.rootfs);
+    removeEngineLayer(box.bundle);
+    await waitForLog(rig.mgr, new RegExp(`"id":"${id}"[^\\n]*"msg":"released container"`), mark);
+    await assertNothingLeft(rig.mgr, id);
+  } finally {
+    removeEngineLayer(box.bundle);
+  }
+});
+
+test('a container in another container\'s pid namespace keeps sysrunc\'s overlay after its init exits, until its delete', async () => {
+  const [owner, joiner, control] = ['pidns-owner', 'pidns-joiner', 'pidns-control'];
+  const a = await makeBundle(path.join(rig.work, owner), rig.rootfs, ['sleep', '100000']);
+  assert.equal((await sysrunc(['run', '-d', '--bundle', a.bundle, owner])).exitCode, 0);
+  const ownerPid = Number(JSON.parse((await sysrunc(['state', owner])).stdout).pid);
+  const b = await makeBundle(path.join(rig.work, joiner), rig.rootfs, ['sleep', '100000']);
+  const config = JSON.parse(readFileSync(path.join(b.bundle, 'config.json'), 'utf8')) as { linux: { namespaces: Array<{ type: string; path?: string }> } };
+  config.linux.namespaces = config.linux.namespaces.map((ns) => (ns.type === 'pid' ? { type: 'pid', path: `/proc/${ownerPid}/ns/pid` } : ns));
+  writeFileSync(path.join(b.bundle, 'config.json'), JSON.stringify(config));
+  const { rootfs } = mountEngineOverlay(b.bundle);
+  let controlBundle: string | undefined;
+  try {
+    const mark = rig.mgr.log().length;
+    const created = await sysrunc(['run', '-d', '--bundle', b.bundle, joiner]);
+    assert.equal(created.exitCode, 0, created.stderr);
+    await sysrunc(['kill', joiner, 'KILL']);
+    // A container in a pid namespace of its own, killed after it: once its overlay is back, the
+    // joiner's init exit has long been seen (it was never watched, decided at its create).
+    controlBundle = (await onEngineOverlay(control)).bundle;
+    await waitForLog(rig.mgr, handedBackAtExit(control), mark);
+    assert.doesNotMatch(rig.mgr.log().slice(mark), handedBackAtExit(joiner));
+    assert.ok(topOverlayUpperdir(rootfs)?.startsWith(`${rig.mgr.runDir}/`), "sysrunc's overlay is still at the engine's path");
+    assert.equal((await sysrunc(['delete', '--force', joiner])).exitCode, 0);
+    assertEngineOverlayBack(rootfs);
+  } finally {
+    await sysrunc(['delete', '--force', joiner]);
+    await sysrunc(['delete', '--force', control]);
+    await sysrunc(['delete', '--force', owner]);
+    removeEngineLayer(b.bundle);
+    if (controlBundle !== undefined) removeEngineLayer(controlBundle);
+  }
+});
+
 test('a manager killed -9 after a synchronous delete\'s engine part, before its run dir part, leaves nothing once restarted', async () => {
   const id = 'sync-engine-killed';
   const box = await onEngineOverlay(id);
