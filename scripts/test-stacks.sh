@@ -154,7 +154,7 @@ echo
 printf '%-24s' "check"
 for stack in "${stacks[@]}"; do printf ' | %-16s' "$stack"; done
 echo
-for fact in kernel runc containerd docker podman cgroup ownership; do
+for fact in kernel runc containerd docker podman cgroup ownership exit-hand-backs; do
 	printf '%-24s' "  $fact"
 	for stack in "${stacks[@]}"; do printf ' | %-16.16s' "${facts[$stack:$fact]:--}"; done
 	echo

@@ -492,5 +492,7 @@ esac
 check nothing-left check_nothing_left
 report "FACT ownership $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -o '"ownership":{"mode":"[a-z]*","reason":"[^"]*"' | tail -1 | sed 's/.*"mode":"\([a-z]*\)","reason":"\(.*\)"$/\1 (\2)/')"
 report "FACT features-runc $(sysrunc features 2>/dev/null | tr -d '\n ' | cut -c1-120)"
+# How many containers had the engine's overlay back at their exit, before runc's delete (issue 24).
+report "FACT exit-hand-backs $(journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -c "returned the engine's overlay at the container's exit")"
 journalctl -u sysrunc-mgr --no-pager -o cat 2>/dev/null | grep -i -E '"level":(40|50)' | tail -5 | cut -c1-400
 report DONE
