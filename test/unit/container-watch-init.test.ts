@@ -1,0 +1,99 @@
+// The container watch (src/manager/container-watch.ts) also reports the exit of a container's init
+// once runc's state names it, for a container with pid and mount namespaces of its own: the manager
+// then returns the engine's overlay before runc's delete (exit-hand-back.ts). Real processes stand
+// in for the inits (not children of the test) and a temp dir for runc's root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { ContainerWatch } from '../../src/manager/container-watch.ts';
+import { processStartTime, type KnownProcess } from '../../src/manager/liveness.ts';
+
+/** A bound against hanging only. */
+const BOUND_MS = 10_000;
+
+const OWN = ['NEWNS', 'NEWPID', 'NEWUSER'].map((type) => ({ type, path: '' }));
+
+/** A `sleep` whose parent has exited, standing in for a container's init. */
+function orphanSleep(): KnownProcess {
+  const pid = Number(execFileSync('sh', ['-c', 'sleep 1000 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).trim());
+  const startTime = processStartTime(pid);
+  assert.ok(startTime !== undefined, `sleep ${pid} is not running`);
+  return { pid, startTime };
+}
+
+function setup(): { root: string; watch: ContainerWatch; exits: Array<{ id: string; init: KnownProcess }>; exitOf(id: string): Promise<void>; dispose(): void } {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'sysrunc-watch-init-'));
+  const exits: Array<{ id: string; init: KnownProcess }> = [];
+  const waiters = new Map<string, () => void>();
+  const watch = new ContainerWatch({
+    log: pino({ level: 'silent' }),
+    maybeGone: () => {},
+    exited: (id, init) => {
+      exits.push({ id, init });
+      waiters.get(id)?.();
+    },
+  });
+  return {
+    root,
+    watch,
+    exits,
+    exitOf: (id) =>
+      new Promise<void>((resolve, reject) => {
+        if (exits.some((e) => e.id === id)) return resolve();
+        const timer = setTimeout(() => reject(new Error(`no exit of ${id}'s init reported within ${BOUND_MS} ms; reported: ${JSON.stringify(exits)}`)), BOUND_MS);
+        waiters.set(id, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+    dispose: () => {
+      watch.close();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Tracks id as a create in flight (its caller alive), then writes runc's state naming init, as runc create does. */
+function createdWith(s: ReturnType<typeof setup>, id: string, init: KnownProcess, namespaces: ReadonlyArray<{ type: string; path: string }>, shim: KnownProcess): void {
+  s.watch.track({ id, runtimeRoot: s.root, shimPid: shim.pid, shimStartTime: shim.startTime });
+  mkdirSync(path.join(s.root, id));
+  writeFileSync(path.join(s.root, id, 'state.json'), JSON.stringify({ init_process_pid: init.pid, init_process_start: Number(init.startTime), config: { namespaces } }));
+}
+
+test("the exit of a container's init is reported, with its pid and start time, once runc's state names it", async () => {
+  const s = setup();
+  const [shim, init] = [orphanSleep(), orphanSleep()];
+  try {
+    createdWith(s, 'own', init, OWN, shim);
+    // The watch looks at pending creates every 20 ms: the state is seen, then its init watched.
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(init.pid, 'SIGKILL');
+    await s.exitOf('own');
+    assert.deepEqual(s.exits, [{ id: 'own', init }]);
+  } finally {
+    for (const p of [shim, init]) process.kill(p.pid, 'SIGKILL');
+    s.dispose();
+  }
+});
+
+test("the init of a container in another's pid namespace is not watched", async () => {
+  const s = setup();
+  const [shim, joinerInit, controlInit] = [orphanSleep(), orphanSleep(), orphanSleep()];
+  try {
+    createdWith(s, 'joiner', joinerInit, OWN.map((ns) => (ns.type === 'NEWPID' ? { type: 'NEWPID', path: '/proc/1/ns/pid' } : ns)), shim);
+    createdWith(s, 'control', controlInit, OWN, shim);
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(joinerInit.pid, 'SIGKILL');
+    process.kill(controlInit.pid, 'SIGKILL');
+    // Both inits were looked at together; once the control's exit is in, the joiner's would be too.
+    await s.exitOf('control');
+    assert.deepEqual(s.exits.map((e) => e.id), ['control']);
+  } finally {
+    for (const p of [shim, joinerInit, controlInit]) process.kill(p.pid, 'SIGKILL');
+    s.dispose();
+  }
+});
