@@ -30,7 +30,7 @@ export interface Libc {
   inotifyAddWatch(fd: number, path: string, mask: number): number;
   inotifyRmWatch(fd: number, wd: number): number;
   poll(fds: Buffer, nfds: number, timeoutMs: number): number;
-  /** poll(2) on one of libuv's threads: done gets its result (errno, on -1, as errno() there cannot tell). */
+  /** poll(2) on one of libuv's threads: done gets its result (-1 on failure; that thread's errno is not ours to read). */
   pollAsync(fds: Buffer, nfds: number, timeoutMs: number, done: (result: number) => void): void;
   pidfdOpen(pid: number, flags: number): number;
   eventfd(initval: number, flags: number): number;
@@ -62,6 +62,25 @@ export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
+
+/** struct pollfd: int fd; short events; short revents. */
+const POLLFD_SIZE = 8;
+export const POLLIN = 1;
+
+/** A struct pollfd array asking POLLIN of each fd, for poll() and pollAsync(). */
+export function pollfdsIn(fds: readonly number[]): Buffer {
+  const buf = Buffer.alloc(POLLFD_SIZE * fds.length);
+  fds.forEach((fd, i) => {
+    buf.writeInt32LE(fd, POLLFD_SIZE * i);
+    buf.writeInt16LE(POLLIN, POLLFD_SIZE * i + 4);
+  });
+  return buf;
+}
+
+/** The fd and the revents poll() left in entry i of a pollfdsIn array. */
+export function pollfdAt(buf: Buffer, i: number): { fd: number; revents: number } {
+  return { fd: buf.readInt32LE(POLLFD_SIZE * i), revents: buf.readInt16LE(POLLFD_SIZE * i + 6) };
+}
 
 export const OPEN_TREE_CLONE = 1;
 export const OPEN_TREE_CLOEXEC = O_CLOEXEC;

@@ -4,14 +4,7 @@
 // process is started per container. An eventfd in the same poll wakes it when the set changes; with
 // nothing watched, nothing is polled, and nothing keeps the process alive.
 import { closeSync, readSync, writeSync } from 'node:fs';
-import { libc, sysFail } from './libc.ts';
-
-const POLLIN = 1;
-const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
-/** struct pollfd: int fd; short events; short revents. */
-const POLLFD_SIZE = 8;
-const ESRCH = 3;
+import { libc, O_CLOEXEC, O_NONBLOCK, pollfdAt, pollfdsIn, POLLIN, sysFail } from './libc.ts';
 
 export class ProcessExitWatch {
   /** Watched processes' pidfds, by the caller's key. */
@@ -37,7 +30,7 @@ export class ProcessExitWatch {
     const pidfd = libc().pidfdOpen(pid, 0);
     if (pidfd === -1) {
       const err = sysFail('pidfd_open', `pid ${pid}`);
-      if (err.errno !== ESRCH) throw err;
+      if (err.code !== 'ESRCH') throw err;
       setImmediate(() => this.exited(key));
       return;
     }
@@ -97,13 +90,8 @@ export class ProcessExitWatch {
       this.wake = fd;
     }
     const keys = [...this.pidfds.keys()];
-    const fds = Buffer.alloc(POLLFD_SIZE * (keys.length + 1));
-    fds.writeInt32LE(this.wake, 0);
-    fds.writeInt16LE(POLLIN, 4);
-    keys.forEach((key, i) => {
-      fds.writeInt32LE(this.pidfds.get(key) as number, POLLFD_SIZE * (i + 1));
-      fds.writeInt16LE(POLLIN, POLLFD_SIZE * (i + 1) + 4);
-    });
+    // Entry 0 is the eventfd, entry i + 1 keys[i]'s pidfd.
+    const fds = pollfdsIn([this.wake, ...keys.map((key) => this.pidfds.get(key) as number)]);
     this.polling = true;
     libc().pollAsync(fds, keys.length + 1, -1, () => this.polled(keys, fds));
   }
@@ -115,9 +103,9 @@ export class ProcessExitWatch {
     if (this.wake !== undefined) drain(this.wake);
     const exited: string[] = [];
     keys.forEach((key, i) => {
-      const pidfd = fds.readInt32LE(POLLFD_SIZE * (i + 1));
+      const { fd: pidfd, revents } = pollfdAt(fds, i + 1);
       // Only if the key still has that very pidfd: an unwatch or a new watch since made it stale.
-      if ((fds.readInt16LE(POLLFD_SIZE * (i + 1) + 6) & POLLIN) === 0 || this.pidfds.get(key) !== pidfd) return;
+      if ((revents & POLLIN) === 0 || this.pidfds.get(key) !== pidfd) return;
       this.pidfds.delete(key);
       closeSync(pidfd);
       exited.push(key);

@@ -11,7 +11,7 @@
 // user (fs.inotify.max_user_instances, 128 by default, shared with every other root process), and
 // a create must not fail because other programs used them up.
 import { readSync } from 'node:fs';
-import { lastErrno, libc, sysFail } from './libc.ts';
+import { lastErrno, libc, pollfdsIn, sysFail } from './libc.ts';
 
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
@@ -19,7 +19,6 @@ const IN_DELETE_SELF = 0x400;
 const IN_IGNORED = 0x8000;
 const IN_ONLYDIR = 0x1000000;
 const IN_DONT_FOLLOW = 0x2000000;
-const POLLIN = 1;
 const EINTR = 4;
 /** struct inotify_event: int wd; uint32 mask, cookie, len; char name[len]. */
 const EVENT_HEADER = 16;
@@ -83,10 +82,7 @@ export class SuperblockWatch {
       if (sharedInstance().gone.has(this.wd)) return true;
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      const pollfd = Buffer.alloc(8);
-      pollfd.writeInt32LE(sharedInstance().fd, 0);
-      pollfd.writeInt16LE(POLLIN, 4);
-      if (libc().poll(pollfd, 1, left) === -1 && lastErrno() !== EINTR) throw sysFail('poll', 'inotify');
+      if (libc().poll(pollfdsIn([sharedInstance().fd]), 1, left) === -1 && lastErrno() !== EINTR) throw sysFail('poll', 'inotify');
     }
   }
 

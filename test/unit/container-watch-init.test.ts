@@ -4,52 +4,34 @@
 // in for the inits (not children of the test) and a temp dir for runc's root.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { ContainerWatch } from '../../src/manager/container-watch.ts';
-import { processStartTime, type KnownProcess } from '../../src/manager/liveness.ts';
-
-/** A bound against hanging only. */
-const BOUND_MS = 10_000;
+import type { KnownProcess } from '../../src/manager/liveness.ts';
+import { killIfRunning, orphanSleep } from '../helpers/orphan-process.ts';
+import { ReportedKeys } from '../helpers/reported-keys.ts';
 
 const OWN = ['NEWNS', 'NEWPID', 'NEWUSER'].map((type) => ({ type, path: '' }));
-
-/** A `sleep` whose parent has exited, standing in for a container's init. */
-function orphanSleep(): KnownProcess {
-  const pid = Number(execFileSync('sh', ['-c', 'sleep 1000 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).trim());
-  const startTime = processStartTime(pid);
-  assert.ok(startTime !== undefined, `sleep ${pid} is not running`);
-  return { pid, startTime };
-}
 
 function setup(): { root: string; watch: ContainerWatch; exits: Array<{ id: string; init: KnownProcess }>; exitOf(id: string): Promise<void>; dispose(): void } {
   const root = mkdtempSync(path.join(os.tmpdir(), 'sysrunc-watch-init-'));
   const exits: Array<{ id: string; init: KnownProcess }> = [];
-  const waiters = new Map<string, () => void>();
+  const reported = new ReportedKeys("exit of the init of");
   const watch = new ContainerWatch({
     log: pino({ level: 'silent' }),
     maybeGone: () => {},
     exited: (id, init) => {
       exits.push({ id, init });
-      waiters.get(id)?.();
+      reported.add(id);
     },
   });
   return {
     root,
     watch,
     exits,
-    exitOf: (id) =>
-      new Promise<void>((resolve, reject) => {
-        if (exits.some((e) => e.id === id)) return resolve();
-        const timer = setTimeout(() => reject(new Error(`no exit of ${id}'s init reported within ${BOUND_MS} ms; reported: ${JSON.stringify(exits)}`)), BOUND_MS);
-        waiters.set(id, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
+    exitOf: (id) => reported.reported(id),
     dispose: () => {
       watch.close();
       rmSync(root, { recursive: true, force: true });
@@ -75,7 +57,7 @@ test("the exit of a container's init is reported, with its pid and start time, o
     await s.exitOf('own');
     assert.deepEqual(s.exits, [{ id: 'own', init }]);
   } finally {
-    for (const p of [shim, init]) process.kill(p.pid, 'SIGKILL');
+    for (const p of [shim, init]) killIfRunning(p);
     s.dispose();
   }
 });
@@ -93,7 +75,7 @@ test("the init of a container in another's pid namespace is not watched", async 
     await s.exitOf('control');
     assert.deepEqual(s.exits.map((e) => e.id), ['control']);
   } finally {
-    for (const p of [shim, joinerInit, controlInit]) process.kill(p.pid, 'SIGKILL');
+    for (const p of [shim, joinerInit, controlInit]) killIfRunning(p);
     s.dispose();
   }
 });

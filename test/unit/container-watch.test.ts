@@ -11,9 +11,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { ContainerWatch, pollDelayMs } from '../../src/manager/container-watch.ts';
 import { processIsAlive, processStartTime } from '../../src/manager/liveness.ts';
-
-/** A bound against hanging only. */
-const BOUND_MS = 10_000;
+import { ReportedKeys } from '../helpers/reported-keys.ts';
 
 interface Setup {
   readonly root: string;
@@ -22,40 +20,30 @@ interface Setup {
   readonly gone: string[];
   /** The callers of tracked containers, as the manager's releaseIfGone checks them. */
   readonly callers: Map<string, { pid: number; startTime: string }>;
-  /** Resolves when the watch asks for `id`'s release; rejects after BOUND_MS. */
+  /** Resolves when the watch asks for `id`'s release; rejects after a bound against hanging. */
   goneSignal(id: string): Promise<void>;
   dispose(): void;
 }
 
 function setup(): Setup {
   const root = mkdtempSync(path.join(os.tmpdir(), 'sysrunc-watch-'));
-  const gone: string[] = [];
+  const asked = new ReportedKeys('release asked for');
   const callers = new Map<string, { pid: number; startTime: string }>();
-  const waiters = new Map<string, () => void>();
   const watch = new ContainerWatch({
     log: pino({ level: 'silent' }),
     maybeGone: (id) => {
       // As the manager's releaseIfGone: nothing is released while the caller runs.
       const c = callers.get(id);
       if (c !== undefined && processIsAlive(c.pid, c.startTime)) return;
-      gone.push(id);
-      waiters.get(id)?.();
+      asked.add(id);
     },
   });
   return {
     root,
     watch,
-    gone,
+    gone: asked.keys,
     callers,
-    goneSignal: (id) =>
-      new Promise<void>((resolve, reject) => {
-        if (gone.includes(id)) return resolve();
-        const timer = setTimeout(() => reject(new Error(`the watch did not ask for ${id}'s release within ${BOUND_MS} ms; asked: ${JSON.stringify(gone)}`)), BOUND_MS);
-        waiters.set(id, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
+    goneSignal: (id) => asked.reported(id),
     dispose: () => {
       watch.close();
       rmSync(root, { recursive: true, force: true });

@@ -3,41 +3,19 @@
 // here, started by a helper shell so the test process is not their parent).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { ProcessExitWatch } from '../../src/host/process-exit-watch.ts';
-import { processIsAlive, processStartTime } from '../../src/manager/liveness.ts';
+import { processIsAlive } from '../../src/manager/liveness.ts';
+import { killIfRunning, orphanSleep } from '../helpers/orphan-process.ts';
+import { ReportedKeys } from '../helpers/reported-keys.ts';
 
 /** A bound against hanging only. */
 const BOUND_MS = 10_000;
 
-/** A `sleep` whose parent is a shell that has exited: the watcher's test process is not its parent. */
-function orphanSleep(): { pid: number; startTime: string } {
-  const pid = Number(execFileSync('sh', ['-c', 'sleep 1000 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).trim());
-  const startTime = processStartTime(pid);
-  assert.ok(startTime !== undefined, `sleep ${pid} is not running`);
-  return { pid, startTime };
-}
-
 function reports(): { watch: ProcessExitWatch; exited: string[]; exitOf(key: string): Promise<void> } {
-  const exited: string[] = [];
-  const waiters = new Map<string, () => void>();
-  const watch = new ProcessExitWatch((key) => {
-    exited.push(key);
-    waiters.get(key)?.();
-  });
-  return {
-    watch,
-    exited,
-    exitOf: (key) =>
-      new Promise<void>((resolve, reject) => {
-        if (exited.includes(key)) return resolve();
-        const timer = setTimeout(() => reject(new Error(`no exit of ${key} reported within ${BOUND_MS} ms; reported: ${JSON.stringify(exited)}`)), BOUND_MS);
-        waiters.set(key, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
-  };
+  const exits = new ReportedKeys('exit of');
+  const watch = new ProcessExitWatch((key) => exits.add(key));
+  return { watch, exited: exits.keys, exitOf: (key) => exits.reported(key) };
 }
 
 test('the exit of a watched process that is not the watcher\'s child is reported once', async () => {
@@ -123,5 +101,23 @@ setTimeout(() => w.close(), 200);`;
     assert.equal(code, 0);
   } finally {
     process.kill(p.pid, 'SIGKILL');
+  }
+});
+
+test('a process still running is not reported when the poll wakes for another\'s exit or a change of the set', async () => {
+  const { watch, exited, exitOf } = reports();
+  const [running, exiting, added] = [orphanSleep(), orphanSleep(), orphanSleep()];
+  try {
+    watch.watch('running', running.pid, () => true);
+    watch.watch('exiting', exiting.pid, () => true);
+    watch.watch('added', added.pid, () => true);
+    process.kill(exiting.pid, 'SIGKILL');
+    await exitOf('exiting');
+    assert.deepEqual(exited, ['exiting']);
+    assert.equal(watch.watches('running'), true);
+    assert.equal(watch.watches('added'), true);
+  } finally {
+    watch.close();
+    for (const p of [running, exiting, added]) killIfRunning(p);
   }
 });
