@@ -9,6 +9,7 @@ import path from 'node:path';
 import { APP_IMAGE, PAUSE_IMAGE, startCriRig, type CriRig } from '../test/rig/cri.ts';
 import { criRuntime, type CriRuntime, type PodSandboxConfig } from '../test/rig/cri-api.ts';
 import { ensureOciImageTar } from '../test/rig/images.ts';
+import { ensurePauseImageTar } from '../test/rig/pause-image.ts';
 import type { BenchContext, Scenario, ScenarioResult } from './context.ts';
 import { checkpoint, log, makeRow, quantile, type Paired } from './lib.ts';
 
@@ -82,7 +83,7 @@ export const podsScenario: Scenario = {
   title: `(q) ${PODS} pods at once through containerd's CRI (RunPodSandbox + CreateContainer + StartContainer), handler runc vs sysrunc`,
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const mgr = await ctx.manager();
-    const images = { pauseTar: await ensureOciImageTar(PAUSE_IMAGE, undefined, ['sleep', '2147483647']), appTar: await ensureOciImageTar(APP_IMAGE) };
+    const images = { pauseTar: await ensurePauseImageTar(PAUSE_IMAGE), appTar: await ensureOciImageTar(APP_IMAGE) };
     log(`(q) starting a private containerd with CRI (${RIG_NAME})`);
     const rig = await startCriRig(RIG_NAME, { sysrunc: ctx.sysrunc }, mgr.env, { images });
     ctx.cleanup.defer('CRI containerd', () => rig.stop());

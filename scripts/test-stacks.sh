@@ -79,8 +79,10 @@ done
 node --import tsx --input-type=module -e '
 import { copyFileSync } from "node:fs";
 import { ensureOciImageTar } from "./test/rig/images.ts";
+import { ensurePauseImageTar } from "./test/rig/pause-image.ts";
+import { PAUSE_IMAGE } from "./test/rig/cri.ts";
 const out = process.argv[1];
-copyFileSync(await ensureOciImageTar("docker.io/library/sysrunc-pause:local", undefined, ["sleep", "2147483647"]), `${out}/pause.tar`);
+copyFileSync(await ensurePauseImageTar(PAUSE_IMAGE), `${out}/pause.tar`);
 copyFileSync(await ensureOciImageTar(), `${out}/bb.tar`);
 ' "$run/oci"
 mkfs.ext4 -q -F -L stackrun -d "$run" "$work/run.img" 2G

@@ -112,6 +112,17 @@ export const HostAction = z.discriminatedUnion('kind', [
     readOnly: z.optional(z.boolean()),
   }),
   z.object({
+    /**
+     * Mount points made in a rootfs the container's root does not own (a pod sandbox's, left as
+     * the engine made it: spec-transform/pod-sandbox.ts), where runc's init could not make them:
+     * a directory each, or an empty file for a bind whose source is not a directory. Nothing to
+     * undo: like runc's own, they stay in the container's layer, which the engine removes.
+     */
+    kind: z.literal('mount-points'),
+    root: AbsPath,
+    points: z.array(z.object({ destination: AbsPath, bindSource: z.optional(AbsPath) })).check(z.minLength(1)),
+  }),
+  z.object({
     kind: z.literal('overlay-mount'),
     /** Created by the manager, inside the container's run dir only. */
     target: AbsPath,

@@ -16,7 +16,7 @@ import type { ContainerRecord } from './registry.ts';
 import type { ServiceOptions } from './service-options.ts';
 
 /** Actions that outlive the exit untouched until the delete: nothing the engine looks at. */
-const LEFT_FOR_THE_DELETE: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate']);
+const LEFT_FOR_THE_DELETE: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate', 'mount-points']);
 
 /** The engine overlay swaps a record's exit may undo; none when anything else must wait for the delete. */
 function swapsUndoneAtExit(record: ContainerRecord): HostAction[] {

@@ -15,6 +15,7 @@ import { withMountNamespaceLock } from '../host/mount-ns-lock.ts';
 import { UsernsFds } from './userns-fds.ts';
 import { chownTreeByOffset, resumeInterruptedChown, type ChownDirection, type IdOffset } from './ownership/chown-tree.ts';
 import type { RootfsCloner } from './ownership/rootfs-cloner.ts';
+import { makeMountPoints } from './ownership/mount-points.ts';
 
 export interface ContainerContext {
   readonly id: string;
@@ -96,6 +97,8 @@ export class HostExecutor {
         return this.chownTree(ctx, action.path, 'shift');
       case 'cgroup-delegate':
         return delegateCgroups(action.dirs, containerRoot(ctx));
+      case 'mount-points':
+        return makeMountPoints(action);
     }
   }
 
@@ -126,6 +129,9 @@ export class HostExecutor {
         return this.chownTree(ctx, action.path, 'revert');
       case 'cgroup-delegate':
         return undelegateCgroups(action.dirs);
+      case 'mount-points':
+        // They stay in the container's layer, as runc's own do.
+        return;
     }
   }
 

@@ -19,9 +19,10 @@ import { StepTimings } from './step-timings.ts';
 /**
  * Undone after the answer: mounts whose targets are in the container's run dir, where no engine
  * ever looks, and the container's cgroup dirs (runc's delete removed them already; a create of
- * the same cgroup path waits in the queue behind this part, so none of its dirs goes).
+ * the same cgroup path waits in the queue behind this part, so none of its dirs goes), and a
+ * sandbox's mount points (nothing to undo).
  */
-const RUN_DIR_ONLY: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate']);
+const RUN_DIR_ONLY: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate', 'mount-points']);
 
 /** Actions whose mount point an engine-side undo unmounts and leaves (empty) for the run dir's part. */
 const LEFT_TARGET: ReadonlySet<HostAction['kind']> = new Set(['overlay-mount', 'rootfs-clone']);

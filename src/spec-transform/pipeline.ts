@@ -17,6 +17,7 @@ import { storeVolumes } from './store-volumes.ts';
 import { lxcfsView } from './lxcfs-view.ts';
 import { lxcfsCpuset } from './lxcfs-cpuset.ts';
 import { lxcfsNested } from './lxcfs-nested.ts';
+import { sandboxMountPoints } from './pod-sandbox.ts';
 
 /**
  * The ordered list of transforms create and run apply; later ones see the earlier ones' output.
@@ -44,6 +45,8 @@ export const TRANSFORMS: readonly Transform[] = [
   cgroupDelegation,
   // Already owned by the container's root on disk: must come after bind-mount-ownership.
   storeVolumes,
+  // Last: a sandbox's mount points are every mount's the transforms above added.
+  sandboxMountPoints,
 ];
 
 export function runPipeline(spec: Spec, plan: Plan, transforms: readonly Transform[] = TRANSFORMS): TransformOutput {

@@ -1,11 +1,6 @@
 import type { Spec } from '../oci/spec.ts';
 import type { Transform } from './types.ts';
-
-// What containerd's CRI plugin and CRI-O put on a pod's sandbox container.
-const SANDBOX_ANNOTATIONS: Readonly<Record<string, string>> = {
-  'io.kubernetes.cri.container-type': 'sandbox',
-  'io.kubernetes.cri-o.ContainerType': 'sandbox',
-};
+import { isPodSandbox } from './pod-sandbox.ts';
 
 /**
  * A Kubernetes pod's sandbox whose network namespace the CRI runtime made on the host and CNI set up
@@ -31,8 +26,3 @@ export const podNetwork: Transform = {
     return { spec: out, actions: [] };
   },
 };
-
-function isPodSandbox(spec: Spec): boolean {
-  const annotations = spec.annotations ?? {};
-  return Object.entries(SANDBOX_ANNOTATIONS).some(([key, value]) => annotations[key] === value);
-}

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { HostAction } from '../manager-api/v1.ts';
 import type { OverlayFact, Transform } from './types.ts';
 import { SysruncError } from '../common/errors.ts';
+import { keepsEngineRootfs } from './pod-sandbox.ts';
 
 /**
  * Gives the container's root ownership of the rootfs, the way the manager chose (plan.ownership):
@@ -12,6 +13,7 @@ import { SysruncError } from '../common/errors.ts';
  * - clone: root.path becomes a new overlay over a shifted clone of the layers (rootfs-clone).
  * - chown: the rootfs directory is shifted in place while the container exists, and bound into
  *   the run dir.
+ * A pod's sandbox keeps the engine's rootfs, bound into the run dir, in every mode (pod-sandbox.ts).
  */
 export const rootfsOwnership: Transform = {
   name: 'rootfs-ownership',
@@ -19,6 +21,11 @@ export const rootfsOwnership: Transform = {
     const target = path.join(plan.runDir, 'rootfs');
     const overlay = plan.rootfs.overlay;
     if (plan.rootfs.shiftedByEngine === true) return { spec, actions: [] };
+    if (keepsEngineRootfs(spec, plan)) {
+      // Bound, not used in place: runc sets up the rootfs as the container's root, which may not
+      // be able to search the engine's directories above it.
+      return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [{ kind: 'bind-mount', source: plan.rootfs.resolved, target, recursive: true }] };
+    }
     switch (plan.ownership.mode) {
       case 'idmap': {
         const actions: HostAction[] =

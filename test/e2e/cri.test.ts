@@ -109,6 +109,28 @@ test('the sysrunc pod sandbox\'s /dev/shm is the tmpfs containerd mounted for th
   assert.deepEqual([inside.fstype, inside.device], ['tmpfs', host.device], 'the sandbox\'s /dev/shm is another file system than the pod\'s');
 });
 
+// A pod's sandbox keeps the engine's rootfs (spec-transform/pod-sandbox.ts): no overlay swap. The
+// rig's pause image is one static binary run as user 65535, with no mount point of its own.
+test('the sysrunc pod sandbox\'s root is containerd\'s overlay, not one of sysrunc\'s over idmapped layers', async () => {
+  assert.ok(sandbox !== undefined, 'no sandbox');
+  const { pid } = await cri.podSandboxInfo(sandbox.id);
+  const root = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').find((line) => line.split(' ')[4] === '/');
+  assert.ok(root !== undefined, 'the sandbox has no root mount');
+  const [fstype, , superOptions = ''] = root.slice(root.indexOf(' - ') + 3).split(' ');
+  assert.equal(fstype, 'overlay');
+  assert.match(superOptions, /upperdir=[^,]*io\.containerd\.snapshotter\.v1\.overlayfs\/snapshots\//, 'the upper dir is not containerd\'s snapshot');
+  assert.doesNotMatch(superOptions, new RegExp(mgr.runDir), 'the overlay is sysrunc\'s');
+});
+
+test('the sysrunc pod sandbox\'s process runs as the pause image\'s user 65535 of the pod\'s user namespace', async () => {
+  assert.ok(sandbox !== undefined, 'no sandbox');
+  const { pid } = await cri.podSandboxInfo(sandbox.id);
+  const map = parseIdMap(readFileSync(`/proc/${pid}/uid_map`, 'utf8'))[0];
+  assert.ok(map !== undefined && map.containerID === 0 && map.hostID !== 0, 'the sandbox has no user namespace of its own');
+  const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  assert.equal(uid, map.hostID + 65535);
+});
+
 test('the sysrunc pod sandbox runs in the network namespace CNI set up, not the host\'s', async () => {
   assert.ok(sandbox !== undefined, 'no sandbox');
   const { pid, netnsPath } = await cri.podSandboxInfo(sandbox.id);

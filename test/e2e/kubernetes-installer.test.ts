@@ -14,6 +14,8 @@ import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { ensureOciImageTar, execTool, startDockerd, type DockerDaemon } from '../rig/index.ts';
 import { debianCachePaths, ensureDebianRootfs } from '../rig/debian-images.ts';
+import { PAUSE_IMAGE } from '../rig/cri.ts';
+import { ensurePauseImageTar } from '../rig/pause-image.ts';
 import { makeNodeRoot, podUidMap, startNode, tree, type InstallerVerb, type NodeRun } from '../rig/node-installer.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -81,7 +83,7 @@ test('a real containerd 1.6 started on the installed node config runs a pod with
     name: 'e2e-k8s-node',
     configVersion: 2,
     installer,
-    images: { pauseTar: await ensureOciImageTar('docker.io/library/sysrunc-pause:local', undefined, ['sleep', '2147483647']), appTar: await ensureOciImageTar() },
+    images: { pauseTar: await ensurePauseImageTar(PAUSE_IMAGE), appTar: await ensureOciImageTar() },
   });
   // The handler came from the installer alone: the node's config had only runc's before.
   assert.doesNotMatch(Buffer.from(node.before['etc/containerd/config.toml'] ?? '', 'base64').toString(), /runtimes\.sysrunc/);

@@ -10,9 +10,11 @@ import * as protoLoader from '@grpc/proto-loader';
 import { startContainerd, type ContainerdDaemon, type CriOptions, type LaunchOptions } from './containerd.ts';
 import { ensureContainerdImage } from './images.ts';
 import { ensureDebianOciTar } from './debian-images.ts';
+import { ensurePauseImageTar } from './pause-image.ts';
 import { REPO_ROOT, rigDirs } from './paths.ts';
 
-export const PAUSE_IMAGE = 'docker.io/library/sysrunc-pause:local';
+/** Made like Kubernetes' pause image (pause-image.ts). */
+export const PAUSE_IMAGE = 'docker.io/library/sysrunc-pause:static';
 export const APP_IMAGE = 'docker.io/library/bb:local';
 /** The Debian Docker-in-Docker image of test/rig/debian-images.ts, for pods that run dockerd. */
 export const DIND_IMAGE = 'docker.io/library/sysrunc-dind:local';
@@ -108,7 +110,7 @@ export async function startCriRig(
       await ensureContainerdImage(containerd, PAUSE_IMAGE, undefined, () => Promise.resolve(images.pauseTar));
       await ensureContainerdImage(containerd, APP_IMAGE, undefined, () => Promise.resolve(images.appTar));
     } else {
-      await ensureContainerdImage(containerd, PAUSE_IMAGE, ['sleep', '2147483647']);
+      await ensureContainerdImage(containerd, PAUSE_IMAGE, undefined, () => ensurePauseImageTar(PAUSE_IMAGE));
       await ensureContainerdImage(containerd, APP_IMAGE);
       await ensureContainerdImage(containerd, DIND_IMAGE, undefined, () => ensureDebianOciTar('dind', DIND_IMAGE));
       await ensureContainerdImage(containerd, SYSTEMD_IMAGE, undefined, () => ensureDebianOciTar('systemd', SYSTEMD_IMAGE));

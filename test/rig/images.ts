@@ -154,8 +154,8 @@ export async function ensureOciImageTar(ref = 'docker.io/library/bb:local', dir:
   return out;
 }
 
-/** Writes `out`: an OCI image-layout tar of one uncompressed layer, named `ref`, running `cmd`. */
-export async function writeOciImageTar(layerTar: string, out: string, ref: string, cmd: readonly string[]): Promise<void> {
+/** Writes `out`: an OCI image-layout tar of one uncompressed layer, named `ref`, running `cmd` (as `user`, if given). */
+export async function writeOciImageTar(layerTar: string, out: string, ref: string, cmd: readonly string[], user?: string): Promise<void> {
   const layerStat = await stat(layerTar);
   const stage = tmpName(out.replace(/\.tar$/, ''));
   const blobs = path.join(stage, 'blobs/sha256');
@@ -172,7 +172,7 @@ export async function writeOciImageTar(layerTar: string, out: string, ref: strin
     const platform = { architecture: goArch(), os: 'linux' };
     const config = await addBlob({
       ...platform,
-      config: { Cmd: [...cmd], Env: [ENV_PATH] },
+      config: { Cmd: [...cmd], Env: [ENV_PATH], ...(user === undefined ? {} : { User: user }) },
       rootfs: { type: 'layers', diff_ids: [`sha256:${layerHex}`] },
     });
     const manifest = await addBlob({
