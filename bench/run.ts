@@ -46,12 +46,12 @@ import { ownershipScenario } from './scenario-ownership.ts';
 import { runScenario } from './scenario-run.ts';
 import { stateScenario } from './scenario-state.ts';
 import { execScenario, memoryScenario, parallelScenario } from './scenario-hotpath.ts';
-import { podsScenario } from './scenario-pods.ts';
+import { onePodScenario, podsScenario } from './scenario-pods.ts';
 import { depotScenario } from './scenario-depot.ts';
 import { tenantsScenario } from './scenario-tenants.ts';
 import { lxcfsScenario } from './scenario-lxcfs.ts';
 
-const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, depotScenario, tenantsScenario, lxcfsScenario, podsScenario, dindScenario, ownershipScenario, profileScenario];
+const ALL: readonly Scenario[] = [runScenario, stateScenario, dockerScenario, docker1gScenario, execScenario, parallelScenario, memoryScenario, depotScenario, tenantsScenario, lxcfsScenario, podsScenario, onePodScenario, dindScenario, ownershipScenario, profileScenario];
 const DEFAULT_KEYS = new Set(['run', 'state', 'docker', 'docker-1g', 'exec', 'parallel', 'memory', 'depot', 'tenants', 'lxcfs', 'ownership']);
 
 interface Cli extends BenchOptions {

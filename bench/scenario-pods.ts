@@ -120,3 +120,32 @@ export const podsScenario: Scenario = {
     return { rows: [row], notes };
   },
 };
+
+/**
+ * (r) One pod at a time, as a kubelet starts a pod on a quiet node: n pods one after another,
+ * handlers alternating, each timed from RunPodSandbox until StartContainer returned and removed
+ * (untimed) before the next.
+ */
+export const onePodScenario: Scenario = {
+  key: 'one-pod',
+  alias: 'r',
+  title: "(r) one pod at a time through containerd's CRI (RunPodSandbox + CreateContainer + StartContainer), handler runc vs sysrunc, interleaved",
+  async run(ctx: BenchContext): Promise<ScenarioResult> {
+    const mgr = await ctx.manager();
+    const images = { pauseTar: await ensurePauseImageTar(PAUSE_IMAGE), appTar: await ensureOciImageTar(APP_IMAGE) };
+    log(`(r) starting a private containerd with CRI (${RIG_NAME})`);
+    const rig = await startCriRig(RIG_NAME, { sysrunc: ctx.sysrunc }, mgr.env, { images });
+    ctx.cleanup.defer('CRI containerd', () => rig.stop());
+    const cri = criRuntime(rig.cri);
+    const samples: Paired = { runc: [], sysrunc: [] };
+    for (let i = 0; i < ctx.opts.warmup + ctx.opts.n; i++) {
+      for (const handler of HANDLERS) {
+        await checkpoint();
+        const pod = await startPod(cri, rig, handler, `bench-r-${handler}-${ctx.tag}-${i}`);
+        await removePods(cri, [pod]);
+        if (i >= ctx.opts.warmup) samples[handler].push(pod.ms);
+      }
+    }
+    return { rows: [makeRow('(r)', 'one pod at a time (CRI)', { runc: 'RunPodSandbox+CreateContainer+StartContainer, handler runc', sysrunc: 'the same, handler sysrunc' }, samples)] };
+  },
+};
