@@ -13,17 +13,15 @@
 import type { HostAction } from '../manager-api/v1.ts';
 import { processIsAlive, runcKnowsContainer, type KnownProcess } from './liveness.ts';
 import type { ContainerRecord } from './registry.ts';
+import { ENGINE_UNSEEN } from './release-record.ts';
 import type { ServiceOptions } from './service-options.ts';
-
-/** Actions that outlive the exit untouched until the delete: nothing the engine looks at. */
-const LEFT_FOR_THE_DELETE: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate', 'mount-points']);
 
 /** The engine overlay swaps a record's exit may undo; none when anything else must wait for the delete. */
 function swapsUndoneAtExit(record: ContainerRecord): HostAction[] {
   if (record.stopped === true || record.volumes !== undefined || record.clone !== undefined) return [];
   const swaps = record.actions.filter((a) => a.kind === 'overlay-mount' && a.replaces !== undefined);
   const others = record.actions.filter((a) => !swaps.includes(a));
-  return others.every((a) => LEFT_FOR_THE_DELETE.has(a.kind)) ? swaps : [];
+  return others.every((a) => ENGINE_UNSEEN.has(a.kind)) ? swaps : [];
 }
 
 /**

@@ -17,12 +17,13 @@ import type { ServiceOptions } from './service-options.ts';
 import { StepTimings } from './step-timings.ts';
 
 /**
- * Undone after the answer: mounts whose targets are in the container's run dir, where no engine
- * ever looks, and the container's cgroup dirs (runc's delete removed them already; a create of
- * the same cgroup path waits in the queue behind this part, so none of its dirs goes), and a
- * sandbox's mount points (nothing to undo).
+ * Actions the engine never sees undone: mounts whose targets are in the container's run dir, where
+ * no engine ever looks, the container's cgroup dirs (runc's delete removed them already; a create
+ * of the same cgroup path waits in the queue behind this part, so none of its dirs goes), and a
+ * sandbox's mount points (nothing to undo). A release undoes them after its answer; an exit
+ * hand-back leaves them to the delete (exit-hand-back.ts).
  */
-const RUN_DIR_ONLY: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate', 'mount-points']);
+export const ENGINE_UNSEEN: ReadonlySet<HostAction['kind']> = new Set(['idmapped-mount', 'bind-mount', 'cgroup-delegate', 'mount-points']);
 
 /** Actions whose mount point an engine-side undo unmounts and leaves (empty) for the run dir's part. */
 const LEFT_TARGET: ReadonlySet<HostAction['kind']> = new Set(['overlay-mount', 'rootfs-clone']);
@@ -47,7 +48,7 @@ export async function releaseEngineSide(o: ServiceOptions, record: ContainerReco
   const keepClone = record.clone !== undefined && how.keep && !record.clone.autoRemove;
   const split = how.splitRunDir && !keepVolumes && !keepClone;
   const steps = new StepTimings();
-  const later = await undoActions(o, record, steps, split ? (a) => !RUN_DIR_ONLY.has(a.kind) : () => true, { leaveTargets: split });
+  const later = await undoActions(o, record, steps, split ? (a) => !ENGINE_UNSEEN.has(a.kind) : () => true, { leaveTargets: split });
   if (!split) {
     finishRunDir(o, record, steps, { bundleRemoved: false });
     if (keepVolumes || keepClone) {

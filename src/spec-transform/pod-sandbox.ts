@@ -42,15 +42,20 @@ export function rootfsMountPoints(mounts: readonly Mount[], cwd: string | undefi
   const earlier: string[] = [];
   for (const m of mounts) {
     const destination = path.posix.resolve('/', m.destination);
-    const below = earlier.some((d) => d === '/' || destination === d || destination.startsWith(`${d}/`));
+    // A destination already mounted on (the same one twice included) needs no point of its own.
+    const below = destination === '/' || atOrBelowAny(destination, earlier);
     earlier.push(destination);
-    if (below || destination === '/' || points.some((p) => p.destination === destination)) continue;
+    if (below) continue;
     points.push(isBindMount(m) && m.source !== undefined && path.isAbsolute(m.source) ? { destination, bindSource: m.source } : { destination });
   }
   const dir = cwd === undefined ? '/' : path.posix.resolve('/', cwd);
-  const cwdBelowMount = earlier.some((d) => dir === d || dir.startsWith(`${d}/`));
-  if (dir !== '/' && !cwdBelowMount && !points.some((p) => p.destination === dir)) points.push({ destination: dir });
+  if (dir !== '/' && !atOrBelowAny(dir, earlier)) points.push({ destination: dir });
   return points;
+}
+
+/** Whether p (normalized, absolute) is one of dirs or below one of them. */
+function atOrBelowAny(p: string, dirs: readonly string[]): boolean {
+  return dirs.some((d) => p === d || p.startsWith(d === '/' ? d : `${d}/`));
 }
 
 /** Last in the pipeline: it needs every mount the transforms before it added. */

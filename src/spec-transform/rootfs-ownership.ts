@@ -21,11 +21,7 @@ export const rootfsOwnership: Transform = {
     const target = path.join(plan.runDir, 'rootfs');
     const overlay = plan.rootfs.overlay;
     if (plan.rootfs.shiftedByEngine === true) return { spec, actions: [] };
-    if (keepsEngineRootfs(spec, plan)) {
-      // Bound, not used in place: runc sets up the rootfs as the container's root, which may not
-      // be able to search the engine's directories above it.
-      return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [{ kind: 'bind-mount', source: plan.rootfs.resolved, target, recursive: true }] };
-    }
+    if (keepsEngineRootfs(spec, plan)) return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [boundIntoRunDir(plan.rootfs.resolved, target)] };
     switch (plan.ownership.mode) {
       case 'idmap': {
         const actions: HostAction[] =
@@ -48,12 +44,8 @@ export const rootfsOwnership: Transform = {
         return { spec: { ...spec, root: { ...spec.root, path: target } }, actions: [action] };
       }
       case 'chown': {
-        // Shifted in place, then bound into the run dir: runc sets up the rootfs as the container's
-        // root, which may not be able to search the directories above the original path.
-        const actions: HostAction[] = [
-          { kind: 'chown-tree', path: plan.rootfs.resolved },
-          { kind: 'bind-mount', source: plan.rootfs.resolved, target, recursive: true },
-        ];
+        // Shifted in place, then bound into the run dir.
+        const actions: HostAction[] = [{ kind: 'chown-tree', path: plan.rootfs.resolved }, boundIntoRunDir(plan.rootfs.resolved, target)];
         return { spec: { ...spec, root: { ...spec.root, path: target } }, actions };
       }
       case 'shiftfs':
@@ -61,6 +53,14 @@ export const rootfsOwnership: Transform = {
     }
   },
 };
+
+/**
+ * The rootfs bound into the run dir, not used in place: runc sets up the rootfs as the container's
+ * root, which may not be able to search the engine's directories above the original path.
+ */
+function boundIntoRunDir(rootfs: string, target: string): HostAction {
+  return { kind: 'bind-mount', source: rootfs, target, recursive: true };
+}
 
 function overlayActions(overlay: OverlayFact, runDir: string, target: string, engineMountpoint: string): HostAction[] {
   const actions: HostAction[] = [];

@@ -7,68 +7,60 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeMountPoints } from '../../src/manager/ownership/mount-points.ts';
 
-function scratch(): { root: string; host: string; done: () => void } {
+/** Runs fn with a rootfs dir and a host dir beside it (holding a file, resolv.conf), removed after. */
+function withScratch(fn: (s: { root: string; host: string }) => void): void {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sysrunc-mount-points-'));
   const root = path.join(dir, 'rootfs');
   const host = path.join(dir, 'host');
-  mkdirSync(root);
-  mkdirSync(host);
-  writeFileSync(path.join(host, 'resolv.conf'), 'nameserver 10.0.0.1\n');
-  return { root, host, done: () => rmSync(dir, { recursive: true, force: true }) };
+  try {
+    mkdirSync(root);
+    mkdirSync(host);
+    writeFileSync(path.join(host, 'resolv.conf'), 'nameserver 10.0.0.1\n');
+    fn({ root, host });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 test('each point becomes a directory, with its missing parents', () => {
-  const s = scratch();
-  try {
+  withScratch((s) => {
     makeMountPoints({ kind: 'mount-points', root: s.root, points: [{ destination: '/proc' }, { destination: '/sys/fs/cgroup' }] });
     assert.ok(lstatSync(path.join(s.root, 'proc')).isDirectory());
     assert.ok(lstatSync(path.join(s.root, 'sys/fs/cgroup')).isDirectory());
-  } finally {
-    s.done();
-  }
+  });
 });
 
 test('a bind of a file gets an empty file, a bind of a directory a directory', () => {
-  const s = scratch();
-  try {
+  withScratch((s) => {
     const points = [{ destination: '/etc/resolv.conf', bindSource: path.join(s.host, 'resolv.conf') }, { destination: '/dev/shm', bindSource: s.host }];
     makeMountPoints({ kind: 'mount-points', root: s.root, points });
     const file = lstatSync(path.join(s.root, 'etc/resolv.conf'));
     assert.ok(file.isFile());
     assert.equal(file.size, 0);
     assert.ok(lstatSync(path.join(s.root, 'dev/shm')).isDirectory());
-  } finally {
-    s.done();
-  }
+  });
 });
 
 test('what the image already has at a point is left as it is', () => {
-  const s = scratch();
-  try {
+  withScratch((s) => {
     mkdirSync(path.join(s.root, 'etc'));
     writeFileSync(path.join(s.root, 'etc/hosts'), 'image\n');
     makeMountPoints({ kind: 'mount-points', root: s.root, points: [{ destination: '/etc/hosts' }, { destination: '/etc' }] });
     assert.ok(lstatSync(path.join(s.root, 'etc/hosts')).isFile());
-  } finally {
-    s.done();
-  }
+  });
 });
 
 test('a symlink in the image resolves inside the rootfs: the point is made there', () => {
-  const s = scratch();
-  try {
+  withScratch((s) => {
     mkdirSync(path.join(s.root, 'real-etc'));
     symlinkSync('/real-etc', path.join(s.root, 'etc'));
     makeMountPoints({ kind: 'mount-points', root: s.root, points: [{ destination: '/etc/resolv.conf', bindSource: path.join(s.host, 'resolv.conf') }] });
     assert.ok(lstatSync(path.join(s.root, 'real-etc/resolv.conf')).isFile());
-  } finally {
-    s.done();
-  }
+  });
 });
 
 test('a symlink in the image that names a host directory makes nothing in that directory', () => {
-  const s = scratch();
-  try {
+  withScratch((s) => {
     symlinkSync(s.host, path.join(s.root, 'etc'));
     symlinkSync(`../../../../../../../..${s.host}`, path.join(s.root, 'run'));
     const points = [{ destination: '/etc/hostname', bindSource: path.join(s.host, 'resolv.conf') }, { destination: '/etc/proc' }, { destination: '/run/x' }];
@@ -81,7 +73,5 @@ test('a symlink in the image that names a host directory makes nothing in that d
     }
     assert.deepEqual(readdirSync(s.host), ['resolv.conf']);
     assert.equal(existsSync(path.join(s.host, 'hostname')), false);
-  } finally {
-    s.done();
-  }
+  });
 });
