@@ -77,17 +77,32 @@ export function overlapping(ranges: readonly { start: number; size: number }[]):
   return n;
 }
 
+/** One private containerd with CRI per bench run, shared by (q) and (r): its rig name is fixed. */
+const benchCri = new WeakMap<BenchContext, Promise<{ rig: CriRig; cri: CriRuntime }>>();
+
+/** The scenarios' private containerd with CRI, handlers runc and sysrunc (the bench's manager), stopped at the bench's cleanup. */
+function startBenchCri(ctx: BenchContext, scenario: string): Promise<{ rig: CriRig; cri: CriRuntime }> {
+  let started = benchCri.get(ctx);
+  if (started === undefined) {
+    started = (async () => {
+      const mgr = await ctx.manager();
+      const images = { pauseTar: await ensurePauseImageTar(PAUSE_IMAGE), appTar: await ensureOciImageTar(APP_IMAGE) };
+      log(`${scenario} starting a private containerd with CRI (${RIG_NAME})`);
+      const rig = await startCriRig(RIG_NAME, { sysrunc: ctx.sysrunc }, mgr.env, { images });
+      ctx.cleanup.defer('CRI containerd', () => rig.stop());
+      return { rig, cri: criRuntime(rig.cri) };
+    })();
+    benchCri.set(ctx, started);
+  }
+  return started;
+}
+
 export const podsScenario: Scenario = {
   key: 'pods',
   alias: 'q',
   title: `(q) ${PODS} pods at once through containerd's CRI (RunPodSandbox + CreateContainer + StartContainer), handler runc vs sysrunc`,
   async run(ctx: BenchContext): Promise<ScenarioResult> {
-    const mgr = await ctx.manager();
-    const images = { pauseTar: await ensurePauseImageTar(PAUSE_IMAGE), appTar: await ensureOciImageTar(APP_IMAGE) };
-    log(`(q) starting a private containerd with CRI (${RIG_NAME})`);
-    const rig = await startCriRig(RIG_NAME, { sysrunc: ctx.sysrunc }, mgr.env, { images });
-    ctx.cleanup.defer('CRI containerd', () => rig.stop());
-    const cri = criRuntime(rig.cri);
+    const { rig, cri } = await startBenchCri(ctx, '(q)');
     const rounds = ctx.opts.quick ? 1 : 2;
     const samples: Paired = { runc: [], sysrunc: [] };
     const notes: string[] = [];
@@ -131,12 +146,7 @@ export const onePodScenario: Scenario = {
   alias: 'r',
   title: "(r) one pod at a time through containerd's CRI (RunPodSandbox + CreateContainer + StartContainer), handler runc vs sysrunc, interleaved",
   async run(ctx: BenchContext): Promise<ScenarioResult> {
-    const mgr = await ctx.manager();
-    const images = { pauseTar: await ensurePauseImageTar(PAUSE_IMAGE), appTar: await ensureOciImageTar(APP_IMAGE) };
-    log(`(r) starting a private containerd with CRI (${RIG_NAME})`);
-    const rig = await startCriRig(RIG_NAME, { sysrunc: ctx.sysrunc }, mgr.env, { images });
-    ctx.cleanup.defer('CRI containerd', () => rig.stop());
-    const cri = criRuntime(rig.cri);
+    const { rig, cri } = await startBenchCri(ctx, '(r)');
     const samples: Paired = { runc: [], sysrunc: [] };
     for (let i = 0; i < ctx.opts.warmup + ctx.opts.n; i++) {
       for (const handler of HANDLERS) {
