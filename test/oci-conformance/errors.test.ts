@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { editedBundle, sleepingBundle, startFixture, type Fixture, type Outcome, type Runtime } from './fixture.ts';
-import { managerRecords, mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
+import { deleteAndSettle, managerRecords, mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
 
 let fx: Fixture;
 
@@ -285,7 +285,7 @@ test('create of an id that exists (another bundle): refused, the first container
     assert.deepEqual(snapshotTree(bundle), secondBefore, 'the second bundle changed');
     assert.deepEqual(await first.snapshot(), before, 'the first container changed');
   } finally {
-    await fx.sysrunc.cli(['delete', '--force', first.id]);
+    await deleteAndSettle(fx, first.id);
   }
 });
 
@@ -298,7 +298,7 @@ test('create of an id that exists, from the same bundle: refused, the first cont
     assert.ok(oneErrorLine(out).includes(first.id), out.stderr);
     assert.deepEqual(await first.snapshot(), before, 'the first container changed');
   } finally {
-    await fx.sysrunc.cli(['delete', '--force', first.id]);
+    await deleteAndSettle(fx, first.id);
   }
 });
 
@@ -311,6 +311,6 @@ test('create of an id that exists: the message says it in the words runc uses', 
     const message = oneErrorLine(out);
     assert.ok(message.includes(wording), `"${message}" does not say "${wording}" as runc does`);
   } finally {
-    await fx.sysrunc.cli(['delete', '--force', first.id]);
+    await deleteAndSettle(fx, first.id);
   }
 });

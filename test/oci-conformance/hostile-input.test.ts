@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { editedBundle, sleepingBundle, startFixture, type Fixture, type Outcome } from './fixture.ts';
-import { managerRecords, mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
+import { deleteAndSettle, managerRecords, mountsUnder, recordsOnceReleased, runDirEntries, snapshotTree } from './helpers/host-state.ts';
 import { subidAllocations } from '../e2e/helpers.ts';
 import { ManagerClient } from '../../src/manager-client/client.ts';
 
@@ -66,7 +66,7 @@ test('a container id of 250 characters, the most sysrunc takes, is created and d
   const id = 'c'.repeat(250);
   assert.equal((await fx.sysrunc.cli(['create', '--bundle', bundle, id])).exitCode, 0);
   assert.equal(await containerStatus(id), 'created');
-  assert.equal((await fx.sysrunc.cli(['delete', '--force', id])).exitCode, 0);
+  assert.equal(await deleteAndSettle(fx, id), 0);
 });
 
 test('a config.json over the size limit (100 MB) is refused before it is read, naming the file and the limit', async () => {
@@ -136,7 +136,7 @@ test('caller-provided uid mappings that overlap the range sysrunc gave another c
     const bundle = await callerMappingsBundle('maps-thief', [{ containerID: 0, hostID: held.uid + 10, size: 65536 }]);
     await assertCreateRefused(bundle, 'maps-thief', ['uid mappings', 'maps-owner']);
   } finally {
-    await fx.sysrunc.cli(['delete', '--force', 'maps-owner']);
+    await deleteAndSettle(fx, 'maps-owner');
   }
 });
 
@@ -156,7 +156,7 @@ test('the manager refuses to release a container runc still has, and its mounts 
     assert.deepEqual(mountsUnder(path.join(fx.manager.runDir, 'containers', id)), mountsBefore);
     assert.ok((await managerRecords(fx.manager)).some((r) => r.id === id));
   } finally {
-    await fx.sysrunc.cli(['delete', '--force', id]);
+    await deleteAndSettle(fx, id);
   }
 });
 

@@ -69,6 +69,17 @@ export async function recordsOnceReleased(manager: TestManager, gone: (r: Manage
   return readUntil(() => listRecords(manager.socket), (records) => !records.some(gone));
 }
 
+/**
+ * `delete --force <id>` through sysrunc, then the manager's record of it gone: a delete answers
+ * once the engine's part of the release is done and the run dir's part follows, so a test that
+ * snapshots the records next must not catch that part half way. Returns the delete's exit code.
+ */
+export async function deleteAndSettle(fx: { sysrunc: { cli(argv: readonly string[]): Promise<{ exitCode: number }> }; manager: TestManager }, id: string): Promise<number> {
+  const out = await fx.sysrunc.cli(['delete', '--force', id]);
+  await recordsOnceReleased(fx.manager, (r) => r.id === id);
+  return out.exitCode;
+}
+
 /** Per-container entries under the manager's run dir (run dirs, prepared bundles, hints). */
 export function runDirEntries(manager: TestManager): string[] {
   return layoutEntries(manager.runDir, manager.socket);
