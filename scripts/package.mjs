@@ -35,7 +35,9 @@ if (inSource !== version) fail(`package.json says version ${version}, src/common
 
 run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, ['scripts/compile-binaries.mjs']);
-for (const f of ['sysrunc', 'sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener']) {
+// The programs the build makes in dist/ (scripts/build.mjs, compile-binaries.mjs), each one installed.
+const distPrograms = ['sysrunc', 'sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener', 'sysrunc-adopt-netns'];
+for (const f of distPrograms) {
   if (spawnSync('test', ['-x', path.join(root, 'dist', f)]).status !== 0) fail(`dist/${f} was not built (see the build's warnings)`);
 }
 
@@ -61,7 +63,7 @@ const link = (target, at) => {
 
 // The install tree: /usr/lib/sysrunc/{bin,dist}.
 for (const f of ['sysrunc', 'sysrunc-delegate-cgroups', 'sysrunc-adopt-netns']) put(`bin/${f}`, `usr/lib/sysrunc/bin/${f}`, 0o755);
-for (const f of ['sysrunc', 'sysrunc-call', 'sysrunc-multi', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener']) put(`dist/${f}`, `usr/lib/sysrunc/dist/${f}`, 0o755);
+for (const f of [...distPrograms, 'sysrunc-multi']) put(`dist/${f}`, `usr/lib/sysrunc/dist/${f}`, 0o755);
 put('dist/VERSION', 'usr/lib/sysrunc/dist/VERSION', 0o644);
 put('config/journald-sysrunc-kmsg.conf', 'usr/lib/sysrunc/config/journald-sysrunc-kmsg.conf', 0o644);
 for (const p of ['sysrunc-mgr', 'sysrunc-depotd', 'sysrunc-tenantd', 'sysrunc-ctl']) link('sysrunc-multi', `usr/lib/sysrunc/dist/${p}`);

@@ -93,8 +93,7 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>, 
         },
         settings,
         hookBinary: host.hookBinary,
-        // The hooks sysrunc adds live side by side in bin/.
-        netnsHook: path.join(path.dirname(host.hookBinary), 'sysrunc-adopt-netns'),
+        netnsHook: installedNetnsHook(host.hookBinary),
         ...installedJournaldConfig(host.hookBinary),
         ...facts,
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
@@ -224,4 +223,13 @@ function asRequestError<T>(fn: () => T): T {
 function installedJournaldConfig(hookBinary: string): { journaldConfig?: string } {
   const file = path.join(path.dirname(path.dirname(hookBinary)), 'config', JOURNALD_CONFIG_FILE);
   return existsSync(file) ? { journaldConfig: file } : {};
+}
+
+/**
+ * A pod sandbox's network hook: the C one in the install's dist/ where the build made it, else
+ * the shell reference beside the other hooks in bin/ (about 100 ms more per pod).
+ */
+function installedNetnsHook(hookBinary: string): string {
+  const native = path.join(path.dirname(path.dirname(hookBinary)), 'dist', 'sysrunc-adopt-netns');
+  return existsSync(native) ? native : path.join(path.dirname(hookBinary), 'sysrunc-adopt-netns');
 }

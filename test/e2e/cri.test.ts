@@ -10,6 +10,8 @@ import { startTestManager, SYSRUNC, type TestManager } from '../helpers/manager.
 import { APP_IMAGE, DIND_IMAGE, SYSTEMD_IMAGE, startCriRig, type CriRig } from '../rig/cri.ts';
 import { criRuntime, type CriRuntime, type PodSandboxConfig } from '../rig/cri-api.ts';
 import { leftovers, managerList, NOTHING_LEFT, parseIdMap, subidAllocations } from './helpers.ts';
+import { REPO_ROOT } from '../rig/paths.ts';
+import type { Spec } from '../../src/oci/spec.ts';
 
 let mgr: TestManager;
 let rig: CriRig;
@@ -137,6 +139,13 @@ test('the sysrunc pod sandbox runs in the network namespace CNI set up, not the 
   assert.notEqual(statSync(`/proc/${pid}/ns/net`).ino, statSync('/proc/self/ns/net').ino, 'the sandbox runs in the host\'s network namespace');
   assert.equal(statSync(`/proc/${pid}/ns/net`).ino, statSync(netnsPath).ino, `the sandbox is not in ${netnsPath}`);
   assert.match((await cri.podSandboxStatus(sandbox.id)).ip, /^10\.231\.77\./, 'CNI gave the pod no address');
+});
+
+test('the sysrunc pod sandbox\'s network hook is the C one, dist/sysrunc-adopt-netns, where the build made it', () => {
+  assert.ok(sandbox !== undefined, 'no sandbox');
+  const config = JSON.parse(readFileSync(path.join(mgr.runDir, 'bundles', sandbox.id, 'config.json'), 'utf8')) as Spec;
+  const hooks = (config.hooks?.createRuntime ?? []).filter((h) => h.args?.[0] === 'sysrunc-adopt-netns');
+  assert.deepEqual(hooks.map((h) => h.path), [path.join(REPO_ROOT, 'dist', 'sysrunc-adopt-netns')]);
 });
 
 test('while the sysrunc pod sandbox runs, the manager holds its record and a range for it', async () => {
