@@ -5,7 +5,7 @@
 //                                       its path for delete and exec without starting anything.
 // hintsDir is <dir of the manager socket>/hints: the one place bin/sysrunc can find from the
 // socket path alone.
-import { mkdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { isAtomicTempFile, writeFileAtomic } from '../common/atomic-file.ts';
 import { readdirIfExists } from '../common/read-dir.ts';
@@ -50,6 +50,23 @@ export class PreparedBundles {
       return;
     }
     writeFileAtomic(file, `${JSON.stringify(hint)}\n`, { mode: 0o644, durable: false });
+  }
+
+  /**
+   * The container's delete has nothing left to wait for (the engine's overlay went back at its
+   * exit, exit-hand-back.ts): runc's delete alone, and the manager releases the rest when it sees
+   * the container gone. A delete already past its read of the hint still asks, which is as good.
+   */
+  deleteWaitsNoMore(id: string): void {
+    const file = path.join(this.hintsDir, id);
+    let hint: unknown;
+    try {
+      hint = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      return;
+    }
+    const { delete: del, exec } = typeof hint === 'object' && hint !== null ? (hint as Partial<ContainerHint>) : {};
+    if (del === 'sync' && (exec === 'grant-capabilities' || exec === 'as-is')) this.writeHint(id, { delete: 'async', exec });
   }
 
   /** The hint alone: bin/sysrunc then treats the container as one with nothing to wait for. */

@@ -84,7 +84,7 @@ export class ManagerService {
   containerExited(id: string, init: KnownProcess): void {
     const record = this.o.registry.get(id);
     if (record === undefined || this.releasing.has(id) || this.runDirRests.has(id)) return;
-    handBackAtExit(this.o, record, init);
+    if (handBackAtExit(this.o, record, init)) this.o.bundles.deleteWaitsNoMore(id);
   }
 
   /** Resolves when no release is under way (called outside the request queue). */

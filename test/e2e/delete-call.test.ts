@@ -129,7 +129,7 @@ const handedBackAtExit = (id: string) => new RegExp(`"id":"${id}"[^\\n]*"msg":"r
 /** The overlays sysrunc still has mounted for id in its run dir. */
 const ownOverlaysOf = (id: string) => mountsUnder([rig.mgr.runDir]).filter((m) => m.includes(`/${id}/`) && topOverlayUpperdir(m) !== undefined);
 
-test('once a container\'s processes are gone, the engine\'s overlay is back at its path before runc\'s delete is called; the delete then releases the rest', async () => {
+test('once a container\'s processes are gone, the engine\'s overlay is back at its path before runc\'s delete is called, which is then runc\'s own; the manager releases the rest when it sees the container gone', async () => {
   const id = 'exit-engine';
   const mark = rig.mgr.log().length;
   const box = await onEngineOverlay(id);
@@ -138,6 +138,9 @@ test('once a container\'s processes are gone, the engine\'s overlay is back at i
     assert.ok(rig.runcIds().includes(id), 'runc still has the container');
     assertEngineOverlayBack(box.rootfs);
     assert.deepEqual(ownOverlaysOf(id), [], "sysrunc's own overlay is gone");
+    // Nothing of the engine's is left to wait for: the delete is runc's own.
+    const hint = path.join(path.dirname(rig.mgr.socket), 'hints', id);
+    assert.doesNotMatch(existsSync(hint) ? readFileSync(hint, 'utf8') : '', /"delete":"sync"/);
     const out = await sysrunc(['delete', id]);
     assert.deepEqual({ exitCode: out.exitCode, stderr: out.stderr }, { exitCode: 0, stderr: '' });
     assertEngineOverlayBack(box.rootfs);

@@ -3,7 +3,7 @@
 // left them half made, and with nothing to remove.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PreparedBundles } from '../../src/manager/prepared-bundles.ts';
@@ -33,6 +33,30 @@ test('removing a prepared bundle also takes what a crashed write left beside con
   writeFileSync(path.join(bundle, '.config.json#123.abcd.tmp'), '{');
   bundles.remove('c1');
   assert.equal(existsSync(bundle), false);
+});
+
+test('a delete that waits no more drops the synchronous delete from the hint and keeps the exec grant', (t) => {
+  const dir = scratch(t);
+  const bundles = new PreparedBundles(path.join(dir, 'run'), path.join(dir, 'sock', 'mgr.sock'));
+  bundles.writeHint('grant', { delete: 'sync', exec: 'grant-capabilities' });
+  bundles.writeHint('plain', { delete: 'sync', exec: 'as-is' });
+  bundles.deleteWaitsNoMore('grant');
+  bundles.deleteWaitsNoMore('plain');
+  assert.deepEqual(JSON.parse(readFileSync(path.join(bundles.hintsDir, 'grant'), 'utf8')), { delete: 'async', exec: 'grant-capabilities' });
+  // async and as-is is bin/sysrunc's default: no hint at all.
+  assert.equal(existsSync(path.join(bundles.hintsDir, 'plain')), false);
+});
+
+test('a delete that waits no more leaves a hint it cannot read, and a missing one, as they are', (t) => {
+  const dir = scratch(t);
+  const bundles = new PreparedBundles(path.join(dir, 'run'), path.join(dir, 'sock', 'mgr.sock'));
+  for (const [id, text] of [['torn', '{"delete":"sy'], ['null', 'null'], ['odd', '{"delete":"sync","exec":"all"}']] as const) {
+    writeFileSync(path.join(bundles.hintsDir, id), text);
+    bundles.deleteWaitsNoMore(id);
+    assert.equal(readFileSync(path.join(bundles.hintsDir, id), 'utf8'), text);
+  }
+  bundles.deleteWaitsNoMore('missing');
+  assert.equal(existsSync(path.join(bundles.hintsDir, 'missing')), false);
 });
 
 test('removing a bundle that was never written is no error', (t) => {
