@@ -36,7 +36,7 @@ if (inSource !== version) fail(`package.json says version ${version}, src/common
 run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, ['scripts/compile-binaries.mjs']);
 // The programs the build makes in dist/ (scripts/build.mjs, compile-binaries.mjs), each one installed.
-const distPrograms = ['sysrunc', 'sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener', 'sysrunc-adopt-netns'];
+const distPrograms = ['sysrunc', 'sysrunc-call', 'sysrunc-depot-init', 'sysrunc-depot-supervise', 'sysrunc-bundle-exec', 'sysrunc-prepare-call', 'sysrunc-delete-call', 'sysrunc-exec-grant', 'sysrunc-mount-listener', 'sysrunc-adopt-netns', 'sysrunc-delegate-cgroups'];
 for (const f of distPrograms) {
   if (spawnSync('test', ['-x', path.join(root, 'dist', f)]).status !== 0) fail(`dist/${f} was not built (see the build's warnings)`);
 }

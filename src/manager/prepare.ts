@@ -92,8 +92,8 @@ export async function prepareContainer(host: PrepareHost, p: Params<'prepare'>, 
           ...(shared === undefined ? {} : { join: { path: shared.path, types: shared.types } }),
         },
         settings,
-        hookBinary: host.hookBinary,
-        netnsHook: installedNetnsHook(host.hookBinary),
+        hookBinary: installedHook(host.hookBinary, 'sysrunc-delegate-cgroups', host.hookBinary),
+        netnsHook: installedHook(host.hookBinary, 'sysrunc-adopt-netns', path.join(path.dirname(host.hookBinary), 'sysrunc-adopt-netns')),
         ...installedJournaldConfig(host.hookBinary),
         ...facts,
         ownership: { mode: ownership.mode, bindSources: new Map(ownership.bindSources.map((b) => [b.path, b.how])) },
@@ -226,10 +226,11 @@ function installedJournaldConfig(hookBinary: string): { journaldConfig?: string 
 }
 
 /**
- * A pod sandbox's network hook: the C one in the install's dist/ where the build made it, else
- * the shell reference beside the other hooks in bin/ (about 100 ms more per pod).
+ * A hook sysrunc adds (cgroup-delegation.ts, pod-network.ts): its C form in the install's dist/
+ * where the build made it, else `reference`, the shell script in bin/ that does the same at the
+ * cost of a few processes per create.
  */
-function installedNetnsHook(hookBinary: string): string {
-  const native = path.join(path.dirname(path.dirname(hookBinary)), 'dist', 'sysrunc-adopt-netns');
-  return existsSync(native) ? native : path.join(path.dirname(hookBinary), 'sysrunc-adopt-netns');
+function installedHook(hookBinary: string, name: string, reference: string): string {
+  const native = path.join(path.dirname(path.dirname(hookBinary)), 'dist', name);
+  return existsSync(native) ? native : reference;
 }
