@@ -70,6 +70,7 @@ const native = (file) => `src/runtime-call/native/${file}`;
 const execGrant = native('exec-grant.c');
 const prepareHandOver = native('prepare-hand-over.c');
 const deleteRelease = native('delete-release.c');
+const hookCommon = 'src/manager/native/hook-common.c';
 const nativePrograms = [
   // The runtime path engines are given (create, start, state, kill, delete, exec without a shell):
   // launcher.c says which calls it hands to bin/sysrunc.
@@ -81,8 +82,8 @@ const nativePrograms = [
   ['sysrunc-prepare-call', native('prepare-call.c'), 'create and run go through the per-call binary', prepareHandOver, ...managerCall, bundleNs],
   ['sysrunc-delete-call', native('delete-call.c'), 'a synchronous delete goes through the per-call binary', deleteRelease, ...managerCall],
   ['sysrunc-mount-listener', 'src/manager/native/mount-listener.c', "containers inside system containers see the kernel's /proc figures"],
-  ['sysrunc-delegate-cgroups', 'src/manager/native/delegate-cgroups.c', "a system container under runc's systemd cgroup driver gets the shell hook bin/sysrunc-delegate-cgroups (~35 ms more per create on cgroup v1)"],
-  ['sysrunc-adopt-netns', 'src/manager/native/adopt-netns.c', "a pod's sandbox gets the shell hook bin/sysrunc-adopt-netns (~100 ms more per pod)", 'src/manager/native/rtnetlink.c'],
+  ['sysrunc-delegate-cgroups', 'src/manager/native/delegate-cgroups.c', "a system container under runc's systemd cgroup driver gets the shell hook bin/sysrunc-delegate-cgroups (~35 ms more per create on cgroup v1)", hookCommon],
+  ['sysrunc-adopt-netns', 'src/manager/native/adopt-netns.c', "a pod's sandbox gets the shell hook bin/sysrunc-adopt-netns (~100 ms more per pod)", 'src/manager/native/rtnetlink.c', hookCommon],
 ];
 for (const [name, source, without, ...modules] of nativePrograms) {
   const out = path.join(root, 'dist', name);

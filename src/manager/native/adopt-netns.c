@@ -23,7 +23,6 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hook-common.h"
 #include "rtnetlink.h"
 
 #define MAX_LINKS 32
@@ -54,40 +54,13 @@ static struct kept addrs[MAX_KEPT], routes[MAX_KEPT];
 static int addr_count, route_count;
 static int global_v6;
 
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("sysrunc-adopt-netns: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
+const char *const hook_name = "sysrunc-adopt-netns";
 
 /* The moved link of the old namespace's `index`, or NULL (lo, or a link not moved). */
 static const struct link *moved_link(int index) {
   for (int i = 0; i < link_count; i++)
     if (links[i].index == index) return &links[i];
   return NULL;
-}
-
-/* Reads the container's pid from runc's state on stdin: the first "pid": of the one JSON line (it precedes the annotations). */
-static pid_t state_pid(void) {
-  static char state[1 << 20];
-  size_t len = 0;
-  ssize_t n;
-  while (len < sizeof(state) - 1 && (n = read(0, state + len, sizeof(state) - 1 - len)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die("reading the container state on stdin: %s (errno %d)", strerror(errno), errno);
-    }
-    len += (size_t)n;
-  }
-  state[len] = '\0';
-  const char *at = strstr(state, "\"pid\":");
-  long pid = at == NULL ? 0 : strtol(at + 6, NULL, 10);
-  if (pid <= 0) die("no pid in the container state on stdin");
-  return (pid_t)pid;
 }
 
 /* The parent of `pid` from its stat line (the field after the command name's last ')' and the state). */

@@ -17,41 +17,17 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hook-common.h"
+
 /* The files a cgroup's owner needs to manage children: cgroup v1 and v2 alike, where they exist. */
 static const char *const DELEGATED_FILES[] = {"cgroup.procs", "tasks", "cgroup.clone_children", "cgroup.subtree_control", "cgroup.threads", "notify_on_release"};
 
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("sysrunc-delegate-cgroups: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
-
-/* The whole of a small file (stdin, /proc/...): NUL-terminated, or NULL with errno set. */
-static char *read_all(int fd) {
-  size_t cap = 8192, len = 0;
-  char *buf = malloc(cap);
-  if (buf == NULL) return NULL;
-  for (;;) {
-    if (len + 1 >= cap && (buf = realloc(buf, cap *= 2)) == NULL) return NULL;
-    ssize_t n = read(fd, buf + len, cap - 1 - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return NULL;
-    if (n == 0) break;
-    len += (size_t)n;
-  }
-  buf[len] = '\0';
-  return buf;
-}
+const char *const hook_name = "sysrunc-delegate-cgroups";
 
 static char *read_file(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -150,15 +126,10 @@ int main(int argc, char **argv) {
   if (argc != 3) die("usage: sysrunc-delegate-cgroups <uid> <gid> (container state on stdin)");
   uid_t uid = (uid_t)id_arg(argv[1], "uid");
   gid_t gid = (gid_t)id_arg(argv[2], "gid");
-  char *state = read_all(0);
-  if (state == NULL) die("reading the container state on stdin: %s (errno %d)", strerror(errno), errno);
-  // The first "pid": of the one JSON line runc writes (it precedes the annotations).
-  const char *at = strstr(state, "\"pid\":");
-  long pid = at == NULL ? 0 : strtol(at + 6, NULL, 10);
-  if (pid <= 0) die("no pid in the container state on stdin");
+  pid_t pid = state_pid();
 
   char path[64];
-  snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid);
+  snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
   char *cgroups = read_file(path);
   char *own = read_file("/proc/self/cgroup");
   char *mountinfo = read_file("/proc/self/mountinfo");
