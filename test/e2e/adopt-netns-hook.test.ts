@@ -53,6 +53,9 @@ for (const [form, HOOK] of [
         ['address', 'add', '10.244.1.5/32', 'dev', 'net1'],
         ['route', 'add', '169.254.1.1', 'dev', 'net1', 'scope', 'link'],
         ['route', 'add', '203.0.113.0/24', 'via', '169.254.1.1', 'dev', 'net1'],
+        // A link the kernel does not move (as the fallback tunnel tunl0 every namespace gets once
+        // Calico's IPIP loads ipip): the hook leaves it.
+        ['link', 'add', 'br0', 'type', 'bridge'],
       ];
       for (const args of setup) await ip('-n', netns, ...args);
       // The sandbox's namespace has a link at eth0's index already, so the kernel gives eth0 another.
@@ -104,6 +107,14 @@ for (const [form, HOOK] of [
       const taken = await inSandbox('-o', 'link', 'show', 'dev', 'taken');
       assert.notEqual(link.split(':')[0], taken.split(':')[0]);
       assert.match(await inSandbox('-4', 'route', 'show', 'dev', 'eth0'), /^default via 192\.0\.2\.1/m);
+    });
+
+    test('a link the kernel does not move (a bridge) is left behind, and the pod\'s interfaces still come along', async () => {
+      assert.equal(hook.exitCode, 0, hook.stderr);
+      const links = await inSandbox('-o', 'link', 'show');
+      assert.doesNotMatch(links, /: br0: /);
+      assert.match(links, /: eth0@/);
+      assert.match(links, /: net1@/);
     });
 
     test('the loopback interface of the sandbox\'s namespace is up', async () => {

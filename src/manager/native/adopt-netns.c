@@ -39,6 +39,8 @@
 struct link {
   int index;
   char name[IFNAMSIZ];
+  /* The kernel keeps it where it is (a bridge, a fallback tunnel such as tunl0 or sit0). */
+  int stays;
 };
 
 /* An address or route to recreate: the message to send, with its link's name to find it again. */
@@ -217,7 +219,11 @@ static void move_links(int from_sock, int to_fd, const char *from, const char *t
     unsigned int fd = (unsigned int)to_fd;
     nl_add_attr(&m, IFLA_NET_NS_FD, &fd, sizeof(fd));
     int r = nl_request(from_sock, &m);
-    if (r != 0) die("moving %s from %s into %s: %s (errno %d)", links[i].name, from, to, strerror(-r), -r);
+    // EINVAL: a link that is local to its namespace (NETIF_F_NETNS_LOCAL: bridges, and the
+    // fallback tunnels every namespace gets once ipip or sit is loaded, as for Calico's IPIP).
+    // It is not the pod's interface, and the sandbox's namespace has its own fallback tunnels.
+    if (r == -EINVAL) links[i].stays = 1;
+    else if (r != 0) die("moving %s from %s into %s: %s (errno %d)", links[i].name, from, to, strerror(-r), -r);
   }
 }
 
@@ -235,6 +241,13 @@ static void collect_new_index(const struct nlmsghdr *h, void *arg) {
 static int new_index(const int *index_by_link, const char *name) {
   for (int i = 0; i < link_count; i++)
     if (strcmp(links[i].name, name) == 0) return index_by_link[i];
+  return 0;
+}
+
+/* Whether the addresses or routes of link `name` stayed behind with it. */
+static int stayed(const char *name) {
+  for (int i = 0; i < link_count; i++)
+    if (strcmp(links[i].name, name) == 0) return links[i].stays;
   return 0;
 }
 
@@ -269,16 +282,18 @@ static void configure(int sock, const char *to) {
   int r = nl_dump(sock, RTM_GETLINK, AF_UNSPEC, collect_new_index, index_by_link);
   if (r != 0) die("listing the links of %s: %s (errno %d)", to, strerror(-r), -r);
   for (int i = 0; i < link_count; i++)
-    if (index_by_link[i] == 0) die("%s is not in %s after the move", links[i].name, to);
+    if (!links[i].stays && index_by_link[i] == 0) die("%s is not in %s after the move", links[i].name, to);
   set_up(sock, 1, "lo", to);
   for (int i = 0; i < addr_count; i++) {
+    if (stayed(addrs[i].link)) continue;
     ((struct ifaddrmsg *)nl_header(&addrs[i].msg))->ifa_index = (unsigned int)new_index(index_by_link, addrs[i].link);
     send_kept(sock, &addrs[i], "an address", to);
   }
-  for (int i = 0; i < link_count; i++) set_up(sock, index_by_link[i], links[i].name, to);
+  for (int i = 0; i < link_count; i++)
+    if (!links[i].stays) set_up(sock, index_by_link[i], links[i].name, to);
   for (int gateway = 0; gateway <= 1; gateway++)
     for (int i = 0; i < route_count; i++) {
-      if (routes[i].via_gateway != gateway) continue;
+      if (routes[i].via_gateway != gateway || stayed(routes[i].link)) continue;
       if (routes[i].link[0] != '\0') relink_route(&routes[i], new_index(index_by_link, routes[i].link));
       send_kept(sock, &routes[i], "a route", to);
     }
