@@ -119,8 +119,19 @@ function awaitGone(outgoing: SuperblockWatch | undefined, whose: HeldOverlay['ou
   if (outgoing === undefined || outgoing.waitGone(0)) return;
   const start = performance.now();
   const gone = outgoing.waitGone(swap.goneWithinMs ?? OUTGOING_OVERLAY_WAIT_MS);
+  // The event comes from the middle of the superblock's teardown, in the task that let it go last;
+  // overlayfs drops its upper dir's in-use mark at the end of that teardown, and nothing tells of
+  // it. Where that task is another's (a wait here), a moment's grace keeps the incoming overlay
+  // from meeting the mark (the kernel's "upperdir is in-use" warning, seen once in CI among 50
+  // concurrent docker runs). Our own unmount's teardown ends before umount2 returns: no grace then.
+  if (gone) Atomics.wait(GRACE_CELL, 0, 0, TEARDOWN_GRACE_MS);
   swap.held({ mountpoint, outgoing: whose, waitedMs: Math.round(performance.now() - start), gone });
 }
+
+/** How long a swap waits after another task's teardown of the outgoing overlay was seen to begin (ms). */
+const TEARDOWN_GRACE_MS = 10;
+/** A cell nobody notifies: Atomics.wait on it is a plain sleep of the manager's thread. */
+const GRACE_CELL = new Int32Array(new SharedArrayBuffer(4));
 
 export function clearVolatileMarker(workdir: string): void {
   const volatile = path.join(workdir, 'work', 'incompat', 'volatile');
