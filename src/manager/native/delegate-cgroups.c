@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../host/native/mountinfo-unescape.h"
 #include "hook-common.h"
 
 /* The files a cgroup's owner needs to manage children: cgroup v1 and v2 alike, where they exist. */
@@ -46,20 +47,6 @@ static unsigned long id_arg(const char *arg, const char *what) {
   return v;
 }
 
-/* mountinfo's octal escapes (\040 for a space...), undone in place. */
-static void unescape(char *s) {
-  char *out = s;
-  for (; *s != '\0'; s++) {
-    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-      *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-      s += 3;
-    } else {
-      *out++ = *s;
-    }
-  }
-  *out = '\0';
-}
-
 /* Whether every controller of a comma-separated list is among the mount's comma-separated options. */
 static int names_all(const char *controllers, const char *options) {
   char want[256];
@@ -77,32 +64,51 @@ static int names_all(const char *controllers, const char *options) {
   return 1;
 }
 
+/* A cgroup or cgroup2 mount of this hook's (runc's) mountinfo: fields cut out of the file's text in place. */
+struct cgroup_mount {
+  int v2;
+  const char *superopts, *root, *mountpoint;
+};
+
 /*
- * The directory of cgroup `cgpath` of the hierarchy with `controllers` ("" for cgroup v2), from
- * the first matching mount of `mountinfo` (a copy: fields are cut in place); 0 if none is mounted.
+ * The cgroup and cgroup2 mounts of `mountinfo` (its text, cut in place), in its order: read once,
+ * not once per line of /proc/<pid>/cgroup (mountinfo grows with every container on the host).
  */
-static int hierarchy_dir(const char *mountinfo, const char *controllers, const char *cgpath, char *dir, size_t size) {
-  for (const char *line = mountinfo; *line != '\0';) {
-    const char *eol = strchrnul(line, '\n');
-    char copy[4096];
-    snprintf(copy, sizeof(copy), "%.*s", (int)(eol - line), line);
-    line = *eol == '\0' ? eol : eol + 1;
+static struct cgroup_mount *cgroup_mounts(char *mountinfo, size_t *count) {
+  size_t cap = 16;
+  struct cgroup_mount *mounts = malloc(cap * sizeof(*mounts));
+  if (mounts == NULL) die("reading mountinfo: out of memory");
+  *count = 0;
+  for (char *rest = mountinfo, *line; (line = strsep(&rest, "\n")) != NULL;) {
     // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-    char *fields[5], *save = NULL, *sep = strstr(copy, " - ");
+    char *sep = strstr(line, " - cgroup");
     if (sep == NULL) continue;
     *sep = '\0';
+    char *fields[5], *head = line, *tail = sep + 3;
     int n = 0;
-    for (char *f = strtok_r(copy, " ", &save); f != NULL && n < 5; f = strtok_r(NULL, " ", &save)) fields[n++] = f;
-    char *fstype = strtok_r(sep + 3, " ", &save), *source = strtok_r(NULL, " ", &save), *superopts = strtok_r(NULL, " ", &save);
-    if (n < 5 || fstype == NULL || source == NULL || superopts == NULL) continue;
-    if (controllers[0] == '\0' ? strcmp(fstype, "cgroup2") != 0 : strcmp(fstype, "cgroup") != 0 || !names_all(controllers, superopts)) continue;
-    char *root = fields[3], *mountpoint = fields[4];
-    unescape(root);
-    unescape(mountpoint);
-    size_t root_len = strcmp(root, "/") == 0 ? 0 : strlen(root);
-    const char *rel = strncmp(cgpath, root, root_len) == 0 ? cgpath + root_len : cgpath;
+    while (n < 5 && (fields[n] = strsep(&head, " ")) != NULL) n++;
+    char *fstype = strsep(&tail, " "), *source = strsep(&tail, " "), *superopts = strsep(&tail, " ");
+    if (n < 5 || source == NULL || superopts == NULL || (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)) continue;
+    mountinfo_unescape(fields[3]);
+    mountinfo_unescape(fields[4]);
+    if (*count == cap && (mounts = realloc(mounts, (cap *= 2) * sizeof(*mounts))) == NULL) die("reading mountinfo: out of memory");
+    mounts[(*count)++] = (struct cgroup_mount){strcmp(fstype, "cgroup2") == 0, superopts, fields[3], fields[4]};
+  }
+  return mounts;
+}
+
+/*
+ * The directory of cgroup `cgpath` of the hierarchy with `controllers` ("" for cgroup v2), from
+ * the first of `mounts` that is that hierarchy's; 0 if none is mounted.
+ */
+static int hierarchy_dir(const struct cgroup_mount *mounts, size_t count, const char *controllers, const char *cgpath, char *dir, size_t size) {
+  for (size_t i = 0; i < count; i++) {
+    const struct cgroup_mount *m = &mounts[i];
+    if (controllers[0] == '\0' ? !m->v2 : m->v2 || !names_all(controllers, m->superopts)) continue;
+    size_t root_len = strcmp(m->root, "/") == 0 ? 0 : strlen(m->root);
+    const char *rel = strncmp(cgpath, m->root, root_len) == 0 ? cgpath + root_len : cgpath;
     while (*rel == '/') rel++;
-    snprintf(dir, size, "%s/%s", mountpoint, rel);
+    snprintf(dir, size, "%s/%s", m->mountpoint, rel);
     return 1;
   }
   return 0;
@@ -132,7 +138,8 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
   char *cgroups = read_file(path);
   char *own = read_file("/proc/self/cgroup");
-  char *mountinfo = read_file("/proc/self/mountinfo");
+  size_t mount_count;
+  struct cgroup_mount *mounts = cgroup_mounts(read_file("/proc/self/mountinfo"), &mount_count);
   for (const char *line = cgroups; *line != '\0';) {
     const char *eol = strchrnul(line, '\n');
     size_t len = (size_t)(eol - line);
@@ -147,7 +154,7 @@ int main(int argc, char **argv) {
     *cgpath++ = '\0';
     if (strcmp(cgpath, "/") == 0) continue;
     char dir[4096], file[4200];
-    if (!hierarchy_dir(mountinfo, controllers, cgpath, dir, sizeof(dir))) continue;
+    if (!hierarchy_dir(mounts, mount_count, controllers, cgpath, dir, sizeof(dir))) continue;
     hand_over(dir, uid, gid);
     for (size_t i = 0; i < sizeof(DELEGATED_FILES) / sizeof(DELEGATED_FILES[0]); i++) {
       snprintf(file, sizeof(file), "%s/%s", dir, DELEGATED_FILES[i]);

@@ -15,20 +15,7 @@
 #include <unistd.h>
 
 #include "bundle-ns.h"
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo; undone in place. */
-static void unescape(char *s) {
-	char *out = s;
-	for (char *in = s; *in != '\0'; in++) {
-		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
-			*out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
-			in += 3;
-		} else {
-			*out++ = *in;
-		}
-	}
-	*out = '\0';
-}
+#include "../../host/native/mountinfo-unescape.h"
 
 /* The prepared config as text (at most 4 MiB); NULL if it cannot be read (then nothing is detached). */
 static char *read_config(const char *path) {
@@ -60,7 +47,7 @@ static void detach_other_overlays(const char *config_path) {
 		if (sep == NULL || strncmp(sep, " - overlay ", 11) != 0) continue;
 		while (n < 5 && (fields[n] = strsep(&rest, " ")) != NULL) n++;
 		if (n < 5) continue;
-		unescape(fields[4]);
+		mountinfo_unescape(fields[4]);
 		if (strcmp(fields[4], "/") == 0 || strstr(config, fields[4]) != NULL) continue;
 		umount2(fields[4], MNT_DETACH); /* one already gone with a parent's: EINVAL, fine */
 	}
