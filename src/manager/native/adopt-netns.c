@@ -41,12 +41,14 @@ struct link {
   char name[IFNAMSIZ];
   /* The kernel keeps it where it is (a bridge, a fallback tunnel such as tunl0 or sit0). */
   int stays;
+  /* Its index in the sandbox's namespace, where the kernel may have given it another. */
+  int new_index;
 };
 
-/* An address or route to recreate: the message to send, with its link's name to find it again. */
+/* An address or route to recreate: the message to send, and its link (none: -1). */
 struct kept {
   struct nl_msg msg;
-  char link[IFNAMSIZ];
+  int link;
   int via_gateway;
 };
 
@@ -58,11 +60,16 @@ static int global_v6;
 
 const char *const hook_name = "sysrunc-adopt-netns";
 
-/* The moved link of the old namespace's `index`, or NULL (lo, or a link not moved). */
-static const struct link *moved_link(int index) {
+/* The slot in links of the old namespace's link `index`, or -1 (lo, or a link not moved). */
+static int link_slot(int index) {
   for (int i = 0; i < link_count; i++)
-    if (links[i].index == index) return &links[i];
-  return NULL;
+    if (links[i].index == index) return i;
+  return -1;
+}
+
+/* A kept address's or route's link, for messages. */
+static const char *link_name(const struct kept *k) {
+  return k->link < 0 ? "no link" : links[k->link].name;
 }
 
 /* The parent of `pid` from its stat line (the field after the command name's last ')' and the state). */
@@ -126,11 +133,11 @@ static struct kept *next_kept(struct kept *list, int *count, const char *what) {
 static void collect_addr(const struct nlmsghdr *h, void *arg) {
   (void)arg;
   const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-  const struct link *l = moved_link((int)ifa->ifa_index);
-  if (h->nlmsg_type != RTM_NEWADDR || l == NULL) return;
+  int slot = link_slot((int)ifa->ifa_index);
+  if (h->nlmsg_type != RTM_NEWADDR || slot < 0) return;
   if (ifa->ifa_family == AF_INET6 && ifa->ifa_scope == RT_SCOPE_LINK) return;
   struct kept *k = next_kept(addrs, &addr_count, "addresses");
-  snprintf(k->link, IFNAMSIZ, "%s", l->name);
+  k->link = slot;
   nl_start(&k->msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof(struct ifaddrmsg));
   struct ifaddrmsg *out = nl_header(&k->msg);
   *out = *ifa;
@@ -144,7 +151,7 @@ static void collect_addr(const struct nlmsghdr *h, void *arg) {
     case IFA_LOCAL:
     case IFA_BROADCAST:
     case IFA_LABEL:
-      if (nl_add_attr(&k->msg, a->rta_type, RTA_DATA(a), RTA_PAYLOAD(a)) != 0) die("an address of %s is too long to copy", l->name);
+      if (nl_add_attr(&k->msg, a->rta_type, RTA_DATA(a), RTA_PAYLOAD(a)) != 0) die("an address of %s is too long to copy", link_name(k));
       break;
     }
   }
@@ -152,7 +159,7 @@ static void collect_addr(const struct nlmsghdr *h, void *arg) {
     flags |= IFA_F_NODAD;
     global_v6 = 1;
   }
-  if (nl_add_attr(&k->msg, IFA_FLAGS, &flags, sizeof(flags)) != 0) die("an address of %s is too long to copy", l->name);
+  if (nl_add_attr(&k->msg, IFA_FLAGS, &flags, sizeof(flags)) != 0) die("an address of %s is too long to copy", link_name(k));
 }
 
 /* A route CNI or the kernel's addresses made that the new namespace needs: the main table's, not the kernel's own, not link-local or multicast IPv6. */
@@ -179,10 +186,10 @@ static void collect_route(const struct nlmsghdr *h, void *arg) {
     if (a->rta_type == RTA_OIF) oif = a;
   }
   if (!route_is_kept(rt, table, dst)) return;
-  const struct link *l = oif == NULL ? NULL : moved_link(*(const int *)RTA_DATA(oif));
-  if (oif != NULL && l == NULL) return;
+  int slot = oif == NULL ? -1 : link_slot(*(const int *)RTA_DATA(oif));
+  if (oif != NULL && slot < 0) return;
   struct kept *k = next_kept(routes, &route_count, "routes");
-  snprintf(k->link, IFNAMSIZ, "%s", l == NULL ? "" : l->name);
+  k->link = slot;
   nl_start(&k->msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, sizeof(struct rtmsg));
   struct rtmsg *out = nl_header(&k->msg);
   *out = *rt;
@@ -201,9 +208,9 @@ static void collect_route(const struct nlmsghdr *h, void *arg) {
     case RTA_METRICS:
     case RTA_TABLE:
     case RTA_PREF:
-      if (nl_add_attr(&k->msg, a->rta_type, RTA_DATA(a), RTA_PAYLOAD(a)) != 0) die("a route of %s is too long to copy", k->link);
+      if (nl_add_attr(&k->msg, a->rta_type, RTA_DATA(a), RTA_PAYLOAD(a)) != 0) die("a route of %s is too long to copy", link_name(k));
       break;
-    case RTA_MULTIPATH: die("a multipath route of %s: not supported", k->link);
+    case RTA_MULTIPATH: die("a multipath route of %s: not supported", link_name(k));
     }
   }
 }
@@ -227,28 +234,20 @@ static void move_links(int from_sock, int to_fd, const char *from, const char *t
   }
 }
 
-/* The moved links' indexes in the new namespace, where the kernel may have given a new one. */
+/* The moved links' indexes in the new namespace, found by name. */
 static void collect_new_index(const struct nlmsghdr *h, void *arg) {
-  int *index_by_link = arg;
+  (void)arg;
   const struct ifinfomsg *ifi = NLMSG_DATA(h);
   int len = (int)IFLA_PAYLOAD(h);
   for (const struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len))
     if (a->rta_type == IFLA_IFNAME)
       for (int i = 0; i < link_count; i++)
-        if (strncmp(links[i].name, RTA_DATA(a), IFNAMSIZ) == 0) index_by_link[i] = ifi->ifi_index;
+        if (strncmp(links[i].name, RTA_DATA(a), IFNAMSIZ) == 0) links[i].new_index = ifi->ifi_index;
 }
 
-static int new_index(const int *index_by_link, const char *name) {
-  for (int i = 0; i < link_count; i++)
-    if (strcmp(links[i].name, name) == 0) return index_by_link[i];
-  return 0;
-}
-
-/* Whether the addresses or routes of link `name` stayed behind with it. */
-static int stayed(const char *name) {
-  for (int i = 0; i < link_count; i++)
-    if (strcmp(links[i].name, name) == 0) return links[i].stays;
-  return 0;
+/* Whether a kept address or route stayed behind with its link. */
+static int stayed(const struct kept *k) {
+  return k->link >= 0 && links[k->link].stays;
 }
 
 static void set_up(int sock, int index, const char *name, const char *to) {
@@ -273,28 +272,27 @@ static void relink_route(struct kept *k, int index) {
 static void send_kept(int sock, struct kept *k, const char *what, const char *to) {
   int r = nl_request(sock, &k->msg);
   // The kernel may have made it already (an address's own route, say).
-  if (r != 0 && r != -EEXIST) die("adding %s of %s in %s: %s (errno %d)", what, k->link[0] != '\0' ? k->link : "no link", to, strerror(-r), -r);
+  if (r != 0 && r != -EEXIST) die("adding %s of %s in %s: %s (errno %d)", what, link_name(k), to, strerror(-r), -r);
 }
 
 /* Step 4: lo up, the addresses, the links up, routes on the link, then routes through a gateway. */
 static void configure(int sock, const char *to) {
-  int index_by_link[MAX_LINKS] = {0};
-  int r = nl_dump(sock, RTM_GETLINK, AF_UNSPEC, collect_new_index, index_by_link);
+  int r = nl_dump(sock, RTM_GETLINK, AF_UNSPEC, collect_new_index, NULL);
   if (r != 0) die("listing the links of %s: %s (errno %d)", to, strerror(-r), -r);
   for (int i = 0; i < link_count; i++)
-    if (!links[i].stays && index_by_link[i] == 0) die("%s is not in %s after the move", links[i].name, to);
+    if (!links[i].stays && links[i].new_index == 0) die("%s is not in %s after the move", links[i].name, to);
   set_up(sock, 1, "lo", to);
   for (int i = 0; i < addr_count; i++) {
-    if (stayed(addrs[i].link)) continue;
-    ((struct ifaddrmsg *)nl_header(&addrs[i].msg))->ifa_index = (unsigned int)new_index(index_by_link, addrs[i].link);
+    if (stayed(&addrs[i])) continue;
+    ((struct ifaddrmsg *)nl_header(&addrs[i].msg))->ifa_index = (unsigned int)links[addrs[i].link].new_index;
     send_kept(sock, &addrs[i], "an address", to);
   }
   for (int i = 0; i < link_count; i++)
-    if (!links[i].stays) set_up(sock, index_by_link[i], links[i].name, to);
+    if (!links[i].stays) set_up(sock, links[i].new_index, links[i].name, to);
   for (int gateway = 0; gateway <= 1; gateway++)
     for (int i = 0; i < route_count; i++) {
-      if (routes[i].via_gateway != gateway || stayed(routes[i].link)) continue;
-      if (routes[i].link[0] != '\0') relink_route(&routes[i], new_index(index_by_link, routes[i].link));
+      if (routes[i].via_gateway != gateway || stayed(&routes[i])) continue;
+      if (routes[i].link >= 0) relink_route(&routes[i], links[routes[i].link].new_index);
       send_kept(sock, &routes[i], "a route", to);
     }
 }
