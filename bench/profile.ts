@@ -193,7 +193,9 @@ export const profileScenario: Scenario = {
   alias: 'p',
   title: '(p) profile: start-up baselines, create/delete, phases of one sysrunc create',
   async run(ctx: BenchContext): Promise<ScenarioResult> {
-    const n = ctx.opts.quick ? 5 : 20;
+    // --n as every scenario (20 before round 11): create's bar (+12 ms) is near the run-to-run
+    // spread of a 20-pair median (+7 to +14 ms for one build), so a tighter read takes more pairs.
+    const n = ctx.opts.quick ? 5 : ctx.opts.n;
     const warmup = ctx.opts.warmup;
     const env = await ctx.sysruncEnv();
     const o = { scratch: ctx.work, env };

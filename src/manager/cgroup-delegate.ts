@@ -1,7 +1,7 @@
 // The cgroup-delegate host action: the container's own cgroup directories, made before runc runs
 // and owned by the container's root with the files that manage children (never the limit files).
 // runc finds them and uses them as its own; its delete removes them, and undo removes any it left.
-import { existsSync, mkdirSync, rmdirSync, statfsSync } from 'node:fs';
+import { mkdirSync, rmdirSync, statfsSync } from 'node:fs';
 import { chownDirAndEntries } from '../host/fs-native.ts';
 import { SyscallError } from '../host/libc.ts';
 import path from 'node:path';
@@ -62,13 +62,17 @@ export function isBelowCgroupMount(dir: string): boolean {
 /** isBelowCgroupMount's answer as the cgroup version of that file system (1 or 2), or undefined. */
 function cgroupVersionBelow(dir: string): 1 | 2 | undefined {
   if (!path.isAbsolute(dir) || path.normalize(dir) !== dir || dir === '/') return undefined;
-  let existing = dir;
-  while (!existsSync(existing)) existing = path.dirname(existing);
-  if (existing === dir && isMountPoint(dir)) return undefined;
-  try {
-    const type = Number(statfsSync(existing).type);
+  // statfs of the nearest existing directory: one call up from a new cgroup (the usual case, ten
+  // hierarchies on a cgroup v1 host, every create), not an existence check and then a statfs.
+  for (let existing = dir; ; existing = path.dirname(existing)) {
+    let type: number;
+    try {
+      type = Number(statfsSync(existing).type);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existing !== '/') continue;
+      return undefined;
+    }
+    if (existing === dir && isMountPoint(dir)) return undefined;
     return type === CGROUP_SUPER_MAGIC ? 1 : type === CGROUP2_SUPER_MAGIC ? 2 : undefined;
-  } catch {
-    return undefined;
   }
 }

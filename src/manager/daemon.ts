@@ -5,8 +5,9 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { removeStaleTempFiles, writeFileAtomic } from '../common/atomic-file.ts';
 import { ensureSysruncRange } from './subid-ranges.ts';
-import { openSubidAllocator, SubidStore, type SubidMode } from './subid-alloc.ts';
-import { Registry } from './registry.ts';
+import type { SubidMode } from './subid-alloc.ts';
+import { openSubidAllocator, SubidStore } from './subid-store.ts';
+import { heldRanges, Registry } from './registry.ts';
 import { HostExecutor } from './host-executor.ts';
 import { RootfsCloner } from './ownership/rootfs-cloner.ts';
 import { chownInChild } from './ownership/chown-child.ts';
@@ -101,11 +102,18 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   if (ranges.added) {
     log.info({ uidRanges: ranges.uidRanges, gidRanges: ranges.gidRanges }, `added subordinate id ranges for user sysrunc to ${o.subuidFile} and ${o.subgidFile}`);
   }
+  const registry = new Registry(o.stateDir);
+  const queue = new SerialQueue();
+  const afterRequest = queueAfterRequest(queue);
   const allocator = openSubidAllocator({
     uidRanges: ranges.uidRanges,
     gidRanges: ranges.gidRanges,
     mode: o.subidMode,
     store: new SubidStore(path.join(o.stateDir, 'subid.json')),
+    held: heldRanges(registry.all()),
+    deferAllocWrites: (write) => {
+      void afterRequest(async () => write()).catch((err: unknown) => log.error({ err: String(err) }, 'writing the subid state failed (the ranges in use stay in their container records)'));
+    },
   });
   for (const warning of allocator.warnings) log.warn(warning);
   let maxSize: number;
@@ -126,7 +134,6 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   }
   const runtime = learnRuntime(o.runtime, log);
   const lxcfs = new LxcfsSupervisor({ runDir: o.runDir, enabled: o.lxcfs?.enabled ?? true, binary: o.lxcfs?.binary ?? 'lxcfs', log, mountListener: path.join(path.dirname(o.entryPoint ?? process.argv[1] ?? '.'), 'sysrunc-mount-listener') });
-  const queue = new SerialQueue();
   let service: ManagerService | undefined;
   const watch = new ContainerWatch({
     log,
@@ -150,7 +157,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
   service = new ManagerService({
     runBase: o.runDir,
     allocator,
-    registry: new Registry(o.stateDir),
+    registry,
     executor: new HostExecutor({
       // The clone's chown runs in a child of this very entry point, outside the request queue.
       cloner: new RootfsCloner(path.join(o.stateDir, 'clones'), o.entryPoint === undefined ? undefined : chownInChild(o.entryPoint)),
@@ -172,7 +179,7 @@ export async function startManager(o: ManagerOptions, log: Logger): Promise<Runn
     defaultSize: o.subidSize,
     maxSize,
     unlocked: (fn) => queue.unlocked(fn),
-    afterRequest: queueAfterRequest(queue),
+    afterRequest,
     ownership: {
       defaultMode: o.ownershipDefault ?? 'auto',
       shiftfs: detectShiftfs(),

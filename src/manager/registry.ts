@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { readJson, writeJsonAtomic } from './state-file.ts';
 import { HostAction, IdMapping, OwnershipMode } from '../manager-api/v1.ts';
+import type { SubidAllocationRecord } from './subid-alloc.ts';
 
 export const ContainerRecord = z.object({
   version: z.literal(1),
@@ -51,6 +52,19 @@ export function rangeKeyOf(record: ContainerRecord): string | undefined {
   return record.allocated ? record.id : record.sharedRange;
 }
 
+/** The range each record holds, under its allocator key (a range several records share, once). */
+export function heldRanges(records: readonly ContainerRecord[]): SubidAllocationRecord[] {
+  const held = new Map<string, SubidAllocationRecord>();
+  for (const record of records) {
+    const key = rangeKeyOf(record);
+    const uid = record.uidMappings[0];
+    const gid = record.gidMappings[0];
+    if (key === undefined || uid === undefined || gid === undefined || held.has(key)) continue;
+    held.set(key, { id: key, uid: uid.hostID, gid: gid.hostID, size: uid.size });
+  }
+  return [...held.values()];
+}
+
 export function outlivesReboot(record: ContainerRecord): boolean {
   return record.stopped === true || record.volumes !== undefined || record.clone !== undefined || record.actions.some((a) => a.kind === 'chown-tree' || a.kind === 'rootfs-clone');
 }
@@ -89,6 +103,11 @@ export class Registry {
     writeJsonAtomic(this.file(record.id), record, { durable });
     this.records.set(record.id, record);
     return { durable };
+  }
+
+  /** Held in memory only, until the next save (a prepare's apply saves it before any host action). */
+  remember(record: ContainerRecord): void {
+    this.records.set(record.id, record);
   }
 
   remove(id: string): void {

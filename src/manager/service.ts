@@ -45,7 +45,7 @@ export class ManagerService {
     const steps = new StepTimings();
     const result = await prepareContainer(
       {
-        register: (r, marks) => this.register(r, marks),
+        register: (r, marks) => this.register(r, marks, { applyFollows: true }),
         apply: (a, marks) => this.apply(a, marks),
         abandon: async (id, runtimeRoot) => void (await this.release({ id, runtimeRoot })),
         writeConfig: (id, text) => this.o.bundles.writeConfig(id, text),
@@ -111,7 +111,7 @@ export class ManagerService {
     return { version: SYSRUNC_VERSION, apiVersion: 1, pid: process.pid };
   }
 
-  async register(p: Params<'register'>, steps: StepMarks = UNTIMED): Promise<Result<'register'>> {
+  async register(p: Params<'register'>, steps: StepMarks = UNTIMED, how: { applyFollows?: boolean } = {}): Promise<Result<'register'>> {
     // A stopped container starting again with no size asked for keeps the range it holds (its kept
     // volumes or clone are in those ids), even one an earlier version granted from its environment.
     const kept = p.userns.from === 'allocate' && p.userns.size === undefined && this.o.registry.get(p.id)?.stopped === true ? this.o.allocator.lookup(p.id)?.size : undefined;
@@ -194,7 +194,10 @@ export class ManagerService {
     };
     let volumeMounts: Result<'register'>['volumeMounts'] = [];
     try {
-      this.save(record);
+      // In a prepare, apply saves the record before the first host action; until then a crash
+      // leaves only the run dir, which the start-up reconcile removes. Store volumes need it first.
+      if (how.applyFollows !== true || (p.storeVolumes?.mountpoints.length ?? 0) > 0) this.save(record);
+      else this.o.registry.remember(record);
       steps.mark('register.save');
       makeRunDir(record);
       steps.mark('register.runDir');

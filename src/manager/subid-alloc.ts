@@ -3,11 +3,7 @@
 // Every change is handed to `persist` before it takes effect in memory or is
 // returned, so a crash can lose an answer but never hand a range out twice.
 
-import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { z } from 'zod';
-import { fsyncDir } from '../common/atomic-file.ts';
-import { readJson, writeJsonAtomic } from './state-file.ts';
 import type { IdRange } from './subid-ranges.ts';
 
 export type SubidErrorCode = 'exhausted' | 'invalid-size' | 'not-found';
@@ -34,6 +30,9 @@ export interface SubidState {
   allocations: SubidAllocationRecord[];
 }
 
+/** What a persisted state change did: gave a range out, or took one back. */
+export type SubidChange = 'alloc' | 'free';
+
 export interface SubidAllocatorConfig {
   /** Subordinate uids sysrunc may hand out (e.g. from ensureSysruncRange). */
   uidRanges: readonly IdRange[];
@@ -47,8 +46,13 @@ export interface SubidAllocatorConfig {
 export interface SubidAllocatorOptions extends SubidAllocatorConfig {
   /** Previously persisted state; its allocations are live and kept even if outside the ranges. */
   restored?: SubidState;
-  /** Called with the complete new state before every change takes effect; throwing aborts the change. */
-  persist?: (state: SubidState) => void;
+  /** How `restored` was put together, if worth saying (listed first among the warnings). */
+  restoredNotes?: readonly string[];
+  /**
+   * Called with the complete new state before every change takes effect; throwing aborts the
+   * change. `change` says which kind it is (a store may defer an allocation's write: subid-store.ts).
+   */
+  persist?: (state: SubidState, change: SubidChange) => void;
 }
 
 export const DEFAULT_SUBID_SIZE = 65536;
@@ -101,7 +105,7 @@ export class SubidAllocator {
 
   readonly #uidRanges: IdRange[];
   readonly #gidRanges: IdRange[];
-  readonly #persist: (state: SubidState) => void;
+  readonly #persist: (state: SubidState, change: SubidChange) => void;
   readonly #allocations = new Map<string, SubidAllocation>();
 
   constructor(options: SubidAllocatorOptions) {
@@ -113,7 +117,7 @@ export class SubidAllocator {
     this.#uidRanges = normalizeRanges(options.uidRanges, 'uid');
     this.#gidRanges = normalizeRanges(options.gidRanges, 'gid');
     this.#persist = options.persist ?? (() => {});
-    this.warnings = options.restored ? this.#restore(options.restored) : [];
+    this.warnings = [...(options.restoredNotes ?? []), ...(options.restored ? this.#restore(options.restored) : [])];
   }
 
   /**
@@ -142,7 +146,7 @@ export class SubidAllocator {
       );
     }
     const allocation: SubidAllocation = { uid: placed.uid, gid: placed.gid, size };
-    this.#persist(this.#stateWith(id, allocation));
+    this.#persist(this.#stateWith(id, allocation), 'alloc');
     this.#allocations.set(id, allocation);
     return { ...allocation };
   }
@@ -151,7 +155,7 @@ export class SubidAllocator {
   free(id: string): void {
     checkId(id);
     if (!this.#allocations.has(id)) throw new SubidError('not-found', id, 'no subordinate ids are allocated to it');
-    this.#persist(this.#stateWith(id, undefined));
+    this.#persist(this.#stateWith(id, undefined), 'free');
     this.#allocations.delete(id);
   }
 
@@ -254,50 +258,6 @@ export class SubidAllocator {
     }
     return warnings;
   }
-}
-
-/** Persists SubidState as a JSON file (mode 0600, atomic replace). */
-export class SubidStore {
-  readonly path: string;
-
-  constructor(path: string) {
-    this.path = path;
-  }
-
-  /** undefined if the file does not exist yet; throws StateFileError if it is corrupt. */
-  load(): SubidState | undefined {
-    return readJson(this.path, subidStateSchema);
-  }
-
-  /** Not fsynced: see flush. */
-  save(state: SubidState): void {
-    writeJsonAtomic(this.path, state, { durable: false });
-  }
-
-  /**
-   * Makes the last save durable. Called when a container record that outlives a reboot is saved:
-   * only then must its allocation survive a power loss (a running container's does not).
-   */
-  flush(): void {
-    const fd = openSync(this.path, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    fsyncDir(dirname(this.path));
-  }
-}
-
-/** An allocator restored from `store` that persists every change to it. */
-export function openSubidAllocator(config: SubidAllocatorConfig & { store: SubidStore }): SubidAllocator {
-  const { store, ...rest } = config;
-  const restored = store.load();
-  const allocator = new SubidAllocator({ ...rest, ...(restored ? { restored } : {}), persist: (s) => store.save(s) });
-  allocator.flush = () => {
-    if (existsSync(store.path)) store.flush();
-  };
-  return allocator;
 }
 
 function checkId(id: string): void {

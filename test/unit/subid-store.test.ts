@@ -6,13 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StateFileError } from '../../src/manager/state-file.ts';
-import {
-  openSubidAllocator,
-  SubidAllocator,
-  SubidStore,
-  type SubidAllocationRecord,
-  type SubidState,
-} from '../../src/manager/subid-alloc.ts';
+import { SubidAllocator, type SubidAllocationRecord, type SubidState } from '../../src/manager/subid-alloc.ts';
+import { openSubidAllocator, SubidStore } from '../../src/manager/subid-store.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sysrunc-subid-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -155,4 +150,77 @@ test('kill -9 at any moment never loses a range that was handed out', async () =
       assert.ok(prev.uid + prev.size <= sorted[i]!.uid, `round ${round}: ${prev.id} and ${sorted[i]!.id} overlap`);
     }
   }
+});
+
+/** A defer function that keeps the writes it is handed, to run them when the test says. */
+function heldBack(): { defer: (write: () => void) => void; runAll: () => void; count: () => number } {
+  const writes: (() => void)[] = [];
+  return { defer: (w) => writes.push(w), runAll: () => writes.splice(0).forEach((w) => w()), count: () => writes.length };
+}
+
+const idsInFile = (path: string): string[] => (existsSync(path) ? (new SubidStore(path).load()?.allocations ?? []).map((a) => a.id) : []);
+
+test('with deferred writes, allocations reach the file when the deferred write runs, in one write for several', () => {
+  const path = statePath();
+  const later = heldBack();
+  const allocator = openSubidAllocator({ store: new SubidStore(path), uidRanges: ranges, gidRanges: ranges, deferAllocWrites: later.defer });
+  allocator.alloc('a', 65536);
+  allocator.alloc('b', 65536);
+  assert.deepEqual(idsInFile(path), []);
+  assert.equal(later.count(), 1);
+  later.runAll();
+  assert.deepEqual(idsInFile(path), ['a', 'b']);
+});
+
+test('with deferred writes, a free is written at once, with any allocation still waiting', () => {
+  const path = statePath();
+  const later = heldBack();
+  const allocator = openSubidAllocator({ store: new SubidStore(path), uidRanges: ranges, gidRanges: ranges, deferAllocWrites: later.defer });
+  allocator.alloc('a', 65536);
+  allocator.alloc('b', 65536);
+  allocator.free('a');
+  assert.deepEqual(idsInFile(path), ['b']);
+  later.runAll();
+  assert.deepEqual(idsInFile(path), ['b']);
+});
+
+test('flush writes an allocation still waiting before making the file durable', () => {
+  const path = statePath();
+  const allocator = openSubidAllocator({ store: new SubidStore(path), uidRanges: ranges, gidRanges: ranges, deferAllocWrites: heldBack().defer });
+  allocator.alloc('a', 65536);
+  allocator.flush();
+  assert.deepEqual(idsInFile(path), ['a']);
+});
+
+test('a range a container record holds is taken back at open when the file lacks it, and no new allocation overlaps it', () => {
+  const path = statePath();
+  const first = openSubidAllocator({ store: new SubidStore(path), uidRanges: ranges, gidRanges: ranges, deferAllocWrites: heldBack().defer });
+  const a = first.alloc('a', 65536);
+  // The manager dies here: its record of "a" was saved, the deferred write never ran.
+  assert.deepEqual(idsInFile(path), []);
+  const reopened = openSubidAllocator({ store: new SubidStore(path), uidRanges: ranges, gidRanges: ranges, held: [{ id: 'a', ...a }] });
+  assert.deepEqual(reopened.lookup('a'), a);
+  assert.deepEqual(idsInFile(path), ['a'], 'the file is brought in line at open');
+  assert.match(reopened.warnings[0] ?? '', /the range of "a" .* was taken back from its container record/);
+  const b = reopened.alloc('b', 65536);
+  assert.ok(b.uid >= a.uid + a.size || b.uid + b.size <= a.uid, `b ${JSON.stringify(b)} overlaps a ${JSON.stringify(a)}`);
+});
+
+test("where the file and a container record disagree on a range, the record's is kept, with a warning", () => {
+  const path = statePath();
+  new SubidStore(path).save({ version: 1, mode: 'exclusive', allocations: [{ id: 'a', uid: 0x10000000, gid: 0x10000000, size: 65536 }] });
+  const inUse = { id: 'a', uid: 0x10010000, gid: 0x10010000, size: 65536 };
+  const allocator = openSubidAllocator({ store: new SubidStore(path), uidRanges: ranges, gidRanges: ranges, held: [inUse] });
+  assert.deepEqual(allocator.lookup('a'), { uid: inUse.uid, gid: inUse.gid, size: inUse.size });
+  assert.match(allocator.warnings[0] ?? '', /the range of "a" differs from its container record's/);
+});
+
+test('ranges the records hold that the file already has change nothing and say nothing', () => {
+  const path = statePath();
+  const a = { id: 'a', uid: 0x10000000, gid: 0x10000000, size: 65536 };
+  new SubidStore(path).save({ version: 1, mode: 'exclusive', allocations: [a] });
+  const before = statSync(path).mtimeMs;
+  const allocator = openSubidAllocator({ store: new SubidStore(path), uidRanges: ranges, gidRanges: ranges, held: [a] });
+  assert.deepEqual(allocator.warnings, []);
+  assert.equal(statSync(path).mtimeMs, before);
 });
