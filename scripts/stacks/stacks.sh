@@ -4,8 +4,9 @@
 # package it boots. Sourced by test-stacks.sh and build-image.sh.
 STACKS_ALL="bookworm trixie sid bookworm-k510"
 
-# Common guest packages: init, the engines (Debian's own), and what the checks use.
-STACK_COMMON_PACKAGES="systemd-sysv udev dbus kmod iproute2 iptables procps util-linux e2fsprogs ca-certificates uidmap docker.io containerd runc podman containernetworking-plugins tini"
+# Common guest packages: init, the engines (Debian's own), and what the checks use (nftables and
+# catatonit: podman's pod network and infra container).
+STACK_COMMON_PACKAGES="systemd-sysv udev dbus kmod iproute2 iptables procps util-linux e2fsprogs ca-certificates uidmap docker.io containerd runc podman containernetworking-plugins tini nftables catatonit"
 
 # stack_define <stack>: sets STACK_SUITE, STACK_KERNEL_SUITE (empty: the suite's own kernel),
 # STACK_PACKAGES and STACK_TITLE.
