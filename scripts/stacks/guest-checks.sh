@@ -304,14 +304,23 @@ check_podman() {
 	echo "run --rm, run -d, exec (uid $uid), logs, stop, rm"
 }
 
+# podman's own network (netavark's or CNI's bridge: a network namespace the host's user namespace
+# owns, joined by path) with its default sysctl net.ipv4.ping_group_range=0 0, which runc cannot
+# write from the container's user namespace: sysrunc drops it (it names none of the container's
+# gids). The container gets its address on the bridge.
+check_podman_network() {
+	out=$(podman --runtime "$runtime" run --rm stack/bb:local ip -4 -o addr show eth0 2>&1) || fail "podman run on podman's network: $(echo "$out" | tail -1)" || return 1
+	addr=$(echo "$out" | awk '{print $4}')
+	[ -n "$addr" ] || fail "no IPv4 address on eth0: $out" || return 1
+	echo "eth0 $addr on podman's network"
+}
+
 # A podman pod: `podman pod create` (its infra from catatonit, netavark's or CNI's bridge network)
 # and an app container in it, both under sysrunc. Fails today (README Known limits): podman's network
-# namespace is made by netavark, owned by the host's user namespace, and joined by path. The infra's
-# create fails writing podman's default sysctl net.ipv4.ping_group_range from inside its own user
-# namespace (as does a plain `podman run` on podman's network); without that sysctl (containers.conf
-# default_sysctls = []) the infra runs, and the app, put in the infra's user namespace, fails to
-# mount sysfs (runc 1.3: the user namespace it joins does not own the network namespace) or to
-# join the network namespace (runc 1.1). What it checks is what a fix must make true.
+# namespace is owned by the host's user namespace and joined by path. The infra runs (its sysctl as
+# in check_podman_network); the app, put in the infra's user namespace, fails to mount sysfs (runc
+# 1.3: the user namespace it joins does not own the network namespace) or to join the network
+# namespace (runc 1.1). What it checks is what a fix must make true.
 check_podman_pod() {
 	p() { podman --runtime "$runtime" "$@"; }
 	p pod rm -f stack-pod >/dev/null 2>&1
@@ -407,6 +416,7 @@ else
 	report "CHECK cri-pod skip 0 no CRI proto or pause image on the run disk"
 fi
 check podman check_podman
+check podman-network check_podman_network
 check podman-rootless check_podman_rootless
 check features check_features
 

@@ -15,6 +15,8 @@ export interface Libc {
   open(path: string, flags: number, mode: number): number;
   close(fd: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
+  /** ioctl(2) of a request that takes no argument (NS_GET_USERNS). */
+  ioctl(fd: number, request: number): number;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
   flock(fd: number, operation: number): number;
@@ -147,6 +149,7 @@ function bind(): Libc {
   const syscall = lib.func('long syscall(long number, ...)');
   const open = lib.func('int open(const char *path, int flags, ...)');
   const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
+  const ioctl = lib.func('int ioctl(int fd, unsigned long request, ...)');
   const prctl = lib.func('int prctl(int option, ...)');
   const clone = lib.func('int clone(void *fn, void *stack, int flags, void *arg, ...)');
   const statx = lib.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)');
@@ -181,6 +184,7 @@ function bind(): Libc {
     open: (path, flags, mode) => open(path, flags, 'unsigned int', mode) as number,
     close: (fd) => close(fd) as number,
     fcntl: (fd, cmd, arg) => fcntl(fd, cmd, 'int', arg) as number,
+    ioctl: (fd, request) => ioctl(fd, request) as number,
     mount: (source, target, fstype, flags, data) => mount(source, target, fstype, flags, data) as number,
     umount2: (target, flags) => umount2(target, flags) as number,
     flock: (fd, operation) => flock(fd, operation) as number,

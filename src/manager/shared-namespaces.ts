@@ -8,6 +8,7 @@ import type { Spec } from '../oci/spec.ts';
 import { readRuncInit } from '../oci/runtime-state.ts';
 import type { ContainerRecord } from './registry.ts';
 import { ServiceError } from './service-error.ts';
+import { owningUserNamespace } from '../host/namespace-owner.ts';
 import { RUNC_1_1_FEATURES, type RuntimeFeatures } from '../spec-transform/runtime-features.ts';
 
 const NS_FILES: Readonly<Record<string, string>> = { network: 'net', mount: 'mnt', pid: 'pid', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup', time: 'time' };
@@ -43,7 +44,10 @@ export function sharedUserns(id: string, spec: Spec, callerPid: number, records:
     const file = NS_FILES[ns.type] as string;
     const target = inode(ns.path as string, `linux.namespaces ${ns.type} path ${ns.path}`);
     if (sameInode(target, inodeOrUndefined(`/proc/${callerPid}/ns/${file}`))) continue;
-    const owner = inits.find((c) => sameInode(target, inodeOrUndefined(`/proc/${c.pid}/ns/${file}`)));
+    const holder = inits.find((c) => sameInode(target, inodeOrUndefined(`/proc/${c.pid}/ns/${file}`)));
+    // A container holds a network namespace it did not make when it joined it (podman's infra joins
+    // the one netavark made, which the host's user namespace owns): its user namespace is no way in.
+    const owner = holder !== undefined && ns.type === 'network' && !ownedByUsernsOf(ns.path as string, holder.pid) ? undefined : holder;
     if (owner === undefined) {
       if (runtime.joinsHostOwnedNamespaces || (ns.type === 'network' && !(ns.path as string).startsWith('/proc/'))) continue;
       throw new ServiceError(
@@ -108,6 +112,17 @@ function inodeOrUndefined(p: string): Inode | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether the namespace at nsPath belongs to the user namespace of pid (assumed so where the kernel will not say). */
+function ownedByUsernsOf(nsPath: string, pid: number): boolean {
+  let owning: Inode;
+  try {
+    owning = owningUserNamespace(nsPath);
+  } catch {
+    return true;
+  }
+  return sameInode(owning, inodeOrUndefined(`/proc/${pid}/ns/user`));
 }
 
 function sameInode(a: Inode, b: Inode | undefined): boolean {

@@ -11,15 +11,22 @@ export const userNamespace: Transform = {
     linux.namespaces = [...namespaces, plan.userns.join === undefined ? { type: 'user' } : { type: 'user', path: plan.userns.join.path }];
     linux.uidMappings = plan.userns.uidMappings.map((m) => ({ ...m }));
     linux.gidMappings = plan.userns.gidMappings.map((m) => ({ ...m }));
-    const pingRange = linux.sysctl?.[PING_GROUP_RANGE];
-    if (pingRange !== undefined) {
-      linux.sysctl = { ...linux.sysctl, [PING_GROUP_RANGE]: clampGroupRange(pingRange, plan.userns.gidMappings) };
-    }
     // sysfs may only be mounted by the user namespace owning the network namespace; with the
     // host's network (or another container's) a read-only bind of /sys is the most there can be.
     // A network namespace joined together with its owner's user namespace is administered by it.
     const joinsOwnedNetwork = plan.userns.join?.types.includes('network') === true;
-    const ownsNetwork = !plan.hostNamespaces.has('network') && (joinsOwnedNetwork || !linux.namespaces.some((ns) => ns.type === 'network' && ns.path));
+    const joinsOtherNetwork = !joinsOwnedNetwork && linux.namespaces.some((ns) => ns.type === 'network' && ns.path);
+    const ownsNetwork = !plan.hostNamespaces.has('network') && !joinsOtherNetwork;
+    const pingRange = linux.sysctl?.[PING_GROUP_RANGE];
+    if (pingRange !== undefined && ownsNetwork) {
+      linux.sysctl = { ...linux.sysctl, [PING_GROUP_RANGE]: clampGroupRange(pingRange, plan.userns.gidMappings) };
+    } else if (pingRange !== undefined && joinsOtherNetwork && !plan.hostNamespaces.has('network') && !namesAnyOf(pingRange, plan.userns.gidMappings)) {
+      // podman's network namespace (netavark's, by path) belongs to the host's user namespace: the
+      // kernel refuses this write from the container's, and the range (host gids there, podman's
+      // default "0 0") names none of the container's gids, so it grants its processes nothing.
+      const { [PING_GROUP_RANGE]: _dropped, ...rest } = linux.sysctl ?? {};
+      linux.sysctl = rest;
+    }
     const mounts = ownsNetwork || spec.mounts === undefined ? spec.mounts : spec.mounts.map(sysfsAsBind);
     const out: Spec = { ...spec, linux, ...(mounts === undefined ? {} : { mounts }) };
     return { spec: out, actions: [] };
@@ -40,6 +47,13 @@ function clampGroupRange(value: string, gidMappings: UsernsPlan['gidMappings']):
   const top = Math.max(...gidMappings.map((m) => m.containerID + m.size - 1));
   if (low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high)) return value;
   return `${Math.min(low, top)} ${Math.min(high, top)}`;
+}
+
+/** Whether a ping_group_range value (host gids, in a network namespace the host's user namespace owns) covers any gid the container's mappings give it. */
+function namesAnyOf(value: string, gidMappings: UsernsPlan['gidMappings']): boolean {
+  const [low, high] = value.trim().split(/\s+/).map(Number);
+  if (low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high)) return true;
+  return gidMappings.some((m) => m.hostID <= high && low <= m.hostID + m.size - 1);
 }
 
 /** The user namespace a config asks for itself, if it carries its own mappings. */

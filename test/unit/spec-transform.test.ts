@@ -52,6 +52,30 @@ test('user-namespace cuts Docker\'s ping_group_range to the mapped gids', () => 
   assert.equal(spec.linux?.sysctl?.['net.ipv4.ping_group_range'], '0 65535');
 });
 
+/** A config as podman gives it on its own network: the namespace netavark made, joined by path. */
+function podmanNetworkSpec(pingRange: string): Spec {
+  const input = dockerLikeSpec();
+  const namespaces = (input.linux?.namespaces ?? []).map((n) => (n.type === 'network' ? { type: 'network' as const, path: '/run/netns/netns-1' } : n));
+  input.linux = { ...input.linux, namespaces, sysctl: { 'net.ipv4.ping_group_range': pingRange, 'net.ipv4.ip_forward': '1' } };
+  return input;
+}
+
+test("user-namespace drops podman's ping_group_range in a network namespace the host owns when it names none of the container's gids", () => {
+  const { spec } = userNamespace.apply(podmanNetworkSpec('0 0'), plan());
+  assert.deepEqual(spec.linux?.sysctl, { 'net.ipv4.ip_forward': '1' });
+});
+
+test("user-namespace keeps, unchanged, a ping_group_range in a network namespace the host owns that names the container's gids", () => {
+  const { spec } = userNamespace.apply(podmanNetworkSpec('0 2147483647'), plan());
+  assert.equal(spec.linux?.sysctl?.['net.ipv4.ping_group_range'], '0 2147483647');
+});
+
+test('user-namespace keeps the ping_group_range of a network namespace joined with its owner user namespace, cut to the mapped gids', () => {
+  const joined = plan({ userns: { ...plan().userns, join: { path: '/proc/42/ns/user', types: ['network'] } } });
+  const { spec } = userNamespace.apply(podmanNetworkSpec('0 2147483647'), joined);
+  assert.equal(spec.linux?.sysctl?.['net.ipv4.ping_group_range'], '0 65535');
+});
+
 test('user-namespace keeps a user namespace the caller configured', () => {
   const callerSpec = dockerLikeSpec();
   callerSpec.linux = { ...callerSpec.linux, namespaces: [{ type: 'user' }], uidMappings: [{ containerID: 0, hostID: 5000, size: 10 }] };
