@@ -290,10 +290,12 @@ check_systemd() {
 	return 1
 }
 
+# podman with sysrunc as its runtime.
+p() { podman --runtime "$runtime" "$@"; }
+
 # --network none: the rootfs overlay (where podman and sysrunc meet) is the same with any network;
 # podman's own network is check_podman_pod's.
 check_podman() {
-	p() { podman --runtime "$runtime" "$@"; }
 	out=$(p run --rm --network none stack/bb:local true 2>&1) || fail "podman run --rm: $(echo "$out" | tail -1)" || return 1
 	out=$(p run -d --network none --name stack-podman stack/bb:local sh -c 'echo podman-log; sleep 600' 2>&1) ||
 		fail "podman run -d: $(echo "$out" | tail -1)" || return 1
@@ -309,7 +311,7 @@ check_podman() {
 # write from the container's user namespace: sysrunc drops it (it names none of the container's
 # gids). The container gets its address on the bridge.
 check_podman_network() {
-	out=$(podman --runtime "$runtime" run --rm stack/bb:local ip -4 -o addr show eth0 2>&1) || fail "podman run on podman's network: $(echo "$out" | tail -1)" || return 1
+	out=$(p run --rm stack/bb:local ip -4 -o addr show eth0 2>&1) || fail "podman run on podman's network: $(echo "$out" | tail -1)" || return 1
 	addr=$(echo "$out" | awk '{print $4}')
 	[ -n "$addr" ] || fail "no IPv4 address on eth0: $out" || return 1
 	echo "eth0 $addr on podman's network"
@@ -322,7 +324,6 @@ check_podman_network() {
 # 1.3: the user namespace it joins does not own the network namespace) or to join the network
 # namespace (runc 1.1). What it checks is what a fix must make true.
 check_podman_pod() {
-	p() { podman --runtime "$runtime" "$@"; }
 	p pod rm -f stack-pod >/dev/null 2>&1
 	out=$(p pod create --name stack-pod 2>&1) || fail "podman pod create: $(echo "$out" | tail -1)" || return 1
 	out=$(p run -d --pod stack-pod --name stack-pod-app stack/bb:local sleep 600 2>&1)

@@ -1,7 +1,8 @@
 // The subid allocator's state file (<state>/subid.json), and the allocator the manager opens on it.
 //
 // What keeps a range from being handed out twice across a manager crash is the container record:
-// register saves it, with the range in its mappings, before any host action and before answering.
+// it is saved, with the range in its mappings, before any host action and before the create is
+// answered (by apply; by register first where store volumes are made: service.ts).
 // So the manager's allocator need not write subid.json inside the create: an allocation reaches
 // the file after the request (deferred, one write for a burst of creates), and at start-up every
 // range a record holds is put back into the allocator even if the file never got it. A free is

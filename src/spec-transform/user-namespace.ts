@@ -42,18 +42,25 @@ function sysfsAsBind(mount: Mount): Mount {
 // namespace the kernel refuses gids that are not mapped (EINVAL), so the range is cut to the mapped one.
 const PING_GROUP_RANGE = 'net.ipv4.ping_group_range';
 
-function clampGroupRange(value: string, gidMappings: UsernsPlan['gidMappings']): string {
+/** A ping_group_range value's two gids, or undefined where it is not two integers (then runc judges it). */
+function groupRange(value: string): { low: number; high: number } | undefined {
   const [low, high] = value.trim().split(/\s+/).map(Number);
+  if (low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high)) return undefined;
+  return { low, high };
+}
+
+function clampGroupRange(value: string, gidMappings: UsernsPlan['gidMappings']): string {
+  const range = groupRange(value);
+  if (range === undefined) return value;
   const top = Math.max(...gidMappings.map((m) => m.containerID + m.size - 1));
-  if (low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high)) return value;
-  return `${Math.min(low, top)} ${Math.min(high, top)}`;
+  return `${Math.min(range.low, top)} ${Math.min(range.high, top)}`;
 }
 
 /** Whether a ping_group_range value (host gids, in a network namespace the host's user namespace owns) covers any gid the container's mappings give it. */
 function namesAnyOf(value: string, gidMappings: UsernsPlan['gidMappings']): boolean {
-  const [low, high] = value.trim().split(/\s+/).map(Number);
-  if (low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high)) return true;
-  return gidMappings.some((m) => m.hostID <= high && low <= m.hostID + m.size - 1);
+  const range = groupRange(value);
+  if (range === undefined) return true;
+  return gidMappings.some((m) => m.hostID <= range.high && range.low <= m.hostID + m.size - 1);
 }
 
 /** The user namespace a config asks for itself, if it carries its own mappings. */

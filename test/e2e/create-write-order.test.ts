@@ -8,7 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { makeBundle } from '../rig/images.ts';
 import { useRuncRootRig } from './runc-root-rig.ts';
-import { allocations, assertDisjoint, assertKilledAt, assertNothingLeft, liveUidRange, stateDirFiles, waitForLog } from './faults-helpers.ts';
+import { allocations, assertDisjoint, assertKilledAt, assertNothingLeft, liveUidRange, stateDirFiles, waitForLog, withManagerEnv } from './faults-helpers.ts';
 
 const rig = useRuncRootRig('write-order');
 let serial = 0;
@@ -36,19 +36,15 @@ async function removeBox(box: { id: string; bundle: string }): Promise<void> {
 
 test("a manager killed -9 before writing an answered create's allocation takes the range back from the record at its restart, and gives none of it to the next container", async () => {
   const first = await newBox('answered');
-  rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'write:subid.json:before-rename' });
-  await rig.mgr.restart();
-  const mark = rig.mgr.log().length;
-  try {
+  let mark = 0;
+  await withManagerEnv(rig.mgr, { SYSRUNC_TEST_FAULT: 'write:subid.json:before-rename' }, async () => {
+    mark = rig.mgr.log().length;
     // The create is answered before the write: it succeeds, and the manager dies at the write after it.
     await runAndAssert(first);
     await waitForLog(rig.mgr, /killing pid \d+ at write:subid\.json:before-rename/, mark);
     assert.equal(allocations(rig.mgr).some((a) => a.id === first.id), false, 'the subid state already had the allocation before the killed write');
     assert.notDeepEqual(stateDirFiles(rig.mgr.stateDir).filter((f) => f.endsWith('.tmp')), [], 'the killed write left no temp file');
-  } finally {
-    rig.mgr.setEnv({});
-    await rig.mgr.restart();
-  }
+  });
   const range = liveUidRange(rig.runcRoot, first.id);
   assert.deepEqual(allocations(rig.mgr).find((a) => a.id === first.id), { id: first.id, uid: range.start, gid: range.start, size: range.size });
   assert.match(rig.mgr.log().slice(mark), new RegExp(`the range of \\\\"${first.id}\\\\" .* was taken back from its container record`));
@@ -66,18 +62,13 @@ test("a manager killed -9 before writing an answered create's allocation takes t
 
 test('a manager killed -9 after allocating, before the record is first written, leaves nothing after its restart', async () => {
   const box = await newBox('unwritten');
-  rig.mgr.setEnv({ SYSRUNC_TEST_FAULT: 'create:allocated' });
-  await rig.mgr.restart();
-  try {
+  await withManagerEnv(rig.mgr, { SYSRUNC_TEST_FAULT: 'create:allocated' }, async () => {
     const mark = rig.mgr.log().length;
     const out = await rig.sysrunc(['create', '--bundle', box.bundle, box.id], { SYSRUNC_MGR_WAIT_MS: '0' });
     assertKilledAt(out, 'create:allocated', rig.mgr, mark);
     assert.deepEqual(stateDirFiles(rig.mgr.stateDir).filter((f) => f.includes(box.id)), [], 'the record was written before apply');
     assert.ok(existsSync(path.join(rig.mgr.runDir, 'containers', box.id)), 'the run dir (made before the record is written) is not there: the crash is not at the point this test means');
-  } finally {
-    rig.mgr.setEnv({});
-    await rig.mgr.restart();
-  }
+  });
   rmSync(box.bundle, { recursive: true, force: true });
   await assertNothingLeft(rig.mgr);
 });

@@ -136,3 +136,15 @@ export function assertKilledAt(out: { exitCode: number; stderr: string }, point:
   if (callerKilled) assert.equal(out.exitCode, 137, `killed by SIGKILL at ${point}: ${out.stderr}`);
   else assert.notEqual(out.exitCode, 0, `the call went on past ${point}`);
 }
+
+/** Runs fn against the manager restarted with `env`, then restarts it without (also when fn fails). */
+export async function withManagerEnv(mgr: TestManager, env: Record<string, string>, fn: () => Promise<void>): Promise<void> {
+  mgr.setEnv(env);
+  await mgr.restart();
+  try {
+    await fn();
+  } finally {
+    mgr.setEnv({});
+    await mgr.restart();
+  }
+}

@@ -14,7 +14,7 @@ import { makeBundle } from '../rig/images.ts';
 import type { Outcome } from '../oci-conformance/fixture.ts';
 import { useRuncRootRig } from './runc-root-rig.ts';
 import { mountsUnder } from '../rig/proc.ts';
-import { allocations, assertDisjoint, assertKilledAt as assertKilledAtFor, assertNothingLeft, liveUidRange, stateDirFiles, waitForLog as waitForLogOf, type Allocation } from './faults-helpers.ts';
+import { allocations, assertDisjoint, assertKilledAt as assertKilledAtFor, assertNothingLeft, liveUidRange, stateDirFiles, waitForLog as waitForLogOf, withManagerEnv as withManagerEnvOf, type Allocation } from './faults-helpers.ts';
 
 const rig = useRuncRootRig('faults');
 const RUNC_ROOT = rig.runcRoot;
@@ -86,16 +86,7 @@ async function assertNextCreateAndDeleteWork(): Promise<void> {
   await assertNothingLeft(rig.mgr, box.id);
 }
 
-async function withManagerEnv(env: Record<string, string>, fn: () => Promise<void>): Promise<void> {
-  rig.mgr.setEnv(env);
-  await rig.mgr.restart();
-  try {
-    await fn();
-  } finally {
-    rig.mgr.setEnv({});
-    await rig.mgr.restart();
-  }
-}
+const withManagerEnv = (env: Record<string, string>, fn: () => Promise<void>): Promise<void> => withManagerEnvOf(rig.mgr, env, fn);
 
 const CREATE_STEPS = [
   ['create:allocated', 'the allocation and record'],
